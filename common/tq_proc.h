@@ -1,0 +1,37 @@
+/* tq_proc.h - CPU time and memory of processes, from /proc.
+ * utime+stime are read from /proc/PID/stat after the last ')' (a command name
+ * may hold spaces and parentheses); RSS from /proc/PID/statm. */
+#ifndef TQ_PROC_H
+#define TQ_PROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct tq_proc_usage {
+    int64_t cpu_user_us;
+    int64_t cpu_sys_us;
+    int64_t rss_kb;
+    int nprocs;             /* processes summed (tree reads) */
+};
+
+/* One process. Returns 0, or -1 when it is gone or unreadable. */
+int tq_proc_read(pid_t pid, struct tq_proc_usage *u);
+/* A process and all its descendants, summed (Celery's pool children, say).
+ * Returns 0, or -1 when pid itself is gone. */
+int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u);
+/* The calling process (for self-reported heartbeat fields). */
+int tq_proc_self(struct tq_proc_usage *u);
+
+/* Machine-wide CPU jiffies from /proc/stat's "cpu" line. */
+struct tq_cpu_times {
+    uint64_t busy;    /* user+nice+system+irq+softirq+steal */
+    uint64_t total;   /* busy + idle + iowait */
+};
+int tq_cpu_times_read(struct tq_cpu_times *t);
+/* Busy percent of all CPUs between two readings (0..100), 0 if no time passed. */
+double tq_cpu_times_busy_pct(const struct tq_cpu_times *a, const struct tq_cpu_times *b);
+/* Online CPUs, and the model name from /proc/cpuinfo ("unknown" if absent). */
+int tq_machine_cpus(void);
+void tq_machine_cpu_model(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,63 @@
+# tqbench's entry points. `just --list` shows them all.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+jobs := `nproc`
+
+# Build tqworker and tqbench into build/bin (RelWithDebInfo).
+build:
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
+    cmake --build build -j {{jobs}}
+
+# The same build with AddressSanitizer + UndefinedBehaviorSanitizer, into build-asan.
+build-asan:
+    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTQ_SANITIZE=ON > /dev/null
+    cmake --build build-asan -j {{jobs}}
+
+# Every test (unit and integration, Criterion via CTest), then again under ASan/UBSan.
+test: build build-asan
+    ctest --test-dir build --output-on-failure
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --test-dir build-asan --output-on-failure
+
+# Start one standalone tqworker in the foreground (pass its flags, e.g. --queue default).
+worker *ARGS: build
+    build/bin/tqworker {{ARGS}}
+
+# Run every scenario for every available framework and print the summary.
+benchmark-all: build
+    build/bin/tqbench run --scenario all --framework all
+
+# Run one scenario (a name from `build/bin/tqbench list`, or a JSON file) for every available framework.
+benchmark SCENARIO: build
+    build/bin/tqbench run --scenario {{SCENARIO}} --framework all
+
+# A short smoke run: the throughput scenario with 2,000 tasks on tqworker.
+benchmark-quick: build
+    build/bin/tqbench run --scenario throughput --framework native --tasks 2000
+
+# tqworker's drain rate against redis-benchmark's RPOP, measured in one run.
+bench-worker: build
+    scripts/bench-worker
+
+# tqbench's enqueue rate against redis-benchmark's LPUSH, and its RSS at 10k and 1M tasks.
+bench-driver: build
+    scripts/bench-driver
+
+# Start N standalone tqworkers in the background (pid files in .run/workers).
+workers-start N="2" *ARGS: build
+    scripts/workers start {{N}} {{ARGS}}
+
+# Stop the standalone tqworkers started by workers-start (by pid).
+workers-stop:
+    scripts/workers stop
+
+# Show the standalone workers' pids and the live heartbeats.
+workers-status: build
+    scripts/workers status
+
+# Start a standalone local redis-server on 127.0.0.1:6379 for manual use (pid file in .run/).
+redis-up:
+    scripts/redis-local up
+
+# Stop the redis-server started by redis-up (by pid).
+redis-down:
+    scripts/redis-local down

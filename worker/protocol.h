@@ -1,0 +1,31 @@
+/* protocol.h - the wire formats tqworker can consume, as adapters.
+ *
+ * A protocol says which Redis lists to pop for a queue name and how to turn a
+ * popped payload into a struct tq_task. `native` is tqbench's own JSON task
+ * (common/tq_task.h); `celery` reads kombu's Redis envelopes (Celery protocol
+ * 2) and runs every task as a noop with ignore-result semantics. Adding a
+ * protocol is one file defining one of these structs, listed in protocol.c. */
+#ifndef TQ_WORKER_PROTOCOL_H
+#define TQ_WORKER_PROTOCOL_H
+
+#include <stddef.h>
+#include "tq_keys.h"
+#include "tq_task.h"
+
+struct tq_protocol {
+    const char *name;
+    /* Writes the list keys to pop for queue into keys[0..max-1], highest
+     * priority first; returns how many, or -1 when one does not fit. */
+    int (*queue_keys)(const char *prefix, const char *queue, char keys[][TQ_KEY_MAX], int max);
+    /* Decodes one payload. Returns 0, or -1 with err naming the problem; on
+     * error out->run is the run id when it could still be read, else "". */
+    int (*decode)(const char *buf, size_t len, struct tq_task *out, char *err, size_t errlen);
+};
+
+extern const struct tq_protocol tq_protocol_native;
+extern const struct tq_protocol tq_protocol_celery;
+
+/* The protocol called name, or NULL. */
+const struct tq_protocol *tq_protocol_find(const char *name);
+
+#endif
