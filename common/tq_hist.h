@@ -39,9 +39,11 @@ int tq_hist_record_n(tq_hist *h, int64_t value_us, int64_t n);
 /* Adds every count of src into dst (exact). */
 void tq_hist_merge(tq_hist *dst, const tq_hist *src);
 
-/* The value at percentile pct (0..100] as HdrHistogram defines it: the
+/* The value at percentile pct (0..100] as HdrHistogram_c computes it: the
  * highest value equivalent to the bucket where the running count reaches
- * ceil(pct/100 * total_count), capped at max. 0 when empty. */
+ * max(1, (int64)(pct/100 * total_count + 0.5)), capped at the exact max (so
+ * p100 == max). pct <= 0 gives the exact min, pct > 100 is taken as 100.
+ * 0 when empty. */
 int64_t tq_hist_value_at_percentile(const tq_hist *h, double pct);
 double tq_hist_mean(const tq_hist *h);            /* 0 when empty */
 int64_t tq_hist_min(const tq_hist *h);            /* 0 when empty */
@@ -50,12 +52,19 @@ int64_t tq_hist_max(const tq_hist *h);            /* 0 when empty */
 int64_t tq_hist_bucket_width(int64_t v);
 
 /* Compact text form, "h1 <count> <oor> <min> <max> <sum> <idx>:<n>,<dIdx>:<n>,..."
- * (only non-empty buckets, indexes delta-encoded). Returns a malloc'd,
- * NUL-terminated string (length in *len when len != NULL), NULL on OOM. */
+ * (only non-empty buckets, the first index absolute and the others as the
+ * difference from the previous one; min, max and sum are 0 and the bucket
+ * list with its leading space is absent when count is 0, e.g. "h1 0 3 0 0 0").
+ * Returns a malloc'd, NUL-terminated string (length in *len when len !=
+ * NULL), NULL on OOM. */
 char *tq_hist_serialize(const tq_hist *h, size_t *len);
-/* Parses a tq_hist_serialize() string and MERGES it into h (so parsing the
- * snapshots of several workers into one histogram merges them). Returns 0, or
- * -1 when s is malformed (h is then unchanged). */
+/* Parses a tq_hist_serialize() string of exactly len bytes and MERGES it
+ * into h (so parsing the snapshots of several workers into one histogram
+ * merges them). Strict: plain decimals only, single spaces, no trailing
+ * bytes, and the header must agree with the buckets (count = sum of counts,
+ * min in the first bucket, max in the last, min*count <= sum <= max*count).
+ * Returns 0, or -1 when s is malformed or a count would overflow (h is then
+ * unchanged: the string is validated in full before anything is added). */
 int tq_hist_parse(tq_hist *h, const char *s, size_t len);
 
 #endif

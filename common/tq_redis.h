@@ -4,9 +4,14 @@
  *   redis://[user:password@]host[:port][/db]
  *   redis://:password@host[:port][/db]      (password alone)
  *   unix:///path/to.sock[?db=N][&password=P]   (also unix://user:pass@/path)
- * host may be an IPv6 literal in brackets. Default port 6379, db 0.
- * The password never appears in logs or error strings: format URLs for
- * humans with tq_redis_url_format_safe(). */
+ * host may be an IPv6 literal in brackets. Default port 6379, db 0; "/" alone
+ * is db 0. redis:// URLs take the same ?db=N&password=P query (db at most
+ * once, password at most once). user and password are percent-decoded (a '%'
+ * not followed by two hex digits stays as is) and the credentials end at the
+ * last '@' (for unix://, the last "@/"), so "p@ss" needs no escaping; a user
+ * without a password is an error. rediss:// (TLS) is refused: hiredis 0.14
+ * has no TLS. The password never appears in logs or error strings: format
+ * URLs for humans with tq_redis_url_format_safe(). */
 #ifndef TQ_REDIS_H
 #define TQ_REDIS_H
 
@@ -27,16 +32,23 @@ struct tq_redis_url {
 };
 
 /* Parses url into *u. Returns 0, or -1 with a message in err naming what was
- * wrong (the password is never copied into err). */
+ * wrong; *u is unchanged then. err never quotes the URL's text (a mistyped
+ * URL can hold the password anywhere), only the scheme and numbers. */
 int tq_redis_url_parse(const char *url, struct tq_redis_url *u, char *err, size_t errlen);
-/* Writes the URL with the password replaced by "***" (safe for logs/JSON). */
+/* Writes the URL with the password replaced by "***" (safe for logs/JSON),
+ * always with port and db for redis://: "redis://:***@127.0.0.1:6379/0",
+ * "unix:///run/r.sock?db=2&password=***". Truncated to fit len. */
 void tq_redis_url_format_safe(const struct tq_redis_url *u, char *buf, size_t len);
-/* Writes the full URL, password included: only for a child's argv/env. */
+/* Writes the full URL, password included (percent-encoded, so it parses back
+ * to the same struct): only for a child's argv/env. */
 void tq_redis_url_format(const struct tq_redis_url *u, char *buf, size_t len);
 
 /* Connects synchronously with a connect timeout and the same timeout on
- * commands (timeout_ms <= 0: no command timeout), then AUTH and SELECT as the
- * URL says. Returns the context, or NULL with err filled. */
+ * commands (timeout_ms <= 0: neither timeout), then AUTH (AUTH user password
+ * when the URL has a user) and SELECT as the URL says, or a PING when it needs
+ * neither, so a server requiring a password fails here ("NOAUTH ..."), not at
+ * the first command. Returns the context, or NULL with err filled:
+ * "<safe url>: Connection refused", "<safe url>: AUTH failed: WRONGPASS ...". */
 redisContext *tq_redis_connect(const struct tq_redis_url *u, int timeout_ms, char *err,
                                size_t errlen);
 
@@ -47,7 +59,9 @@ redisContext *tq_redis_connect(const struct tq_redis_url *u, int timeout_ms, cha
 redisAsyncContext *tq_redis_connect_async(const struct tq_redis_url *u, char *err, size_t errlen);
 
 /* Runs a command and checks the reply type is not an error; returns the
- * reply (caller frees) or NULL with err set ("LPUSH: <redis error>"). */
+ * reply (caller frees) or NULL with err set ("LPUSH: <redis error>", the
+ * command named by fmt's first word; "LPUSH: <hiredis error>" when the
+ * connection failed, c->err then set). */
 redisReply *tq_redis_command(redisContext *c, char *err, size_t errlen, const char *fmt, ...);
 
 #endif

@@ -32,13 +32,23 @@ struct tq_task {
 };
 
 /* Encodes t into buf (not NUL-terminated unless room remains). Returns the
- * length, or -1 when it does not fit or t is invalid. Fast path for the
- * producer: no allocation. */
+ * length, or -1 when it does not fit or t is invalid (unknown kind, run not
+ * tq_name_valid, a negative number or one above 2^53, max_attempts < 1,
+ * attempt >= max_attempts): what it writes, tq_task_decode accepts. Fast path for the
+ * producer: no allocation, no printf. */
 int tq_task_encode(const struct tq_task *t, char *buf, size_t cap);
-/* Decodes a payload. Returns 0, or -1 with err naming the problem (not JSON,
- * missing or mistyped field, unknown kind, bad run id, negative values...).
+/* Decodes a payload of len bytes (no NUL needed). Required: id, run, kind, enq;
+ * optional: arg (0), sched (0), attempt (0), max_attempts (1), pad (a string;
+ * its length goes to pad_len). Numbers must be non-negative integers a JSON
+ * number holds exactly (<= 2^53); keys it does not know are ignored, so newer
+ * producers can add fields. Returns 0, or -1 with err naming the problem,
+ * one message per class: not JSON (also trailing bytes after the object), not
+ * a JSON object, missing field "enq", field "arg" has wrong type, unknown kind
+ * "explode", invalid run id "a:b", negative value in "sched", field "id" out
+ * of range, field "max_attempts" must be >= 1, attempt >= max_attempts.
  * When the run id could be read even though something else was wrong, out->run
- * holds it (so the failure can be counted in that run), else out->run is "". */
+ * holds it (so the failure can be counted in that run), else out->run is "";
+ * the other fields are then zero (max_attempts 1). */
 int tq_task_decode(const char *buf, size_t len, struct tq_task *out, char *err, size_t errlen);
 
 const char *tq_task_kind_name(enum tq_task_kind kind);

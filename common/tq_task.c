@@ -1,0 +1,252 @@
+/* tq_task.c - the native task codec (see tq_task.h).
+ *
+ * Encoding is the producer's hot path (about a million tasks per second), so
+ * it writes digits straight into the caller's buffer: no allocation, no
+ * printf. Decoding goes through cJSON and is strict about every field the
+ * worker relies on, but ignores keys it does not know so newer producers can
+ * add fields without breaking older workers. */
+#include "tq_task.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const kind_names[TQ_KIND__COUNT] = {"noop", "sleep", "cpu", "fail"};
+
+/* Largest integer a JSON number (an IEEE double in cJSON) holds exactly. */
+#define JSON_INT_MAX 9007199254740992.0 /* 2^53 */
+
+const char *tq_task_kind_name(enum tq_task_kind kind) {
+    if ((int)kind < 0 || kind >= TQ_KIND__COUNT) return "unknown";
+    return kind_names[kind];
+}
+
+int tq_task_kind_parse(const char *name) {
+    if (!name) return -1;
+    for (int i = 0; i < TQ_KIND__COUNT; i++)
+        if (strcmp(name, kind_names[i]) == 0) return i;
+    return -1;
+}
+
+/* Appends a literal or a decimal to a bounded buffer; both return the new
+ * position, or NULL once the buffer is full (and stay NULL after that). */
+static char *put_str(char *p, const char *end, const char *s, size_t n) {
+    if (!p || (size_t)(end - p) < n) return NULL;
+    memcpy(p, s, n);
+    return p + n;
+}
+#define PUT_LIT(p, end, lit) put_str((p), (end), (lit), sizeof(lit) - 1)
+
+static char *put_u64(char *p, const char *end, uint64_t v) {
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return put_str(p, end, tmp + sizeof tmp - n, (size_t)n);
+}
+
+int tq_task_encode(const struct tq_task *t, char *buf, size_t cap) {
+    if (!t || !buf) return -1;
+    const int64_t json_max = (int64_t)1 << 53;
+    if ((int)t->kind < 0 || t->kind >= TQ_KIND__COUNT || !tq_name_valid(t->run) ||
+        t->id > (uint64_t)json_max || t->arg < 0 || t->arg > json_max || t->enqueued_us < 0 ||
+        t->enqueued_us > json_max || t->scheduled_us < 0 || t->scheduled_us > json_max ||
+        t->attempt < 0 || t->max_attempts < 1 || t->attempt >= t->max_attempts)
+        return -1;
+    char *p = buf;
+    const char *end = buf + cap;
+    const char *kind = kind_names[t->kind];
+    p = PUT_LIT(p, end, "{\"id\":");
+    p = put_u64(p, end, t->id);
+    p = PUT_LIT(p, end, ",\"run\":\"");
+    p = put_str(p, end, t->run, strlen(t->run)); /* tq_name_valid: nothing to escape */
+    p = PUT_LIT(p, end, "\",\"kind\":\"");
+    p = put_str(p, end, kind, strlen(kind));
+    p = PUT_LIT(p, end, "\",\"arg\":");
+    p = put_u64(p, end, (uint64_t)t->arg);
+    p = PUT_LIT(p, end, ",\"enq\":");
+    p = put_u64(p, end, (uint64_t)t->enqueued_us);
+    if (t->scheduled_us != 0) {
+        p = PUT_LIT(p, end, ",\"sched\":");
+        p = put_u64(p, end, (uint64_t)t->scheduled_us);
+    }
+    p = PUT_LIT(p, end, ",\"attempt\":");
+    p = put_u64(p, end, (uint64_t)t->attempt);
+    p = PUT_LIT(p, end, ",\"max_attempts\":");
+    p = put_u64(p, end, (uint64_t)t->max_attempts);
+    if (t->pad_len > 0) {
+        p = PUT_LIT(p, end, ",\"pad\":\"");
+        if (p && (size_t)(end - p) >= t->pad_len) {
+            memset(p, 'x', t->pad_len);
+            p += t->pad_len;
+        } else {
+            p = NULL;
+        }
+        p = PUT_LIT(p, end, "\"");
+    }
+    p = PUT_LIT(p, end, "}");
+    if (!p) return -1;
+    size_t len = (size_t)(p - buf);
+    if (len > (size_t)INT32_MAX) return -1;
+    if (len < cap) buf[len] = '\0';
+    return (int)len;
+}
+
+/* Copies s into out for an error message: at most 40 bytes, non-printable
+ * bytes as '?', since a payload can hold anything. */
+static const char *err_quote(const char *s, char *out, size_t n) {
+    size_t i = 0;
+    for (; s[i] && i < 40 && i + 4 < n; i++)
+        out[i] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"') ? s[i] : '?';
+    if (s[i] && i + 4 < n) {
+        memcpy(out + i, "...", 3);
+        i += 3;
+    }
+    out[i] = '\0';
+    return out;
+}
+
+enum field_rc { FIELD_OK = 0, FIELD_ABSENT = 1, FIELD_BAD = -1 };
+
+/* Reads an integer field. Fails (with err) on a wrong type, a fraction, a
+ * value beyond what a JSON number holds exactly, or a value below min. */
+static enum field_rc get_int(const cJSON *obj, const char *name, int required, double min,
+                             double max, int64_t *out, char *err, size_t errlen) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (!it) {
+        if (required) {
+            snprintf(err, errlen, "missing field \"%s\"", name);
+            return FIELD_BAD;
+        }
+        return FIELD_ABSENT;
+    }
+    if (!cJSON_IsNumber(it)) {
+        snprintf(err, errlen, "field \"%s\" has wrong type (want an integer)", name);
+        return FIELD_BAD;
+    }
+    double v = it->valuedouble;
+    if (!isfinite(v) || v != floor(v)) {
+        snprintf(err, errlen, "field \"%s\" has wrong type (want an integer, got %g)", name, v);
+        return FIELD_BAD;
+    }
+    if (v < 0) {
+        snprintf(err, errlen, "negative value in \"%s\" (%.0f)", name, v);
+        return FIELD_BAD;
+    }
+    if (v < min) {
+        snprintf(err, errlen, "field \"%s\" must be >= %.0f (got %.0f)", name, min, v);
+        return FIELD_BAD;
+    }
+    if (v > max) {
+        snprintf(err, errlen, "field \"%s\" out of range (%.0f > %.0f)", name, v, max);
+        return FIELD_BAD;
+    }
+    *out = (int64_t)v;
+    return FIELD_OK;
+}
+
+static int decode_object(const cJSON *obj, struct tq_task *out, char *err, size_t errlen) {
+    char q[48];
+    /* The run id first, so a later error can still be counted in its run. */
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(obj, "run");
+    if (!run) {
+        snprintf(err, errlen, "missing field \"run\"");
+        return -1;
+    }
+    if (!cJSON_IsString(run) || !run->valuestring) {
+        snprintf(err, errlen, "field \"run\" has wrong type (want a string)");
+        return -1;
+    }
+    if (!tq_name_valid(run->valuestring)) {
+        snprintf(err, errlen, "invalid run id \"%s\"", err_quote(run->valuestring, q, sizeof q));
+        return -1;
+    }
+    memcpy(out->run, run->valuestring, strlen(run->valuestring) + 1);
+
+    int64_t v;
+    if (get_int(obj, "id", 1, 0, JSON_INT_MAX, &v, err, errlen) != FIELD_OK) return -1;
+    out->id = (uint64_t)v;
+
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
+    if (!kind) {
+        snprintf(err, errlen, "missing field \"kind\"");
+        return -1;
+    }
+    if (!cJSON_IsString(kind) || !kind->valuestring) {
+        snprintf(err, errlen, "field \"kind\" has wrong type (want a string)");
+        return -1;
+    }
+    int k = tq_task_kind_parse(kind->valuestring);
+    if (k < 0) {
+        snprintf(err, errlen, "unknown kind \"%s\"", err_quote(kind->valuestring, q, sizeof q));
+        return -1;
+    }
+    out->kind = (enum tq_task_kind)k;
+
+    if (get_int(obj, "arg", 0, 0, JSON_INT_MAX, &out->arg, err, errlen) == FIELD_BAD) return -1;
+    if (get_int(obj, "enq", 1, 0, JSON_INT_MAX, &out->enqueued_us, err, errlen) != FIELD_OK)
+        return -1;
+    if (get_int(obj, "sched", 0, 0, JSON_INT_MAX, &out->scheduled_us, err, errlen) == FIELD_BAD)
+        return -1;
+    v = 0;
+    if (get_int(obj, "attempt", 0, 0, 1e9, &v, err, errlen) == FIELD_BAD) return -1;
+    out->attempt = (int)v;
+    v = 1;
+    if (get_int(obj, "max_attempts", 0, 1, 1e9, &v, err, errlen) == FIELD_BAD) return -1;
+    out->max_attempts = (int)v;
+    if (out->attempt >= out->max_attempts) {
+        snprintf(err, errlen, "attempt >= max_attempts (%d >= %d)", out->attempt,
+                 out->max_attempts);
+        return -1;
+    }
+    const cJSON *pad = cJSON_GetObjectItemCaseSensitive(obj, "pad");
+    if (pad && cJSON_IsString(pad) && pad->valuestring) out->pad_len = strlen(pad->valuestring);
+    return 0;
+}
+
+int tq_task_decode(const char *buf, size_t len, struct tq_task *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    out->max_attempts = 1;
+    if (errlen > 0) err[0] = '\0';
+    if (!buf || len == 0) {
+        snprintf(err, errlen, "not JSON (empty payload)");
+        return -1;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (!root) {
+        size_t at = (end && end >= buf && end <= buf + len) ? (size_t)(end - buf) : 0;
+        snprintf(err, errlen, "not JSON (syntax error at byte %zu of %zu)", at, len);
+        return -1;
+    }
+    /* cJSON stops after the first value: anything but whitespace after it is
+     * a malformed payload, not a task plus noise. */
+    for (const char *p = end; p && p < buf + len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            snprintf(err, errlen, "not JSON (trailing bytes at byte %zu of %zu)",
+                     (size_t)(p - buf), len);
+            cJSON_Delete(root);
+            return -1;
+        }
+    }
+    int rc;
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, errlen, "not a JSON object");
+        rc = -1;
+    } else {
+        rc = decode_object(root, out, err, errlen);
+    }
+    cJSON_Delete(root);
+    if (rc != 0) {
+        /* Keep only the run id (when it was read) for counting the failure. */
+        char run[TQ_NAME_MAX];
+        memcpy(run, out->run, sizeof run);
+        memset(out, 0, sizeof *out);
+        out->max_attempts = 1;
+        memcpy(out->run, run, sizeof run);
+    }
+    return rc;
+}
