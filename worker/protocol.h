@@ -25,6 +25,9 @@ struct tq_protocol {
 extern const struct tq_protocol tq_protocol_native;
 extern const struct tq_protocol tq_protocol_celery;
 
+/* Every protocol this build knows, NULL-terminated (for --help). */
+extern const struct tq_protocol *const tq_protocols[];
+
 /* The protocol called name, or NULL. */
 const struct tq_protocol *tq_protocol_find(const char *name);
 

@@ -1,0 +1,28 @@
+/* bench.h - the state of one `tqbench run` invocation, shared by its runs:
+ * the configuration, the event loop, the Redis every run uses (embedded or
+ * given), the control connection, and where results go. */
+#ifndef TQ_BENCH_BENCH_H
+#define TQ_BENCH_BENCH_H
+
+#include <hiredis/hiredis.h>
+#include "config.h"
+#include "evloop.h"
+#include "redis_embed.h"
+
+struct bench {
+    const struct config *cfg;
+    struct evloop ev;
+    struct redis_embed redis;     /* pid 0 when --redis was given */
+    struct tq_redis_url url;      /* the Redis of every run (password inside: never print) */
+    char url_safe[FW_ARG_LEN];
+    redisContext *c;              /* control connection: main thread only */
+    char out_dir[FW_PATH_MAX];
+    char log_dir[FW_PATH_MAX + 8];    /* workers' stdout/stderr */
+    int tty;                      /* stderr is a terminal: progress line with \r */
+    int seq;                      /* runs started: part of each run id */
+};
+
+/* (Re)connects b->c when it is missing or broken. Returns 0, or -1 with err. */
+int bench_connect(struct bench *b, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,59 @@
+/* collect.h - what a run measured, read back from Redis after the drain.
+ *
+ * Latency: every worker's histogram snapshots in P:run:<run>:hist are merged
+ * (tq_hist_parse merges), and the raw "enqueued_us,started_us,done_us"
+ * triples of P:run:<run>:stamps (workers that cannot build histograms) are
+ * recorded into the same histograms, so percentiles always come from one
+ * exact merge. The first start and last done stamps bound the processing
+ * window. Redis cost: INFO commandstats and cpu before and after the
+ * measured phase; their difference per task. */
+#ifndef TQ_BENCH_COLLECT_H
+#define TQ_BENCH_COLLECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+#include <cjson/cJSON.h>
+#include "tq_hist.h"
+
+struct run_latency {
+    tq_hist queue_wait, service, end_to_end;
+    int64_t first_start_us;   /* min over workers, 0 when unknown */
+    int64_t last_done_us;     /* max over workers, 0 when unknown */
+    int snapshots;            /* worker histogram snapshots merged */
+    long stamps;              /* triples merged */
+    long malformed;           /* fields or triples that did not parse */
+};
+
+int latency_init(struct run_latency *l);
+void latency_free(struct run_latency *l);
+/* Empties l (keeps its buckets), for a fresh collect. */
+void latency_reset(struct run_latency *l);
+/* Values the histograms account for (recorded or refused as out of range). */
+long latency_covered(const struct run_latency *l);
+/* Reads and merges the run's hist hash and stamps list. Returns 0, or -1
+ * with err when Redis failed (malformed entries are counted, not fatal). */
+int latency_collect(redisContext *c, const char *prefix, const char *run_id,
+                    struct run_latency *l, char *err, size_t errlen);
+/* {p50, p90, p95, p99, p999, max, mean, min, count, out_of_range} in µs. */
+cJSON *hist_to_json(const tq_hist *h);
+
+#define REDIS_CMDS_MAX 128
+struct redis_stats {
+    double cpu_s;               /* used_cpu_sys + used_cpu_user */
+    int ncmd;
+    struct {
+        char name[48];
+        long long calls;
+    } cmd[REDIS_CMDS_MAX];
+};
+
+/* INFO commandstats + INFO cpu. Returns 0, or -1 with err. */
+int redis_stats_read(redisContext *c, struct redis_stats *s, char *err, size_t errlen);
+/* Into run: "redis" {commands_per_task, commands, cpu_us_per_task,
+ * commands_by_name}: after - before, excluding the INFO commands the driver
+ * itself sends to measure. tasks = tasks processed. */
+void redis_stats_to_json(const struct redis_stats *before, const struct redis_stats *after,
+                         long tasks, cJSON *run);
+
+#endif

@@ -1,0 +1,445 @@
+/* config.c - tqbench's command line (see config.h).
+ *
+ * `tqbench SUBCOMMAND [flags]`: the subcommand comes first, then getopt_long
+ * flags. Each flag names the subcommands it belongs to, so a flag given to
+ * the wrong one is an error rather than silently ignored. Numbers are parsed
+ * strictly ("--tasks must be an integer >= 1 (got \"1e3\")"). tqbench never
+ * reads TQ_REDIS_URL: an exported worker setting must not silently redirect
+ * a benchmark. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "tq_log.h"
+
+enum {
+    OPT_SCENARIO = 1000, OPT_FRAMEWORK, OPT_TASKS, OPT_WORKERS, OPT_CONCURRENCY, OPT_PREFETCH,
+    OPT_REPEAT, OPT_WARMUP, OPT_RATE, OPT_REDIS, OPT_EXTERNAL, OPT_QUEUE, OPT_PREFIX,
+    OPT_WORKER_BIN, OPT_OUT, OPT_SAMPLE_MS, OPT_HEALTH_TIMEOUT, OPT_STALL_TIMEOUT, OPT_QUIET,
+    OPT_LOG_LEVEL, OPT_PAYLOAD_BYTES, OPT_HELP, OPT_VERSION,
+};
+
+#define FOR_RUN (1u << CMD_RUN)
+#define FOR_LIST (1u << CMD_LIST)
+#define FOR_WORKERS (1u << CMD_WORKERS)
+#define FOR_CLEAN (1u << CMD_CLEAN)
+#define FOR_ENQUEUE (1u << CMD_ENQUEUE)
+#define FOR_ALL 0xffffu
+
+static const struct option long_opts[] = {
+    {"scenario", required_argument, NULL, OPT_SCENARIO},
+    {"framework", required_argument, NULL, OPT_FRAMEWORK},
+    {"tasks", required_argument, NULL, OPT_TASKS},
+    {"workers", required_argument, NULL, OPT_WORKERS},
+    {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+    {"prefetch", required_argument, NULL, OPT_PREFETCH},
+    {"repeat", required_argument, NULL, OPT_REPEAT},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"redis", required_argument, NULL, OPT_REDIS},
+    {"external", no_argument, NULL, OPT_EXTERNAL},
+    {"queue", required_argument, NULL, OPT_QUEUE},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
+    {"worker-bin", required_argument, NULL, OPT_WORKER_BIN},
+    {"out", required_argument, NULL, OPT_OUT},
+    {"sample-ms", required_argument, NULL, OPT_SAMPLE_MS},
+    {"health-timeout", required_argument, NULL, OPT_HEALTH_TIMEOUT},
+    {"stall-timeout", required_argument, NULL, OPT_STALL_TIMEOUT},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"payload-bytes", required_argument, NULL, OPT_PAYLOAD_BYTES},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* Which subcommands accept each flag (indexed by OPT_* - OPT_SCENARIO). */
+static const unsigned opt_scope[] = {
+    FOR_RUN, FOR_RUN, FOR_RUN | FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN,
+    FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE, FOR_RUN, FOR_RUN | FOR_ENQUEUE,
+    FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN,
+    FOR_RUN, FOR_ALL, FOR_ENQUEUE, FOR_ALL, FOR_ALL,
+};
+
+_Static_assert(sizeof opt_scope / sizeof opt_scope[0] == OPT_VERSION - OPT_SCENARIO + 1,
+               "one scope per flag");
+
+static const char *const cmd_names[] = {"", "run", "list", "workers", "clean", "enqueue", "", ""};
+
+void config_usage(FILE *f) {
+    fputs(
+        "Usage: tqbench run [flags]        run benchmark scenarios, write results.json\n"
+        "       tqbench list               scenarios and frameworks, one line each\n"
+        "       tqbench workers [--redis URL] [--prefix P]\n"
+        "                                  live workers from their heartbeats (exit 1: none)\n"
+        "       tqbench clean [--redis URL] [--prefix P]\n"
+        "                                  delete tqbench's own keys (P:run:*, P:queue:*,\n"
+        "                                  stale P:workers entries); never FLUSH\n"
+        "       tqbench --help | --version\n"
+        "\n"
+        "run flags:\n"
+        "  --scenario NAME|FILE|all  scenario to run (repeatable; default throughput). NAME is a\n"
+        "                            file NAME.json in the scenario directory; all = every file\n"
+        "  --framework LIST|all      comma-separated frameworks (default native); all = every\n"
+        "                            available one (unavailable ones skipped with the reason)\n"
+        "  --tasks N                 override the scenario's task count\n"
+        "  --workers N               worker processes (with --external: heartbeats to wait for)\n"
+        "  --concurrency N           tasks in flight per worker process\n"
+        "  --prefetch N              tasks reserved ahead per worker process\n"
+        "  --repeat R                repeats per (scenario, framework); adds median/min/max/CV\n"
+        "  --warmup N                warm-up tasks (not counted) instead of the scenario's\n"
+        "  --rate N                  offered rate in tasks/s for `rate` arrival (default: the\n"
+        "                            scenario's, else half of a capacity measured in the run)\n"
+        "  --redis URL               use this Redis (redis://[user:pass@]host[:port][/db] or\n"
+        "                            unix:///path.sock[?password=P]); default: an embedded\n"
+        "                            redis-server on a private unix socket, stopped at the end\n"
+        "  --external                attach to workers started elsewhere: no spawning; wait for\n"
+        "                            --workers heartbeats listing --queue\n"
+        "  --queue NAME              queue of external workers (default \"default\"); spawned\n"
+        "                            workers always get a fresh per-run queue\n"
+        "  --prefix P                native key prefix (default tq)\n"
+        "  --worker-bin PATH         tqworker binary (default: next to tqbench)\n"
+        "  --out DIR                 results directory (default results/<UTC timestamp>)\n"
+        "  --sample-ms MS            resource sampling period (default 500)\n"
+        "  --health-timeout S        seconds for every expected heartbeat to appear (default 30)\n"
+        "  --stall-timeout S         seconds without progress before a run fails (default 30)\n"
+        "  --quiet                   no progress line, no table (results.json only)\n"
+        "  --log-level LEVEL         debug|info|warn|error (default warn)\n"
+        "\n"
+        "benchmark helper (used by scripts/bench-driver):\n"
+        "  tqbench enqueue --tasks N [--redis URL] [--queue NAME] [--prefix P] [--payload-bytes B]\n"
+        "      LPUSHes N noop tasks with the run's producer (pipelined multi-value LPUSH) onto\n"
+        "      P:queue:NAME, prints the rate and the driver's peak RSS (VmHWM), and leaves the\n"
+        "      tasks in place (the caller deletes the list).\n"
+        "\n"
+        "Scenario directory: $TQ_SCENARIO_DIR, else <tqbench dir>/../../bench/scenarios\n"
+        "(build/bin/tqbench -> bench/scenarios of the checkout).\n"
+        "tqbench does not read TQ_REDIS_URL.\n"
+        "\n"
+        "Exit codes: 0 every run complete; 1 a run failed (lost tasks, stall, dead worker,\n"
+        "health-check timeout, interrupted); 2 usage or configuration error.\n",
+        f);
+}
+
+static int parse_long(const char *flag, const char *s, long min, long max, long *out, char *err,
+                      size_t errlen) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+        snprintf(err, errlen, "%s must be an integer in %ld..%ld (got \"%s\")", flag, min, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *flag, const char *s, double min, double max, double *out,
+                        char *err, size_t errlen) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < min || v > max) {
+        snprintf(err, errlen, "%s must be a number in %g..%g (got \"%s\")", flag, min, max, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int copy_name(const char *flag, const char *s, char *dst, size_t n, char *err,
+                     size_t errlen) {
+    if (!tq_name_valid(s)) {
+        snprintf(err, errlen,
+                 "%s must be 1..%d characters of [A-Za-z0-9._@-] (got \"%s\")", flag,
+                 TQ_NAME_MAX - 1, s);
+        return -1;
+    }
+    snprintf(dst, n, "%s", s);
+    return 0;
+}
+
+static int copy_path(const char *flag, const char *s, char *dst, size_t n, char *err,
+                     size_t errlen) {
+    if (!*s || strlen(s) >= n) {
+        snprintf(err, errlen, "%s must be a non-empty path shorter than %zu bytes", flag, n);
+        return -1;
+    }
+    snprintf(dst, n, "%s", s);
+    return 0;
+}
+
+/* Copies a path; one too long for the buffer becomes "" (then "not found"
+ * errors name the directory as empty rather than a truncated wrong one). */
+static void set_path(char *dst, size_t n, const char *src) {
+    if (strlen(src) >= n) dst[0] = '\0';
+    else memcpy(dst, src, strlen(src) + 1);
+}
+
+/* exe_dir from /proc/self/exe; the scenario and frameworks directories from
+ * TQ_SCENARIO_DIR or relative to it (build/bin/../../bench). */
+static void locate_dirs(struct config *cfg) {
+    char exe[FW_PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(cfg->exe_dir, sizeof cfg->exe_dir, ".");
+    } else {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        snprintf(cfg->exe_dir, sizeof cfg->exe_dir, "%s", exe);
+    }
+    char guess[FW_PATH_MAX + 32], real[PATH_MAX];
+    const char *env = getenv("TQ_SCENARIO_DIR");
+    if (env && *env) {
+        snprintf(cfg->scenario_dir, sizeof cfg->scenario_dir, "%s", env);
+    } else {
+        snprintf(guess, sizeof guess, "%s/../../bench/scenarios", cfg->exe_dir);
+        set_path(cfg->scenario_dir, sizeof cfg->scenario_dir, realpath(guess, real) ? real : guess);
+    }
+    snprintf(guess, sizeof guess, "%s/../../bench/frameworks", cfg->exe_dir);
+    set_path(cfg->frameworks_dir, sizeof cfg->frameworks_dir, realpath(guess, real) ? real : guess);
+}
+
+static void config_defaults(struct config *cfg) {
+    memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->frameworks, sizeof cfg->frameworks, "native");
+    cfg->warmup = -1;
+    snprintf(cfg->queue, sizeof cfg->queue, "default");
+    snprintf(cfg->prefix, sizeof cfg->prefix, "%s", TQ_DEFAULT_PREFIX);
+    cfg->sample_ms = 500;
+    cfg->health_timeout_s = 30;
+    cfg->stall_timeout_s = 30;
+    cfg->log_level = TQ_LOG_WARN;
+    locate_dirs(cfg);
+}
+
+static int parse_cmd(const char *s, enum config_cmd *cmd) {
+    for (int i = CMD_RUN; i <= CMD_ENQUEUE; i++)
+        if (strcmp(s, cmd_names[i]) == 0) {
+            *cmd = (enum config_cmd)i;
+            return 0;
+        }
+    if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0 || strcmp(s, "help") == 0) {
+        *cmd = CMD_HELP;
+        return 0;
+    }
+    if (strcmp(s, "--version") == 0) {
+        *cmd = CMD_VERSION;
+        return 0;
+    }
+    return -1;
+}
+
+static int apply_opt(struct config *cfg, int opt, const char *arg, const char *flag, char *err,
+                     size_t errlen) {
+    long v;
+    switch (opt) {
+    case OPT_SCENARIO:
+        if (cfg->nscenarios >= CONFIG_SCENARIOS_MAX) {
+            snprintf(err, errlen, "--scenario given more than %d times", CONFIG_SCENARIOS_MAX);
+            return -1;
+        }
+        if (!*arg) {
+            snprintf(err, errlen, "--scenario must not be empty");
+            return -1;
+        }
+        cfg->scenarios[cfg->nscenarios++] = arg;
+        return 0;
+    case OPT_FRAMEWORK:
+        if (!*arg || strlen(arg) >= sizeof cfg->frameworks) {
+            snprintf(err, errlen, "--framework must be a comma-separated list of names or \"all\"");
+            return -1;
+        }
+        snprintf(cfg->frameworks, sizeof cfg->frameworks, "%s", arg);
+        return 0;
+    case OPT_TASKS:
+        if (parse_long(flag, arg, 1, 1000000000L, &v, err, errlen)) return -1;
+        cfg->tasks = v;
+        return 0;
+    case OPT_WORKERS:
+        if (parse_long(flag, arg, 1, 1024, &v, err, errlen)) return -1;
+        cfg->workers = (int)v;
+        return 0;
+    case OPT_CONCURRENCY:
+        if (parse_long(flag, arg, 1, 100000, &v, err, errlen)) return -1;
+        cfg->concurrency = (int)v;
+        return 0;
+    case OPT_PREFETCH:
+        if (parse_long(flag, arg, 1, 100000, &v, err, errlen)) return -1;
+        cfg->prefetch = (int)v;
+        return 0;
+    case OPT_REPEAT:
+        if (parse_long(flag, arg, 1, 1000, &v, err, errlen)) return -1;
+        cfg->repeat = (int)v;
+        return 0;
+    case OPT_WARMUP:
+        if (parse_long(flag, arg, 0, 100000000L, &v, err, errlen)) return -1;
+        cfg->warmup = v;
+        return 0;
+    case OPT_RATE:
+        return parse_double(flag, arg, 1, 1e8, &cfg->rate, err, errlen);
+    case OPT_REDIS: {
+        char perr[256];
+        if (tq_redis_url_parse(arg, &cfg->redis, perr, sizeof perr) != 0) {
+            snprintf(err, errlen, "--redis: %s", perr);
+            return -1;
+        }
+        cfg->has_redis = 1;
+        tq_redis_url_format_safe(&cfg->redis, cfg->redis_safe, sizeof cfg->redis_safe);
+        return 0;
+    }
+    case OPT_EXTERNAL:
+        cfg->external = 1;
+        return 0;
+    case OPT_QUEUE:
+        return copy_name(flag, arg, cfg->queue, sizeof cfg->queue, err, errlen);
+    case OPT_PREFIX:
+        return copy_name(flag, arg, cfg->prefix, sizeof cfg->prefix, err, errlen);
+    case OPT_WORKER_BIN:
+        return copy_path(flag, arg, cfg->worker_bin, sizeof cfg->worker_bin, err, errlen);
+    case OPT_OUT:
+        return copy_path(flag, arg, cfg->out_dir, sizeof cfg->out_dir, err, errlen);
+    case OPT_SAMPLE_MS:
+        if (parse_long(flag, arg, 10, 60000, &v, err, errlen)) return -1;
+        cfg->sample_ms = (int)v;
+        return 0;
+    case OPT_HEALTH_TIMEOUT:
+        return parse_double(flag, arg, 0.1, 3600, &cfg->health_timeout_s, err, errlen);
+    case OPT_STALL_TIMEOUT:
+        return parse_double(flag, arg, 0.1, 86400, &cfg->stall_timeout_s, err, errlen);
+    case OPT_QUIET:
+        cfg->quiet = 1;
+        return 0;
+    case OPT_LOG_LEVEL: {
+        int lv = tq_log_level_parse(arg);
+        if (lv < 0) {
+            snprintf(err, errlen, "--log-level must be debug, info, warn, error or off (got \"%s\")",
+                     arg);
+            return -1;
+        }
+        cfg->log_level = lv;
+        return 0;
+    }
+    case OPT_PAYLOAD_BYTES:
+        if (parse_long(flag, arg, 0, 1 << 20, &v, err, errlen)) return -1;
+        cfg->payload_bytes = (size_t)v;
+        return 0;
+    case OPT_HELP:
+        cfg->cmd = CMD_HELP;
+        return 0;
+    case OPT_VERSION:
+        cfg->cmd = CMD_VERSION;
+        return 0;
+    }
+    snprintf(err, errlen, "internal: unhandled option %d", opt);
+    return -1;
+}
+
+int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen) {
+    config_defaults(cfg);
+    if (argc < 2) {
+        snprintf(err, errlen, "a subcommand is required (run, list, workers, clean; see --help)");
+        return -1;
+    }
+    if (parse_cmd(argv[1], &cfg->cmd) != 0) {
+        snprintf(err, errlen, "unknown subcommand \"%s\" (run, list, workers, clean; see --help)",
+                 argv[1]);
+        return -1;
+    }
+    if (cfg->cmd == CMD_HELP || cfg->cmd == CMD_VERSION) return 0;
+    enum config_cmd cmd = cfg->cmd;
+    optind = 1; /* argv[1] (the subcommand) plays argv[0] for getopt */
+    opterr = 0;
+    int sub_argc = argc - 1;
+    char **sub_argv = argv + 1;
+    for (;;) {
+        int idx = -1;
+        int opt = getopt_long(sub_argc, sub_argv, ":", long_opts, &idx);
+        if (opt == -1) break;
+        if (opt == '?') {
+            snprintf(err, errlen, "unknown flag \"%s\" (see tqbench --help)", sub_argv[optind - 1]);
+            return -1;
+        }
+        if (opt == ':') {
+            snprintf(err, errlen, "%s needs a value", sub_argv[optind - 1]);
+            return -1;
+        }
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", long_opts[opt - OPT_SCENARIO].name);
+        if (!(opt_scope[opt - OPT_SCENARIO] & (1u << cmd))) {
+            snprintf(err, errlen, "%s is not a flag of `tqbench %s`", flag, cmd_names[cmd]);
+            return -1;
+        }
+        if (apply_opt(cfg, opt, optarg, flag, err, errlen) != 0) return -1;
+        if (cfg->cmd == CMD_HELP || cfg->cmd == CMD_VERSION) return 0;
+    }
+    if (optind < sub_argc) {
+        snprintf(err, errlen, "unexpected argument \"%s\" (flags start with --)", sub_argv[optind]);
+        return -1;
+    }
+    if (cmd == CMD_RUN && cfg->nscenarios == 0) cfg->scenarios[cfg->nscenarios++] = "throughput";
+    if (cmd == CMD_ENQUEUE && cfg->tasks == 0) {
+        snprintf(err, errlen, "enqueue needs --tasks N");
+        return -1;
+    }
+    if (cmd == CMD_RUN && cfg->external && !cfg->has_redis) {
+        snprintf(err, errlen, "--external needs --redis URL (the Redis the external workers use)");
+        return -1;
+    }
+    if (cmd == CMD_RUN && !cfg->external && strcmp(cfg->queue, "default") != 0) {
+        /* accepted, but say it does nothing rather than leave a false impression */
+        snprintf(err, errlen,
+                 "--queue applies to --external only (spawned workers get a fresh per-run queue)");
+        return -1;
+    }
+    if ((cmd == CMD_WORKERS || cmd == CMD_CLEAN || cmd == CMD_ENQUEUE) && !cfg->has_redis) {
+        char perr[256];
+        if (tq_redis_url_parse(TQ_REDIS_DEFAULT_URL, &cfg->redis, perr, sizeof perr) != 0) {
+            snprintf(err, errlen, "internal: default URL: %s", perr);
+            return -1;
+        }
+        tq_redis_url_format_safe(&cfg->redis, cfg->redis_safe, sizeof cfg->redis_safe);
+        cfg->has_redis = 1;
+    }
+    return 0;
+}
+
+cJSON *config_to_json(const struct config *cfg) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON *sc = cJSON_AddArrayToObject(o, "scenarios");
+    for (int i = 0; i < cfg->nscenarios; i++)
+        cJSON_AddItemToArray(sc, cJSON_CreateString(cfg->scenarios[i]));
+    cJSON_AddStringToObject(o, "frameworks", cfg->frameworks);
+    /* overrides: null when the scenario's value applies */
+#define OVERRIDE(name, cond, val)                                                                  \
+    do {                                                                                           \
+        if (cond) cJSON_AddNumberToObject(o, name, (double)(val));                                 \
+        else cJSON_AddNullToObject(o, name);                                                       \
+    } while (0)
+    OVERRIDE("tasks", cfg->tasks > 0, cfg->tasks);
+    OVERRIDE("workers", cfg->workers > 0, cfg->workers);
+    OVERRIDE("concurrency", cfg->concurrency > 0, cfg->concurrency);
+    OVERRIDE("prefetch", cfg->prefetch > 0, cfg->prefetch);
+    OVERRIDE("repeat", cfg->repeat > 0, cfg->repeat);
+    OVERRIDE("warmup", cfg->warmup >= 0, cfg->warmup);
+    OVERRIDE("rate", cfg->rate > 0, cfg->rate);
+#undef OVERRIDE
+    if (cfg->has_redis) cJSON_AddStringToObject(o, "redis", cfg->redis_safe);
+    else cJSON_AddStringToObject(o, "redis", "embedded");
+    cJSON_AddBoolToObject(o, "external", cfg->external);
+    cJSON_AddStringToObject(o, "queue", cfg->external ? cfg->queue : "per-run");
+    cJSON_AddStringToObject(o, "prefix", cfg->prefix);
+    cJSON_AddStringToObject(o, "worker_bin", cfg->worker_bin[0] ? cfg->worker_bin : "default");
+    cJSON_AddStringToObject(o, "out", cfg->out_dir);
+    cJSON_AddNumberToObject(o, "sample_ms", cfg->sample_ms);
+    cJSON_AddNumberToObject(o, "health_timeout_s", cfg->health_timeout_s);
+    cJSON_AddNumberToObject(o, "stall_timeout_s", cfg->stall_timeout_s);
+    cJSON_AddStringToObject(o, "scenario_dir", cfg->scenario_dir);
+    return o;
+}

@@ -1,0 +1,63 @@
+/* config.h - tqbench's one configuration struct and its command line.
+ *
+ * Everything the user can set lives in struct config; it is filled once by
+ * config_parse() and echoed into results.json by config_to_json() (with the
+ * Redis URL in its safe form: the password never leaves this struct except
+ * through a worker's environment). */
+#ifndef TQ_BENCH_CONFIG_H
+#define TQ_BENCH_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <cjson/cJSON.h>
+#include "framework.h"
+#include "tq_redis.h"
+
+#define CONFIG_SCENARIOS_MAX 64
+
+enum config_cmd { CMD_NONE = 0, CMD_RUN, CMD_LIST, CMD_WORKERS, CMD_CLEAN, CMD_ENQUEUE,
+                  CMD_HELP, CMD_VERSION };
+
+struct config {
+    enum config_cmd cmd;
+    /* run */
+    const char *scenarios[CONFIG_SCENARIOS_MAX]; /* as given: names, files or "all" */
+    int nscenarios;
+    char frameworks[256];       /* --framework: comma list or "all" (default "native") */
+    long tasks;                 /* 0: the scenario's */
+    int workers;                /* 0: the scenario's */
+    int concurrency;            /* 0: the scenario's */
+    int prefetch;               /* 0: the scenario's */
+    int repeat;                 /* 0: the scenario's */
+    long warmup;                /* -1: the scenario's */
+    double rate;                /* 0: the scenario's (or half a measured capacity) */
+    int has_redis;              /* --redis given (else an embedded redis-server) */
+    struct tq_redis_url redis;  /* parsed --redis (password inside: never print) */
+    char redis_safe[FW_ARG_LEN];/* --redis with the password as "***" */
+    int external;               /* --external: attach to running workers */
+    char queue[TQ_NAME_MAX];    /* --queue (external mode / enqueue), default "default" */
+    char prefix[TQ_NAME_MAX];   /* --prefix, default "tq" */
+    char worker_bin[FW_PATH_MAX];
+    char out_dir[FW_PATH_MAX];  /* --out; "" = results/<UTC timestamp> */
+    int sample_ms;              /* resource sampling period */
+    double health_timeout_s;
+    double stall_timeout_s;
+    int quiet;
+    int log_level;
+    /* enqueue (benchmark helper) */
+    size_t payload_bytes;
+    /* where things are (derived, overridable by TQ_SCENARIO_DIR) */
+    char exe_dir[FW_PATH_MAX];
+    char scenario_dir[FW_PATH_MAX];
+    char frameworks_dir[FW_PATH_MAX];
+};
+
+/* Parses argv into cfg. Returns 0, or -1 with a message in err naming the
+ * flag and the problem (the caller exits 2). */
+int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+/* Prints the usage text (all subcommands, flags, exit codes). */
+void config_usage(FILE *f);
+/* The effective configuration as JSON (safe URL; no password). */
+cJSON *config_to_json(const struct config *cfg);
+
+#endif

@@ -1,0 +1,148 @@
+/* framework.h - the adapter every benchmarked framework implements.
+ *
+ * tqbench measures several task-queue frameworks (tqworker itself, Celery,
+ * later Sidekiq, BullMQ...) with one set of rules. What differs between them
+ * is small and lives behind this struct of function pointers, in the spirit
+ * of hiredis's adapters: how to tell the framework is installed, the argv of
+ * one worker process, which Redis list the producer LPUSHes to, how one task
+ * looks in the framework's wire format, and which extra keys to clean.
+ *
+ * What does NOT differ: completion, latency and health. Every framework's
+ * workers write tqbench's native keys (common/tq_keys.h): the heartbeat
+ * P:worker:<id> with the contract's fields (pid, queues, processed,
+ * cpu_user_us, cpu_sys_us, rss_kb...), the counters P:run:<run>:stats, and
+ * either the histogram snapshots P:run:<run>:hist or the raw triples
+ * P:run:<run>:stamps (for workers that cannot build histograms, e.g. a
+ * Python hook). So the driver's progress, health-check, stall detection and
+ * collection code is shared, and stamps are merged into the same histograms
+ * as the snapshots.
+ *
+ * Adding a framework: one file bench/frameworks/<name>.c defining
+ * `const struct tq_framework tq_framework_<name>`, one line in the registry
+ * in bench/framework.c. */
+#ifndef TQ_BENCH_FRAMEWORK_H
+#define TQ_BENCH_FRAMEWORK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <hiredis/hiredis.h>
+#include "tq_keys.h"
+#include "tq_task.h"
+
+#define FW_MIX_MAX 8         /* task kinds in one scenario's mix */
+#define FW_ARGV_MAX 64       /* arguments of one worker process */
+#define FW_ENV_MAX 16        /* extra environment entries */
+#define FW_ARG_LEN 1024      /* longest argument or env entry (URLs, paths) */
+#define FW_PATH_MAX 4096
+
+/* One entry of a scenario's weighted task mix. */
+struct fw_mix_entry {
+    enum tq_task_kind kind;
+    int64_t arg;             /* sleep: ms; cpu: µs; otherwise 0 */
+    int max_attempts;        /* >= 1; fail tasks are retried while attempts remain */
+    double weight;           /* > 0; shares are weight / sum of weights */
+};
+
+/* What one run of one framework needs to know. Filled by the driver; read
+ * only by adapters. Strings are NUL-terminated. */
+struct fw_run {
+    char run_id[TQ_NAME_MAX];      /* this run's id (P:run:<run_id>:*) */
+    char prefix[TQ_NAME_MAX];      /* native key prefix (P) */
+    char queue[TQ_NAME_MAX];       /* queue NAME: fresh per run, or --queue with --external */
+    char redis_url[FW_ARG_LEN];    /* full URL, password included: ONLY for a child's argv/env */
+    char redis_url_safe[FW_ARG_LEN]; /* password replaced by "***": for logs, errors, JSON */
+    /* the scenario's effective settings (after --workers/--concurrency/...) */
+    int workers;                   /* worker processes */
+    int concurrency;               /* tasks in flight per process (Celery -c, tqworker --concurrency) */
+    int prefetch;                  /* tasks reserved ahead per process */
+    char pool[32];                 /* pool kind for frameworks that have one ("prefork", "threads",
+                                      "solo" for Celery); "" = the framework's default */
+    int heartbeat_interval_s;      /* heartbeat period the workers should use */
+    size_t payload_bytes;          /* target size of one native payload (pad included) */
+    int mix_len;
+    struct fw_mix_entry mix[FW_MIX_MAX];
+    /* where things are */
+    char bin_dir[FW_PATH_MAX];     /* directory of tqbench's own executable (tqworker is there) */
+    char frameworks_dir[FW_PATH_MAX]; /* the repo's bench/frameworks (task modules, helpers) */
+    char worker_bin[FW_PATH_MAX];  /* --worker-bin when given, else "" (native: bin_dir/tqworker) */
+};
+
+/* argv and extra environment of one worker process, built by an adapter
+ * with fw_argv_add()/fw_env_add() (bench/framework.c); the storage is
+ * inside the struct, so nothing is allocated or freed. */
+struct fw_argv {
+    int argc, envc;
+    char args[FW_ARGV_MAX][FW_ARG_LEN];
+    char envs[FW_ENV_MAX][FW_ARG_LEN];
+    const char *argv[FW_ARGV_MAX + 1];  /* NULL-terminated view of args, for tq_spawn */
+    const char *env[FW_ENV_MAX + 1];    /* NULL-terminated view of envs ("NAME=value") */
+};
+
+struct tq_framework {
+    const char *name;         /* as given to --framework: "native", "celery" */
+    const char *description;  /* one line for `tqbench list` / --help */
+
+    /* 1 when the framework can run on this machine; else 0 with a one-line
+     * reason in why ("python3-celery does not import under /usr/bin/python3").
+     * The driver skips unavailable frameworks (with that reason) for
+     * `--framework all`, and fails with it when the framework was named. */
+    int (*available)(const struct fw_run *run, char *why, size_t n);
+
+    /* Fills out with the argv (argv[0] a path or a name looked up in PATH)
+     * and extra environment of worker process number index (0..workers-1).
+     * The worker must heartbeat as P:worker:<worker_id> (the driver chooses
+     * the id, so it can health-check exactly the processes it spawned), list
+     * run->queue in its heartbeat's `queues` field, and count every task of
+     * run->run_id in P:run:<run_id>:stats plus hist or stamps. The driver
+     * forks/execs it in a new process group that dies with the driver and
+     * redirects its output to a log file. Returns 0, or -1 with err set. */
+    int (*worker_argv)(const struct fw_run *run, int index, const char *worker_id,
+                       struct fw_argv *out, char *err, size_t errlen);
+
+    /* Writes the Redis list the producer LPUSHes tasks to (native:
+     * P:queue:<queue>; Celery: the bare queue name). Returns its length, or
+     * -1 when it does not fit in n. */
+    int (*queue_key)(const struct fw_run *run, char *buf, size_t n);
+
+    /* Encodes task t (id, run, kind, arg, enqueued_us, scheduled_us,
+     * attempt, max_attempts, pad_len) in the framework's wire format into
+     * buf. Called once per task on the producer's hot path: no allocation,
+     * no I/O. Returns the length, or -1 when it does not fit in cap. */
+    int (*encode)(const struct fw_run *run, const struct tq_task *t, char *buf, size_t cap);
+
+    /* Optional (NULL when the framework has none): measures the enqueue rate
+     * of the framework's OWN client (e.g. Celery's apply_async), reported
+     * as a separate figure next to the driver's C producer. Called once per
+     * run after the run was collected and before teardown, with the run's
+     * workers still alive: it must use a list no worker consumes and remove
+     * what it wrote (or leave it to clean()), so the run's counters are not
+     * touched. Returns 0 with *per_s, or -1 with err set (the run is not
+     * failed for it: the figure is reported as absent with the error). */
+    int (*client_enqueue_rate)(const struct fw_run *run, double *per_s, char *err, size_t errlen);
+
+    /* Optional: deletes the framework's own keys for this run (Celery's
+     * kombu bindings, unacked hashes...). The driver itself always deletes
+     * P:run:<run_id>:*, the queue_key list and the heartbeats of the workers
+     * it spawned; it never FLUSHes. Called at teardown on every path. */
+    void (*clean)(const struct fw_run *run, redisContext *c);
+};
+
+/* The registry, NULL-terminated, in the order `--framework all` runs them. */
+extern const struct tq_framework *const tq_frameworks[];
+extern const struct tq_framework tq_framework_native;
+extern const struct tq_framework tq_framework_celery; /* bench/frameworks/celery.c */
+
+/* The framework called name, or NULL. */
+const struct tq_framework *framework_find(const char *name);
+
+/* Appends one argument (printf-style) to out. Returns 0, or -1 when argv is
+ * full or the argument is longer than FW_ARG_LEN-1 (err set). */
+int fw_argv_add(struct fw_argv *out, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Appends one "NAME=value" environment entry (printf-style). Same returns. */
+int fw_env_add(struct fw_argv *out, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Empties out. */
+void fw_argv_reset(struct fw_argv *out);
+
+#endif

@@ -1,0 +1,509 @@
+"""tqbench_hook - counts and times Celery tasks into tqbench's native keys.
+
+Celery's own events go over Redis pub/sub and are lost under load, so they
+cannot tell a benchmark when a run is complete. This hook counts inside the
+worker instead, on Celery's task signals, and writes what tqworker writes
+(common/tq_keys.h):
+
+  P:run:<run>:stats   HINCRBY completed / failed / retried
+  P:run:<run>:stamps  RPUSH "origin_us,started_us,done_us" per completed task
+  P:worker:<id>       heartbeat hash (MULTI HSET + EXPIRE), SADD P:workers
+
+Counts and stamps are batched per process and flushed every ~100 ms by a
+background thread (and at process exit), counters and stamps of one flush in
+one MULTI/EXEC so a reader that sees the final count also sees every stamp.
+With the prefork pool tasks run in the pool children, so every process that
+runs tasks keeps its own batch and its own Redis connection, created after
+the fork. The heartbeat is written by the main process from worker_ready on
+(so "heartbeat present" means "consumer ready") and sums CPU and RSS of the
+main process and all its descendants from /proc, and the processed / failed /
+inflight counts the children publish in a shared memory page.
+
+The run a task counts in and its enqueue time come from tqbench's message
+headers (common/tq_celery.h), which Celery copies into task.request; a task
+without them (sent by Celery's own client) counts in TQ_CELERY_RUN and has no
+stamp, since its enqueue time is unknown. The stamp's first field is the
+latency origin: the scheduled time for open-loop runs, else the enqueue time.
+
+Configuration (environment, set by tqbench's celery adapter):
+  TQ_CELERY_REDIS_URL            redis://[user:pass@]host[:port][/db] or
+                                 unix:///path[?db=N][&password=P]
+  TQ_CELERY_PREFIX               key prefix (default tq)
+  TQ_CELERY_RUN                  run id for tasks without tqbench headers
+                                 (default standalone)
+  TQ_CELERY_WORKER_ID            heartbeat id (default <host>-<pid>)
+  TQ_CELERY_HEARTBEAT_INTERVAL   seconds (default 1)
+  TQ_CELERY_HOOK                 "0" disables the hook (overhead measurement)
+"""
+
+import logging
+import mmap
+import multiprocessing
+import os
+import socket
+import struct
+import threading
+import time
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import redis
+from celery import __version__ as celery_version
+from celery import signals
+
+# Message headers written by common/tq_celery.c (keep in sync).
+H_RUN = "tqbench_run"
+H_SEQ = "tqbench_seq"
+H_ENQ = "tqbench_enq_us"
+H_SCHED = "tqbench_sched_us"
+H_MAX_ATTEMPTS = "tqbench_max_attempts"
+TQBENCH_HEADERS = (H_RUN, H_SEQ, H_ENQ, H_SCHED, H_MAX_ATTEMPTS)
+
+FLUSH_INTERVAL_S = 0.1
+STAMPS_PER_RPUSH = 1000
+MAX_SLOTS = 256           # processes that ever run tasks in one worker
+SLOT = struct.Struct("qqqq")  # pid, processed, failed, inflight
+
+log = logging.getLogger("tqbench.hook")
+
+
+def _env(name, default):
+    value = os.environ.get(name, "")
+    return value if value else default
+
+
+# ---- configuration ----------------------------------------------------------
+
+class RedisUrlError(ValueError):
+    pass
+
+
+def parse_redis_url(url):
+    """tqbench's URL forms (common/tq_redis.h) -> dict: unix (bool), host,
+    port, path, username, password, db. The password is never put in an
+    error message."""
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items() if v}
+    out = {"unix": False, "host": "127.0.0.1", "port": 6379, "path": "",
+           "username": unquote(parts.username) if parts.username else None,
+           "password": unquote(parts.password) if parts.password else None, "db": 0}
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise RedisUrlError("unix URL without a socket path")
+        out["unix"] = True
+        out["path"] = unquote(parts.path)
+        if "password" in query:
+            out["password"] = query["password"]
+        db = query.get("db", "0")
+    elif parts.scheme == "redis":
+        out["host"] = parts.hostname or "127.0.0.1"
+        try:
+            out["port"] = parts.port or 6379
+        except ValueError:
+            raise RedisUrlError("bad port in redis URL for host %s" % out["host"]) from None
+        db = parts.path.lstrip("/") or query.get("db", "0")
+    else:
+        raise RedisUrlError("unsupported Redis URL scheme %r (redis:// or unix://)" % parts.scheme)
+    try:
+        out["db"] = int(db)
+    except ValueError:
+        raise RedisUrlError("bad db %r in Redis URL" % db) from None
+    return out
+
+
+def broker_url(url=None):
+    """kombu's spelling of a tqbench Redis URL: unix sockets are
+    redis+socket://[:password@]/path?virtual_host=N."""
+    u = parse_redis_url(url or _env("TQ_CELERY_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    auth = ""
+    if u["password"] is not None:
+        auth = "%s:%s@" % (quote(u["username"] or "", safe=""), quote(u["password"], safe=""))
+    if u["unix"]:
+        return "redis+socket://%s%s?virtual_host=%d" % (auth, quote(u["path"]), u["db"])
+    host = "[%s]" % u["host"] if ":" in u["host"] else u["host"]
+    return "redis://%s%s:%d/%d" % (auth, host, u["port"], u["db"])
+
+
+def redis_client(url=None):
+    u = parse_redis_url(url or _env("TQ_CELERY_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    common = {"db": u["db"], "username": u["username"], "password": u["password"],
+              "socket_timeout": 5}
+    if u["unix"]:
+        return redis.Redis(unix_socket_path=u["path"], **common)
+    return redis.Redis(host=u["host"], port=u["port"], socket_connect_timeout=5, **common)
+
+
+class Config:
+    def __init__(self):
+        self.prefix = _env("TQ_CELERY_PREFIX", "tq")
+        self.run = _env("TQ_CELERY_RUN", "standalone")
+        self.worker_id = _env("TQ_CELERY_WORKER_ID",
+                              "%s-%d" % (socket.gethostname(), os.getpid()))
+        self.interval = max(1, int(_env("TQ_CELERY_HEARTBEAT_INTERVAL", "1")))
+        self.enabled = _env("TQ_CELERY_HOOK", "1") != "0"
+
+    def stats_key(self, run):
+        return "%s:run:%s:stats" % (self.prefix, run)
+
+    def stamps_key(self, run):
+        return "%s:run:%s:stamps" % (self.prefix, run)
+
+    def worker_key(self):
+        return "%s:worker:%s" % (self.prefix, self.worker_id)
+
+    def workers_key(self):
+        return "%s:workers" % self.prefix
+
+
+# ---- per-process counters shared with the main process ------------------------
+
+class Slots:
+    """A shared anonymous page inherited by the pool children: each process
+    that runs tasks claims one slot and is its only writer; the heartbeat in
+    the main process sums them."""
+
+    def __init__(self):
+        self.mem = mmap.mmap(-1, MAX_SLOTS * SLOT.size)  # MAP_SHARED | MAP_ANONYMOUS
+        self.used = multiprocessing.Value("i", 0)  # own lock, taken once per process
+
+    def claim(self, pid):
+        with self.used.get_lock():
+            index = self.used.value
+            if index >= MAX_SLOTS:
+                return -1
+            self.used.value = index + 1
+        SLOT.pack_into(self.mem, index * SLOT.size, pid, 0, 0, 0)
+        return index
+
+    def publish(self, index, pid, processed, failed, inflight):
+        if index >= 0:
+            SLOT.pack_into(self.mem, index * SLOT.size, pid, processed, failed, inflight)
+
+    def totals(self):
+        processed = failed = inflight = 0
+        for i in range(min(self.used.value, MAX_SLOTS)):
+            _, p, f, n = SLOT.unpack_from(self.mem, i * SLOT.size)
+            processed += p
+            failed += f
+            inflight += n
+        return processed, failed, inflight
+
+
+# ---- the batch of one process ---------------------------------------------------
+
+class Batch:
+    """Counts and stamps of the tasks one process ran since the last flush."""
+
+    def __init__(self, cfg, slots):
+        self.cfg = cfg
+        self.slots = slots
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.counts = {}   # run -> [completed, failed, retried]
+        self.stamps = {}   # run -> ["origin,start,done", ...]
+        self.processed = self.failed = self.inflight = 0
+        self.slot = -1
+        self.client = None
+        self.thread = None
+        self.stop = threading.Event()
+        self.warned_at = 0.0
+
+    def start(self):
+        self.slot = self.slots.claim(self.pid)
+        if self.slot < 0:
+            log.warning("tqbench hook: more than %d task processes; pid %d not in the heartbeat",
+                        MAX_SLOTS, self.pid)
+        self.thread = threading.Thread(target=self._loop, name="tqbench-flush", daemon=True)
+        self.thread.start()
+
+    def task_started(self):
+        with self.lock:
+            self.inflight += 1
+
+    def task_done(self, run, state, stamp):
+        with self.lock:
+            self.inflight -= 1
+            c = self.counts.get(run)
+            if c is None:
+                c = self.counts[run] = [0, 0, 0]
+            if state == "RETRY":
+                c[2] += 1
+                return
+            self.processed += 1
+            if state != "SUCCESS":
+                c[1] += 1
+                self.failed += 1
+                return
+            c[0] += 1
+            if stamp is not None:  # latency of completed tasks only, as tqworker
+                self.stamps.setdefault(run, []).append(stamp)
+
+    def _loop(self):
+        while not self.stop.wait(FLUSH_INTERVAL_S):
+            self.flush()
+
+    def flush(self):
+        with self.lock:
+            counts, stamps = self.counts, self.stamps
+            self.counts, self.stamps = {}, {}
+            processed, failed, inflight = self.processed, self.failed, self.inflight
+        self.slots.publish(self.slot, self.pid, processed, failed, inflight)
+        if not counts and not stamps:
+            return True
+        try:
+            if self.client is None:
+                self.client = redis_client()
+            pipe = self.client.pipeline(transaction=True)
+            for run, (completed, nfailed, retried) in counts.items():
+                key = self.cfg.stats_key(run)
+                if completed:
+                    pipe.hincrby(key, "completed", completed)
+                if nfailed:
+                    pipe.hincrby(key, "failed", nfailed)
+                if retried:
+                    pipe.hincrby(key, "retried", retried)
+            for run, items in stamps.items():
+                key = self.cfg.stamps_key(run)
+                for i in range(0, len(items), STAMPS_PER_RPUSH):
+                    pipe.rpush(key, *items[i:i + STAMPS_PER_RPUSH])
+            pipe.execute()
+            return True
+        except redis.RedisError as exc:
+            # Keep the batch for the next flush: a lost count would stall the run.
+            with self.lock:
+                for run, c in counts.items():
+                    mine = self.counts.setdefault(run, [0, 0, 0])
+                    for i in range(3):
+                        mine[i] += c[i]
+                for run, items in stamps.items():
+                    self.stamps[run] = items + self.stamps.get(run, [])
+            now = time.monotonic()
+            if now - self.warned_at > 5:
+                self.warned_at = now
+                log.warning("tqbench hook (pid %d): flush to Redis failed, will retry: %s",
+                            self.pid, exc)
+            self.client = None
+            return False
+
+    def close(self):
+        self.stop.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout=2)
+        for _ in range(3):
+            if self.flush():
+                break
+            time.sleep(0.2)
+
+
+# ---- /proc readings for the heartbeat ------------------------------------------
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def _proc_stat(pid):
+    """(ppid, utime+stime fields) of pid, parsed after the last ')' since a
+    command name may hold spaces and parentheses; None when gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2:].split()
+    try:
+        return int(fields[1]), int(fields[11]), int(fields[12])
+    except (IndexError, ValueError):
+        return None
+
+
+def _proc_rss_kb(pid):
+    try:
+        with open("/proc/%d/statm" % pid, "rb") as f:
+            return int(f.read().split()[1]) * PAGE_KB
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def process_tree_usage(root):
+    """cpu_user_us, cpu_sys_us, rss_kb of root and all its descendants."""
+    stats = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _proc_stat(int(name))
+            if st is not None:
+                stats[int(name)] = st
+    children = {}
+    for pid, (ppid, _, _) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    user = sys_ = rss = 0
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        st = stats.get(pid)
+        if st is None:
+            continue
+        user += st[1]
+        sys_ += st[2]
+        rss += _proc_rss_kb(pid)
+        todo.extend(children.get(pid, ()))
+    return user * 1000000 // CLK_TCK, sys_ * 1000000 // CLK_TCK, rss
+
+
+# ---- the heartbeat (main process) ---------------------------------------------
+
+class Heartbeat:
+    def __init__(self, cfg, slots, consumer):
+        self.cfg = cfg
+        self.slots = slots
+        self.pid = os.getpid()
+        self.started_us = time.time_ns() // 1000
+        self.host = socket.gethostname()
+        try:
+            self.queues = ",".join(q.name for q in consumer.task_consumer.queues)
+        except AttributeError:
+            self.queues = ",".join(consumer.app.amqp.queues.consume_from or ())
+        self.concurrency = getattr(consumer.pool, "num_processes", None) or \
+            getattr(consumer.pool, "limit", None) or 1
+        self.prefetch = consumer.initial_prefetch_count or 0
+        self.client = redis_client()
+        self.stop = threading.Event()
+        self.thread = None
+        self.warned_at = 0.0
+
+    def fields(self):
+        processed, failed, inflight = self.slots.totals()
+        user, sys_, rss = process_tree_usage(self.pid)
+        return {"pid": self.pid, "host": self.host, "queues": self.queues,
+                "concurrency": self.concurrency, "prefetch": self.prefetch,
+                "protocol": "celery", "version": "celery-%s" % celery_version,
+                "started_us": self.started_us, "beat_us": time.time_ns() // 1000,
+                "processed": processed, "failed": failed, "inflight": inflight,
+                "cpu_user_us": user, "cpu_sys_us": sys_, "rss_kb": rss}
+
+    def beat(self, first=False):
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(self.cfg.worker_key(), mapping=self.fields())
+            pipe.expire(self.cfg.worker_key(), 3 * self.cfg.interval)
+            if first:
+                pipe.sadd(self.cfg.workers_key(), self.cfg.worker_id)
+            pipe.execute()
+            return True
+        except redis.RedisError as exc:
+            now = time.monotonic()
+            if now - self.warned_at > 5:
+                self.warned_at = now
+                log.warning("tqbench hook: heartbeat %s failed: %s", self.cfg.worker_key(), exc)
+            return False
+
+    def start(self):
+        registered = self.beat(first=True)
+
+        def loop():
+            nonlocal registered
+            while not self.stop.wait(self.cfg.interval):
+                ok = self.beat(first=not registered)
+                registered = registered or ok
+
+        self.thread = threading.Thread(target=loop, name="tqbench-heartbeat", daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=2)
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.srem(self.cfg.workers_key(), self.cfg.worker_id)
+            pipe.delete(self.cfg.worker_key())
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("tqbench hook: could not deregister %s: %s", self.cfg.worker_id, exc)
+
+
+# ---- signal handlers ------------------------------------------------------------
+
+class Hook:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.slots = Slots()
+        self.batch = None
+        self.batch_lock = threading.Lock()
+        self.heartbeat = None
+
+    def current_batch(self):
+        """This process's batch, created on first use in each process."""
+        b = self.batch
+        if b is not None and b.pid == os.getpid():
+            return b
+        with self.batch_lock:  # the threads pool's first tasks race here
+            if self.batch is None or self.batch.pid != os.getpid():
+                self.batch = Batch(self.cfg, self.slots)
+                self.batch.start()
+            return self.batch
+
+    def after_fork_in_child(self):
+        # A batch inherited from the parent is not ours (its lock, thread and
+        # connection belong to the parent), and a lock may have been copied
+        # while held.
+        self.batch = None
+        self.batch_lock = threading.Lock()
+
+    def on_process_init(self, **_):
+        self.current_batch()
+
+    def on_process_shutdown(self, **_):
+        b = self.batch
+        if b is not None and b.pid == os.getpid():
+            b.close()
+
+    def on_prerun(self, task=None, **_):
+        self.current_batch().task_started()
+        task.request.tqbench_start_us = time.time_ns() // 1000
+
+    def on_postrun(self, task=None, state=None, **_):
+        done = time.time_ns() // 1000
+        req = task.request
+        run = getattr(req, H_RUN, None) or self.cfg.run
+        stamp = None
+        start = getattr(req, "tqbench_start_us", None)
+        origin = getattr(req, H_SCHED, None) or getattr(req, H_ENQ, None)
+        if start is not None and origin:
+            stamp = "%d,%d,%d" % (origin, start, done)
+        self.current_batch().task_done(run, state, stamp)
+
+    def on_ready(self, sender=None, **_):
+        self.heartbeat = Heartbeat(self.cfg, self.slots, sender)
+        self.heartbeat.start()
+
+    def on_shutdown(self, **_):
+        b = self.batch
+        if b is not None and b.pid == os.getpid():
+            b.close()
+        if self.heartbeat is not None:
+            self.heartbeat.close()
+
+    def connect(self):
+        os.register_at_fork(after_in_child=self.after_fork_in_child)
+        signals.worker_process_init.connect(self.on_process_init, weak=False)
+        signals.worker_process_shutdown.connect(self.on_process_shutdown, weak=False)
+        signals.task_prerun.connect(self.on_prerun, weak=False)
+        signals.task_postrun.connect(self.on_postrun, weak=False)
+        signals.worker_ready.connect(self.on_ready, weak=False)
+        signals.worker_shutdown.connect(self.on_shutdown, weak=False)
+
+
+def retry_headers(request):
+    """tqbench's headers of request, for the message of its next attempt."""
+    return {h: getattr(request, h) for h in TQBENCH_HEADERS if getattr(request, h, None) is not None}
+
+
+def install():
+    """Connects the hook to Celery's signals unless TQ_CELERY_HOOK=0.
+    Called once, at import of the task module in the main process (before
+    the pool forks, so the children inherit the shared counters)."""
+    cfg = Config()
+    if not cfg.enabled:
+        return None
+    hook = Hook(cfg)
+    hook.connect()
+    return hook

@@ -1,0 +1,557 @@
+/* main.c - tqbench's entry point: the subcommands.
+ *
+ *   run      scenarios x frameworks x repeats, results.json and a table
+ *   list     scenarios and frameworks, one line each
+ *   workers  live workers from their heartbeats
+ *   clean    delete tqbench's own keys
+ *   enqueue  (benchmark helper) the producer alone, for scripts/bench-driver
+ *
+ * Exit codes: 0 every run complete, 1 a run failed, 2 usage/configuration. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "bench.h"
+#include "cleanup.h"
+#include "config.h"
+#include "framework.h"
+#include "producer.h"
+#include "report.h"
+#include "run.h"
+#include "scenario.h"
+#include "tq_clock.h"
+#include "tq_keys.h"
+#include "tq_log.h"
+
+#define EXIT_OK 0
+#define EXIT_FAILED 1
+#define EXIT_USAGE 2
+
+int bench_connect(struct bench *b, char *err, size_t errlen) {
+    if (b->c && !b->c->err) return 0;
+    if (b->c) redisFree(b->c);
+    char cerr[256];
+    b->c = tq_redis_connect(&b->url, 10000, cerr, sizeof cerr);
+    if (!b->c) {
+        snprintf(err, errlen, "cannot connect to Redis %s: %s", b->url_safe, cerr);
+        return -1;
+    }
+    return 0;
+}
+
+/* mkdir -p */
+static int mkdirs(const char *path, char *err, size_t errlen) {
+    char buf[FW_PATH_MAX + 16];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "--out: cannot create %.900s: %s", buf, strerror(errno));
+                return -1;
+            }
+            *p = c;
+            if (c == '\0') break;
+        }
+    }
+    return 0;
+}
+
+/* A fw_run with the paths only, for available(). */
+static void probe_run(const struct config *cfg, struct fw_run *fr) {
+    memset(fr, 0, sizeof *fr);
+    snprintf(fr->bin_dir, sizeof fr->bin_dir, "%s", cfg->exe_dir);
+    snprintf(fr->frameworks_dir, sizeof fr->frameworks_dir, "%s", cfg->frameworks_dir);
+    snprintf(fr->worker_bin, sizeof fr->worker_bin, "%s", cfg->worker_bin);
+    snprintf(fr->prefix, sizeof fr->prefix, "%s", cfg->prefix);
+}
+
+/* --framework: fills fws (available ones). Named-but-unavailable and
+ * unknown names are configuration errors; "all" skips unavailable ones. */
+static int frameworks_select(const struct config *cfg, const struct tq_framework **fws, int *n,
+                             struct report *rep, char *err, size_t errlen) {
+    struct fw_run fr;
+    probe_run(cfg, &fr);
+    char why[512];
+    *n = 0;
+    if (strcmp(cfg->frameworks, "all") == 0) {
+        for (int i = 0; tq_frameworks[i]; i++) {
+            if (tq_frameworks[i]->available(&fr, why, sizeof why)) fws[(*n)++] = tq_frameworks[i];
+            else {
+                if (!cfg->quiet) fprintf(stderr, "skipping %s: %s\n", tq_frameworks[i]->name, why);
+                if (rep) report_add_skipped(rep, tq_frameworks[i]->name, why);
+            }
+        }
+        if (*n == 0) {
+            snprintf(err, errlen, "--framework all: no framework is available");
+            return -1;
+        }
+        return 0;
+    }
+    char list[sizeof cfg->frameworks];
+    snprintf(list, sizeof list, "%s", cfg->frameworks);
+    char *save = NULL;
+    for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        const struct tq_framework *fw = framework_find(name);
+        if (!fw) {
+            int len = snprintf(err, errlen, "--framework: unknown framework \"%s\" (known:", name);
+            for (int i = 0; tq_frameworks[i] && len > 0 && (size_t)len < errlen; i++)
+                len += snprintf(err + len, errlen - (size_t)len, " %s", tq_frameworks[i]->name);
+            if (len > 0 && (size_t)len < errlen) snprintf(err + len, errlen - (size_t)len, ", all)");
+            return -1;
+        }
+        for (int i = 0; i < *n; i++)
+            if (fws[i] == fw) {
+                snprintf(err, errlen, "--framework: \"%s\" given twice", name);
+                return -1;
+            }
+        if (!cfg->external && !fw->available(&fr, why, sizeof why)) {
+            snprintf(err, errlen, "--framework %s is not available: %s", name, why);
+            return -1;
+        }
+        fws[(*n)++] = fw;
+    }
+    if (*n == 0) {
+        snprintf(err, errlen, "--framework: empty list");
+        return -1;
+    }
+    return 0;
+}
+
+/* The scenario with the command line's overrides applied. */
+static void scenario_override(const struct config *cfg, struct scenario *s) {
+    if (cfg->tasks > 0) s->tasks = cfg->tasks;
+    if (cfg->workers > 0) s->workers = cfg->workers;
+    if (cfg->concurrency > 0) s->concurrency = cfg->concurrency;
+    if (cfg->prefetch > 0) s->prefetch = cfg->prefetch;
+    if (cfg->repeat > 0) s->repeat = cfg->repeat;
+    if (cfg->warmup >= 0) s->warmup_tasks = cfg->warmup;
+    if (cfg->rate > 0 && s->arrival == ARRIVAL_RATE) s->rate = cfg->rate;
+    if (cfg->tasks > 0 && s->arrival == ARRIVAL_RATE) s->duration_s = 0;
+}
+
+/* Every --scenario, loaded and validated before anything runs. */
+static int scenarios_load(const struct config *cfg, struct scenario **out, int *n, char *err,
+                          size_t errlen) {
+    int cap = 16;
+    struct scenario *s = malloc((size_t)cap * sizeof *s);
+    *n = 0;
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < cfg->nscenarios; i++) {
+        char **paths = NULL;
+        int np;
+        char one[FW_PATH_MAX];
+        if (strcmp(cfg->scenarios[i], "all") == 0) {
+            np = scenario_list(cfg->scenario_dir, &paths, err, errlen);
+            if (np < 0) goto fail;
+        } else {
+            if (scenario_resolve(cfg->scenario_dir, cfg->scenarios[i], one, sizeof one, err,
+                                 errlen) != 0)
+                goto fail;
+            np = 1;
+        }
+        for (int k = 0; k < np; k++) {
+            if (*n == cap) {
+                cap *= 2;
+                struct scenario *g = realloc(s, (size_t)cap * sizeof *s);
+                if (!g) {
+                    scenario_paths_free(paths, np);
+                    snprintf(err, errlen, "out of memory");
+                    goto fail;
+                }
+                s = g;
+            }
+            if (scenario_load(paths ? paths[k] : one, &s[*n], err, errlen) != 0) {
+                scenario_paths_free(paths, np);
+                goto fail;
+            }
+            scenario_override(cfg, &s[*n]);
+            (*n)++;
+        }
+        scenario_paths_free(paths, np);
+    }
+    *out = s;
+    return 0;
+fail:
+    free(s);
+    return -1;
+}
+
+static void redis_version(redisContext *c, char *buf, size_t n) {
+    char err[128];
+    snprintf(buf, n, "unknown");
+    redisReply *r = tq_redis_command(c, err, sizeof err, "INFO server");
+    if (!r) return;
+    const char *p = r->type == REDIS_REPLY_STRING ? strstr(r->str, "redis_version:") : NULL;
+    if (p) snprintf(buf, n, "%.*s", (int)strcspn(p + 14, "\r\n"), p + 14);
+    freeReplyObject(r);
+}
+
+static long vm_hwm_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0) kb = atol(line + 6);
+    if (f) fclose(f);
+    return kb;
+}
+
+static int cmd_run(const struct config *cfg) {
+    char err[1024];
+    struct scenario *scen = NULL;
+    int nscen = 0;
+    if (scenarios_load(cfg, &scen, &nscen, err, sizeof err) != 0) {
+        fprintf(stderr, "tqbench: %s\n", err);
+        return EXIT_USAGE;
+    }
+    const struct tq_framework *fws[16];
+    int nfw = 0;
+    struct bench b;
+    memset(&b, 0, sizeof b);
+    b.cfg = cfg;
+    b.tty = isatty(STDERR_FILENO);
+    if (cfg->out_dir[0]) {
+        snprintf(b.out_dir, sizeof b.out_dir, "%s", cfg->out_dir);
+    } else {
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+        snprintf(b.out_dir, sizeof b.out_dir, "results/%s", stamp);
+    }
+    snprintf(b.log_dir, sizeof b.log_dir, "%s/logs", b.out_dir);
+    struct report rep;
+    if (report_init(&rep, cfg, b.out_dir) != 0) {
+        fprintf(stderr, "tqbench: out of memory\n");
+        free(scen);
+        return EXIT_FAILED;
+    }
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(rep.doc, "config"), "out",
+                              cJSON_CreateString(b.out_dir));
+    if (frameworks_select(cfg, fws, &nfw, &rep, err, sizeof err) != 0) {
+        fprintf(stderr, "tqbench: %s\n", err);
+        report_free(&rep);
+        free(scen);
+        return EXIT_USAGE;
+    }
+    if (mkdirs(b.log_dir, err, sizeof err) != 0) {
+        fprintf(stderr, "tqbench: %s\n", err);
+        report_free(&rep);
+        free(scen);
+        return EXIT_USAGE;
+    }
+    if (evloop_init(&b.ev) != 0) {
+        report_free(&rep);
+        free(scen);
+        return EXIT_FAILED;
+    }
+    int code = EXIT_OK;
+    const char *status = "ok";
+    cJSON *rj = cJSON_AddObjectToObject(rep.doc, "redis");
+    if (cfg->has_redis) {
+        b.url = cfg->redis;
+        snprintf(b.url_safe, sizeof b.url_safe, "%s", cfg->redis_safe);
+        cJSON_AddBoolToObject(rj, "embedded", 0);
+        cJSON_AddStringToObject(rj, "url", b.url_safe);
+    } else {
+        if (redis_embed_start(&b.redis, &b.ev, 10000, err, sizeof err) != 0) {
+            fprintf(stderr, "tqbench: %s\n", err);
+            cJSON_AddStringToObject(rep.doc, "error", err);
+            code = EXIT_FAILED;
+            status = b.ev.signo ? "interrupted" : "failed";
+            goto finish;
+        }
+        b.url = b.redis.url;
+        tq_redis_url_format_safe(&b.url, b.url_safe, sizeof b.url_safe);
+        cJSON_AddBoolToObject(rj, "embedded", 1);
+        cJSON_AddNumberToObject(rj, "pid", b.redis.pid);
+        cJSON_AddStringToObject(rj, "url", b.url_safe);
+    }
+    if (bench_connect(&b, err, sizeof err) != 0) {
+        fprintf(stderr, "tqbench: %s\n", err);
+        cJSON_AddStringToObject(rep.doc, "error", err);
+        code = EXIT_FAILED;
+        status = "failed";
+        goto finish;
+    }
+    {
+        char ver[64];
+        redis_version(b.c, ver, sizeof ver);
+        cJSON_AddStringToObject(rj, "version", ver);
+    }
+    if (report_write(&rep, err, sizeof err) != 0) {
+        fprintf(stderr, "tqbench: %s\n", err);
+        code = EXIT_USAGE;
+        status = "failed";
+        goto finish;
+    }
+    for (int si = 0; si < nscen && !b.ev.signo; si++) {
+        const struct scenario *s = &scen[si];
+        int reps = s->repeat;
+        struct run_figures *figs = calloc((size_t)(nfw * reps), sizeof *figs);
+        if (!figs) {
+            code = EXIT_FAILED;
+            break;
+        }
+        int ran = 0;
+        for (int r = 0; r < reps && !b.ev.signo; r++) {
+            /* frameworks interleaved per repeat: slow drift of the machine
+             * affects them alike */
+            for (int f = 0; f < nfw && !b.ev.signo; f++) {
+                cJSON *run = run_one(&b, s, fws[f], r + 1, &figs[f * reps + r]);
+                report_add_run(&rep, run);
+                if (!figs[f * reps + r].ok) code = EXIT_FAILED;
+                if (report_write(&rep, err, sizeof err) != 0) fprintf(stderr, "tqbench: %s\n", err);
+                ran = r + 1;
+            }
+        }
+        for (int f = 0; f < nfw; f++)
+            report_add_summary(&rep, s->name, fws[f]->name, figs + f * reps, ran);
+        if (!cfg->quiet && ran > 0) {
+            const char *names[16];
+            for (int f = 0; f < nfw; f++) names[f] = fws[f]->name;
+            /* a table over the repeats that ran: figs rows are reps wide */
+            struct run_figures *t = calloc((size_t)(nfw * ran), sizeof *t);
+            if (t) {
+                for (int f = 0; f < nfw; f++)
+                    memcpy(t + f * ran, figs + f * reps, (size_t)ran * sizeof *t);
+                report_table(stdout, s->name, names, nfw, t, ran);
+                free(t);
+            }
+        }
+        free(figs);
+    }
+    if (b.ev.signo) {
+        status = "interrupted";
+        code = EXIT_FAILED;
+    } else if (code != EXIT_OK) {
+        status = "failed";
+    }
+
+finish:
+    /* peak RSS of the driver over the whole invocation: what bench-driver
+     * compares between task counts (histograms, not per-task arrays) */
+    cJSON_AddNumberToObject(rep.doc, "driver_peak_rss_kb", (double)vm_hwm_kb());
+    if (b.c) redisFree(b.c);
+    b.c = NULL;
+    redis_embed_stop(&b.redis);
+    if (report_finish(&rep, status, err, sizeof err) != 0) {
+        fprintf(stderr, "tqbench: %s\n", err);
+        if (code == EXIT_OK) code = EXIT_FAILED;
+    } else if (!cfg->quiet) {
+        printf("\nresults: %s\n", rep.path);
+    }
+    fflush(stdout);
+    report_free(&rep);
+    evloop_close(&b.ev);
+    free(scen);
+    return code;
+}
+
+static int cmd_list(const struct config *cfg) {
+    char err[512];
+    char **paths = NULL;
+    int n = scenario_list(cfg->scenario_dir, &paths, err, sizeof err);
+    if (n < 0) {
+        fprintf(stderr, "tqbench: %s\n", err);
+        return EXIT_USAGE;
+    }
+    int bad = 0;
+    printf("scenarios (%s):\n", cfg->scenario_dir);
+    for (int i = 0; i < n; i++) {
+        struct scenario s;
+        if (scenario_load(paths[i], &s, err, sizeof err) != 0) {
+            printf("  %-14s INVALID: %s\n", "?", err);
+            bad = 1;
+            continue;
+        }
+        printf("  %-14s %s\n", s.name, s.description);
+    }
+    scenario_paths_free(paths, n);
+    printf("frameworks:\n");
+    struct fw_run fr;
+    probe_run(cfg, &fr);
+    for (int i = 0; tq_frameworks[i]; i++) {
+        char why[512];
+        int ok = tq_frameworks[i]->available(&fr, why, sizeof why);
+        printf("  %-14s %s%s%s\n", tq_frameworks[i]->name, tq_frameworks[i]->description,
+               ok ? "" : " -- unavailable: ", ok ? "" : why);
+    }
+    return bad ? EXIT_USAGE : EXIT_OK;
+}
+
+static const char *field(const redisReply *h, const char *name) {
+    for (size_t i = 0; h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
+        if (h->element[i]->type == REDIS_REPLY_STRING && strcmp(h->element[i]->str, name) == 0 &&
+            h->element[i + 1]->type == REDIS_REPLY_STRING)
+            return h->element[i + 1]->str;
+    return "";
+}
+
+static int cmd_workers(const struct config *cfg) {
+    char err[512], key[TQ_KEY_MAX];
+    redisContext *c = tq_redis_connect(&cfg->redis, 5000, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "tqbench: cannot connect to Redis %s: %s\n", cfg->redis_safe, err);
+        return EXIT_FAILED;
+    }
+    tq_key_workers(key, sizeof key, cfg->prefix);
+    redisReply *m = tq_redis_command(c, err, sizeof err, "SMEMBERS %s", key);
+    if (!m) {
+        fprintf(stderr, "tqbench: %s: %s\n", cfg->redis_safe, err);
+        redisFree(c);
+        return EXIT_FAILED;
+    }
+    int live = 0, stale = 0;
+    int64_t now = tq_clock_wall_us();
+    for (size_t i = 0; i < m->elements; i++) {
+        if (m->element[i]->type != REDIS_REPLY_STRING) continue;
+        tq_key_worker(key, sizeof key, cfg->prefix, m->element[i]->str);
+        redisReply *h = tq_redis_command(c, err, sizeof err, "HGETALL %s", key);
+        if (!h) continue;
+        if (h->elements == 0) {
+            stale++;
+        } else {
+            if (live == 0)
+                printf("%-32s %-16s %8s %-20s %7s %10s %9s %9s %8s\n", "id", "host", "pid",
+                       "queues", "age", "processed", "inflight", "cpu s", "rss MB");
+            live++;
+            long long beat = atoll(field(h, "beat_us"));
+            double cpu = (double)(atoll(field(h, "cpu_user_us")) + atoll(field(h, "cpu_sys_us"))) / 1e6;
+            printf("%-32s %-16s %8s %-20s %6.1fs %10s %9s %9.2f %8.1f\n", m->element[i]->str,
+                   field(h, "host"), field(h, "pid"), field(h, "queues"),
+                   beat > 0 ? (double)(now - beat) / 1e6 : -1.0, field(h, "processed"),
+                   field(h, "inflight"), cpu, (double)atoll(field(h, "rss_kb")) / 1024.0);
+        }
+        freeReplyObject(h);
+    }
+    freeReplyObject(m);
+    redisFree(c);
+    if (stale) printf("(%d registry entr%s without a live heartbeat: `tqbench clean` removes them)\n",
+                      stale, stale == 1 ? "y" : "ies");
+    if (live == 0) {
+        fprintf(stderr, "tqbench: no live workers on %s (prefix %s)\n", cfg->redis_safe, cfg->prefix);
+        return EXIT_FAILED;
+    }
+    return EXIT_OK;
+}
+
+static int cmd_clean(const struct config *cfg) {
+    char err[512], pattern[TQ_KEY_MAX], key[TQ_KEY_MAX];
+    redisContext *c = tq_redis_connect(&cfg->redis, 5000, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "tqbench: cannot connect to Redis %s: %s\n", cfg->redis_safe, err);
+        return EXIT_FAILED;
+    }
+    long runs = 0, queues = 0, stale = 0;
+    snprintf(pattern, sizeof pattern, "%s:run:*", cfg->prefix);
+    int rc = cleanup_pattern(c, pattern, &runs, err, sizeof err);
+    snprintf(pattern, sizeof pattern, "%s:queue:*", cfg->prefix);
+    if (rc == 0) rc = cleanup_pattern(c, pattern, &queues, err, sizeof err);
+    if (rc == 0) {
+        /* registry entries whose heartbeat expired (live workers keep theirs) */
+        tq_key_workers(key, sizeof key, cfg->prefix);
+        redisReply *m = tq_redis_command(c, err, sizeof err, "SMEMBERS %s", key);
+        if (!m) rc = -1;
+        for (size_t i = 0; m && i < m->elements; i++) {
+            char hb[TQ_KEY_MAX];
+            if (m->element[i]->type != REDIS_REPLY_STRING) continue;
+            tq_key_worker(hb, sizeof hb, cfg->prefix, m->element[i]->str);
+            redisReply *e = tq_redis_command(c, err, sizeof err, "EXISTS %s", hb);
+            if (e && e->type == REDIS_REPLY_INTEGER && e->integer == 0) {
+                redisReply *d = tq_redis_command(c, err, sizeof err, "SREM %s %s", key,
+                                                 m->element[i]->str);
+                if (d) freeReplyObject(d);
+                stale++;
+            }
+            if (e) freeReplyObject(e);
+        }
+        if (m) freeReplyObject(m);
+    }
+    redisFree(c);
+    if (rc != 0) {
+        fprintf(stderr, "tqbench: clean on %s: %s\n", cfg->redis_safe, err);
+        return EXIT_FAILED;
+    }
+    printf("deleted %ld run key(s) and %ld queue(s), removed %ld stale worker registration(s) on %s\n",
+           runs, queues, stale, cfg->redis_safe);
+    return EXIT_OK;
+}
+
+static int cmd_enqueue(const struct config *cfg) {
+    struct fw_run fr;
+    probe_run(cfg, &fr);
+    snprintf(fr.run_id, sizeof fr.run_id, "bench-enqueue");
+    snprintf(fr.queue, sizeof fr.queue, "%s", cfg->queue);
+    static const struct fw_mix_entry noop = {.kind = TQ_KIND_NOOP, .max_attempts = 1, .weight = 1};
+    struct producer p;
+    producer_init(&p);
+    p.fw = &tq_framework_native;
+    p.run = &fr;
+    p.url = cfg->redis;
+    tq_framework_native.queue_key(&fr, p.list_key, sizeof p.list_key);
+    snprintf(p.task_run, sizeof p.task_run, "%s", fr.run_id);
+    p.tasks = cfg->tasks;
+    p.mix = &noop;
+    p.mix_len = 1;
+    if (cfg->payload_bytes > 0) {
+        struct tq_task t = {.run = "bench-enqueue", .max_attempts = 1,
+                            .id = (uint64_t)cfg->tasks, .enqueued_us = tq_clock_wall_us()};
+        char buf[512];
+        int len = tq_task_encode(&t, buf, sizeof buf);
+        if (len > 0 && (size_t)len < cfg->payload_bytes) p.pad_len = cfg->payload_bytes - (size_t)len;
+    }
+    if (producer_run(&p) != 0) {
+        fprintf(stderr, "tqbench enqueue: %s (Redis %s)\n", p.err, cfg->redis_safe);
+        return EXIT_FAILED;
+    }
+    double s = (double)(p.end_mono_us - p.start_mono_us) / 1e6;
+    printf("enqueued %ld tasks onto %s in %.3f s: %.0f tasks/s; driver peak RSS (VmHWM) %ld kB\n",
+           p.sent, p.list_key, s, s > 0 ? (double)p.sent / s : 0, vm_hwm_kb());
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+    struct config cfg;
+    char err[1024];
+    /* a Redis that goes away must be an error return, not a SIGPIPE death;
+     * children get default dispositions back in tq_spawn */
+    signal(SIGPIPE, SIG_IGN);
+    if (config_parse(&cfg, argc, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "tqbench: %s\n", err);
+        return EXIT_USAGE;
+    }
+    tq_log_init("tqbench", (enum tq_log_level)cfg.log_level);
+    switch (cfg.cmd) {
+    case CMD_HELP:
+        config_usage(stdout);
+        return EXIT_OK;
+    case CMD_VERSION:
+        printf("tqbench %s\n", TQ_VERSION);
+        return EXIT_OK;
+    case CMD_RUN:
+        return cmd_run(&cfg);
+    case CMD_LIST:
+        return cmd_list(&cfg);
+    case CMD_WORKERS:
+        return cmd_workers(&cfg);
+    case CMD_CLEAN:
+        return cmd_clean(&cfg);
+    case CMD_ENQUEUE:
+        return cmd_enqueue(&cfg);
+    case CMD_NONE:
+        break;
+    }
+    config_usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,218 @@
+/* producer.c - pipelined multi-value LPUSH of encoded tasks (see producer.h).
+ *
+ * The output buffer is flushed right after each command is appended, so
+ * Redis works on batch k while the producer encodes batch k+1; replies are
+ * read only when more than `depth` commands are outstanding. */
+#include "producer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tq_clock.h"
+#include "tq_log.h"
+
+#define PRODUCER_SLOT_BASE 4096  /* room for one task besides its pad (Celery's envelope ~1.3 KB) */
+
+void producer_init(struct producer *p) {
+    memset(p, 0, sizeof *p);
+    p->batch = 256;
+    p->depth = 16;
+    atomic_init(&p->stop, 0);
+    atomic_init(&p->done, 0);
+}
+
+static uint64_t splitmix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ULL;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+    return x ^ (x >> 31);
+}
+
+const struct fw_mix_entry *producer_pick(const struct fw_mix_entry *mix, int mix_len, uint64_t id) {
+    if (mix_len <= 1) return mix;
+    double total = 0;
+    for (int i = 0; i < mix_len; i++) total += mix[i].weight;
+    double u = (double)(splitmix64(id) >> 11) / 9007199254740992.0 * total; /* [0, total) */
+    for (int i = 0; i < mix_len; i++) {
+        if (u < mix[i].weight) return &mix[i];
+        u -= mix[i].weight;
+    }
+    return &mix[mix_len - 1];
+}
+
+static int flush_out(struct producer *p, redisContext *c) {
+    int done = 0;
+    do {
+        if (redisBufferWrite(c, &done) != REDIS_OK) {
+            snprintf(p->err, sizeof p->err, "LPUSH %.200s: %s", p->list_key, c->errstr);
+            return -1;
+        }
+    } while (!done);
+    return 0;
+}
+
+/* Reads one LPUSH reply; counts its batch (n values) as sent. */
+static int read_reply(struct producer *p, redisContext *c, long n) {
+    redisReply *r = NULL;
+    if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
+        snprintf(p->err, sizeof p->err, "LPUSH %.200s: %s", p->list_key,
+                 c->err ? c->errstr : "no reply");
+        return -1;
+    }
+    int ok = r->type == REDIS_REPLY_INTEGER;
+    if (!ok)
+        snprintf(p->err, sizeof p->err, "LPUSH %.200s: %s", p->list_key,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
+    freeReplyObject(r);
+    if (ok) p->sent += n;
+    return ok ? 0 : -1;
+}
+
+/* A ring of the batch sizes of commands awaiting replies. */
+struct inflight {
+    long *n;
+    int cap, head, len;
+};
+
+static int produce(struct producer *p, redisContext *c) {
+    const int batch = p->batch;
+    const size_t slot = PRODUCER_SLOT_BASE + 2 * p->pad_len;
+    char *buf = malloc((size_t)batch * slot);
+    const char **argv = malloc((size_t)(batch + 2) * sizeof *argv);
+    size_t *argvlen = malloc((size_t)(batch + 2) * sizeof *argvlen);
+    struct inflight q = {.n = malloc((size_t)(p->depth + 1) * sizeof(long)), .cap = p->depth + 1};
+    int rc = -1;
+    if (!buf || !argv || !argvlen || !q.n) {
+        snprintf(p->err, sizeof p->err, "out of memory for a batch of %d tasks", batch);
+        goto out;
+    }
+    argv[0] = "LPUSH";
+    argvlen[0] = 5;
+    argv[1] = p->list_key;
+    argvlen[1] = strlen(p->list_key);
+
+    struct tq_task t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.run, sizeof t.run, "%s", p->task_run);
+    t.pad_len = p->pad_len;
+    const int open_loop = p->rate > 0;
+    const double interval_ns = open_loop ? 1e9 / p->rate : 0;
+
+    p->start_mono_us = tq_clock_mono_us();
+    p->start_wall_us = tq_clock_wall_us();
+    const int64_t start_ns = p->start_mono_us * 1000;
+    long next = 0;
+    while (next < p->tasks) {
+        if (atomic_load(&p->stop)) {
+            snprintf(p->err, sizeof p->err, "stopped after %ld of %ld tasks", next, p->tasks);
+            goto out;
+        }
+        long n = p->tasks - next < batch ? p->tasks - next : batch;
+        if (open_loop) {
+            /* every task whose schedule has come, at most one batch at a time */
+            int64_t now_ns = tq_clock_mono_ns();
+            long due = (long)((double)(now_ns - start_ns) / interval_ns) + 1;
+            if (due > p->tasks) due = p->tasks;
+            if (due <= next) {
+                /* nothing due: sleep until the next schedule (replies wait in
+                 * the socket; at most `depth` commands are outstanding) */
+                tq_clock_sleep_until_ns(start_ns + (int64_t)((double)next * interval_ns));
+                continue;
+            }
+            if (due - next < n) n = due - next;
+            int64_t lag = now_ns / 1000 - (p->start_mono_us + (int64_t)((double)next * interval_ns / 1000));
+            if (lag > p->max_lag_us) p->max_lag_us = lag;
+        }
+        int64_t wall = tq_clock_wall_us();
+        for (long j = 0; j < n; j++) {
+            uint64_t id = (uint64_t)(next + j);
+            const struct fw_mix_entry *m = producer_pick(p->mix, p->mix_len, id);
+            t.id = id;
+            t.kind = m->kind;
+            t.arg = m->arg;
+            t.max_attempts = m->max_attempts;
+            t.attempt = 0;
+            t.enqueued_us = wall;
+            t.scheduled_us =
+                open_loop ? p->start_wall_us + (int64_t)((double)id * interval_ns / 1000) : 0;
+            char *dst = buf + (size_t)j * slot;
+            int len = p->fw->encode(p->run, &t, dst, slot);
+            if (len < 0 || (size_t)len > slot) {
+                snprintf(p->err, sizeof p->err, "%s: cannot encode task %llu (kind %s) in %zu bytes",
+                         p->fw->name, (unsigned long long)id, tq_task_kind_name(t.kind), slot);
+                goto out;
+            }
+            argv[j + 2] = dst;
+            argvlen[j + 2] = (size_t)len;
+        }
+        if (redisAppendCommandArgv(c, (int)n + 2, argv, argvlen) != REDIS_OK) {
+            snprintf(p->err, sizeof p->err, "LPUSH %.200s: %s", p->list_key, c->errstr);
+            goto out;
+        }
+        if (flush_out(p, c)) goto out;
+        q.n[(q.head + q.len) % q.cap] = n;
+        q.len++;
+        next += n;
+        while (q.len > p->depth) {
+            if (read_reply(p, c, q.n[q.head])) goto out;
+            q.head = (q.head + 1) % q.cap;
+            q.len--;
+        }
+    }
+    while (q.len > 0) {
+        if (read_reply(p, c, q.n[q.head])) goto out;
+        q.head = (q.head + 1) % q.cap;
+        q.len--;
+    }
+    rc = 0;
+out:
+    p->end_mono_us = tq_clock_mono_us();
+    p->end_wall_us = tq_clock_wall_us();
+    free(buf);
+    free(argv);
+    free(argvlen);
+    free(q.n);
+    return rc;
+}
+
+int producer_run(struct producer *p) {
+    char err[256];
+    if (p->batch < 1) p->batch = 1;
+    if (p->depth < 1) p->depth = 1;
+    redisContext *c = tq_redis_connect(&p->url, 30000, err, sizeof err);
+    if (!c) {
+        snprintf(p->err, sizeof p->err, "producer: %.400s", err);
+        p->rc = -1;
+        return -1;
+    }
+    p->rc = produce(p, c);
+    redisFree(c);
+    return p->rc;
+}
+
+static void *producer_thread(void *arg) {
+    struct producer *p = arg;
+    producer_run(p);
+    atomic_store(&p->done, 1);
+    if (p->ev) evloop_wake(p->ev);
+    return NULL;
+}
+
+int producer_start(struct producer *p) {
+    int rc = pthread_create(&p->thread, NULL, producer_thread, p);
+    if (rc != 0) {
+        snprintf(p->err, sizeof p->err, "pthread_create: %s", strerror(rc));
+        p->rc = -1;
+        atomic_store(&p->done, 1);
+        return -1;
+    }
+    p->started = 1;
+    return 0;
+}
+
+void producer_join(struct producer *p, int stop) {
+    if (!p->started) return;
+    if (stop) atomic_store(&p->stop, 1);
+    pthread_join(p->thread, NULL);
+    p->started = 0;
+}

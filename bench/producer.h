@@ -1,0 +1,69 @@
+/* producer.h - the task producer: pipelined multi-value LPUSH.
+ *
+ * Tasks are encoded by the framework's adapter into one reused buffer and
+ * sent as LPUSH key v1 .. vN commands (one round trip per batch, so the
+ * driver is never the bottleneck it measures), with at most `depth` commands
+ * awaiting replies. Ids increase with the push order and workers pop from the
+ * tail, so the queue is FIFO.
+ *
+ * Two modes. Closed (backlog and live arrival): as fast as Redis accepts.
+ * Open loop (rate arrival, as wrk2): task i is scheduled at start + i/rate;
+ * every task due is sent as soon as possible and carries its scheduled wall
+ * time, so latency counts from when it should have been sent, and a producer
+ * or broker falling behind shows up in the latency instead of hiding it
+ * (coordinated omission). The memory used is one batch, whatever the task
+ * count. */
+#ifndef TQ_BENCH_PRODUCER_H
+#define TQ_BENCH_PRODUCER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "evloop.h"
+#include "framework.h"
+#include "tq_redis.h"
+
+struct producer {
+    /* set by the caller */
+    const struct tq_framework *fw;
+    const struct fw_run *run;
+    struct tq_redis_url url;
+    char list_key[TQ_KEY_MAX];    /* the list to LPUSH to */
+    char task_run[TQ_NAME_MAX];   /* run id carried by every task */
+    long tasks;                   /* how many */
+    double rate;                  /* > 0: open loop at this rate (tasks/s) */
+    int batch;                    /* values per LPUSH (default 256) */
+    int depth;                    /* LPUSH commands awaiting replies (default 16) */
+    size_t pad_len;               /* pad bytes per native payload */
+    const struct fw_mix_entry *mix;
+    int mix_len;
+    struct evloop *ev;            /* woken when the thread ends (may be NULL) */
+    /* results */
+    long sent;                    /* tasks Redis acknowledged */
+    int64_t start_wall_us, end_wall_us;  /* first LPUSH written, last reply read */
+    int64_t start_mono_us, end_mono_us;
+    int64_t max_lag_us;           /* open loop: worst lateness of a send vs its schedule */
+    int rc;                       /* 0 ok, -1 err */
+    char err[512];
+    /* thread */
+    pthread_t thread;
+    int started;
+    atomic_int stop;              /* set to ask the producer to stop early */
+    atomic_int done;              /* set by the thread when it ends */
+};
+
+/* Fills p's defaults (batch, depth); the caller then sets the fields above. */
+void producer_init(struct producer *p);
+/* Runs synchronously in the calling thread. Returns p->rc. */
+int producer_run(struct producer *p);
+/* Runs in a new thread; p->done turns 1 at the end (and p->ev is woken).
+ * Returns 0, or -1 with p->err. */
+int producer_start(struct producer *p);
+/* Asks the thread to stop (if running) and joins it. */
+void producer_join(struct producer *p, int stop);
+/* The mix entry for task id: a deterministic weighted choice (the same id
+ * always gets the same kind, so warm-up, repeats and frameworks match). */
+const struct fw_mix_entry *producer_pick(const struct fw_mix_entry *mix, int mix_len, uint64_t id);
+
+#endif

@@ -1,0 +1,202 @@
+/* report.c - results.json and the terminal table (see report.h). */
+#include "report.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+#include "stats.h"
+#include "tq_proc.h"
+
+static void utc_now(char *buf, size_t n) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int report_init(struct report *rep, const struct config *cfg, const char *out_dir) {
+    memset(rep, 0, sizeof *rep);
+    snprintf(rep->path, sizeof rep->path, "%s/results.json", out_dir);
+    rep->doc = cJSON_CreateObject();
+    if (!rep->doc) return -1;
+    char now[64];
+    utc_now(now, sizeof now);
+    cJSON_AddStringToObject(rep->doc, "tool", "tqbench");
+    cJSON_AddStringToObject(rep->doc, "version", TQ_VERSION);
+    cJSON_AddStringToObject(rep->doc, "started_at", now);
+    cJSON_AddStringToObject(rep->doc, "status", "running");
+    cJSON *m = cJSON_AddObjectToObject(rep->doc, "machine");
+    char model[256];
+    tq_machine_cpu_model(model, sizeof model);
+    cJSON_AddNumberToObject(m, "cpus", tq_machine_cpus());
+    cJSON_AddStringToObject(m, "model", model);
+    struct utsname u;
+    if (uname(&u) == 0) {
+        cJSON_AddStringToObject(m, "kernel", u.release);
+        cJSON_AddStringToObject(m, "hostname", u.nodename);
+        cJSON_AddStringToObject(m, "arch", u.machine);
+    }
+    cJSON_AddItemToObject(rep->doc, "config", config_to_json(cfg));
+    rep->runs = cJSON_AddArrayToObject(rep->doc, "runs");
+    rep->summaries = cJSON_AddArrayToObject(rep->doc, "summaries");
+    rep->skipped = cJSON_AddArrayToObject(rep->doc, "skipped_frameworks");
+    return 0;
+}
+
+void report_add_run(struct report *rep, cJSON *run) { cJSON_AddItemToArray(rep->runs, run); }
+
+void report_add_skipped(struct report *rep, const char *framework, const char *why) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "framework", framework);
+    cJSON_AddStringToObject(o, "reason", why);
+    cJSON_AddItemToArray(rep->skipped, o);
+}
+
+/* The summary of one figure over the ok repeats. */
+static void add_stat(cJSON *o, const char *name, const struct run_figures *figs, int n,
+                     size_t offset) {
+    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    int k = 0;
+    for (int i = 0; v && i < n; i++)
+        if (figs[i].ok) v[k++] = *(const double *)((const char *)&figs[i] + offset);
+    struct stat_summary s;
+    stats_summarize(v, k, &s);
+    free(v);
+    cJSON_AddItemToObject(o, name, stats_to_json(&s));
+}
+
+void report_add_summary(struct report *rep, const char *scenario, const char *framework,
+                        const struct run_figures *figs, int n) {
+    cJSON *o = cJSON_CreateObject();
+    int ok = 0;
+    for (int i = 0; i < n; i++) ok += figs[i].ok;
+    cJSON_AddStringToObject(o, "scenario", scenario);
+    cJSON_AddStringToObject(o, "framework", framework);
+    cJSON_AddNumberToObject(o, "repeats", n);
+    cJSON_AddNumberToObject(o, "ok", ok);
+#define STAT(name, field) add_stat(o, name, figs, n, offsetof(struct run_figures, field))
+    STAT("throughput_end_to_end_per_s", tput_end_to_end);
+    STAT("throughput_processing_per_s", tput_processing);
+    STAT("throughput_enqueue_per_s", tput_enqueue);
+    STAT("latency_end_to_end_p50_us", p50_us);
+    STAT("latency_end_to_end_p99_us", p99_us);
+    STAT("worker_cpu_pct", worker_cpu_pct);
+    STAT("worker_cpu_us_per_task", worker_cpu_us_per_task);
+    STAT("worker_rss_kb_peak", worker_rss_kb_peak);
+    STAT("redis_cpu_us_per_task", redis_cpu_us_per_task);
+    STAT("redis_commands_per_task", commands_per_task);
+#undef STAT
+    cJSON_AddItemToArray(rep->summaries, o);
+}
+
+int report_write(struct report *rep, char *err, size_t errlen) {
+    char tmp[sizeof rep->path + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", rep->path);
+    char *text = cJSON_Print(rep->doc);
+    if (!text) {
+        snprintf(err, errlen, "%s: out of memory", rep->path);
+        return -1;
+    }
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+    if (f && fclose(f) != 0) ok = 0;
+    free(text);
+    if (!ok || rename(tmp, rep->path) != 0) {
+        snprintf(err, errlen, "writing %s: %s", rep->path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int report_finish(struct report *rep, const char *status, char *err, size_t errlen) {
+    char now[64];
+    utc_now(now, sizeof now);
+    cJSON_ReplaceItemInObject(rep->doc, "status", cJSON_CreateString(status));
+    cJSON_DeleteItemFromObject(rep->doc, "finished_at");
+    cJSON_AddStringToObject(rep->doc, "finished_at", now);
+    return report_write(rep, err, errlen);
+}
+
+void report_free(struct report *rep) {
+    cJSON_Delete(rep->doc);
+    rep->doc = NULL;
+}
+
+/* Medians of the ok repeats of one framework. */
+static int medians(const struct run_figures *figs, int n, struct run_figures *m) {
+    memset(m, 0, sizeof *m);
+    struct stat_summary s;
+    double v[7][n > 0 ? n : 1];
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (!figs[i].ok) continue;
+        v[0][k] = figs[i].tput_end_to_end;
+        v[1][k] = figs[i].tput_processing;
+        v[2][k] = figs[i].p50_us;
+        v[3][k] = figs[i].p99_us;
+        v[4][k] = figs[i].worker_cpu_pct;
+        v[5][k] = figs[i].worker_cpu_us_per_task;
+        v[6][k] = figs[i].worker_rss_kb_peak;
+        k++;
+    }
+    if (k == 0) return 0;
+    double *dst[7] = {&m->tput_end_to_end, &m->tput_processing, &m->p50_us, &m->p99_us,
+                      &m->worker_cpu_pct, &m->worker_cpu_us_per_task, &m->worker_rss_kb_peak};
+    for (int j = 0; j < 7; j++) {
+        stats_summarize(v[j], k, &s);
+        *dst[j] = s.median;
+    }
+    m->ok = 1;
+    return k;
+}
+
+static void fmt_ratio(char *buf, size_t n, double a, double b) {
+    if (a > 0 && b > 0) snprintf(buf, n, "%.3gx", a / b);
+    else snprintf(buf, n, "-");
+}
+
+void report_table(FILE *f, const char *scenario, const char *const *names, int nfw,
+                  const struct run_figures *figs, int repeats) {
+    fprintf(f, "\n%s%s\n", scenario, repeats > 1 ? " (medians of the ok repeats)" : "");
+    fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %10s\n", "framework", "ok", "tasks/s",
+            "processing/s", "p50 ms", "p99 ms", "wrk CPU%", "CPU us/task", "peak RSS");
+    struct run_figures *m = calloc((size_t)(nfw > 0 ? nfw : 1), sizeof *m);
+    if (!m) return;
+    for (int i = 0; i < nfw; i++) {
+        int k = medians(figs + (size_t)i * repeats, repeats, &m[i]);
+        char ok[16];
+        snprintf(ok, sizeof ok, "%d/%d", k, repeats);
+        if (!m[i].ok) {
+            fprintf(f, "  %-14s %5s %12s\n", names[i], ok, "failed");
+            continue;
+        }
+        fprintf(f, "  %-14s %5s %12.0f %12.0f %10.2f %10.2f %9.1f %11.1f %7.1f MB\n", names[i], ok,
+                m[i].tput_end_to_end, m[i].tput_processing, m[i].p50_us / 1000.0,
+                m[i].p99_us / 1000.0, m[i].worker_cpu_pct, m[i].worker_cpu_us_per_task,
+                m[i].worker_rss_kb_peak / 1024.0);
+    }
+    /* ratio rows: the native baseline against each other framework */
+    int native = -1;
+    for (int i = 0; i < nfw; i++)
+        if (strcmp(names[i], "native") == 0) native = i;
+    if (nfw > 1 && native >= 0 && m[native].ok) {
+        for (int i = 0; i < nfw; i++) {
+            if (i == native || !m[i].ok) continue;
+            char label[64], a[16], b[16], c[16], d[16];
+            snprintf(label, sizeof label, "native/%s", names[i]);
+            fmt_ratio(a, sizeof a, m[native].tput_end_to_end, m[i].tput_end_to_end);
+            fmt_ratio(b, sizeof b, m[native].p99_us, m[i].p99_us);
+            fmt_ratio(c, sizeof c, m[native].worker_cpu_us_per_task, m[i].worker_cpu_us_per_task);
+            fmt_ratio(d, sizeof d, m[native].worker_rss_kb_peak, m[i].worker_rss_kb_peak);
+            fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %10s\n", label, "", a, "", "", b,
+                    "", c, d);
+        }
+    }
+    free(m);
+}

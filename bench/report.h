@@ -1,0 +1,44 @@
+/* report.h - results.json and the terminal table.
+ *
+ * results.json holds the tool, version, start time, machine (cpus, model,
+ * kernel), the effective configuration (safe Redis URL), every run and, per
+ * (scenario, framework), a summary of its repeats. It is rewritten after
+ * every run (to a temp file renamed into place), so an interrupted or failed
+ * invocation still leaves every finished run on disk. The terminal shows one
+ * compact table per scenario: a row per framework (medians of the repeats)
+ * and, when several frameworks ran, ratio rows native/other. */
+#ifndef TQ_BENCH_REPORT_H
+#define TQ_BENCH_REPORT_H
+
+#include <stdio.h>
+#include <cjson/cJSON.h>
+#include "config.h"
+#include "run.h"
+
+struct report {
+    cJSON *doc;
+    cJSON *runs;
+    cJSON *summaries;
+    cJSON *skipped;
+    char path[FW_PATH_MAX + 32];
+};
+
+/* Starts the document (tool, version, started_at, machine, config). */
+int report_init(struct report *rep, const struct config *cfg, const char *out_dir);
+void report_add_run(struct report *rep, cJSON *run);
+/* A framework skipped as unavailable, with its reason. */
+void report_add_skipped(struct report *rep, const char *framework, const char *why);
+/* Records the summary of one (scenario, framework) over its repeats. */
+void report_add_summary(struct report *rep, const char *scenario, const char *framework,
+                        const struct run_figures *figs, int n);
+/* Sets "status" (ok / failed / interrupted) and finished_at, and writes. */
+int report_finish(struct report *rep, const char *status, char *err, size_t errlen);
+/* Writes the document now. Returns 0, or -1 with err. */
+int report_write(struct report *rep, char *err, size_t errlen);
+/* Prints the table of one scenario: figs[f*repeats + i] are the figures of
+ * framework names[f], repeat i. */
+void report_table(FILE *f, const char *scenario, const char *const *names, int nfw,
+                  const struct run_figures *figs, int repeats);
+void report_free(struct report *rep);
+
+#endif

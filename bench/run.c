@@ -1,0 +1,643 @@
+/* run.c - one run of one scenario on one framework (see run.h).
+ *
+ * Every phase that waits pumps the event loop, so the resource monitor keeps
+ * sampling and SIGINT/SIGTERM is noticed within ~100 ms anywhere; every
+ * failure (or interruption) falls through to the same teardown. */
+#include "run.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cleanup.h"
+#include "collect.h"
+#include "monitor.h"
+#include "producer.h"
+#include "tq_clock.h"
+#include "tq_keys.h"
+#include "tq_log.h"
+#include "tq_spawn.h"
+#include "workers.h"
+
+#define PROBE_MIN_TASKS 1000     /* capacity probe for a rate scenario without a rate */
+#define CHECK_EVERY_US 250000    /* workers' liveness and heartbeats */
+#define PLAIN_PROGRESS_US 5000000
+#define STOP_GRACE_MS 5000
+#define LATENCY_SETTLE_US 3000000 /* histograms trailing the counters by a flush */
+
+struct run_ctx {
+    struct bench *b;
+    const struct scenario *s;
+    const struct tq_framework *fw;
+    struct fw_run fr;
+    struct worker_set ws;
+    struct producer prod;
+    char queue_key[TQ_KEY_MAX];
+    char label[160];             /* "throughput/native #1" for progress lines */
+    char err[1024];
+    size_t pad_len;
+    double rate;                 /* offered rate (rate arrival) */
+    double capacity;             /* measured by the probe, 0 when none */
+    long warmup_done;
+    long enqueued, completed, failed, retried;
+    int64_t clock_start_wall_us; /* 0 until the measured phase started */
+    int64_t wait_end_wall_us;    /* when completion was seen */
+    long tasks;                  /* of the measured phase */
+    /* what the measured phase collected */
+    int measured;                /* the monitor ran */
+    struct monitor mon;
+    int have_lat;
+    struct run_latency lat;
+    int have_stats;
+    struct redis_stats rs[2];    /* INFO before and after */
+    double client_rate;          /* the framework's own client, < 0 when none */
+    char client_err[256];
+};
+
+static int fail(struct run_ctx *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(struct run_ctx *r, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof r->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *signal_name(int signo) {
+    return signo == 2 ? "SIGINT" : signo == 15 ? "SIGTERM" : "a signal";
+}
+
+static void progress_clear(struct run_ctx *r) {
+    if (r->b->tty && !r->b->cfg->quiet) fprintf(stderr, "\r\033[K");
+}
+
+static void progress_show(struct run_ctx *r, const char *what, long done, long total,
+                          double per_s) {
+    if (r->b->cfg->quiet) return;
+    double pct = total > 0 ? 100.0 * (double)done / (double)total : 0;
+    char eta[32] = "-";
+    if (per_s > 0 && done < total) snprintf(eta, sizeof eta, "%.0fs", (double)(total - done) / per_s);
+    if (r->b->tty)
+        fprintf(stderr, "\r\033[K  %s %s %ld/%ld (%.1f%%) %.0f tasks/s ETA %s", r->label, what, done,
+                total, pct, per_s, eta);
+    else
+        fprintf(stderr, "  %s %s %ld/%ld (%.1f%%) %.0f tasks/s ETA %s\n", r->label, what, done,
+                total, pct, per_s, eta);
+    fflush(stderr);
+}
+
+/* HMGET the run's counters. */
+static int read_counters(struct run_ctx *r, const char *run_id, long *completed, long *failed,
+                         long *retried) {
+    char key[TQ_KEY_MAX], err[256];
+    tq_key_run_stats(key, sizeof key, r->fr.prefix, run_id);
+    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "HMGET %s %s %s %s", key,
+                                       TQ_STAT_COMPLETED, TQ_STAT_FAILED, TQ_STAT_RETRIED);
+    if (!rep) return fail(r, "reading %s from Redis %s: %s", key, r->b->url_safe, err);
+    long v[3] = {0, 0, 0};
+    for (size_t i = 0; i < 3 && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        if (rep->element[i]->type == REDIS_REPLY_STRING) v[i] = atol(rep->element[i]->str);
+    freeReplyObject(rep);
+    *completed = v[0];
+    *failed = v[1];
+    *retried = v[2];
+    return 0;
+}
+
+static long queue_len(struct run_ctx *r) {
+    char err[256];
+    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "LLEN %s", r->queue_key);
+    long n = rep && rep->type == REDIS_REPLY_INTEGER ? (long)rep->integer : -1;
+    if (rep) freeReplyObject(rep);
+    return n;
+}
+
+/* Waits until run_id counted target tasks (and prod, when given, ended).
+ * Fails on a signal, a dead worker or expired heartbeat, no progress for
+ * --stall-timeout, the deadline, or a producer error. */
+static int wait_done(struct run_ctx *r, const char *run_id, long target, struct producer *prod,
+                     int64_t deadline_us, int show) {
+    const struct config *cfg = r->b->cfg;
+    int64_t now = tq_clock_mono_us();
+    const int64_t start = now;
+    int64_t last_change = now, last_check = 0, last_line = 0;
+    int64_t rate_t = now;
+    long rate_done = 0, last_done = -1;
+    double per_s = 0;
+    for (;;) {
+        int sig = evloop_pump(&r->b->ev, 100);
+        if (sig) {
+            progress_clear(r);
+            return fail(r, "interrupted by %s", signal_name(sig));
+        }
+        long c, f, re;
+        if (read_counters(r, run_id, &c, &f, &re) != 0) return -1;
+        long done = c + f;
+        if (prod && atomic_load(&prod->done) && prod->rc != 0) {
+            progress_clear(r);
+            return fail(r, "producer: %s", prod->err);
+        }
+        if (run_id == r->fr.run_id) {
+            r->completed = c;
+            r->failed = f;
+            r->retried = re;
+        }
+        now = tq_clock_mono_us();
+        if (now - rate_t < 1000000 && rate_t == start && now > start)
+            per_s = (double)done * 1e6 / (double)(now - start); /* first second: overall */
+        if (done >= target && (!prod || atomic_load(&prod->done))) {
+            r->wait_end_wall_us = tq_clock_wall_us();
+            if (show) progress_show(r, "done", done, target, per_s);
+            if (show && r->b->tty && !cfg->quiet) fputc('\n', stderr);
+            return 0;
+        }
+        if (done != last_done) {
+            last_done = done;
+            last_change = now;
+        } else if (now - last_change > (int64_t)(cfg->stall_timeout_s * 1e6)) {
+            progress_clear(r);
+            return fail(r,
+                        "stalled: no task finished for %.1f s (--stall-timeout); %ld of %ld "
+                        "counted (completed %ld, failed %ld), %ld still on %s",
+                        cfg->stall_timeout_s, done, target, c, f, queue_len(r), r->queue_key);
+        }
+        if (now - last_check >= CHECK_EVERY_US) {
+            last_check = now;
+            char werr[768];
+            if (workers_check(&r->ws, r->b->c, werr, sizeof werr) != 0) {
+                progress_clear(r);
+                return fail(r, "%s; %ld of %ld counted", werr, done, target);
+            }
+        }
+        if (now > deadline_us) {
+            progress_clear(r);
+            return fail(r, "did not complete within timeout_s=%g (scenario %s): %ld of %ld counted",
+                        r->s->timeout_s, r->s->name, done, target);
+        }
+        if (now - rate_t >= 1000000) {
+            per_s = (double)(done - rate_done) * 1e6 / (double)(now - rate_t);
+            rate_t = now;
+            rate_done = done;
+        }
+        if (show && (r->b->tty ? now - last_line >= 200000 : now - last_line >= PLAIN_PROGRESS_US)) {
+            last_line = now;
+            progress_show(r, "", done, target, per_s);
+        }
+    }
+}
+
+/* Waits for a producer thread to end (backlog enqueue), watching workers.
+ * The thread is always joined before returning (stopped early on failure). */
+static int wait_producer(struct run_ctx *r, struct producer *p, int64_t deadline_us) {
+    int64_t last_check = 0;
+    while (!atomic_load(&p->done)) {
+        int sig = evloop_pump(&r->b->ev, 100);
+        int rc = 0;
+        if (sig) rc = fail(r, "interrupted by %s during enqueue", signal_name(sig));
+        int64_t now = tq_clock_mono_us();
+        if (rc == 0 && now - last_check >= CHECK_EVERY_US) {
+            last_check = now;
+            char werr[768];
+            if (workers_check(&r->ws, r->b->c, werr, sizeof werr) != 0)
+                rc = fail(r, "%s (during enqueue)", werr);
+        }
+        if (rc == 0 && now > deadline_us)
+            rc = fail(r, "enqueue did not finish within timeout_s=%g (scenario %s)",
+                      r->s->timeout_s, r->s->name);
+        if (rc != 0) {
+            producer_join(p, 1);
+            return rc;
+        }
+    }
+    producer_join(p, 0);
+    if (p->rc != 0) return fail(r, "producer: %s", p->err);
+    return 0;
+}
+
+static void producer_setup(struct run_ctx *r, struct producer *p, const char *task_run,
+                           const char *list_key, long tasks, double rate) {
+    producer_init(p);
+    p->fw = r->fw;
+    p->run = &r->fr;
+    p->url = r->b->url;
+    snprintf(p->list_key, sizeof p->list_key, "%s", list_key);
+    snprintf(p->task_run, sizeof p->task_run, "%s", task_run);
+    p->tasks = tasks;
+    p->rate = rate;
+    p->pad_len = r->pad_len;
+    p->mix = r->s->mix;
+    p->mix_len = r->s->mix_len;
+    p->ev = &r->b->ev;
+}
+
+/* LPUSH onto a staging list, then RENAME it onto the queue in one step: the
+ * running workers see the whole backlog at once. Returns the release time
+ * (wall µs) in *released. */
+static int enqueue_backlog(struct run_ctx *r, struct producer *p, const char *task_run, long tasks,
+                           int64_t deadline_us, int64_t *released) {
+    char staging[TQ_KEY_MAX + 8], err[256];
+    /* P:run:<run>:backlog, so the run's teardown deletes it with the rest */
+    int len = tq_key_run_pattern(staging, TQ_KEY_MAX, r->fr.prefix, task_run);
+    snprintf(staging + len - 1, sizeof staging - (size_t)(len - 1), "backlog");
+    producer_setup(r, p, task_run, staging, tasks, 0);
+    if (producer_start(p) != 0) return fail(r, "producer: %s", p->err);
+    if (wait_producer(r, p, deadline_us) != 0) return -1;
+    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "RENAME %s %s", staging,
+                                       r->queue_key);
+    *released = tq_clock_wall_us();
+    if (!rep) return fail(r, "releasing the backlog onto %s: %s", r->queue_key, err);
+    freeReplyObject(rep);
+    return 0;
+}
+
+static void collect_latency(struct run_ctx *r, const char *run_id, long completed,
+                            struct run_latency *lat, int complete);
+
+/* Warm-up (and capacity probe): real tasks under <run>-warmup, released as a
+ * backlog, drained, then deleted. *per_s: tasks / (last done - release). */
+static int warmup(struct run_ctx *r, long n, double *per_s) {
+    char sub[TQ_NAME_MAX + 8]; /* run ids are < 80 bytes: "-warmup" fits a valid name */
+    snprintf(sub, sizeof sub, "%s-warmup", r->fr.run_id);
+    struct producer p;
+    int64_t deadline = tq_clock_mono_us() + (int64_t)(r->s->timeout_s * 1e6);
+    int64_t released = 0;
+    if (enqueue_backlog(r, &p, sub, n, deadline, &released) != 0) return -1;
+    if (wait_done(r, sub, n, NULL, deadline, 0) != 0) return -1;
+    struct run_latency l;
+    char err[256];
+    long c = 0, f = 0, re = 0;
+    *per_s = 0;
+    if (read_counters(r, sub, &c, &f, &re) != 0) return -1;
+    if (latency_init(&l) == 0) {
+        collect_latency(r, sub, c, &l, 1);
+        if (l.last_done_us > released) *per_s = (double)n * 1e6 / (double)(l.last_done_us - released);
+        latency_free(&l);
+    }
+    char pattern[TQ_KEY_MAX];
+    tq_key_run_pattern(pattern, sizeof pattern, r->fr.prefix, sub);
+    if (cleanup_pattern(r->b->c, pattern, NULL, err, sizeof err) != 0)
+        tq_warn("deleting warm-up keys %s: %s", pattern, err);
+    r->warmup_done = n;
+    return 0;
+}
+
+/* The run's latency data. Workers write their histogram snapshots with the
+ * counters they cover, but a snapshot can trail the counters by one flush,
+ * so when every task was counted we wait (briefly) until the histograms
+ * cover every completed task; failed tasks have no latency. */
+static void collect_latency(struct run_ctx *r, const char *run_id, long completed,
+                            struct run_latency *lat, int complete) {
+    char err[256];
+    int64_t deadline = tq_clock_mono_us() + LATENCY_SETTLE_US;
+    for (;;) {
+        latency_reset(lat);
+        if (latency_collect(r->b->c, r->fr.prefix, run_id, lat, err, sizeof err) != 0) {
+            tq_warn("collecting the latency of run %s: %s", run_id, err);
+            return;
+        }
+        if (!complete || latency_covered(lat) >= completed) return;
+        if (tq_clock_mono_us() >= deadline || evloop_pump(&r->b->ev, 20)) break;
+    }
+    tq_warn("run %s: latency data covers %ld of %ld completed tasks", run_id,
+            latency_covered(lat), completed);
+}
+
+static void fill_fw_run(struct run_ctx *r, int rep) {
+    const struct config *cfg = r->b->cfg;
+    const struct scenario *s = r->s;
+    struct fw_run *fr = &r->fr;
+    memset(fr, 0, sizeof *fr);
+    unsigned salt = (unsigned)((uint64_t)tq_clock_wall_us() ^ ((uint64_t)getpid() << 20) ^
+                               ((uint64_t)r->b->seq << 8)) & 0xffffffu;
+    snprintf(fr->run_id, sizeof fr->run_id, "%.40s.%.16s.%d.%06x", s->name, r->fw->name, rep, salt);
+    snprintf(fr->prefix, sizeof fr->prefix, "%s", cfg->prefix);
+    snprintf(fr->queue, sizeof fr->queue, "%s", cfg->external ? cfg->queue : fr->run_id);
+    tq_redis_url_format(&r->b->url, fr->redis_url, sizeof fr->redis_url);
+    snprintf(fr->redis_url_safe, sizeof fr->redis_url_safe, "%s", r->b->url_safe);
+    fr->workers = s->workers;
+    fr->concurrency = s->concurrency;
+    fr->prefetch = s->prefetch;
+    snprintf(fr->pool, sizeof fr->pool, "%s", s->pool);
+    fr->heartbeat_interval_s = 1;
+    fr->payload_bytes = s->payload_bytes;
+    fr->mix_len = s->mix_len;
+    memcpy(fr->mix, s->mix, sizeof fr->mix);
+    snprintf(fr->bin_dir, sizeof fr->bin_dir, "%s", cfg->exe_dir);
+    snprintf(fr->frameworks_dir, sizeof fr->frameworks_dir, "%s", cfg->frameworks_dir);
+    snprintf(fr->worker_bin, sizeof fr->worker_bin, "%s", cfg->worker_bin);
+    snprintf(r->label, sizeof r->label, "%s/%s #%d", s->name, r->fw->name, rep);
+}
+
+/* Pad bytes so that a task of the framework's format is payload_bytes long. */
+static size_t pad_for(struct run_ctx *r) {
+    if (r->s->payload_bytes == 0) return 0;
+    struct tq_task t;
+    memset(&t, 0, sizeof t);
+    snprintf(t.run, sizeof t.run, "%s", r->fr.run_id);
+    t.id = (uint64_t)r->s->tasks;
+    t.kind = r->s->mix[0].kind;
+    t.arg = r->s->mix[0].arg;
+    t.max_attempts = r->s->mix[0].max_attempts;
+    t.enqueued_us = tq_clock_wall_us();
+    char buf[8192];
+    int len = r->fw->encode(&r->fr, &t, buf, sizeof buf);
+    if (len < 0 || (size_t)len >= r->s->payload_bytes) return 0;
+    return r->s->payload_bytes - (size_t)len;
+}
+
+static void teardown(struct run_ctx *r) {
+    char err[256];
+    producer_join(&r->prod, 1);
+    workers_stop(&r->ws, STOP_GRACE_MS);
+    if (bench_connect(r->b, err, sizeof err) != 0) {
+        tq_warn("teardown of run %s: cannot reach Redis %s to delete its keys: %s", r->fr.run_id,
+                r->b->url_safe, err);
+        return;
+    }
+    workers_forget(&r->ws, r->b->c);
+    long deleted = 0;
+    if (cleanup_run(r->b->c, r->fr.prefix, r->fr.run_id, &deleted, err, sizeof err) != 0)
+        tq_warn("teardown of run %s: %s", r->fr.run_id, err);
+    if (!r->b->cfg->external) {
+        /* the run's own queue (fresh per run): tasks a failed run left */
+        redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "DEL %s", r->queue_key);
+        if (rep) freeReplyObject(rep);
+    } else {
+        /* a shared queue: other users' tasks may be on it, so it is not
+         * deleted; say what this run left there */
+        long left = queue_len(r);
+        if (left > 0)
+            tq_warn("run %s left %ld task(s) on the external queue %s", r->fr.run_id, left,
+                    r->queue_key);
+    }
+    if (r->fw->clean) r->fw->clean(&r->fr, r->b->c);
+}
+
+static cJSON *workers_json(const struct worker_set *ws) {
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < ws->n; i++) {
+        const struct worker_proc *w = &ws->w[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", w->id);
+        cJSON_AddNumberToObject(o, "pid", w->pid);
+        if (!ws->external) {
+            char st[64];
+            tq_spawn_status_str(w->status, st, sizeof st);
+            cJSON_AddStringToObject(o, "exit", w->running ? "running" : st);
+            cJSON_AddStringToObject(o, "log", w->log);
+        }
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+/* The phases up to a complete measured phase. Returns 0, or -1 with r->err;
+ * whatever was measured stays in r for the record. */
+static int run_phases(struct run_ctx *r) {
+    struct bench *b = r->b;
+    const struct config *cfg = b->cfg;
+    const struct scenario *s = r->s;
+    char err[512];
+
+    /* prepare */
+    if (bench_connect(b, err, sizeof err) != 0) return fail(r, "%s", err);
+    if (cleanup_run(b->c, r->fr.prefix, r->fr.run_id, NULL, err, sizeof err) != 0)
+        return fail(r, "preparing run %s on %s: %s", r->fr.run_id, b->url_safe, err);
+    /* workers */
+    if (cfg->external) {
+        if (workers_attach(&r->ws, b->c, r->fr.queue, s->workers, &b->ev, cfg->health_timeout_s,
+                           err, sizeof err) != 0)
+            return fail(r, "%s", err);
+    } else if (workers_spawn(&r->ws, r->fw, &r->fr, b->log_dir, err, sizeof err) != 0 ||
+               workers_health_wait(&r->ws, b->c, &b->ev, cfg->health_timeout_s, err,
+                                   sizeof err) != 0) {
+        return fail(r, "%s", err);
+    }
+    /* warm-up, and the capacity probe of a rate scenario without a rate */
+    long wn = s->warmup_tasks;
+    int probe = s->arrival == ARRIVAL_RATE && r->rate <= 0;
+    if (probe && wn < PROBE_MIN_TASKS) wn = PROBE_MIN_TASKS;
+    if (wn > 0) {
+        double per_s = 0;
+        if (warmup(r, wn, &per_s) != 0) return -1;
+        if (probe) {
+            if (per_s <= 0)
+                return fail(r, "capacity probe of %ld tasks gave no throughput (no last_done stamps)",
+                            wn);
+            r->capacity = per_s;
+            r->rate = per_s / 2;
+            if (!cfg->quiet)
+                fprintf(stderr, "  %s capacity probe: %.0f tasks/s; offered rate %.0f tasks/s\n",
+                        r->label, per_s, r->rate);
+        }
+    }
+    if (s->arrival == ARRIVAL_RATE && s->duration_s > 0) {
+        r->tasks = (long)ceil(r->rate * s->duration_s);
+        if (r->tasks < 1) r->tasks = 1;
+    }
+
+    /* measured phase */
+    if (redis_stats_read(b->c, &r->rs[0], err, sizeof err) != 0)
+        return fail(r, "INFO before the run: %s", err);
+    int64_t deadline = tq_clock_mono_us() + (int64_t)(s->timeout_s * 1e6);
+    if (s->arrival == ARRIVAL_BACKLOG) {
+        int64_t released;
+        int rc = enqueue_backlog(r, &r->prod, r->fr.run_id, r->tasks, deadline, &released);
+        r->enqueued = r->prod.sent;
+        if (rc != 0) return -1;
+        r->clock_start_wall_us = released;
+        monitor_begin(&r->mon, &b->ev, cfg->sample_ms, &r->ws, b->redis.pid, b->c, cfg->prefix);
+        r->measured = 1;
+        return wait_done(r, r->fr.run_id, r->tasks, NULL, deadline, 1);
+    }
+    producer_setup(r, &r->prod, r->fr.run_id, r->queue_key, r->tasks, r->rate);
+    monitor_begin(&r->mon, &b->ev, cfg->sample_ms, &r->ws, b->redis.pid, b->c, cfg->prefix);
+    r->measured = 1;
+    if (producer_start(&r->prod) != 0) return fail(r, "producer: %s", r->prod.err);
+    int rc = wait_done(r, r->fr.run_id, r->tasks, &r->prod, deadline, 1);
+    producer_join(&r->prod, rc != 0);
+    r->enqueued = r->prod.sent;
+    r->clock_start_wall_us = r->prod.start_wall_us;
+    return rc;
+}
+
+/* After the measured phase, complete or not: the last readings. Returns rc,
+ * or -1 when the readings show the run was not sound after all. */
+static int run_collect(struct run_ctx *r, int rc) {
+    struct bench *b = r->b;
+    char err[512];
+    if (r->measured) monitor_end(&r->mon);
+    if (r->measured && bench_connect(b, err, sizeof err) == 0) {
+        if (redis_stats_read(b->c, &r->rs[1], err, sizeof err) == 0) r->have_stats = 1;
+        /* the counters once more: a failed run reports what did finish */
+        long c, f, re;
+        char keep[sizeof r->err];
+        memcpy(keep, r->err, sizeof keep);
+        if (read_counters(r, r->fr.run_id, &c, &f, &re) == 0) {
+            r->completed = c;
+            r->failed = f;
+            r->retried = re;
+        }
+        memcpy(r->err, keep, sizeof keep);
+        if (r->have_lat) collect_latency(r, r->fr.run_id, r->completed, &r->lat, rc == 0);
+        if (rc == 0 && r->completed + r->failed > r->tasks)
+            rc = fail(r, "counted %ld tasks but %ld were enqueued: duplicates",
+                      r->completed + r->failed, r->tasks);
+        if (rc == 0 && r->fw->client_enqueue_rate &&
+            r->fw->client_enqueue_rate(&r->fr, &r->client_rate, r->client_err,
+                                       sizeof r->client_err) != 0)
+            r->client_rate = -1;
+    }
+    if (b->ev.signo && rc == 0) rc = fail(r, "interrupted by %s", signal_name(b->ev.signo));
+    return rc;
+}
+
+/* The run's JSON object, and the figures of the table and summaries. */
+static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures *fig) {
+    const struct scenario *s = r->s;
+    const struct run_latency *lat = &r->lat;
+    cJSON *o = cJSON_CreateObject();
+    long processed = r->completed + r->failed;
+    cJSON_AddStringToObject(o, "scenario", s->name);
+    cJSON_AddStringToObject(o, "framework", r->fw->name);
+    cJSON_AddNumberToObject(o, "repeat", rep);
+    cJSON_AddStringToObject(o, "run_id", r->fr.run_id);
+    cJSON_AddStringToObject(o, "status", rc == 0 ? "ok" : "failed");
+    if (rc != 0) cJSON_AddStringToObject(o, "error", r->err);
+    cJSON_AddStringToObject(o, "arrival", scenario_arrival_name(s->arrival));
+    cJSON_AddNumberToObject(o, "tasks", (double)r->tasks);
+    cJSON_AddNumberToObject(o, "enqueued", (double)r->enqueued);
+    cJSON_AddNumberToObject(o, "completed", (double)r->completed);
+    cJSON_AddNumberToObject(o, "failed", (double)r->failed);
+    cJSON_AddNumberToObject(o, "retried", (double)r->retried);
+    cJSON_AddNumberToObject(o, "lost", (double)(r->enqueued - processed));
+    cJSON_AddNumberToObject(o, "warmup_tasks", (double)r->warmup_done);
+    if (s->arrival == ARRIVAL_RATE) {
+        cJSON_AddNumberToObject(o, "offered_rate_per_s", r->rate);
+        if (r->capacity > 0) cJSON_AddNumberToObject(o, "capacity_probe_per_s", r->capacity);
+        else cJSON_AddNullToObject(o, "capacity_probe_per_s");
+        cJSON_AddNumberToObject(o, "producer_max_lag_us", (double)r->prod.max_lag_us);
+    }
+
+    int have_done = r->have_lat && lat->last_done_us > 0;
+    double enq_s = (double)(r->prod.end_mono_us - r->prod.start_mono_us) / 1e6;
+    double drain_s = 0, total_s = 0, proc_s = 0;
+    if (have_done && r->clock_start_wall_us > 0)
+        drain_s = (double)(lat->last_done_us - r->clock_start_wall_us) / 1e6;
+    if (have_done && r->prod.start_wall_us > 0)
+        total_s = (double)(lat->last_done_us - r->prod.start_wall_us) / 1e6;
+    if (have_done && lat->first_start_us > 0 && lat->last_done_us > lat->first_start_us)
+        proc_s = (double)(lat->last_done_us - lat->first_start_us) / 1e6;
+    cJSON *d = cJSON_AddObjectToObject(o, "durations_s");
+    cJSON_AddNumberToObject(d, "enqueue", enq_s > 0 ? enq_s : 0);
+    cJSON_AddNumberToObject(d, "drain", drain_s > 0 ? drain_s : 0);
+    cJSON_AddNumberToObject(d, "total", total_s > 0 ? total_s : 0);
+    cJSON_AddNumberToObject(d, "processing", proc_s);
+    cJSON *t = cJSON_AddObjectToObject(o, "throughput_per_s");
+    fig->tput_end_to_end = drain_s > 0 ? (double)processed / drain_s : 0;
+    fig->tput_processing = proc_s > 0 ? (double)processed / proc_s : 0;
+    fig->tput_enqueue = enq_s > 0 ? (double)r->enqueued / enq_s : 0;
+    cJSON_AddNumberToObject(t, "end_to_end", fig->tput_end_to_end);
+    cJSON_AddNumberToObject(t, "processing", fig->tput_processing);
+    cJSON_AddNumberToObject(t, "enqueue", fig->tput_enqueue);
+    if (r->fw->client_enqueue_rate) {
+        if (r->client_rate >= 0) {
+            cJSON_AddNumberToObject(t, "client_enqueue", r->client_rate);
+        } else {
+            cJSON_AddNullToObject(t, "client_enqueue");
+            if (r->client_err[0]) cJSON_AddStringToObject(t, "client_enqueue_error", r->client_err);
+        }
+    }
+    cJSON_AddStringToObject(t, "measured_by",
+                            s->arrival == ARRIVAL_BACKLOG ? "draining a backlog"
+                            : s->arrival == ARRIVAL_LIVE  ? "live: workers consume while enqueueing"
+                                                          : "open loop at a fixed offered rate");
+
+    cJSON *l = cJSON_AddObjectToObject(o, "latency_us");
+    if (r->have_lat) {
+        cJSON_AddItemToObject(l, "queue_wait", hist_to_json(&lat->queue_wait));
+        cJSON_AddItemToObject(l, "service", hist_to_json(&lat->service));
+        cJSON_AddItemToObject(l, "end_to_end", hist_to_json(&lat->end_to_end));
+        cJSON_AddStringToObject(l, "origin", s->arrival == ARRIVAL_RATE
+                                                 ? "scheduled enqueue time (open loop)"
+                                                 : "enqueue time");
+        cJSON_AddNumberToObject(l, "worker_snapshots", lat->snapshots);
+        cJSON_AddNumberToObject(l, "stamps", (double)lat->stamps);
+        cJSON_AddNumberToObject(l, "malformed", (double)lat->malformed);
+        fig->p50_us = (double)tq_hist_value_at_percentile(&lat->end_to_end, 50);
+        fig->p99_us = (double)tq_hist_value_at_percentile(&lat->end_to_end, 99);
+    }
+    if (r->measured) {
+        const struct monitor *m = &r->mon;
+        monitor_to_json(m, o);
+        fig->worker_cpu_pct = monitor_cpu_pct_avg(m, &m->workers);
+        fig->worker_cpu_us_per_task = processed > 0 ? (double)m->workers.cpu_us / processed : 0;
+        fig->worker_rss_kb_peak = (double)m->workers.rss_kb_peak;
+        fig->redis_cpu_us_per_task = processed > 0 ? (double)m->redis.cpu_us / processed : 0;
+        cJSON *w = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "resources"), "workers");
+        if (w) cJSON_AddNumberToObject(w, "cpu_us_per_task", fig->worker_cpu_us_per_task);
+    }
+    if (r->have_stats) {
+        redis_stats_to_json(&r->rs[0], &r->rs[1], processed, o);
+        cJSON *cpt = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "redis"), "commands_per_task");
+        fig->commands_per_task = cJSON_IsNumber(cpt) ? cpt->valuedouble : 0;
+    }
+    cJSON *set = scenario_to_json(s);
+    cJSON_ReplaceItemInObject(set, "tasks", cJSON_CreateNumber((double)r->tasks));
+    cJSON_AddStringToObject(set, "queue", r->fr.queue);
+    cJSON_AddStringToObject(set, "queue_key", r->queue_key);
+    cJSON_AddNumberToObject(set, "pad_bytes", (double)r->pad_len);
+    cJSON_AddItemToObject(o, "settings", set);
+    cJSON_AddItemToObject(o, "workers", workers_json(&r->ws));
+    fig->ok = rc == 0;
+    return o;
+}
+
+cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framework *fw, int rep,
+               struct run_figures *fig) {
+    memset(fig, 0, sizeof *fig);
+    struct run_ctx *r = calloc(1, sizeof *r);
+    if (!r) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "status", "failed");
+        cJSON_AddStringToObject(o, "error", "out of memory");
+        return o;
+    }
+    r->b = b;
+    r->s = s;
+    r->fw = fw;
+    r->client_rate = -1;
+    b->seq++;
+    fill_fw_run(r, rep);
+    workers_init(&r->ws, b->cfg->prefix, b->cfg->external);
+    producer_init(&r->prod);
+    fw->queue_key(&r->fr, r->queue_key, sizeof r->queue_key);
+    r->pad_len = pad_for(r);
+    r->rate = s->arrival == ARRIVAL_RATE ? s->rate : 0;
+    r->tasks = s->tasks;
+    r->have_lat = latency_init(&r->lat) == 0;
+    if (!b->cfg->quiet) {
+        if (r->tasks > 0)
+            fprintf(stderr, "run %s: %ld %s task(s), %d worker(s) x %d, run id %s\n", r->label,
+                    r->tasks, scenario_arrival_name(s->arrival), s->workers, s->concurrency,
+                    r->fr.run_id);
+        else
+            fprintf(stderr, "run %s: open loop for %g s, %d worker(s) x %d, run id %s\n", r->label,
+                    s->duration_s, s->workers, s->concurrency, r->fr.run_id);
+    }
+
+    int rc = r->have_lat ? run_phases(r) : fail(r, "out of memory for the histograms");
+    rc = run_collect(r, rc);
+    teardown(r);
+    progress_clear(r);
+    cJSON *o = run_record(r, rc, rep, fig);
+    if (rc != 0 && !b->cfg->quiet) fprintf(stderr, "run %s FAILED: %s\n", r->label, r->err);
+
+    if (r->measured) monitor_free(&r->mon);
+    if (r->have_lat) latency_free(&r->lat);
+    workers_free(&r->ws);
+    free(r);
+    return o;
+}

@@ -1,0 +1,45 @@
+/* run.h - one run: one scenario on one framework, once.
+ *
+ * prepare (delete the run's keys) -> spawn workers (or attach with
+ * --external) -> health-check -> warm-up (and, for a rate scenario without a
+ * rate, a capacity probe) -> measured phase (enqueue per the arrival mode,
+ * wait for completion with stall detection, resource monitor, INFO deltas)
+ * -> collect -> teardown, on every path: stop the producer, SIGTERM/SIGKILL
+ * and reap every worker, delete the run's keys and the framework's.
+ *
+ * Throughput figures (tasks = completed + failed, each task counted once
+ * whatever its retries):
+ *   end_to_end = tasks / (last done - clock start), where the clock starts
+ *                when the backlog is released to the already running workers
+ *                (backlog) or at the first LPUSH (live, rate);
+ *   processing = tasks / (last done - first start), the workers' own window;
+ *   enqueue    = tasks / (last LPUSH reply - first LPUSH), the producer.
+ * Durations: enqueue as above; drain = last done - clock start; total =
+ * last done - first LPUSH. */
+#ifndef TQ_BENCH_RUN_H
+#define TQ_BENCH_RUN_H
+
+#include <cjson/cJSON.h>
+#include "bench.h"
+#include "framework.h"
+#include "scenario.h"
+
+/* The figures the terminal table and the repeat summaries use. */
+struct run_figures {
+    int ok;
+    double tput_end_to_end, tput_processing, tput_enqueue;
+    double p50_us, p99_us;             /* end_to_end latency */
+    double worker_cpu_pct;             /* average, percent of one CPU */
+    double worker_cpu_us_per_task;
+    double worker_rss_kb_peak;
+    double redis_cpu_us_per_task;
+    double commands_per_task;
+};
+
+/* Runs s (effective settings) on fw, repeat number rep (1-based). Returns
+ * the run's JSON object (status "ok" or "failed" with "error"; a failed run
+ * keeps what it measured) and fills fig. Never NULL. */
+cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framework *fw, int rep,
+               struct run_figures *fig);
+
+#endif

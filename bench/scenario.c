@@ -1,0 +1,419 @@
+/* scenario.c - loading and validating scenario files (see scenario.h).
+ *
+ * A file is one JSON object:
+ *   {"name": "throughput", "description": "...", "tasks": 20000,
+ *    "warmup_tasks": 1000, "workers": 1, "concurrency": 10, "prefetch": 1,
+ *    "pool": "prefork", "mix": [{"kind": "noop", "weight": 1}],
+ *    "payload_bytes": 0, "arrival": "backlog", "rate": 0, "duration_s": 0,
+ *    "timeout_s": 600, "repeat": 1}
+ * Only "tasks" is required (or "duration_s" with "arrival": "rate"); the rest
+ * have the defaults set in scenario_defaults(). Mix entries: "kind" (noop,
+ * sleep, cpu, fail), "weight" (> 0, default 1), "ms" (sleep, required), "us"
+ * (cpu, required), "max_attempts" (any kind, default 1). */
+#include "scenario.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SCENARIO_FILE_MAX (1 << 20)
+
+static const char *const top_keys[] = {
+    "name", "description", "tasks", "warmup_tasks", "workers", "concurrency", "prefetch", "pool",
+    "mix", "payload_bytes", "arrival", "rate", "duration_s", "timeout_s", "repeat", NULL,
+};
+static const char *const mix_keys[] = {"kind", "weight", "ms", "us", "max_attempts", NULL};
+static const char *const arrival_names[] = {"backlog", "live", "rate"};
+
+const char *scenario_arrival_name(enum arrival a) {
+    return (a >= ARRIVAL_BACKLOG && a <= ARRIVAL_RATE) ? arrival_names[a] : "unknown";
+}
+
+static void scenario_defaults(struct scenario *s) {
+    memset(s, 0, sizeof *s);
+    s->warmup_tasks = 0;
+    s->workers = 1;
+    s->concurrency = 10;
+    s->prefetch = 1;
+    s->mix_len = 1;
+    s->mix[0] = (struct fw_mix_entry){.kind = TQ_KIND_NOOP, .arg = 0, .max_attempts = 1,
+                                      .weight = 1};
+    s->arrival = ARRIVAL_BACKLOG;
+    s->timeout_s = 600;
+    s->repeat = 1;
+}
+
+static const char *json_type_name(const cJSON *v) {
+    if (cJSON_IsString(v)) return "a string";
+    if (cJSON_IsNumber(v)) return "a number";
+    if (cJSON_IsBool(v)) return "a boolean";
+    if (cJSON_IsNull(v)) return "null";
+    if (cJSON_IsArray(v)) return "an array";
+    if (cJSON_IsObject(v)) return "an object";
+    return "invalid";
+}
+
+static int check_keys(const char *path, const char *where, const cJSON *obj,
+                      const char *const *allowed, char *err, size_t errlen) {
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        int ok = 0;
+        for (int i = 0; allowed[i]; i++)
+            if (it->string && strcmp(it->string, allowed[i]) == 0) ok = 1;
+        if (!ok) {
+            snprintf(err, errlen, "%s: key \"%s%s\" is unknown", path, where,
+                     it->string ? it->string : "");
+            return -1;
+        }
+        for (const cJSON *o = obj->child; o != it; o = o->next)
+            if (o->string && it->string && strcmp(o->string, it->string) == 0) {
+                snprintf(err, errlen, "%s: key \"%s%s\" appears twice", path, where, it->string);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+/* An integer field in [min, max]; absent leaves *out unchanged. */
+static int get_int(const char *path, const char *where, const cJSON *obj, const char *key,
+                   double min, double max, long *out, char *err, size_t errlen) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < min ||
+        v->valuedouble > max) {
+        char got[64];
+        if (cJSON_IsNumber(v)) snprintf(got, sizeof got, "%g", v->valuedouble);
+        else snprintf(got, sizeof got, "%s", json_type_name(v));
+        if (max >= 1e9)
+            snprintf(err, errlen, "%s: \"%s%s\" must be an integer >= %.0f (got %s)", path, where,
+                     key, min, got);
+        else
+            snprintf(err, errlen, "%s: \"%s%s\" must be an integer in %.0f..%.0f (got %s)", path,
+                     where, key, min, max, got);
+        return -1;
+    }
+    *out = (long)v->valuedouble;
+    return 0;
+}
+
+static int get_num(const char *path, const char *where, const cJSON *obj, const char *key,
+                   double min, double max, int min_exclusive, double *out, char *err,
+                   size_t errlen) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) return 0;
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
+        (min_exclusive ? v->valuedouble <= min : v->valuedouble < min) || v->valuedouble > max) {
+        char got[64];
+        if (cJSON_IsNumber(v)) snprintf(got, sizeof got, "%g", v->valuedouble);
+        else snprintf(got, sizeof got, "%s", json_type_name(v));
+        snprintf(err, errlen, "%s: \"%s%s\" must be a number %s %g (got %s)", path, where, key,
+                 min_exclusive ? ">" : ">=", min, got);
+        return -1;
+    }
+    *out = v->valuedouble;
+    return 0;
+}
+
+static int get_str(const char *path, const cJSON *obj, const char *key, char *out, size_t n,
+                   char *err, size_t errlen) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v) return 0;
+    if (!cJSON_IsString(v)) {
+        snprintf(err, errlen, "%s: \"%s\" must be a string (got %s)", path, key,
+                 json_type_name(v));
+        return -1;
+    }
+    if (strlen(v->valuestring) >= n) {
+        snprintf(err, errlen, "%s: \"%s\" is longer than %zu characters", path, key, n - 1);
+        return -1;
+    }
+    snprintf(out, n, "%s", v->valuestring);
+    return 0;
+}
+
+static int load_mix(const char *path, const cJSON *mix, struct scenario *s, char *err,
+                    size_t errlen) {
+    if (!cJSON_IsArray(mix)) {
+        snprintf(err, errlen, "%s: \"mix\" must be an array of {\"kind\": ...} objects (got %s)",
+                 path, json_type_name(mix));
+        return -1;
+    }
+    int n = cJSON_GetArraySize(mix);
+    if (n < 1 || n > FW_MIX_MAX) {
+        snprintf(err, errlen, "%s: \"mix\" must hold 1..%d entries (got %d)", path, FW_MIX_MAX, n);
+        return -1;
+    }
+    s->mix_len = n;
+    for (int i = 0; i < n; i++) {
+        const cJSON *e = cJSON_GetArrayItem(mix, i);
+        char where[32];
+        snprintf(where, sizeof where, "mix[%d].", i);
+        if (!cJSON_IsObject(e)) {
+            snprintf(err, errlen, "%s: \"mix[%d]\" must be an object (got %s)", path, i,
+                     json_type_name(e));
+            return -1;
+        }
+        if (check_keys(path, where, e, mix_keys, err, errlen)) return -1;
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kind");
+        int kind = cJSON_IsString(k) ? tq_task_kind_parse(k->valuestring) : -1;
+        if (kind < 0) {
+            snprintf(err, errlen, "%s: \"mix[%d].kind\" must be one of noop, sleep, cpu, fail (got %s%s%s)",
+                     path, i, cJSON_IsString(k) ? "\"" : "",
+                     cJSON_IsString(k) ? k->valuestring : (k ? json_type_name(k) : "nothing"),
+                     cJSON_IsString(k) ? "\"" : "");
+            return -1;
+        }
+        struct fw_mix_entry *m = &s->mix[i];
+        *m = (struct fw_mix_entry){.kind = (enum tq_task_kind)kind, .max_attempts = 1,
+                                   .weight = 1};
+        long arg = -1, attempts = 1;
+        if (get_num(path, where, e, "weight", 0, 1e9, 1, &m->weight, err, errlen) ||
+            get_int(path, where, e, "max_attempts", 1, 100, &attempts, err, errlen))
+            return -1;
+        m->max_attempts = (int)attempts;
+        const char *need = kind == TQ_KIND_SLEEP ? "ms" : kind == TQ_KIND_CPU ? "us" : NULL;
+        const char *other[] = {"ms", "us"};
+        for (int j = 0; j < 2; j++)
+            if ((!need || strcmp(need, other[j]) != 0) &&
+                cJSON_GetObjectItemCaseSensitive(e, other[j])) {
+                snprintf(err, errlen, "%s: key \"%s%s\" is not valid for kind %s%s%s%s", path,
+                         where, other[j], tq_task_kind_name(m->kind),
+                         need ? " (it takes \"" : "", need ? need : "", need ? "\")" : "");
+                return -1;
+            }
+        if (need) {
+            if (!cJSON_GetObjectItemCaseSensitive(e, need)) {
+                snprintf(err, errlen, "%s: \"%s%s\" is required for kind %s", path, where, need,
+                         tq_task_kind_name(m->kind));
+                return -1;
+            }
+            if (get_int(path, where, e, need, 0, kind == TQ_KIND_SLEEP ? 3600000 : 60000000, &arg,
+                        err, errlen))
+                return -1;
+            m->arg = arg;
+        }
+    }
+    return 0;
+}
+
+static int read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    char *b = malloc(SCENARIO_FILE_MAX + 1);
+    if (!b) {
+        fclose(f);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    size_t n = fread(b, 1, SCENARIO_FILE_MAX + 1, f);
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr || n > SCENARIO_FILE_MAX) {
+        free(b);
+        snprintf(err, errlen, "%s: %s", path,
+                 rerr ? "read error" : "larger than 1 MiB: not a scenario file");
+        return -1;
+    }
+    b[n] = '\0';
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+int scenario_load(const char *path, struct scenario *s, char *err, size_t errlen) {
+    char *buf;
+    size_t len;
+    scenario_defaults(s);
+    snprintf(s->path, sizeof s->path, "%s", path);
+    if (read_file(path, &buf, &len, err, errlen)) return -1;
+    cJSON *root = cJSON_ParseWithLength(buf, len);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        long off = (at && at >= buf && at <= buf + len) ? (long)(at - buf) : -1;
+        int line = 1;
+        for (long i = 0; i < off; i++)
+            if (buf[i] == '\n') line++;
+        if (off >= 0) snprintf(err, errlen, "%s: not valid JSON (line %d, byte %ld)", path, line, off);
+        else snprintf(err, errlen, "%s: not valid JSON", path);
+        free(buf);
+        return -1;
+    }
+    free(buf);
+    int rc = -1;
+    long v;
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, errlen, "%s: must hold a JSON object (got %s)", path, json_type_name(root));
+        goto out;
+    }
+    if (check_keys(path, "", root, top_keys, err, errlen)) goto out;
+
+    /* name: defaults to the file's base name without .json */
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    snprintf(s->name, sizeof s->name, "%.*s", (int)strcspn(base, "."), base);
+    if (get_str(path, root, "name", s->name, sizeof s->name, err, errlen) ||
+        get_str(path, root, "description", s->description, sizeof s->description, err, errlen) ||
+        get_str(path, root, "pool", s->pool, sizeof s->pool, err, errlen))
+        goto out;
+    if (!tq_name_valid(s->name)) {
+        snprintf(err, errlen, "%s: \"name\" must be 1..%d characters of [A-Za-z0-9._@-] (got \"%s\")",
+                 path, TQ_NAME_MAX - 1, s->name);
+        goto out;
+    }
+    v = 0;
+    if (get_int(path, "", root, "tasks", 1, 1e9, &v, err, errlen)) goto out;
+    s->tasks = v;
+    v = s->warmup_tasks;
+    if (get_int(path, "", root, "warmup_tasks", 0, 1e8, &v, err, errlen)) goto out;
+    s->warmup_tasks = v;
+    v = s->workers;
+    if (get_int(path, "", root, "workers", 1, 1024, &v, err, errlen)) goto out;
+    s->workers = (int)v;
+    v = s->concurrency;
+    if (get_int(path, "", root, "concurrency", 1, 100000, &v, err, errlen)) goto out;
+    s->concurrency = (int)v;
+    v = s->prefetch;
+    if (get_int(path, "", root, "prefetch", 1, 100000, &v, err, errlen)) goto out;
+    s->prefetch = (int)v;
+    v = 0;
+    if (get_int(path, "", root, "payload_bytes", 0, 1 << 20, &v, err, errlen)) goto out;
+    s->payload_bytes = (size_t)v;
+    v = s->repeat;
+    if (get_int(path, "", root, "repeat", 1, 1000, &v, err, errlen)) goto out;
+    s->repeat = (int)v;
+    if (get_num(path, "", root, "timeout_s", 0, 7 * 86400, 1, &s->timeout_s, err, errlen) ||
+        get_num(path, "", root, "rate", 0, 1e8, 0, &s->rate, err, errlen) ||
+        get_num(path, "", root, "duration_s", 0, 86400, 0, &s->duration_s, err, errlen))
+        goto out;
+
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "arrival");
+    if (arr) {
+        int found = -1;
+        for (int i = 0; i < 3 && cJSON_IsString(arr); i++)
+            if (strcmp(arr->valuestring, arrival_names[i]) == 0) found = i;
+        if (found < 0) {
+            snprintf(err, errlen, "%s: \"arrival\" must be \"backlog\", \"live\" or \"rate\" (got %s%s%s)",
+                     path, cJSON_IsString(arr) ? "\"" : "",
+                     cJSON_IsString(arr) ? arr->valuestring : json_type_name(arr),
+                     cJSON_IsString(arr) ? "\"" : "");
+            goto out;
+        }
+        s->arrival = (enum arrival)found;
+    }
+    const cJSON *mix = cJSON_GetObjectItemCaseSensitive(root, "mix");
+    if (mix && load_mix(path, mix, s, err, errlen)) goto out;
+
+    if (s->arrival != ARRIVAL_RATE && (cJSON_GetObjectItemCaseSensitive(root, "rate") ||
+                                       cJSON_GetObjectItemCaseSensitive(root, "duration_s"))) {
+        snprintf(err, errlen, "%s: \"rate\" and \"duration_s\" need \"arrival\": \"rate\"", path);
+        goto out;
+    }
+    if (s->arrival == ARRIVAL_RATE && s->duration_s > 0 && s->tasks > 0) {
+        snprintf(err, errlen, "%s: give \"tasks\" or \"duration_s\", not both", path);
+        goto out;
+    }
+    if (s->tasks == 0 && !(s->arrival == ARRIVAL_RATE && s->duration_s > 0)) {
+        snprintf(err, errlen, "%s: \"tasks\" is required (an integer >= 1)%s", path,
+                 s->arrival == ARRIVAL_RATE ? ", or \"duration_s\"" : "");
+        goto out;
+    }
+    rc = 0;
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+int scenario_resolve(const char *dir, const char *arg, char *path, size_t n, char *err,
+                     size_t errlen) {
+    struct stat st;
+    if (strchr(arg, '/') || ends_with(arg, ".json")) {
+        if (stat(arg, &st) != 0 || !S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "--scenario %s: no such file", arg);
+            return -1;
+        }
+        snprintf(path, n, "%s", arg);
+        return 0;
+    }
+    int len = snprintf(path, n, "%s/%s.json", dir, arg);
+    if (len < 0 || (size_t)len >= n) {
+        snprintf(err, errlen, "--scenario %s: path too long", arg);
+        return -1;
+    }
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "--scenario %s: no file %s (see `tqbench list`)", arg, path);
+        return -1;
+    }
+    return 0;
+}
+
+int scenario_list(const char *dir, char ***paths, char *err, size_t errlen) {
+    char pattern[FW_PATH_MAX + 16];
+    snprintf(pattern, sizeof pattern, "%s/*.json", dir);
+    glob_t g;
+    int rc = glob(pattern, 0, NULL, &g);
+    if (rc != 0) {
+        snprintf(err, errlen, "no scenario files in %s (set TQ_SCENARIO_DIR?)", dir);
+        if (rc != GLOB_NOMATCH) globfree(&g);
+        return -1;
+    }
+    char **out = calloc(g.gl_pathc, sizeof *out);
+    if (!out) {
+        globfree(&g);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int n = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) out[n++] = strdup(g.gl_pathv[i]);
+    globfree(&g);
+    *paths = out;
+    return n;
+}
+
+void scenario_paths_free(char **paths, int n) {
+    if (!paths) return;
+    for (int i = 0; i < n; i++) free(paths[i]);
+    free(paths);
+}
+
+cJSON *scenario_to_json(const struct scenario *s) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", s->name);
+    cJSON_AddStringToObject(o, "description", s->description);
+    cJSON_AddStringToObject(o, "file", s->path);
+    cJSON_AddNumberToObject(o, "tasks", (double)s->tasks);
+    cJSON_AddNumberToObject(o, "warmup_tasks", (double)s->warmup_tasks);
+    cJSON_AddNumberToObject(o, "workers", s->workers);
+    cJSON_AddNumberToObject(o, "concurrency", s->concurrency);
+    cJSON_AddNumberToObject(o, "prefetch", s->prefetch);
+    cJSON_AddStringToObject(o, "pool", s->pool);
+    cJSON *mix = cJSON_AddArrayToObject(o, "mix");
+    for (int i = 0; i < s->mix_len; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "kind", tq_task_kind_name(s->mix[i].kind));
+        cJSON_AddNumberToObject(e, "weight", s->mix[i].weight);
+        if (s->mix[i].kind == TQ_KIND_SLEEP) cJSON_AddNumberToObject(e, "ms", (double)s->mix[i].arg);
+        if (s->mix[i].kind == TQ_KIND_CPU) cJSON_AddNumberToObject(e, "us", (double)s->mix[i].arg);
+        cJSON_AddNumberToObject(e, "max_attempts", s->mix[i].max_attempts);
+        cJSON_AddItemToArray(mix, e);
+    }
+    cJSON_AddNumberToObject(o, "payload_bytes", (double)s->payload_bytes);
+    cJSON_AddStringToObject(o, "arrival", scenario_arrival_name(s->arrival));
+    if (s->arrival == ARRIVAL_RATE) {
+        cJSON_AddNumberToObject(o, "rate", s->rate);
+        cJSON_AddNumberToObject(o, "duration_s", s->duration_s);
+    }
+    cJSON_AddNumberToObject(o, "timeout_s", s->timeout_s);
+    cJSON_AddNumberToObject(o, "repeat", s->repeat);
+    return o;
+}

@@ -1,0 +1,353 @@
+/* workers.c - spawning, health-checking, watching and stopping the worker
+ * processes of a run (see workers.h). Everything is by pid or by the id the
+ * driver chose; nothing is ever looked up or killed by name. */
+#include "workers.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include "tq_clock.h"
+#include "tq_keys.h"
+#include "tq_log.h"
+#include "tq_redis.h"
+#include "tq_spawn.h"
+
+void workers_init(struct worker_set *ws, const char *prefix, int external) {
+    memset(ws, 0, sizeof *ws);
+    ws->external = external;
+    snprintf(ws->prefix, sizeof ws->prefix, "%s", prefix);
+}
+
+void workers_free(struct worker_set *ws) {
+    free(ws->w);
+    ws->w = NULL;
+    ws->n = ws->cap = 0;
+}
+
+static struct worker_proc *workers_add(struct worker_set *ws) {
+    if (ws->n == ws->cap) {
+        int cap = ws->cap ? ws->cap * 2 : 8;
+        struct worker_proc *w = realloc(ws->w, (size_t)cap * sizeof *w);
+        if (!w) return NULL;
+        ws->w = w;
+        ws->cap = cap;
+    }
+    struct worker_proc *p = &ws->w[ws->n++];
+    memset(p, 0, sizeof *p);
+    return p;
+}
+
+/* The last non-empty line of a worker's log, for error messages. */
+static void log_tail(const char *path, char *buf, size_t n) {
+    buf[0] = '\0';
+    FILE *f = path[0] ? fopen(path, "r") : NULL;
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0]) snprintf(buf, n, "%.200s", line);
+    }
+    fclose(f);
+}
+
+static void describe_exit(const struct worker_proc *p, const char *when, char *err,
+                          size_t errlen) {
+    char st[64], tail[300];
+    tq_spawn_status_str(p->status, st, sizeof st);
+    log_tail(p->log, tail, sizeof tail);
+    snprintf(err, errlen, "worker %s (pid %d) %s %s%s%s%s%s", p->id, (int)p->pid, st, when,
+             tail[0] ? "; last log line: " : "", tail, p->log[0] ? "; log: " : "", p->log);
+}
+
+int workers_spawn(struct worker_set *ws, const struct tq_framework *fw, const struct fw_run *run,
+                  const char *log_dir, char *err, size_t errlen) {
+    struct fw_argv *av = malloc(sizeof *av);
+    if (!av) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < run->workers && rc == 0; i++) {
+        struct worker_proc *p = workers_add(ws);
+        if (!p) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+            break;
+        }
+        int len = snprintf(p->id, sizeof p->id, "%s.w%d", run->run_id, i);
+        if (len < 0 || (size_t)len >= sizeof p->id || !tq_name_valid(p->id)) {
+            snprintf(err, errlen, "worker id for run %s is too long", run->run_id);
+            ws->n--;
+            rc = -1;
+            break;
+        }
+        snprintf(p->log, sizeof p->log, "%s/%s.log", log_dir, p->id);
+        char ferr[256];
+        if (fw->worker_argv(run, i, p->id, av, ferr, sizeof ferr) != 0) {
+            snprintf(err, errlen, "%s: worker argv: %s", fw->name, ferr);
+            ws->n--;
+            rc = -1;
+            break;
+        }
+        struct tq_spawn_opts opts = {.env_extra = av->env,
+                                     .stdout_path = p->log,
+                                     .stderr_path = p->log,
+                                     .new_process_group = 1,
+                                     .die_with_parent = 1};
+        char serr[256];
+        if (tq_spawn(av->argv, &opts, &p->pid, serr, sizeof serr) != 0) {
+            snprintf(err, errlen, "cannot start worker %s of %s: %s", p->id, fw->name, serr);
+            ws->n--;
+            rc = -1;
+            break;
+        }
+        p->running = 1;
+        tq_info("spawned worker %s (pid %d): %s", p->id, (int)p->pid, av->argv[0]);
+    }
+    free(av);
+    return rc;
+}
+
+/* Reaps spawned workers that exited; returns the first one that did since
+ * the last call (or already had), or NULL. */
+static struct worker_proc *reap_exited(struct worker_set *ws) {
+    struct worker_proc *first = NULL;
+    for (int i = 0; i < ws->n; i++) {
+        struct worker_proc *p = &ws->w[i];
+        if (ws->external || p->pid <= 0) continue;
+        if (p->running) {
+            int status;
+            if (tq_spawn_poll(p->pid, &status) == 1) {
+                p->running = 0;
+                p->status = status;
+            }
+        }
+        if (!p->running && !first) first = p;
+    }
+    return first;
+}
+
+/* Pipelined EXISTS of every heartbeat: fills alive[i]. Returns 0, or -1 with
+ * err when Redis did not answer. */
+static int heartbeats_exist(struct worker_set *ws, redisContext *c, int *alive, char *err,
+                            size_t errlen) {
+    char key[TQ_KEY_MAX];
+    for (int i = 0; i < ws->n; i++) {
+        tq_key_worker(key, sizeof key, ws->prefix, ws->w[i].id);
+        redisAppendCommand(c, "EXISTS %s", key);
+    }
+    int rc = 0;
+    for (int i = 0; i < ws->n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
+            snprintf(err, errlen, "Redis: %s", c->err ? c->errstr : "no reply to EXISTS");
+            return -1; /* the connection is unusable now */
+        }
+        if (r->type == REDIS_REPLY_INTEGER) alive[i] = r->integer > 0;
+        else {
+            snprintf(err, errlen, "EXISTS: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+            rc = -1;
+        }
+        freeReplyObject(r);
+    }
+    return rc;
+}
+
+int workers_health_wait(struct worker_set *ws, redisContext *c, struct evloop *ev,
+                        double timeout_s, char *err, size_t errlen) {
+    int64_t start = tq_clock_mono_us();
+    int64_t deadline = start + (int64_t)(timeout_s * 1e6);
+    int *alive = calloc((size_t)(ws->n > 0 ? ws->n : 1), sizeof *alive);
+    if (!alive) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = -1;
+    for (;;) {
+        struct worker_proc *dead = reap_exited(ws);
+        if (dead) {
+            describe_exit(dead, "before its first heartbeat", err, errlen);
+            break;
+        }
+        if (heartbeats_exist(ws, c, alive, err, errlen) != 0) break;
+        int missing = 0;
+        for (int i = 0; i < ws->n; i++) missing += !alive[i];
+        if (missing == 0) {
+            tq_info("%d worker(s) healthy after %.2f s", ws->n,
+                    (double)(tq_clock_mono_us() - start) / 1e6);
+            rc = 0;
+            break;
+        }
+        if (tq_clock_mono_us() >= deadline) {
+            int len = snprintf(err, errlen,
+                               "health-check: %d of %d worker(s) sent no heartbeat within %.1f s "
+                               "(--health-timeout):",
+                               missing, ws->n, timeout_s);
+            for (int i = 0; i < ws->n && len > 0 && (size_t)len < errlen; i++)
+                if (!alive[i])
+                    len += snprintf(err + len, errlen - (size_t)len, " %s (pid %d, log %s)",
+                                    ws->w[i].id, (int)ws->w[i].pid, ws->w[i].log);
+            break;
+        }
+        if (evloop_pump(ev, 50)) {
+            snprintf(err, errlen, "interrupted by signal %d during the health-check", ev->signo);
+            break;
+        }
+    }
+    free(alive);
+    return rc;
+}
+
+/* 1 when the comma list has queue as one element. */
+static int list_has(const char *list, const char *queue) {
+    size_t ql = strlen(queue);
+    for (const char *p = list; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == ql && strncmp(p, queue, ql) == 0) return 1;
+        p = comma ? comma + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Live heartbeats whose queues list queue: ids into ws (replacing it). */
+static int scan_external(struct worker_set *ws, redisContext *c, const char *queue, char *err,
+                         size_t errlen) {
+    char key[TQ_KEY_MAX];
+    tq_key_workers(key, sizeof key, ws->prefix);
+    redisReply *m = tq_redis_command(c, err, errlen, "SMEMBERS %s", key);
+    if (!m) return -1;
+    ws->n = 0;
+    for (size_t i = 0; i < m->elements; i++) {
+        const redisReply *id = m->element[i];
+        if (id->type != REDIS_REPLY_STRING || !tq_name_valid(id->str)) continue;
+        tq_key_worker(key, sizeof key, ws->prefix, id->str);
+        redisReply *h = tq_redis_command(c, err, errlen, "HMGET %s queues pid", key);
+        if (!h) {
+            freeReplyObject(m);
+            return -1;
+        }
+        if (h->elements == 2 && h->element[0]->type == REDIS_REPLY_STRING &&
+            list_has(h->element[0]->str, queue)) {
+            struct worker_proc *p = workers_add(ws);
+            if (p) {
+                snprintf(p->id, sizeof p->id, "%s", id->str);
+                p->pid = h->element[1]->type == REDIS_REPLY_STRING ? atoi(h->element[1]->str) : 0;
+            }
+        }
+        freeReplyObject(h);
+    }
+    freeReplyObject(m);
+    return 0;
+}
+
+int workers_attach(struct worker_set *ws, redisContext *c, const char *queue, int want,
+                   struct evloop *ev, double timeout_s, char *err, size_t errlen) {
+    int64_t deadline = tq_clock_mono_us() + (int64_t)(timeout_s * 1e6);
+    for (;;) {
+        if (scan_external(ws, c, queue, err, errlen) != 0) return -1;
+        if (ws->n >= want) {
+            tq_info("attached to %d external worker(s) on queue %s", ws->n, queue);
+            return 0;
+        }
+        if (tq_clock_mono_us() >= deadline) {
+            int len = snprintf(err, errlen,
+                               "--external: %d of %d worker(s) seen on queue \"%s\" within %.1f s "
+                               "(--health-timeout)%s",
+                               ws->n, want, queue, timeout_s, ws->n ? ":" : "");
+            for (int i = 0; i < ws->n && len > 0 && (size_t)len < errlen; i++)
+                len += snprintf(err + len, errlen - (size_t)len, " %s", ws->w[i].id);
+            return -1;
+        }
+        if (evloop_pump(ev, 100)) {
+            snprintf(err, errlen, "interrupted by signal %d while waiting for external workers",
+                     ev->signo);
+            return -1;
+        }
+    }
+}
+
+int workers_check(struct worker_set *ws, redisContext *c, char *err, size_t errlen) {
+    struct worker_proc *dead = reap_exited(ws);
+    if (dead) {
+        describe_exit(dead, "during the run", err, errlen);
+        return -1;
+    }
+    int *alive = calloc((size_t)(ws->n > 0 ? ws->n : 1), sizeof *alive);
+    if (!alive) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = heartbeats_exist(ws, c, alive, err, errlen);
+    for (int i = 0; rc == 0 && i < ws->n; i++)
+        if (!alive[i]) {
+            snprintf(err, errlen, "worker %s (pid %d): heartbeat %s:worker:%s expired", ws->w[i].id,
+                     (int)ws->w[i].pid, ws->prefix, ws->w[i].id);
+            rc = -1;
+        }
+    free(alive);
+    return rc;
+}
+
+void workers_stop(struct worker_set *ws, int grace_ms) {
+    if (ws->external) return;
+    int left = 0;
+    for (int i = 0; i < ws->n; i++)
+        if (ws->w[i].running) {
+            kill(-ws->w[i].pid, SIGTERM);
+            kill(-ws->w[i].pid, SIGCONT); /* a stopped process acts on SIGTERM only once resumed */
+            left++;
+        }
+    int64_t deadline = tq_clock_mono_us() + (int64_t)grace_ms * 1000;
+    while (left > 0 && tq_clock_mono_us() < deadline) {
+        left = 0;
+        for (int i = 0; i < ws->n; i++) {
+            struct worker_proc *p = &ws->w[i];
+            if (!p->running) continue;
+            int status;
+            int r = tq_spawn_poll(p->pid, &status);
+            if (r == 1 || r < 0) {
+                p->running = 0;
+                p->status = status;
+            } else {
+                left++;
+            }
+        }
+        if (left) tq_clock_sleep_until_ns(tq_clock_mono_ns() + 20 * 1000000LL);
+    }
+    for (int i = 0; i < ws->n; i++) {
+        struct worker_proc *p = &ws->w[i];
+        if (p->pid <= 0) continue;
+        if (p->running) {
+            tq_warn("worker %s (pid %d) still running %d ms after SIGTERM: SIGKILL", p->id,
+                    (int)p->pid, grace_ms);
+            kill(-p->pid, SIGKILL);
+            kill(p->pid, SIGKILL);
+            int status;
+            if (tq_spawn_wait(p->pid, 5000, &status) == 1) p->status = status;
+            p->running = 0;
+        }
+        /* Members of its group that outlived the leader (a pool child) are
+         * killed too; the group id cannot be reused while any member lives. */
+        kill(-p->pid, SIGKILL);
+    }
+}
+
+void workers_forget(struct worker_set *ws, redisContext *c) {
+    if (ws->external || !c) return;
+    char key[TQ_KEY_MAX], reg[TQ_KEY_MAX];
+    tq_key_workers(reg, sizeof reg, ws->prefix);
+    for (int i = 0; i < ws->n; i++) {
+        tq_key_worker(key, sizeof key, ws->prefix, ws->w[i].id);
+        redisAppendCommand(c, "DEL %s", key);
+        redisAppendCommand(c, "SREM %s %s", reg, ws->w[i].id);
+    }
+    for (int i = 0; i < 2 * ws->n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c, (void **)&r) != REDIS_OK) break;
+        freeReplyObject(r);
+    }
+}

@@ -1,0 +1,244 @@
+/* driver_harness.c - shared helpers of tqbench's integration tests (see
+ * driver_harness.h). */
+#include "driver_harness.h"
+
+#include <criterion/criterion.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "tq_testutil.h"
+
+#define TRACK_MAX 16
+static pid_t tracked_pid[TRACK_MAX];
+static char tracked_dir[TRACK_MAX][256];
+
+static void track_pid(pid_t pid) {
+    for (int i = 0; i < TRACK_MAX; i++)
+        if (tracked_pid[i] == 0) {
+            tracked_pid[i] = pid;
+            return;
+        }
+}
+
+static void untrack_pid(pid_t pid) {
+    for (int i = 0; i < TRACK_MAX; i++)
+        if (tracked_pid[i] == pid) tracked_pid[i] = 0;
+}
+
+static void track_dir(const char *dir) {
+    for (int i = 0; i < TRACK_MAX; i++)
+        if (!tracked_dir[i][0]) {
+            snprintf(tracked_dir[i], sizeof tracked_dir[i], "%s", dir);
+            return;
+        }
+}
+
+static void untrack_dir(const char *dir) {
+    for (int i = 0; i < TRACK_MAX; i++)
+        if (strcmp(tracked_dir[i], dir) == 0) tracked_dir[i][0] = '\0';
+}
+
+static void remove_tree(const char *dir) {
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+void drv_cleanup(void) {
+    for (int i = 0; i < TRACK_MAX; i++)
+        if (tracked_pid[i] > 0) {
+            tq_test_stop_pid(tracked_pid[i], 5000);
+            tracked_pid[i] = 0;
+        }
+    for (int i = 0; i < TRACK_MAX; i++)
+        if (tracked_dir[i][0]) {
+            remove_tree(tracked_dir[i]);
+            tracked_dir[i][0] = '\0';
+        }
+}
+
+int drv_redis_start(struct tq_test_redis *r, int port, const char *password) {
+    int rc = tq_test_redis_start(r, port, password);
+    if (r->dir[0]) track_dir(r->dir);
+    if (rc == 0) track_pid(r->pid);
+    return rc;
+}
+
+void drv_redis_stop(struct tq_test_redis *r) {
+    untrack_pid(r->pid);
+    untrack_dir(r->dir);
+    tq_test_redis_stop(r, 1);
+}
+
+pid_t drv_spawn(const char *const argv[], const char *log_path) {
+    pid_t pid = tq_test_spawn(argv, log_path);
+    if (pid > 0) track_pid(pid);
+    return pid;
+}
+
+void drv_stop(pid_t pid) {
+    untrack_pid(pid);
+    tq_test_stop_pid(pid, 5000);
+}
+
+void drv_init(struct drv *d) {
+    memset(d, 0, sizeof *d);
+    snprintf(d->dir, sizeof d->dir, "/tmp/tqtest-driver-XXXXXX");
+    cr_assert_not_null(mkdtemp(d->dir), "mkdtemp");
+    snprintf(d->out, sizeof d->out, "%s/out", d->dir);
+    snprintf(d->log, sizeof d->log, "%s/tqbench.log", d->dir);
+    tq_test_bin("tqbench", d->bin, sizeof d->bin);
+    tq_test_bin("tqworker", d->worker, sizeof d->worker);
+    track_dir(d->dir);
+}
+
+void drv_fini(struct drv *d) {
+    if (!d->dir[0]) return;
+    untrack_dir(d->dir);
+    remove_tree(d->dir);
+    d->dir[0] = '\0';
+}
+
+void drv_write(const struct drv *d, const char *name, const char *text, char *path, size_t n) {
+    snprintf(path, n, "%s/%s", d->dir, name);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+pid_t drv_start(const struct drv *d, const char *const *args) {
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = d->bin;
+    for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t pid = drv_spawn(argv, d->log);
+    cr_assert_gt(pid, 0, "cannot start %s", d->bin);
+    return pid;
+}
+
+int drv_wait(pid_t pid, int timeout_ms) {
+    int st = 0;
+    if (!tq_test_wait_pid(pid, timeout_ms, &st)) {
+        drv_stop(pid);
+        return -1;
+    }
+    untrack_pid(pid);
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+    return -2;
+}
+
+int drv_run(const struct drv *d, const char *const *args, int timeout_ms) {
+    pid_t pid = drv_start(d, args);
+    int rc = drv_wait(pid, timeout_ms);
+    if (rc == -1) {
+        char *log = drv_read(d->log);
+        cr_assert_fail("tqbench did not finish within %d ms; output:\n%s", timeout_ms,
+                       log ? log : "");
+    }
+    return rc;
+}
+
+char *drv_read(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)(n > 0 ? n : 0) + 1);
+    if (!buf) {
+        fclose(f);
+        return NULL;
+    }
+    size_t got = fread(buf, 1, (size_t)(n > 0 ? n : 0), f);
+    buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+int drv_file_has(const char *path, const char *needle) {
+    char *s = drv_read(path);
+    int has = s && strstr(s, needle) != NULL;
+    free(s);
+    return has;
+}
+
+cJSON *drv_results(const struct drv *d) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/results.json", d->out);
+    char *s = drv_read(path);
+    if (!s) return NULL;
+    cJSON *j = cJSON_Parse(s);
+    free(s);
+    return j;
+}
+
+int drv_children(pid_t ppid, pid_t *out, int max) {
+    DIR *dir = opendir("/proc");
+    int n = 0;
+    struct dirent *e;
+    while (dir && (e = readdir(dir)) != NULL && n < max) {
+        if (!isdigit((unsigned char)e->d_name[0])) continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        const char *rp = strrchr(buf, ')');
+        char state;
+        int pp;
+        if (rp && sscanf(rp + 1, " %c %d", &state, &pp) == 2 && pp == ppid)
+            out[n++] = (pid_t)atoi(e->d_name);
+    }
+    if (dir) closedir(dir);
+    return n;
+}
+
+int drv_result_pids(const cJSON *results, pid_t *out, int max) {
+    int n = 0;
+    const cJSON *redis = cJSON_GetObjectItem(results, "redis");
+    const cJSON *rp = redis ? cJSON_GetObjectItem(redis, "pid") : NULL;
+    if (cJSON_IsNumber(rp) && n < max) out[n++] = (pid_t)rp->valuedouble;
+    const cJSON *runs = cJSON_GetObjectItem(results, "runs");
+    const cJSON *run;
+    cJSON_ArrayForEach(run, runs) {
+        const cJSON *w;
+        cJSON_ArrayForEach(w, cJSON_GetObjectItem(run, "workers")) {
+            const cJSON *pid = cJSON_GetObjectItem(w, "pid");
+            if (cJSON_IsNumber(pid) && pid->valuedouble > 0 && n < max)
+                out[n++] = (pid_t)pid->valuedouble;
+        }
+    }
+    return n;
+}
+
+int drv_dir_grep(const char *dir, const char *needle) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int hits = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0) continue;
+        if (S_ISDIR(st.st_mode)) hits += drv_dir_grep(path, needle);
+        else if (S_ISREG(st.st_mode) && drv_file_has(path, needle)) {
+            fprintf(stderr, "found \"%s\" in %s\n", needle, path);
+            hits++;
+        }
+    }
+    closedir(d);
+    return hits;
+}

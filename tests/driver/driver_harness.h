@@ -1,0 +1,61 @@
+/* driver_harness.h - helpers shared by tqbench's integration tests: a private
+ * temp dir per test, scenario files, running tqbench with a deadline and its
+ * output captured, reading results.json, and pid-based process checks (the
+ * children of a pid from /proc; never names). */
+#ifndef DRIVER_HARNESS_H
+#define DRIVER_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <cjson/cJSON.h>
+#include "tq_testutil.h"
+
+struct drv {
+    char dir[256];        /* private temp dir: scenarios, out/, tqbench.log */
+    char out[320];        /* --out */
+    char log[320];        /* tqbench's stdout+stderr */
+    char bin[320];        /* build/bin/tqbench */
+    char worker[320];     /* build/bin/tqworker */
+};
+
+/* Cleanup that survives a failed assertion: every dir, redis-server and
+ * process the helpers below create is tracked (by value: a failed assert
+ * unwinds the test's stack) until the test releases it normally, and
+ * drv_cleanup(), the .fini of every test, stops and removes what is left. */
+void drv_cleanup(void);
+/* tq_test_redis_start / tq_test_redis_stop(r, 1), tracked. */
+int drv_redis_start(struct tq_test_redis *r, int port, const char *password);
+void drv_redis_stop(struct tq_test_redis *r);
+/* tq_test_spawn / tq_test_stop_pid, tracked. */
+pid_t drv_spawn(const char *const argv[], const char *log_path);
+void drv_stop(pid_t pid);
+
+/* Creates the temp dir and paths. Aborts the test on failure. */
+void drv_init(struct drv *d);
+/* Removes the temp dir. */
+void drv_fini(struct drv *d);
+/* Writes dir/<name> with text; returns its path in a static-free buffer. */
+void drv_write(const struct drv *d, const char *name, const char *text, char *path, size_t n);
+/* Starts tqbench with args (NULL-terminated, without argv[0]); output
+ * appended to d->log. Returns its pid. */
+pid_t drv_start(const struct drv *d, const char *const *args);
+/* Runs tqbench to the end within timeout_ms (kills it and fails the test on
+ * timeout). Returns its exit code (or 128+signal). */
+int drv_run(const struct drv *d, const char *const *args, int timeout_ms);
+/* Waits for a started tqbench: exit code, or -1 when still running after
+ * timeout_ms (then it was killed and reaped). */
+int drv_wait(pid_t pid, int timeout_ms);
+/* The whole file (malloc'd, NUL-terminated) or NULL. */
+char *drv_read(const char *path);
+/* 1 when the file contains needle. */
+int drv_file_has(const char *path, const char *needle);
+/* results.json, parsed (NULL when absent or not JSON). */
+cJSON *drv_results(const struct drv *d);
+/* Up to max pids whose parent is ppid (from /proc/<pid>/stat). */
+int drv_children(pid_t ppid, pid_t *out, int max);
+/* Every pid of the results file: the embedded redis and each run's workers. */
+int drv_result_pids(const cJSON *results, pid_t *out, int max);
+/* Number of files under dir (recursive) containing needle. */
+int drv_dir_grep(const char *dir, const char *needle);
+
+#endif

@@ -1,0 +1,122 @@
+/* test_config.c - configuration errors exit 2 with a message naming the file
+ * and the key (or the flag), before anything is started; the shipped
+ * scenarios all validate; --help, --version and list work. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "driver_harness.h"
+#include "tq_testutil.h"
+
+/* Runs tqbench with args; expects exit code rc and every needle in the output. */
+static void expect_run(struct drv *d, const char *const *args, int rc, const char *const *needles) {
+    remove(d->log);
+    int got = drv_run(d, args, 20000);
+    char *log = drv_read(d->log);
+    cr_assert_eq(got, rc, "%s: exit %d, expected %d; output:\n%s", args[0], got, rc,
+                 log ? log : "");
+    for (int i = 0; needles && needles[i]; i++)
+        cr_assert(log && strstr(log, needles[i]), "output lacks \"%s\":\n%s", needles[i],
+                  log ? log : "");
+    free(log);
+}
+
+struct bad_case {
+    const char *text;
+    const char *needle;
+};
+
+Test(driver, malformed_scenarios, .timeout = 120, .fini = drv_cleanup) {
+    static const struct bad_case cases[] = {
+        {"{\"taks\": 10}", "key \"taks\" is unknown"},
+        {"{\"tasks\": \"many\"}", "\"tasks\" must be an integer >= 1 (got a string)"},
+        {"{\"tasks\": 0}", "\"tasks\" must be an integer >= 1 (got 0)"},
+        {"{\"tasks\": 2.5}", "\"tasks\" must be an integer >= 1 (got 2.5)"},
+        {"{\"tasks\": 10, \"concurrency\": -1}", "\"concurrency\" must be an integer in 1..100000"},
+        {"{\"tasks\": 10, \"workers\": true}", "\"workers\" must be an integer in 1..1024 (got a boolean)"},
+        {"{\"tasks\": 10, \"arrival\": \"burst\"}", "\"arrival\" must be \"backlog\", \"live\" or \"rate\""},
+        {"{\"tasks\": 10, \"mix\": [{\"kind\": \"nap\"}]}", "\"mix[0].kind\" must be one of"},
+        {"{\"tasks\": 10, \"mix\": [{\"kind\": \"sleep\"}]}", "\"mix[0].ms\" is required for kind sleep"},
+        {"{\"tasks\": 10, \"mix\": [{\"kind\": \"noop\", \"us\": 5}]}", "key \"mix[0].us\" is not valid for kind noop"},
+        {"{\"tasks\": 10, \"mix\": [{\"kind\": \"noop\", \"weight\": 0}]}", "\"mix[0].weight\" must be a number > 0"},
+        {"{\"tasks\": 10, \"mix\": []}", "\"mix\" must hold 1..8 entries"},
+        {"{\"tasks\": 10, \"rate\": 100}", "\"rate\" and \"duration_s\" need \"arrival\": \"rate\""},
+        {"{\"tasks\": 10, \"tasks\": 11}", "key \"tasks\" appears twice"},
+        {"{\"name\": \"bad name\", \"tasks\": 10}", "\"name\" must be 1..127 characters"},
+        {"{\"description\": \"no tasks\"}", "\"tasks\" is required"},
+        {"[1, 2]", "must hold a JSON object (got an array)"},
+        {"{\"tasks\": 10,", "not valid JSON"},
+        {"not json at all", "not valid JSON"},
+        {"", "not valid JSON"},
+    };
+    struct drv d;
+    drv_init(&d);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char name[32], path[400];
+        snprintf(name, sizeof name, "bad%zu.json", i);
+        drv_write(&d, name, cases[i].text, path, sizeof path);
+        const char *args[] = {"run", "--scenario", path, "--out", d.out, NULL};
+        const char *needles[] = {path, cases[i].needle, NULL};
+        expect_run(&d, args, 2, needles);
+    }
+    /* nothing ran: no results directory was even created */
+    cr_assert_null(drv_results(&d), "a configuration error must not start a run");
+    drv_fini(&d);
+}
+
+Test(driver, bad_flags, .timeout = 60, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    const char *a1[] = {"run", "--tasks", "abc", NULL};
+    const char *n1[] = {"--tasks must be an integer", "\"abc\"", NULL};
+    expect_run(&d, a1, 2, n1);
+    const char *a2[] = {"run", "--tasks", "0", NULL};
+    const char *n2[] = {"--tasks must be an integer in 1..", "(got \"0\")", NULL};
+    expect_run(&d, a2, 2, n2);
+    const char *a3[] = {"run", "--bogus", NULL};
+    const char *n3[] = {"unknown flag \"--bogus\"", NULL};
+    expect_run(&d, a3, 2, n3);
+    const char *a4[] = {"run", "--framework", "nosuch", NULL};
+    const char *n4[] = {"unknown framework \"nosuch\"", "native", NULL};
+    expect_run(&d, a4, 2, n4);
+    const char *a5[] = {"run", "--scenario", "nosuch", NULL};
+    const char *n5[] = {"--scenario nosuch", "tqbench list", NULL};
+    expect_run(&d, a5, 2, n5);
+    const char *a6[] = {"frobnicate", NULL};
+    const char *n6[] = {"unknown subcommand \"frobnicate\"", NULL};
+    expect_run(&d, a6, 2, n6);
+    const char *a7[] = {"run", "--redis", "http://x", NULL};
+    const char *n7[] = {"--redis", NULL};
+    expect_run(&d, a7, 2, n7);
+    const char *a8[] = {"run", "--external", NULL};
+    const char *n8[] = {"--external needs --redis", NULL};
+    expect_run(&d, a8, 2, n8);
+    const char *a9[] = {"list", "--tasks", "5", NULL};
+    const char *n9[] = {"--tasks is not a flag of `tqbench list`", NULL};
+    expect_run(&d, a9, 2, n9);
+    const char *a10[] = {"run", "--queue", "bad queue", NULL};
+    const char *n10[] = {"--queue must be", NULL};
+    expect_run(&d, a10, 2, n10);
+    const char *a11[] = {NULL};
+    const char *n11[] = {"a subcommand is required", NULL};
+    expect_run(&d, a11, 2, n11);
+    drv_fini(&d);
+}
+
+Test(driver, help_version_list, .timeout = 60, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    const char *h[] = {"--help", NULL};
+    const char *hn[] = {"tqbench run", "Exit codes", "--health-timeout", "tqbench enqueue", NULL};
+    expect_run(&d, h, 0, hn);
+    const char *v[] = {"--version", NULL};
+    const char *vn[] = {"tqbench ", NULL};
+    expect_run(&d, v, 0, vn);
+    /* every shipped scenario validates and has a description */
+    const char *l[] = {"list", NULL};
+    const char *ln[] = {"throughput ", "latency ", "mixed ", "io_bound ", "cpu_bound ",
+                        "retries ", "native ", NULL};
+    expect_run(&d, l, 0, ln);
+    cr_assert(!drv_file_has(d.log, "INVALID"), "a shipped scenario does not validate");
+    drv_fini(&d);
+}

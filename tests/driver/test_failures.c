@@ -1,0 +1,259 @@
+/* test_failures.c - runs that must fail cleanly: a worker that never comes up
+ * (bad binary, exits at once, alive but silent) -> a health-check error
+ * within the deadline; a worker killed with SIGKILL mid-run -> the run ends
+ * within seconds naming it, partial results written; SIGINT to the driver ->
+ * every child reaped, the embedded Redis stopped, the run's keys gone. Exit
+ * code 1 in every case, and every pid checked by pid. */
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "driver_harness.h"
+#include "tq_testutil.h"
+
+static const char sleepy_scenario[] =
+    "{\"name\": \"t_sleepy\", \"tasks\": 20000, \"workers\": 2, \"concurrency\": 10,"
+    " \"mix\": [{\"kind\": \"sleep\", \"ms\": 20}], \"timeout_s\": 120}";
+
+static const char *run_error(const cJSON *j) {
+    const cJSON *run = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "runs"), 0);
+    const cJSON *e = run ? cJSON_GetObjectItem(run, "error") : NULL;
+    return cJSON_IsString(e) ? e->valuestring : "";
+}
+
+static void assert_pids_gone(const cJSON *j, int expect_min) {
+    pid_t pids[16];
+    int n = drv_result_pids(j, pids, 16);
+    cr_assert_geq(n, expect_min, "results.json lists %d pids, expected >= %d", n, expect_min);
+    for (int i = 0; i < n; i++) cr_assert(!tq_test_pid_alive(pids[i]), "pid %d still alive", pids[i]);
+}
+
+/* A worker that never comes up: tqbench must say so, exit 1, within limit_ms. */
+static void never_up(const char *worker_bin, const char *health, int limit_ms, const char *expect,
+                     int expect_pids) {
+    struct drv d;
+    drv_init(&d);
+    const char *args[] = {"run", "--tasks", "10", "--worker-bin", worker_bin, "--health-timeout",
+                          health, "--out", d.out, NULL};
+    int64_t t0 = tq_test_now_ms();
+    int rc = drv_run(&d, args, 60000);
+    int64_t took = tq_test_now_ms() - t0;
+    char *log = drv_read(d.log);
+    cr_assert_eq(rc, 1, "exit %d; output:\n%s", rc, log ? log : "");
+    cr_assert_lt(took, limit_ms, "took %lld ms (limit %d)", (long long)took, limit_ms);
+    cJSON *j = drv_results(&d);
+    cr_assert_not_null(j, "no results.json after a failed run");
+    cr_assert(strstr(run_error(j), expect), "error \"%s\" lacks \"%s\"", run_error(j), expect);
+    cr_assert(log && strstr(log, expect), "output lacks \"%s\":\n%s", expect, log ? log : "");
+    assert_pids_gone(j, expect_pids);
+    free(log);
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+Test(driver, worker_bin_missing, .timeout = 60, .fini = drv_cleanup) {
+    never_up("/nonexistent/tqworker", "5", 15000, "/nonexistent/tqworker", 1);
+}
+
+Test(driver, worker_exits_at_once, .timeout = 60, .fini = drv_cleanup) {
+    /* exits 1 long before the 20 s health deadline: reported at once */
+    never_up("/bin/false", "20", 8000, "exited 1 before its first heartbeat", 2);
+}
+
+Test(driver, worker_silent_times_out, .timeout = 60, .fini = drv_cleanup) {
+    /* alive but never heartbeating: the health deadline ends it */
+    char dir[] = "/tmp/tqtest-silent-XXXXXX", script[64];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(script, sizeof script, "%s/silent.sh", dir);
+    FILE *f = fopen(script, "w");
+    cr_assert_not_null(f);
+    fputs("#!/bin/sh\nexec sleep 60\n", f);
+    fclose(f);
+    chmod(script, 0755);
+    never_up(script, "2", 12000, "sent no heartbeat within 2.0 s", 2);
+    unlink(script);
+    rmdir(dir);
+}
+
+static pid_t worker_pid(redisContext *c, int index) {
+    redisReply *m = redisCommand(c, "SMEMBERS tq:workers");
+    pid_t pid = 0;
+    if (m && m->type == REDIS_REPLY_ARRAY && (int)m->elements > index) {
+        redisReply *p = redisCommand(c, "HGET tq:worker:%s pid", m->element[index]->str);
+        if (p && p->type == REDIS_REPLY_STRING) pid = (pid_t)atoi(p->str);
+        if (p) freeReplyObject(p);
+    }
+    if (m) freeReplyObject(m);
+    return pid;
+}
+
+static long long keys_matching(redisContext *c, const char *pattern) {
+    redisReply *r = redisCommand(c, "KEYS %s", pattern); /* our own test Redis: tiny */
+    long long n = r && r->type == REDIS_REPLY_ARRAY ? (long long)r->elements : -1;
+    if (r) freeReplyObject(r);
+    return n;
+}
+
+Test(driver, worker_killed_mid_run, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
+    redisContext *c = tq_test_redis_connect(&r);
+    cr_assert_not_null(c);
+    char scen[400];
+    drv_write(&d, "t_sleepy.json", sleepy_scenario, scen, sizeof scen);
+    const char *args[] = {"run", "--redis", r.url, "--scenario", scen, "--out", d.out, NULL};
+    pid_t drv = drv_start(&d, args);
+    pid_t w0 = 0, w1 = 0;
+    for (int i = 0; i < 300 && !(w0 && w1); i++) {
+        tq_test_sleep_ms(50);
+        w0 = worker_pid(c, 0);
+        w1 = worker_pid(c, 1);
+    }
+    cr_assert(w0 > 0 && w1 > 0, "workers never registered");
+    tq_test_sleep_ms(1000); /* mid-run: 20,000 x 20 ms / 20 slots = 20 s */
+    cr_assert_eq(kill(w0, SIGKILL), 0);
+    int64_t t0 = tq_test_now_ms();
+    int rc = drv_wait(drv, 15000);
+    int64_t took = tq_test_now_ms() - t0;
+    char *log = drv_read(d.log);
+    cr_assert_eq(rc, 1, "exit %d; output:\n%s", rc, log ? log : "");
+    cr_assert_lt(took, 8000, "the run took %lld ms to notice", (long long)took);
+    char expect[64];
+    snprintf(expect, sizeof expect, "(pid %d) killed by SIGKILL", (int)w0);
+    cr_assert(log && strstr(log, expect), "output does not name the dead worker (%s):\n%s", expect,
+              log ? log : "");
+    cJSON *j = drv_results(&d);
+    cr_assert_not_null(j, "no partial results.json");
+    const cJSON *run = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "runs"), 0);
+    cr_assert_str_eq(cJSON_GetObjectItem(run, "status")->valuestring, "failed");
+    cr_assert(strstr(run_error(j), expect), "error: %s", run_error(j));
+    double done = cJSON_GetObjectItem(run, "completed")->valuedouble;
+    cr_assert(done > 0 && done < 20000, "partial count expected, got %g", done);
+    cr_assert(cJSON_IsObject(cJSON_GetObjectItem(run, "latency_us")));
+    cr_assert(!tq_test_pid_alive(w1), "the other worker (pid %d) outlived the run", w1);
+    assert_pids_gone(j, 2);
+    cr_assert_eq(keys_matching(c, "tq:run:*"), 0, "run keys left");
+    cr_assert_eq(keys_matching(c, "tq:queue:*"), 0, "run queue left");
+    cr_assert_eq(keys_matching(c, "tq:worker:*"), 0, "heartbeats left");
+    free(log);
+    cJSON_Delete(j);
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
+
+/* Starts a sleepy run, waits until it is well under way, sends SIGINT. */
+static void interrupt_run(struct drv *d, const char *redis_url, pid_t *kids, int *nkids) {
+    char scen[400];
+    drv_write(d, "t_sleepy.json", sleepy_scenario, scen, sizeof scen);
+    const char *with[] = {"run", "--redis", redis_url, "--scenario", scen, "--out", d->out, NULL};
+    const char *without[] = {"run", "--scenario", scen, "--out", d->out, NULL};
+    pid_t drv = drv_start(d, redis_url ? with : without);
+    int want = redis_url ? 2 : 3; /* 2 workers (+ the embedded redis-server) */
+    *nkids = 0;
+    for (int i = 0; i < 300 && *nkids < want; i++) {
+        tq_test_sleep_ms(50);
+        *nkids = drv_children(drv, kids, 16);
+    }
+    cr_assert_geq(*nkids, want, "expected %d children of tqbench, saw %d", want, *nkids);
+    tq_test_sleep_ms(1500);
+    cr_assert_eq(kill(drv, SIGINT), 0);
+    int rc = drv_wait(drv, 15000);
+    char *log = drv_read(d->log);
+    cr_assert_eq(rc, 1, "exit %d after SIGINT; output:\n%s", rc, log ? log : "");
+    cr_assert(log && strstr(log, "interrupted by SIGINT"), "output:\n%s", log ? log : "");
+    free(log);
+    for (int i = 0; i < *nkids; i++)
+        cr_assert(!tq_test_pid_alive(kids[i]), "child pid %d outlived tqbench", kids[i]);
+}
+
+Test(driver, sigint_embedded, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    pid_t kids[16];
+    int n;
+    interrupt_run(&d, NULL, kids, &n);
+    cJSON *j = drv_results(&d);
+    cr_assert_not_null(j);
+    cr_assert_str_eq(cJSON_GetObjectItem(j, "status")->valuestring, "interrupted");
+    assert_pids_gone(j, 3);
+    /* the embedded Redis's private dir is gone with it */
+    const char *url = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "redis"), "url")->valuestring;
+    cr_assert(strncmp(url, "unix://", 7) == 0);
+    struct stat st;
+    cr_assert_neq(stat(url + 7, &st), 0, "embedded redis socket %s still there", url + 7);
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+Test(driver, sigint_external_redis, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
+    pid_t kids[16];
+    int n;
+    interrupt_run(&d, r.url, kids, &n);
+    redisContext *c = tq_test_redis_connect(&r);
+    cr_assert_not_null(c);
+    cr_assert_eq(keys_matching(c, "tq:*"), 0, "keys left after SIGINT");
+    redisFree(c);
+    cJSON *j = drv_results(&d);
+    cr_assert_not_null(j);
+    assert_pids_gone(j, 2);
+    cJSON_Delete(j);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
+
+/* One worker, stopped with SIGSTOP mid-run: alive as a process, but it
+ * neither finishes tasks nor heartbeats. Whichever comes first ends the run:
+ * the stall timeout or the heartbeat's expiry (3 heartbeat intervals). */
+static void stopped_worker(const char *stall_timeout, const char *expect) {
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
+    redisContext *c = tq_test_redis_connect(&r);
+    cr_assert_not_null(c);
+    char scen[400];
+    drv_write(&d, "t_one.json",
+              "{\"name\": \"t_one\", \"tasks\": 5000, \"workers\": 1, \"concurrency\": 10,"
+              " \"mix\": [{\"kind\": \"sleep\", \"ms\": 20}], \"timeout_s\": 120}",
+              scen, sizeof scen);
+    const char *args[] = {"run", "--redis", r.url, "--scenario", scen, "--out", d.out,
+                          "--stall-timeout", stall_timeout, NULL};
+    pid_t drv = drv_start(&d, args);
+    pid_t w = 0;
+    for (int i = 0; i < 300 && !w; i++) {
+        tq_test_sleep_ms(50);
+        w = worker_pid(c, 0);
+    }
+    cr_assert_gt(w, 0, "worker never registered");
+    tq_test_sleep_ms(700);
+    cr_assert_eq(kill(w, SIGSTOP), 0);
+    int rc = drv_wait(drv, 30000);
+    char *log = drv_read(d.log);
+    cr_assert_eq(rc, 1, "exit %d; output:\n%s", rc, log ? log : "");
+    cr_assert(log && strstr(log, expect), "output lacks \"%s\":\n%s", expect, log ? log : "");
+    cr_assert(!tq_test_pid_alive(w), "the stopped worker (pid %d) outlived the run", w);
+    cr_assert_eq(keys_matching(c, "tq:run:*"), 0, "run keys left");
+    free(log);
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
+
+Test(driver, stall_detected, .timeout = 90, .fini = drv_cleanup) {
+    stopped_worker("1", "stalled: no task finished for 1.0 s (--stall-timeout)");
+}
+
+Test(driver, heartbeat_expiry_detected, .timeout = 90, .fini = drv_cleanup) {
+    stopped_worker("60", "heartbeat tq:worker:");
+}

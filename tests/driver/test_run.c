@@ -1,0 +1,341 @@
+/* test_run.c - whole tqbench runs that should succeed: on the embedded Redis
+ * (exact counts, every results.json field present and sane, repeats
+ * summarized, no process left), in external mode against a standalone
+ * tqworker (and the clear error when fewer workers are there), and against a
+ * Redis with requirepass given through the URL (the password nowhere). */
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "driver_harness.h"
+#include "tq_testutil.h"
+
+static const cJSON *obj(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    cr_assert_not_null(v, "results.json: \"%s\" is missing", key);
+    return v;
+}
+
+static double num(const cJSON *o, const char *key) {
+    const cJSON *v = obj(o, key);
+    cr_assert(cJSON_IsNumber(v), "results.json: \"%s\" is not a number", key);
+    return v->valuedouble;
+}
+
+static const char *str(const cJSON *o, const char *key) {
+    const cJSON *v = obj(o, key);
+    cr_assert(cJSON_IsString(v), "results.json: \"%s\" is not a string", key);
+    return v->valuestring;
+}
+
+static void check_hist(const cJSON *lat, const char *name, double count, int positive) {
+    const cJSON *h = obj(lat, name);
+    const char *order[] = {"p50", "p90", "p95", "p99", "p999", "max"};
+    double prev = 0;
+    for (int i = 0; i < 6; i++) {
+        double v = num(h, order[i]);
+        cr_assert_geq(v, prev, "%s.%s = %g is below the previous percentile %g", name, order[i], v,
+                      prev);
+        prev = v;
+    }
+    cr_assert_eq(num(h, "count"), count, "%s.count = %g, expected %g", name, num(h, "count"), count);
+    cr_assert_geq(num(h, "mean"), 0);
+    if (positive) {
+        cr_assert_gt(num(h, "p50"), 0, "%s.p50 is 0", name);
+        cr_assert_gt(num(h, "mean"), 0, "%s.mean is 0", name);
+    }
+}
+
+static void check_role(const cJSON *res, const char *role, int busy) {
+    const cJSON *r = obj(res, role);
+    const char *f[] = {"cpu_pct_avg", "cpu_pct_peak", "rss_kb_avg", "rss_kb_peak"};
+    for (int i = 0; i < 4; i++) cr_assert_geq(num(r, f[i]), 0, "%s.%s < 0", role, f[i]);
+    cr_assert_gt(num(r, "rss_kb_peak"), 0, "%s.rss_kb_peak is 0", role);
+    if (busy) cr_assert_gt(num(r, "cpu_pct_avg"), 0, "%s.cpu_pct_avg is 0", role);
+    cr_assert_geq(num(r, "cpu_pct_peak"), num(r, "cpu_pct_avg") * 0.5);
+}
+
+static void check_run(const cJSON *run, double tasks) {
+    cr_assert_str_eq(str(run, "status"), "ok", "run failed: %s",
+                     cJSON_GetObjectItem(run, "error") ? str(run, "error") : "");
+    cr_assert_str_eq(str(run, "scenario"), "t_whole");
+    cr_assert_str_eq(str(run, "framework"), "native");
+    cr_assert_eq(num(run, "tasks"), tasks);
+    cr_assert_eq(num(run, "enqueued"), tasks);
+    cr_assert_eq(num(run, "completed"), tasks);
+    cr_assert_eq(num(run, "failed"), 0);
+    cr_assert_eq(num(run, "lost"), 0);
+    const cJSON *d = obj(run, "durations_s");
+    cr_assert_gt(num(d, "enqueue"), 0);
+    cr_assert_gt(num(d, "drain"), 0);
+    cr_assert_geq(num(d, "total"), num(d, "drain"));
+    const cJSON *t = obj(run, "throughput_per_s");
+    cr_assert_gt(num(t, "end_to_end"), 0);
+    cr_assert_gt(num(t, "processing"), 0);
+    cr_assert_gt(num(t, "enqueue"), 0);
+    cr_assert_geq(num(t, "processing"), num(t, "end_to_end") * 0.99,
+                  "processing throughput below end-to-end");
+    const cJSON *l = obj(run, "latency_us");
+    check_hist(l, "queue_wait", tasks, 1);
+    check_hist(l, "service", tasks, 1); /* cpu tasks of 20 µs: service is never 0 */
+    check_hist(l, "end_to_end", tasks, 1);
+    cr_assert_geq(num(obj(l, "end_to_end"), "p50"), num(obj(l, "queue_wait"), "p50"));
+    const cJSON *res = obj(run, "resources");
+    check_role(res, "workers", 1);
+    check_role(res, "redis", 0);
+    check_role(res, "driver", 0);
+    cr_assert_gt(num(obj(res, "workers"), "cpu_us_per_task"), 0);
+    double mach = num(run, "machine_cpu_pct_avg");
+    cr_assert(mach >= 0 && mach <= 100, "machine_cpu_pct_avg %g", mach);
+    cr_assert(cJSON_IsBool(obj(run, "noisy")));
+    cr_assert_gt(num(obj(run, "redis"), "commands_per_task"), 0);
+    cr_assert_gt(num(obj(obj(run, "redis"), "commands_by_name"), "brpop"), 0);
+}
+
+Test(driver, whole_run_embedded, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    char scen[400];
+    drv_write(&d, "t_whole.json",
+              "{\"name\": \"t_whole\", \"description\": \"test\", \"tasks\": 3000,"
+              " \"warmup_tasks\": 100, \"workers\": 2, \"concurrency\": 4,"
+              " \"mix\": [{\"kind\": \"cpu\", \"us\": 20}], \"arrival\": \"backlog\","
+              " \"timeout_s\": 60}",
+              scen, sizeof scen);
+    const char *args[] = {"run", "--scenario", scen, "--repeat", "2", "--out", d.out,
+                          "--sample-ms", "50", NULL};
+    int rc = drv_run(&d, args, 80000);
+    char *log = drv_read(d.log);
+    cr_assert_eq(rc, 0, "exit %d; output:\n%s", rc, log ? log : "");
+    cr_assert(log && strstr(log, "t_whole") && strstr(log, "results.json"),
+              "no table / results path in the output:\n%s", log ? log : "");
+    free(log);
+
+    cJSON *j = drv_results(&d);
+    cr_assert_not_null(j, "results.json missing or not JSON");
+    cr_assert_str_eq(str(j, "tool"), "tqbench");
+    cr_assert_gt(strlen(str(j, "version")), 0);
+    cr_assert_gt(strlen(str(j, "started_at")), 0);
+    cr_assert_str_eq(str(j, "status"), "ok");
+    const cJSON *m = obj(j, "machine");
+    cr_assert_geq(num(m, "cpus"), 1);
+    cr_assert_gt(strlen(str(m, "model")), 0);
+    cr_assert_gt(strlen(str(m, "kernel")), 0);
+    cr_assert_str_eq(str(obj(j, "config"), "redis"), "embedded");
+    cr_assert(cJSON_IsTrue(obj(obj(j, "redis"), "embedded")));
+    const cJSON *runs = obj(j, "runs");
+    cr_assert_eq(cJSON_GetArraySize(runs), 2);
+    const cJSON *run;
+    cJSON_ArrayForEach(run, runs) check_run(run, 3000);
+    const cJSON *sum = cJSON_GetArrayItem(obj(j, "summaries"), 0);
+    cr_assert_not_null(sum, "no summary of the repeats");
+    cr_assert_eq(num(sum, "repeats"), 2);
+    const cJSON *tp = obj(sum, "throughput_end_to_end_per_s");
+    cr_assert(num(tp, "min") <= num(tp, "median") && num(tp, "median") <= num(tp, "max"));
+    cr_assert_geq(num(tp, "cv"), 0);
+
+    /* nothing the driver started outlives it */
+    pid_t pids[16];
+    int n = drv_result_pids(j, pids, 16);
+    cr_assert_eq(n, 5, "expected the redis pid and 2 x 2 worker pids, got %d", n);
+    for (int i = 0; i < n; i++) cr_assert(!tq_test_pid_alive(pids[i]), "pid %d still alive", pids[i]);
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+static long long scan_count(redisContext *c, const char *pattern) {
+    long long n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2, "SCAN failed");
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        n += (long long)r->element[1]->elements;
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+static const char small_scenario[] =
+    "{\"name\": \"t_small\", \"tasks\": 500, \"workers\": 1, \"concurrency\": 4,"
+    " \"mix\": [{\"kind\": \"noop\"}], \"timeout_s\": 60}";
+
+Test(driver, external_mode, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
+    char scen[400], wlog[400];
+    drv_write(&d, "t_small.json", small_scenario, scen, sizeof scen);
+    snprintf(wlog, sizeof wlog, "%s/worker.log", d.dir);
+    const char *wargv[] = {d.worker, "--redis", r.url, "--queue", "extq", "--id", "ext-a",
+                           "--concurrency", "4", NULL};
+    pid_t w = drv_spawn(wargv, wlog);
+    cr_assert_gt(w, 0);
+
+    const char *args[] = {"run", "--redis", r.url, "--external", "--queue", "extq", "--workers",
+                          "1", "--scenario", scen, "--out", d.out, "--health-timeout", "10",
+                          NULL};
+    int rc = drv_run(&d, args, 60000);
+    char *log = drv_read(d.log);
+    cr_assert_eq(rc, 0, "exit %d; output:\n%s", rc, log ? log : "");
+    free(log);
+    cJSON *j = drv_results(&d);
+    cr_assert_not_null(j);
+    const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
+    cr_assert_str_eq(str(run, "status"), "ok");
+    cr_assert_eq(num(run, "completed"), 500);
+    cr_assert_eq(num(run, "lost"), 0);
+    const cJSON *wk = obj(obj(run, "resources"), "workers");
+    cr_assert_str_eq(str(wk, "source"), "heartbeats");
+    cr_assert_gt(num(wk, "rss_kb_peak"), 0);
+    cr_assert_str_eq(str(cJSON_GetArrayItem(obj(run, "workers"), 0), "id"), "ext-a");
+    cJSON_Delete(j);
+
+    redisContext *c = tq_test_redis_connect(&r);
+    cr_assert_not_null(c);
+    cr_assert_eq(scan_count(c, "tq:run:*"), 0, "the run's keys were not deleted");
+    cr_assert_eq(tq_test_redis_int(c, "EXISTS tq:worker:ext-a"), 1,
+                 "an external worker's heartbeat must be left alone");
+
+    /* `tqbench workers` lists it */
+    remove(d.log);
+    const char *wa[] = {"workers", "--redis", r.url, NULL};
+    cr_assert_eq(drv_run(&d, wa, 10000), 0);
+    cr_assert(drv_file_has(d.log, "ext-a"), "tqbench workers does not list ext-a");
+
+    /* fewer workers than --workers: a clear error with the count seen */
+    remove(d.log);
+    const char *args2[] = {"run", "--redis", r.url, "--external", "--queue", "extq", "--workers",
+                           "2", "--scenario", scen, "--out", d.out, "--health-timeout", "1.5",
+                           NULL};
+    rc = drv_run(&d, args2, 30000);
+    log = drv_read(d.log);
+    cr_assert_eq(rc, 1, "exit %d; output:\n%s", rc, log ? log : "");
+    cr_assert(log && strstr(log, "1 of 2 worker(s) seen on queue \"extq\""),
+              "no clear message:\n%s", log ? log : "");
+    free(log);
+
+    /* `tqbench clean`: tqbench's keys go, a live heartbeat and others' keys stay */
+    redisReply *x = redisCommand(c, "MSET tq:run:old:stats 1 tq:queue:old 1 other:key 1");
+    freeReplyObject(x);
+    x = redisCommand(c, "SADD tq:workers gone-worker");
+    freeReplyObject(x);
+    remove(d.log);
+    const char *ca[] = {"clean", "--redis", r.url, NULL};
+    cr_assert_eq(drv_run(&d, ca, 10000), 0);
+    cr_assert_eq(tq_test_redis_int(c, "EXISTS tq:run:old:stats"), 0);
+    cr_assert_eq(tq_test_redis_int(c, "EXISTS tq:queue:old"), 0);
+    cr_assert_eq(tq_test_redis_int(c, "SISMEMBER tq:workers gone-worker"), 0);
+    cr_assert_eq(tq_test_redis_int(c, "SISMEMBER tq:workers ext-a"), 1);
+    cr_assert_eq(tq_test_redis_int(c, "EXISTS tq:worker:ext-a"), 1);
+    cr_assert_eq(tq_test_redis_int(c, "EXISTS other:key"), 1, "clean deleted a key not its own");
+
+    drv_stop(w);
+    cr_assert_eq(tq_test_redis_int(c, "EXISTS tq:worker:ext-a"), 0);
+    remove(d.log);
+    cr_assert_eq(drv_run(&d, wa, 10000), 1, "tqbench workers must exit 1 when none is live");
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
+
+Test(driver, requirepass_url, .timeout = 90, .fini = drv_cleanup) {
+    static const char pw[] = "Zq8-not-a-real-secret-5521";
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    cr_assert_eq(drv_redis_start(&r, -1, pw), 0);
+    cr_assert(strstr(r.url, pw), "fixture URL carries the password");
+    char scen[400];
+    drv_write(&d, "t_small.json", small_scenario, scen, sizeof scen);
+    const char *args[] = {"run", "--redis", r.url, "--scenario", scen, "--out", d.out,
+                          "--log-level", "debug", NULL};
+    int rc = drv_run(&d, args, 60000);
+    char *log = drv_read(d.log);
+    cr_assert_eq(rc, 0, "exit %d; output:\n%s", rc, log ? log : "");
+    free(log);
+    cJSON *j = drv_results(&d);
+    cr_assert_not_null(j);
+    const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
+    cr_assert_str_eq(str(run, "status"), "ok");
+    cr_assert_eq(num(run, "completed"), 500);
+    cr_assert(strstr(str(obj(j, "config"), "redis"), "***"), "safe URL form expected");
+    cJSON_Delete(j);
+    /* the output, results.json and the workers' logs */
+    cr_assert_eq(drv_dir_grep(d.dir, pw), 0, "the password appears in a file or the output");
+
+    /* a wrong password is a clear failure that does not echo it either */
+    char bad[600];
+    snprintf(bad, sizeof bad, "redis://:wrong-%s@127.0.0.1:%d/0", pw, r.port);
+    remove(d.log);
+    const char *args2[] = {"run", "--redis", bad, "--scenario", scen, "--out", d.out, NULL};
+    rc = drv_run(&d, args2, 30000);
+    cr_assert_eq(rc, 1);
+    cr_assert_eq(drv_dir_grep(d.dir, pw), 0, "the password appears after a failed AUTH");
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
+
+Test(driver, rate_and_live_arrival, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    char fixed[400], probed[400], live[400];
+    /* fixed offered rate: 1,000 tasks at 2,000/s = 0.5 s of sending */
+    drv_write(&d, "t_rate.json",
+              "{\"name\": \"t_rate\", \"tasks\": 1000, \"arrival\": \"rate\", \"rate\": 2000,"
+              " \"workers\": 1, \"concurrency\": 4}",
+              fixed, sizeof fixed);
+    /* no rate: half of a capacity probe measured in the run */
+    drv_write(&d, "t_probe.json",
+              "{\"name\": \"t_probe\", \"duration_s\": 0.5, \"arrival\": \"rate\", \"workers\": 1}",
+              probed, sizeof probed);
+    drv_write(&d, "t_live.json",
+              "{\"name\": \"t_live\", \"tasks\": 2000, \"arrival\": \"live\", \"workers\": 1,"
+              " \"mix\": [{\"kind\": \"noop\", \"weight\": 3}, {\"kind\": \"fail\", \"weight\": 1,"
+              " \"max_attempts\": 2}]}",
+              live, sizeof live);
+    const char *args[] = {"run", "--scenario", fixed, "--scenario", probed, "--scenario", live,
+                          "--out", d.out, "--quiet", NULL};
+    int rc = drv_run(&d, args, 80000);
+    char *log = drv_read(d.log);
+    cr_assert_eq(rc, 0, "exit %d; output:\n%s", rc, log ? log : "");
+    free(log);
+    cJSON *j = drv_results(&d);
+    cr_assert_not_null(j);
+    const cJSON *runs = obj(j, "runs");
+    cr_assert_eq(cJSON_GetArraySize(runs), 3);
+
+    const cJSON *r0 = cJSON_GetArrayItem(runs, 0);
+    cr_assert_str_eq(str(r0, "status"), "ok");
+    cr_assert_eq(num(r0, "offered_rate_per_s"), 2000);
+    cr_assert_eq(num(r0, "completed"), 1000);
+    cr_assert_geq(num(r0, "producer_max_lag_us"), 0);
+    cr_assert(strstr(str(obj(r0, "latency_us"), "origin"), "scheduled"));
+    /* an open loop at 2,000/s cannot push 1,000 tasks much faster than 0.5 s */
+    cr_assert_geq(num(obj(r0, "durations_s"), "enqueue"), 0.45);
+    cr_assert_lt(num(obj(r0, "throughput_per_s"), "enqueue"), 2300);
+
+    const cJSON *r1 = cJSON_GetArrayItem(runs, 1);
+    cr_assert_str_eq(str(r1, "status"), "ok");
+    double cap = num(r1, "capacity_probe_per_s");
+    cr_assert_gt(cap, 0);
+    cr_assert_float_eq(num(r1, "offered_rate_per_s"), cap / 2, cap * 1e-9);
+    double tasks = num(r1, "tasks");
+    cr_assert_geq(tasks, cap / 4 - 1, "tasks %g should be rate x 0.5 s (capacity %g)", tasks, cap);
+    cr_assert_eq(num(r1, "completed"), tasks);
+    cr_assert_eq(num(r1, "warmup_tasks"), 1000); /* the probe is the warm-up */
+
+    /* live, with failures: every task counted once, failed ones retried */
+    const cJSON *r2 = cJSON_GetArrayItem(runs, 2);
+    cr_assert_str_eq(str(r2, "status"), "ok");
+    double failed = num(r2, "failed");
+    cr_assert_gt(failed, 300, "about a quarter of 2,000 should fail, got %g", failed);
+    cr_assert_lt(failed, 700);
+    cr_assert_eq(num(r2, "completed") + failed, 2000);
+    cr_assert_eq(num(r2, "retried"), failed, "each fail task is retried once (max_attempts 2)");
+    cr_assert_eq(num(r2, "lost"), 0);
+    cJSON_Delete(j);
+    drv_fini(&d);
+}

@@ -1,0 +1,163 @@
+/* test_cli.c - tqworker's command line: --help and --version, every bad flag
+ * or value exits 2 with a message naming the flag, and a Redis password
+ * never reaches the output. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "worker_harness.h"
+
+static char out_path[256];
+
+static void setup(void) {
+    snprintf(out_path, sizeof out_path, "/tmp/tqtest-cli-%d.out", (int)getpid());
+}
+
+static void teardown(void) {
+    unlink(out_path);
+}
+
+TestSuite(worker_cli, .init = setup, .fini = teardown, .timeout = 30);
+
+/* Runs tqworker with args (NULL-terminated), output captured in *out
+ * (malloc'd). Returns the exit code, or -1 when it did not exit in 5 s. */
+static int run(const char *const *args, char **out) {
+    char bin[512];
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = tq_test_bin("tqworker", bin, sizeof bin);
+    for (int i = 0; args[i]; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    unlink(out_path);
+    pid_t pid = tq_test_spawn(argv, out_path);
+    cr_assert_gt(pid, 0, "cannot start %s", bin);
+    int st = 0;
+    if (!tq_test_wait_pid(pid, 5000, &st)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        return -1;
+    }
+    FILE *f = fopen(out_path, "r");
+    *out = calloc(1, 65536);
+    if (f) {
+        size_t len = fread(*out, 1, 65535, f);
+        (*out)[len] = '\0';
+        fclose(f);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(worker_cli, version) {
+    char *out;
+    const char *args[] = {"--version", NULL};
+    cr_assert_eq(run(args, &out), 0);
+    cr_expect_str_eq(out, "tqworker " TQ_VERSION "\n");
+    free(out);
+}
+
+Test(worker_cli, help_lists_every_option_env_and_exit_codes) {
+    char *out;
+    const char *args[] = {"--help", NULL};
+    cr_assert_eq(run(args, &out), 0);
+    const char *must[] = {"--redis",      "--queue",   "--concurrency", "--prefetch",
+                          "--heartbeat-interval", "--prefix", "--id", "--protocol",
+                          "--run",        "--brpop-timeout", "--log-level", "--help",
+                          "--version",    "TQ_REDIS_URL", "Exit codes", "redis://127.0.0.1:6379/0",
+                          "native",       "SIGTERM"};
+    for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
+        cr_expect(strstr(out, must[i]) != NULL, "--help does not mention %s", must[i]);
+    free(out);
+}
+
+struct bad_case {
+    const char *args[4];
+    const char *names; /* the message must contain this */
+};
+
+Test(worker_cli, bad_flags_and_values_exit_2_naming_the_flag) {
+    static const struct bad_case cases[] = {
+        {{"--bogus", NULL}, "--bogus"},
+        {{"--concurrency", "0", NULL}, "--concurrency"},
+        {{"--concurrency", "abc", NULL}, "--concurrency"},
+        {{"--concurrency", "100000", NULL}, "--concurrency"},
+        {{"--concurrency", NULL}, "--concurrency"},
+        {{"--prefetch", "0", NULL}, "--prefetch"},
+        {{"--prefetch", "1.5", NULL}, "--prefetch"},
+        {{"--heartbeat-interval", "0", NULL}, "--heartbeat-interval"},
+        {{"--heartbeat-interval", "x", NULL}, "--heartbeat-interval"},
+        {{"--brpop-timeout", "0", NULL}, "--brpop-timeout"},
+        {{"--brpop-timeout", "-1", NULL}, "--brpop-timeout"},
+        {{"--protocol", "nope", NULL}, "--protocol"},
+        {{"--queue", "a:b", NULL}, "--queue"},
+        {{"--queue", "a,,b", NULL}, "--queue"},
+        {{"--queue", "a,a", NULL}, "--queue"},
+        {{"--id", "a b", NULL}, "--id"},
+        {{"--prefix", "", NULL}, "--prefix"},
+        {{"--run", "x*", NULL}, "--run"},
+        {{"--redis", "http://localhost", NULL}, "--redis"},
+        {{"--redis", "redis://host:99999", NULL}, "--redis"},
+        {{"--log-level", "loud", NULL}, "--log-level"},
+        {{"extra", NULL}, "extra"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *out;
+        int rc = run(cases[i].args, &out);
+        cr_expect_eq(rc, 2, "%s %s: exit %d, want 2", cases[i].args[0],
+                     cases[i].args[1] ? cases[i].args[1] : "", rc);
+        cr_expect(strstr(out, cases[i].names) != NULL, "%s: message does not name %s: %s",
+                  cases[i].args[0], cases[i].names, out);
+        free(out);
+    }
+}
+
+Test(worker_cli, bad_env_url_names_the_variable) {
+    char *out;
+    setenv("TQ_REDIS_URL", "nonsense", 1);
+    const char *args[] = {NULL};
+    cr_assert_eq(run(args, &out), 2);
+    cr_expect(strstr(out, "TQ_REDIS_URL") != NULL, "%s", out);
+    free(out);
+    unsetenv("TQ_REDIS_URL");
+}
+
+Test(worker_cli, password_never_printed) {
+    char *out;
+    const char *args[] = {"--redis", "redis://:s3cretpw@127.0.0.1:99999/0", NULL};
+    cr_assert_eq(run(args, &out), 2);
+    cr_expect(strstr(out, "s3cretpw") == NULL, "password in output: %s", out);
+    free(out);
+}
+
+/* Unreachable at start: keeps retrying, logs the URL with the password
+ * masked, and still shuts down cleanly (exit 0: nothing to flush). */
+Test(worker_cli, unreachable_redis_retries_and_masks_password) {
+    char bin[512];
+    const char *argv[] = {tq_test_bin("tqworker", bin, sizeof bin), "--redis",
+                          "redis://:s3cretpw@127.0.0.1:1/0", "--concurrency", "2", NULL};
+    unlink(out_path);
+    pid_t pid = tq_test_spawn(argv, out_path);
+    cr_assert_gt(pid, 0);
+    tq_test_sleep_ms(700);
+    cr_expect(tq_test_pid_alive(pid), "tqworker exited while Redis is unreachable");
+    kill(pid, SIGTERM);
+    int st = 0;
+    int exited = tq_test_wait_pid(pid, 5000, &st);
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    cr_expect(exited && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    FILE *f = fopen(out_path, "r");
+    char buf[65536] = "";
+    if (f) {
+        buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
+        fclose(f);
+    }
+    cr_expect(strstr(buf, "redis://:***@127.0.0.1:1/0") != NULL, "URL not logged: %s", buf);
+    cr_expect(strstr(buf, "cannot connect") != NULL, "no connect error logged: %s", buf);
+    cr_expect(strstr(buf, "s3cretpw") == NULL, "password in the log: %s", buf);
+}

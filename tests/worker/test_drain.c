@@ -1,0 +1,173 @@
+/* test_drain.c - tqworker drains what it is given and counts it exactly:
+ * noop backlogs at prefetch 1 and 100 (counters and histograms), sleep and
+ * cpu tasks, fail tasks with retries, and malformed payloads of every class
+ * (counted failed, the worker stays up and keeps working). */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "tq_hist.h"
+#include "tq_keys.h"
+#include "worker_harness.h"
+
+static struct wt t;
+
+static void setup(void) {
+    cr_assert_eq(wt_setup(&t), 0, "redis-server did not start");
+}
+
+static void teardown(void) {
+    wt_teardown(&t);
+}
+
+TestSuite(worker_drain, .init = setup, .fini = teardown, .timeout = 90);
+
+/* cr_assert, printing the worker's log first when it fails. */
+#define CHECK(cond, ...)                  \
+    do {                                  \
+        if (!(cond)) {                    \
+            wt_print_log(&t);             \
+            cr_assert(cond, __VA_ARGS__); \
+        }                                 \
+    } while (0)
+
+/* Lets a late, wrong flush show up before counts are compared exactly. */
+#define SETTLE_MS 300
+
+static void expect_histograms(const char *run, const char *id, long long want) {
+    const char *suffix[] = {TQ_HIST_FIELD_QUEUE_WAIT, TQ_HIST_FIELD_SERVICE,
+                            TQ_HIST_FIELD_END_TO_END};
+    for (int i = 0; i < 3; i++)
+        cr_expect_eq(wt_hist_count(t.c, run, id, suffix[i]), want, "%s histogram count",
+                     suffix[i]);
+    char key[TQ_KEY_MAX], f1[200], f2[200];
+    tq_key_run_hist(key, sizeof key, TQ_DEFAULT_PREFIX, run);
+    snprintf(f1, sizeof f1, "%s:%s", id, TQ_HIST_FIELD_FIRST_START);
+    snprintf(f2, sizeof f2, "%s:%s", id, TQ_HIST_FIELD_LAST_DONE);
+    long long first = wt_hget(t.c, key, f1), last = wt_hget(t.c, key, f2);
+    cr_expect_gt(first, 0, "first_start_us missing");
+    cr_expect_geq(last, first, "last_done_us %lld < first_start_us %lld", last, first);
+}
+
+static void drain_noop(const char *id, const char *prefetch) {
+    const long long n = 10000;
+    CHECK(wt_push(t.c, "default", "r1", TQ_KIND_NOOP, 0, 1, (int)n) == 0, "push failed");
+    const char *extra[] = {"--prefetch", prefetch, NULL};
+    CHECK(wt_start_worker(&t, id, extra) > 0, "cannot start tqworker");
+    CHECK(wt_wait_done(t.c, "r1", n, 30000), "not drained in 30 s: completed %lld",
+          wt_stat(t.c, "r1", TQ_STAT_COMPLETED));
+    tq_test_sleep_ms(SETTLE_MS);
+    cr_expect_eq(wt_stat(t.c, "r1", TQ_STAT_COMPLETED), n);
+    cr_expect_eq(wt_stat(t.c, "r1", TQ_STAT_FAILED), 0);
+    cr_expect_eq(wt_stat(t.c, "r1", TQ_STAT_RETRIED), 0);
+    cr_expect_eq(wt_queue_len(t.c, "default"), 0);
+    expect_histograms("r1", id, n);
+    int rc = wt_stop_worker(&t, 5000);
+    CHECK(rc == 0, "exit code %d", rc);
+    expect_histograms("r1", id, n);
+}
+
+Test(worker_drain, noop_10000_exact_counts) {
+    drain_noop("w1", "1");
+}
+
+Test(worker_drain, noop_10000_prefetch_100_exact_counts) {
+    drain_noop("w100", "100");
+}
+
+Test(worker_drain, sleep_and_cpu_tasks) {
+    CHECK(wt_push(t.c, "default", "rk", TQ_KIND_SLEEP, 50, 1, 8) == 0, "push failed");
+    CHECK(wt_push(t.c, "default", "rk", TQ_KIND_CPU, 20000, 1, 8) == 0, "push failed");
+    const char *extra[] = {"--concurrency", "4", NULL};
+    CHECK(wt_start_worker(&t, "wk", extra) > 0, "cannot start tqworker");
+    CHECK(wt_wait_done(t.c, "rk", 16, 20000), "not done: completed %lld",
+          wt_stat(t.c, "rk", TQ_STAT_COMPLETED));
+    tq_test_sleep_ms(SETTLE_MS);
+    cr_expect_eq(wt_stat(t.c, "rk", TQ_STAT_COMPLETED), 16);
+    cr_expect_eq(wt_stat(t.c, "rk", TQ_STAT_FAILED), 0);
+    /* Service time is at least what each task asked for. */
+    char key[TQ_KEY_MAX];
+    tq_key_run_hist(key, sizeof key, TQ_DEFAULT_PREFIX, "rk");
+    redisReply *r = redisCommand(t.c, "HGET %s wk:service", key);
+    cr_assert(r && r->type == REDIS_REPLY_STRING, "no service histogram");
+    tq_hist h;
+    cr_assert_eq(tq_hist_init(&h), 0);
+    cr_assert_eq(tq_hist_parse(&h, r->str, r->len), 0);
+    cr_expect_eq(h.total_count, 16);
+    cr_expect_geq(tq_hist_min(&h), 20000 - tq_hist_bucket_width(20000), "service min %lld µs",
+                  (long long)tq_hist_min(&h));
+    tq_hist_free(&h);
+    freeReplyObject(r);
+    CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+}
+
+Test(worker_drain, fail_tasks_retried_then_failed) {
+    CHECK(wt_push(t.c, "default", "rf", TQ_KIND_FAIL, 0, 3, 50) == 0, "push failed");
+    const char *extra[] = {"--concurrency", "4", NULL};
+    CHECK(wt_start_worker(&t, "wf", extra) > 0, "cannot start tqworker");
+    CHECK(wt_wait_done(t.c, "rf", 50, 20000), "not done: failed %lld retried %lld",
+          wt_stat(t.c, "rf", TQ_STAT_FAILED), wt_stat(t.c, "rf", TQ_STAT_RETRIED));
+    tq_test_sleep_ms(SETTLE_MS);
+    cr_expect_eq(wt_stat(t.c, "rf", TQ_STAT_FAILED), 50);
+    cr_expect_eq(wt_stat(t.c, "rf", TQ_STAT_RETRIED), 100);
+    cr_expect_eq(wt_stat(t.c, "rf", TQ_STAT_COMPLETED), 0);
+    cr_expect_eq(wt_queue_len(t.c, "default"), 0);
+    CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+}
+
+Test(worker_drain, malformed_payloads_counted_failed_worker_stays_up) {
+    /* Unreadable run id: counted only in the worker's own `failed`. */
+    static const char *const no_run[] = {
+        "garbage",
+        "",
+        "[1,2,3]",
+        "null",
+        "{\"run\":5,\"id\":1,\"kind\":\"noop\",\"enq\":1}",
+        "{\"id\":1,\"run\":\"bad run!\",\"kind\":\"noop\",\"enq\":1}",
+        "{\"id\":1,\"run\":\"rm\",\"kind\":\"noop\",\"enq\":1",
+        "{\"id\":1,\"run\":\"rm\",\"kind\":\"noop\",\"enq\":1} trailing",
+    };
+    /* Readable run id: counted failed in run rm too. */
+    static const char *const with_run[] = {
+        "{\"id\":1,\"run\":\"rm\",\"kind\":\"explode\",\"enq\":1}",
+        "{\"id\":\"x\",\"run\":\"rm\",\"kind\":\"noop\",\"enq\":1}",
+        "{\"id\":1,\"run\":\"rm\",\"kind\":\"noop\"}",
+        "{\"id\":1,\"run\":\"rm\",\"kind\":\"noop\",\"enq\":-5}",
+        "{\"id\":1,\"run\":\"rm\",\"kind\":\"noop\",\"enq\":1,\"attempt\":3,\"max_attempts\":2}",
+        "{\"id\":1,\"run\":\"rm\",\"kind\":\"sleep\",\"arg\":99999999999,\"enq\":1}",
+        "{\"id\":1,\"run\":\"rm\",\"kind\":\"cpu\",\"arg\":1.5,\"enq\":1}",
+    };
+    const int n_no = (int)(sizeof no_run / sizeof no_run[0]);
+    const int n_with = (int)(sizeof with_run / sizeof with_run[0]);
+    const char binary[] = {'\xff', '\xfe', '\0', '\x01'};
+
+    CHECK(wt_push(t.c, "default", "rm", TQ_KIND_NOOP, 0, 1, 50) == 0, "push failed");
+    for (int i = 0; i < n_no; i++)
+        CHECK(wt_push_raw(t.c, "default", no_run[i], strlen(no_run[i])) == 0, "push failed");
+    CHECK(wt_push_raw(t.c, "default", binary, sizeof binary) == 0, "push failed");
+    for (int i = 0; i < n_with; i++)
+        CHECK(wt_push_raw(t.c, "default", with_run[i], strlen(with_run[i])) == 0, "push failed");
+    CHECK(wt_push(t.c, "default", "rm", TQ_KIND_NOOP, 0, 1, 50) == 0, "push failed");
+
+    const char *extra[] = {"--concurrency", "3", "--heartbeat-interval", "0.2", NULL};
+    CHECK(wt_start_worker(&t, "wm", extra) > 0, "cannot start tqworker");
+    CHECK(wt_wait_done(t.c, "rm", 100 + n_with, 20000), "not done: completed %lld failed %lld",
+          wt_stat(t.c, "rm", TQ_STAT_COMPLETED), wt_stat(t.c, "rm", TQ_STAT_FAILED));
+    tq_test_sleep_ms(SETTLE_MS);
+    cr_expect_eq(wt_stat(t.c, "rm", TQ_STAT_COMPLETED), 100);
+    cr_expect_eq(wt_stat(t.c, "rm", TQ_STAT_FAILED), n_with);
+    char hb[TQ_KEY_MAX];
+    tq_key_worker(hb, sizeof hb, TQ_DEFAULT_PREFIX, "wm");
+    long long all = n_no + 1 + n_with;
+    CHECK(wt_wait_hget(t.c, hb, "failed", all, 3000), "heartbeat failed %lld, want %lld",
+          wt_hget(t.c, hb, "failed"), all);
+    cr_expect_eq(wt_hget(t.c, hb, "failed"), all);
+    cr_expect(wt_log_contains(&t, "malformed task"), "malformed payloads not logged");
+
+    /* Still alive, still working. */
+    CHECK(tq_test_pid_alive(t.worker), "tqworker died");
+    CHECK(wt_push(t.c, "default", "rm", TQ_KIND_NOOP, 0, 1, 10) == 0, "push failed");
+    CHECK(wt_wait_done(t.c, "rm", 110 + n_with, 10000), "good tasks after bad ones not done");
+    tq_test_sleep_ms(SETTLE_MS);
+    cr_expect_eq(wt_stat(t.c, "rm", TQ_STAT_COMPLETED), 110);
+    CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+}

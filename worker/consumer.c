@@ -1,0 +1,454 @@
+/* consumer.c - the consumer slots: one async hiredis connection each, one pop
+ * in flight, and the tasks it brought run one after another.
+ *
+ * A slot blocks in BRPOP over every queue key (finite timeout, so a shutdown
+ * never waits longer than that). With --prefetch N > 1, once a BRPOP returns,
+ * the same connection takes up to N-1 more with RPOP <key> <count> (Redis >=
+ * 6.2); when that comes back full and there is a single key, the next round
+ * is a plain RPOP of N: BRPOP when idle, batches when busy. The next RPOP is
+ * sent while the BRPOP's task runs, so the round trip overlaps the work.
+ *
+ * hiredis 0.14 has no async timeouts: consumers_watchdog() drops a link
+ * whose reply is overdue by the pop's timeout plus a margin. A lost link is
+ * reconnected with capped exponential backoff; the worker never exits on it.
+ *
+ * hiredis rules honoured here: a context is only freed from our own timers,
+ * signal and work callbacks, or reply callbacks (where hiredis defers it),
+ * never from its connect or disconnect callbacks; every reply callback runs
+ * exactly once, with a NULL reply when the link goes away first. */
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "redis_uv.h"
+#include "tq_clock.h"
+
+#define CONNECT_TIMEOUT_MS 5000
+#define BUF_KEEP_MAX (1 << 20) /* a batch buffer grown beyond this is shrunk afterwards */
+
+static void slot_connect(struct slot *s);
+
+static void on_retry(uv_timer_t *t) {
+    struct slot *s = t->data;
+    if (s->closed) return;
+    if (!s->ac) {
+        slot_connect(s);
+    } else {
+        s->hold = 0;
+        slot_advance(s);
+    }
+}
+
+/* Waits before reconnecting (or popping again after an error reply). */
+static void slot_backoff(struct slot *s) {
+    int ms = s->backoff_ms ? s->backoff_ms * 2 : WORKER_BACKOFF_MIN_MS;
+    s->backoff_ms = ms > WORKER_BACKOFF_MAX_MS ? WORKER_BACKOFF_MAX_MS : ms;
+    uv_timer_start(&s->retry, on_retry, (uint64_t)s->backoff_ms, 0);
+}
+
+/* Closes the slot for good (shutdown). */
+static void slot_close(struct slot *s) {
+    uv_timer_stop(&s->retry);
+    s->hold = 0;
+    if (s->ac) {
+        redisAsyncContext *ac = s->ac;
+        s->ac = NULL;
+        s->connected = 0;
+        redisAsyncFree(ac);
+    }
+    s->closed = 1;
+    tq_debug("consumer %d: closed", s->index);
+    worker_progress(s->w);
+}
+
+/* Gives up on a link that stopped answering and reconnects. */
+static void slot_drop(struct slot *s, const char *why) {
+    struct worker *w = s->w;
+    redisAsyncContext *ac = s->ac;
+    s->ac = NULL;
+    s->connected = 0;
+    worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN, "consumer %d: %s on %s; reconnecting",
+                       s->index, why, w->cfg->redis_safe);
+    redisAsyncFree(ac); /* the pending pop's callback runs now, with a NULL reply */
+    if (!s->closed && w->phase == PHASE_RUNNING) slot_backoff(s);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status) {
+    struct slot *s = ac->data;
+    struct worker *w = s->w;
+    if (s->ac != ac) return;
+    if (status != REDIS_OK) {
+        worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN,
+                           "consumer %d: cannot connect to %s: %s; retrying", s->index,
+                           w->cfg->redis_safe, ac->errstr[0] ? ac->errstr : "error");
+        s->ac = NULL;
+        /* hiredis frees ac after this returns; the pending pop's callback then
+         * runs with a NULL reply and moves the slot on. */
+        if (w->phase == PHASE_RUNNING) slot_backoff(s);
+        return;
+    }
+    s->connected = 1;
+    tq_debug("consumer %d: connected to %s", s->index, w->cfg->redis_safe);
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status) {
+    struct slot *s = ac->data;
+    struct worker *w = s->w;
+    (void)status;
+    if (s->ac != ac) return; /* we let it go ourselves */
+    s->ac = NULL;
+    s->connected = 0;
+    worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN, "consumer %d: lost connection to %s: %s%s",
+                       s->index, w->cfg->redis_safe,
+                       ac->errstr[0] ? ac->errstr : "closed",
+                       w->phase == PHASE_RUNNING ? "; reconnecting" : "");
+    if (w->phase == PHASE_RUNNING) slot_backoff(s);
+    else slot_advance(s);
+}
+
+static void slot_connect(struct slot *s) {
+    struct worker *w = s->w;
+    if (w->phase != PHASE_RUNNING) {
+        slot_advance(s);
+        return;
+    }
+    char err[1024];
+    redisAsyncContext *ac = tq_redis_connect_async(&w->cfg->redis, err, sizeof err);
+    if (!ac) {
+        worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN, "consumer %d: cannot connect to %s; retrying",
+                           s->index, err);
+        slot_backoff(s);
+        return;
+    }
+    if (redis_uv_attach(ac, &w->ru) != REDIS_OK) {
+        redisAsyncFree(ac);
+        worker_log_limited(w, &w->rl_conn, TQ_LOG_ERROR,
+                           "consumer %d: cannot watch the connection to %s; retrying", s->index,
+                           w->cfg->redis_safe);
+        slot_backoff(s);
+        return;
+    }
+    ac->data = s;
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    s->ac = ac;
+    s->connected = 0;
+    s->conn_started_us = tq_clock_mono_us();
+    slot_advance(s); /* queues the first pop; hiredis sends it once connected */
+}
+
+/* Copies one popped payload into the slot. Returns 0, or -1 when out of
+ * memory (the payload is then lost, and said so). */
+static int slot_append(struct slot *s, const char *p, size_t len, int key) {
+    struct worker *w = s->w;
+    if (s->n == s->ents_cap) {
+        int cap = s->ents_cap ? s->ents_cap * 2 : 16;
+        struct entry *e = realloc(s->ents, (size_t)cap * sizeof *e);
+        if (!e) goto oom;
+        s->ents = e;
+        s->ents_cap = cap;
+    }
+    if (len > UINT32_MAX || s->buf_len + len > UINT32_MAX) goto oom;
+    if (s->buf_len + len > s->buf_cap) {
+        size_t cap = s->buf_cap ? s->buf_cap : 4096;
+        while (cap < s->buf_len + len) cap *= 2;
+        char *b = realloc(s->buf, cap);
+        if (!b) goto oom;
+        s->buf = b;
+        s->buf_cap = cap;
+    }
+    memcpy(s->buf + s->buf_len, p, len);
+    s->ents[s->n].off = (uint32_t)s->buf_len;
+    s->ents[s->n].len = (uint32_t)len;
+    s->ents[s->n].key = key;
+    s->n++;
+    s->buf_len += len;
+    w->inflight++;
+    return 0;
+oom:
+    tq_error("consumer %d: out of memory holding a %zu-byte task from %s: task lost", s->index,
+             len, w->keys[key]);
+    worker_fail(w, "out of memory");
+    return -1;
+}
+
+static int key_index(const struct worker *w, const char *k, size_t len) {
+    for (int i = 0; i < w->nkeys; i++)
+        if (w->key_len[i] == len && memcmp(w->keys[i], k, len) == 0) return i;
+    return 0; /* cannot happen: BRPOP names one of the keys it was given */
+}
+
+static int is_str(const redisReply *r) {
+    return r && r->type == REDIS_REPLY_STRING;
+}
+
+static void on_rpop(redisAsyncContext *ac, void *r, void *privdata);
+
+static int send_rpop(struct slot *s, int key, int count) {
+    struct worker *w = s->w;
+    if (redisAsyncCommand(s->ac, on_rpop, s, "RPOP %b %d", w->keys[key], w->key_len[key], count) !=
+        REDIS_OK)
+        return -1; /* the link is going away; its disconnect callback follows */
+    s->pop_pending = 1;
+    s->pop_sent_us = tq_clock_mono_us();
+    s->pop_limit_us = (int64_t)WORKER_REPLY_MARGIN_MS * 1000;
+    s->rpop_key = key;
+    s->rpop_asked = count;
+    return 0;
+}
+
+static void pop_error(struct slot *s, const char *cmd, const redisReply *reply) {
+    struct worker *w = s->w;
+    if (reply->type == REDIS_REPLY_ERROR)
+        worker_log_limited(w, &w->rl_reply, TQ_LOG_WARN, "consumer %d: %s on %s failed: %s",
+                           s->index, cmd, w->cfg->redis_safe, reply->str ? reply->str : "error");
+    else
+        worker_log_limited(w, &w->rl_reply, TQ_LOG_WARN,
+                           "consumer %d: unexpected reply to %s (type %d)", s->index, cmd,
+                           reply->type);
+    s->hold = 1;
+    slot_backoff(s);
+}
+
+static void on_brpop(redisAsyncContext *ac, void *r, void *privdata) {
+    struct slot *s = privdata;
+    struct worker *w = s->w;
+    redisReply *reply = r;
+    s->pop_pending = 0;
+    if (!reply) {
+        /* The link went away. If it is still ours its disconnect callback
+         * follows; otherwise nobody else will move the slot on. */
+        if (s->ac != ac) slot_advance(s);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && is_str(reply->element[0]) &&
+        is_str(reply->element[1])) {
+        s->backoff_ms = 0;
+        int key = key_index(w, reply->element[0]->str, reply->element[0]->len);
+        if (slot_append(s, reply->element[1]->str, reply->element[1]->len, key) == 0 &&
+            w->cfg->prefetch > 1 && w->rpop_count_ok && w->phase == PHASE_RUNNING && s->ac == ac)
+            send_rpop(s, key, w->cfg->prefetch - 1);
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        s->backoff_ms = 0; /* the timeout: nothing to pop */
+        s->rpop_next = 0;
+    } else {
+        pop_error(s, "BRPOP", reply);
+    }
+    slot_advance(s);
+}
+
+static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
+    struct slot *s = privdata;
+    struct worker *w = s->w;
+    redisReply *reply = r;
+    s->pop_pending = 0;
+    if (!reply) {
+        if (s->ac != ac) slot_advance(s);
+        return;
+    }
+    s->rpop_next = 0;
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        s->backoff_ms = 0;
+        size_t got = 0;
+        for (size_t i = 0; i < reply->elements; i++) {
+            if (!is_str(reply->element[i])) continue;
+            if (slot_append(s, reply->element[i]->str, reply->element[i]->len, s->rpop_key) != 0)
+                break;
+            got++;
+        }
+        s->rpop_next = got == (size_t)s->rpop_asked && w->nkeys == 1;
+    } else if (reply->type == REDIS_REPLY_NIL) {
+        s->backoff_ms = 0; /* the list ran dry: back to BRPOP */
+    } else if (reply->type == REDIS_REPLY_ERROR && reply->str &&
+               (strstr(reply->str, "wrong number of arguments") || strstr(reply->str, "syntax"))) {
+        if (w->rpop_count_ok)
+            tq_warn("Redis at %s refused RPOP with a count (%s): it needs Redis >= 6.2; prefetch "
+                    "is off, one task per BRPOP",
+                    w->cfg->redis_safe, reply->str);
+        w->rpop_count_ok = 0;
+    } else {
+        pop_error(s, "RPOP", reply);
+    }
+    slot_advance(s);
+}
+
+static void slot_pop(struct slot *s) {
+    struct worker *w = s->w;
+    if (s->rpop_next && w->rpop_count_ok) {
+        send_rpop(s, 0, w->cfg->prefetch);
+        return;
+    }
+    if (redisAsyncFormattedCommand(s->ac, on_brpop, s, w->brpop_cmd, (size_t)w->brpop_len) !=
+        REDIS_OK)
+        return;
+    s->pop_pending = 1;
+    s->pop_sent_us = tq_clock_mono_us();
+    s->pop_limit_us = (w->cfg->brpop_timeout_ms + WORKER_REPLY_MARGIN_MS) * 1000;
+}
+
+void slot_advance(struct slot *s) {
+    struct worker *w = s->w;
+    if (s->abandoned) return;
+    while (!s->busy && s->next < s->n) task_start(s);
+    if (s->busy) return;
+    s->n = s->next = 0;
+    s->buf_len = 0;
+    if (s->buf_cap > BUF_KEEP_MAX) {
+        free(s->buf);
+        s->buf = NULL;
+        s->buf_cap = 0;
+    }
+    if (s->closed || s->pop_pending) return;
+    if (w->phase != PHASE_RUNNING) {
+        slot_close(s);
+        return;
+    }
+    if (s->ac && !s->hold) slot_pop(s);
+}
+
+int consumers_init(struct worker *w) {
+    const struct config *cfg = w->cfg;
+    w->nkeys = 0;
+    for (int q = 0; q < cfg->nqueues; q++) {
+        int n = cfg->protocol->queue_keys(cfg->prefix, cfg->queues[q], &w->keys[w->nkeys],
+                                          WORKER_MAX_KEYS - w->nkeys);
+        if (n < 0) {
+            tq_error("queue %s: its %s keys do not fit (at most %d keys of %d bytes)",
+                     cfg->queues[q], cfg->protocol->name, WORKER_MAX_KEYS, TQ_KEY_MAX - 1);
+            return -1;
+        }
+        w->nkeys += n;
+    }
+    const char *argv[WORKER_MAX_KEYS + 2];
+    size_t lens[WORKER_MAX_KEYS + 2];
+    char timeout[32];
+    snprintf(timeout, sizeof timeout, "%.3f", (double)cfg->brpop_timeout_ms / 1000.0);
+    argv[0] = "BRPOP";
+    lens[0] = 5;
+    for (int i = 0; i < w->nkeys; i++) {
+        w->key_len[i] = strlen(w->keys[i]);
+        argv[i + 1] = w->keys[i];
+        lens[i + 1] = w->key_len[i];
+    }
+    argv[w->nkeys + 1] = timeout;
+    lens[w->nkeys + 1] = strlen(timeout);
+    w->brpop_len = redisFormatCommandArgv(&w->brpop_cmd, w->nkeys + 2, argv, lens);
+    if (w->brpop_len < 0) {
+        w->brpop_cmd = NULL;
+        tq_error("out of memory preparing BRPOP");
+        return -1;
+    }
+    w->rpop_count_ok = 1;
+    w->slots = calloc((size_t)cfg->concurrency, sizeof *w->slots);
+    if (!w->slots) {
+        tq_error("out of memory for %d consumers", cfg->concurrency);
+        return -1;
+    }
+    for (int i = 0; i < cfg->concurrency; i++) {
+        struct slot *s = &w->slots[i];
+        s->w = w;
+        s->index = i;
+        uv_timer_init(w->loop, &s->retry);
+        uv_timer_init(w->loop, &s->sleep);
+        s->retry.data = s;
+        s->sleep.data = s;
+        s->ents_cap = cfg->prefetch;
+        s->ents = malloc((size_t)s->ents_cap * sizeof *s->ents);
+        if (!s->ents) {
+            tq_error("out of memory for consumer %d", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void consumers_start(struct worker *w) {
+    for (int i = 0; i < w->cfg->concurrency; i++) slot_connect(&w->slots[i]);
+}
+
+void consumers_stop(struct worker *w) {
+    for (int i = 0; i < w->cfg->concurrency; i++) {
+        struct slot *s = &w->slots[i];
+        /* Busy slots (and those waiting for a pop) close from slot_advance. */
+        if (!s->closed && !s->busy && s->next >= s->n && !s->pop_pending) slot_close(s);
+    }
+}
+
+void consumers_abort(struct worker *w) {
+    for (int i = 0; i < w->cfg->concurrency; i++) {
+        struct slot *s = &w->slots[i];
+        /* Newest first with RPUSH, so the oldest is the first popped again. */
+        for (int j = s->n - 1; j >= s->next; j--) {
+            const struct entry *e = &s->ents[j];
+            if (requeue_add(w, e->key, s->buf + e->off, e->len, 1) != 0)
+                tq_error("out of memory: a task from %s could not be handed back", w->keys[e->key]);
+            w->inflight--;
+        }
+        if (s->busy) {
+            uv_timer_stop(&s->sleep);
+            if (s->task.kind == TQ_KIND_CPU) uv_cancel((uv_req_t *)&s->work);
+        }
+        s->abandoned = 1; /* a cpu task already running ends unheard */
+        s->busy = 0;
+        s->n = s->next = 0;
+        uv_timer_stop(&s->retry);
+        if (s->ac) {
+            redisAsyncContext *ac = s->ac;
+            s->ac = NULL;
+            redisAsyncFree(ac);
+        }
+        s->closed = 1;
+    }
+}
+
+int consumers_all_closed(const struct worker *w) {
+    for (int i = 0; i < w->cfg->concurrency; i++)
+        if (!w->slots[i].closed) return 0;
+    return 1;
+}
+
+void consumers_watchdog(struct worker *w, int64_t now_us) {
+    for (int i = 0; i < w->cfg->concurrency; i++) {
+        struct slot *s = &w->slots[i];
+        if (s->closed || !s->ac) continue;
+        char why[96];
+        if (s->pop_pending && now_us - s->pop_sent_us > s->pop_limit_us) {
+            snprintf(why, sizeof why, "no reply to a pop for %lld ms",
+                     (long long)((now_us - s->pop_sent_us) / 1000));
+            slot_drop(s, why);
+        } else if (!s->connected && now_us - s->conn_started_us > CONNECT_TIMEOUT_MS * 1000LL) {
+            snprintf(why, sizeof why, "connect timed out after %d ms", CONNECT_TIMEOUT_MS);
+            slot_drop(s, why);
+        }
+    }
+}
+
+void consumers_close_handles(struct worker *w) {
+    if (!w->slots) return;
+    for (int i = 0; i < w->cfg->concurrency; i++) {
+        struct slot *s = &w->slots[i];
+        if (s->w == NULL) continue; /* never initialised (out of memory at start) */
+        if (s->ac) {
+            redisAsyncContext *ac = s->ac;
+            s->ac = NULL;
+            redisAsyncFree(ac);
+        }
+        uv_close((uv_handle_t *)&s->retry, NULL);
+        uv_close((uv_handle_t *)&s->sleep, NULL);
+    }
+}
+
+void consumers_free(struct worker *w) {
+    if (w->slots) {
+        for (int i = 0; i < w->cfg->concurrency; i++) {
+            free(w->slots[i].buf);
+            free(w->slots[i].ents);
+        }
+        free(w->slots);
+        w->slots = NULL;
+    }
+    if (w->brpop_cmd) redisFreeCommand(w->brpop_cmd);
+    w->brpop_cmd = NULL;
+}

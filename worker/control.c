@@ -1,0 +1,559 @@
+/* control.c - the control connection: heartbeats, flushes, re-enqueues and
+ * the final deregistration, kept off the consumers' connections so a BRPOP
+ * never delays a heartbeat.
+ *
+ * Heartbeat: MULTI; HSET P:worker:<id> <fields>; PEXPIRE 3*interval; SADD
+ * P:workers <id>; EXEC - every interval and on every (re)connection, so the
+ * key reappears at once after a Redis restart and never exists without TTL.
+ *
+ * Flush (every WORKER_FLUSH_MS, one at a time): for each run with changes,
+ * HINCRBY of the completed/failed/retried deltas and HSET of the histogram
+ * snapshots and first/last stamps, plus the pending re-enqueues, all in ONE
+ * MULTI/EXEC. A delta counts as flushed only when EXEC succeeded; otherwise
+ * it is added back and re-sent, so counters are never lost, and a failed task
+ * goes back to its list exactly when its `retried` is counted. */
+#include "worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "redis_uv.h"
+#include "tq_clock.h"
+#include "tq_proc.h"
+
+#define CONTROL_REPLY_LIMIT_MS 10000
+#define CONTROL_CONNECT_TIMEOUT_MS 5000
+
+static void ctl_connect(struct worker *w);
+
+/* --- bookkeeping of replies awaited (for the watchdog) --------------------- */
+
+static void ctl_sent(struct control *c) {
+    if (c->outstanding++ == 0) c->progress_us = tq_clock_mono_us();
+}
+
+static void ctl_replied(struct control *c, const redisReply *reply) {
+    if (c->outstanding > 0) c->outstanding--;
+    c->progress_us = tq_clock_mono_us();
+    if (reply) c->backoff_ms = 0;
+}
+
+/* --- connection --------------------------------------------------------------- */
+
+static void on_retry(uv_timer_t *t) {
+    struct worker *w = t->data;
+    if (!w->ctl.ac && w->phase != PHASE_CLOSING) ctl_connect(w);
+}
+
+static void ctl_backoff(struct worker *w) {
+    struct control *c = &w->ctl;
+    int ms = c->backoff_ms ? c->backoff_ms * 2 : WORKER_BACKOFF_MIN_MS;
+    c->backoff_ms = ms > WORKER_BACKOFF_MAX_MS ? WORKER_BACKOFF_MAX_MS : ms;
+    uv_timer_start(&c->retry, on_retry, (uint64_t)c->backoff_ms, 0);
+}
+
+static void ctl_on_connect(const redisAsyncContext *ac, int status) {
+    struct worker *w = ac->data;
+    struct control *c = &w->ctl;
+    if (c->ac != ac) return;
+    if (status != REDIS_OK) {
+        worker_log_limited(w, &w->rl_ctl, TQ_LOG_WARN, "cannot connect to %s: %s; retrying",
+                           w->cfg->redis_safe, ac->errstr[0] ? ac->errstr : "error");
+        c->ac = NULL;
+        c->lost = 1;
+        if (w->phase != PHASE_CLOSING) ctl_backoff(w);
+        return;
+    }
+    c->connected = 1;
+    tq_debug("control connection to %s established", w->cfg->redis_safe);
+}
+
+static void ctl_on_disconnect(const redisAsyncContext *ac, int status) {
+    struct worker *w = ac->data;
+    struct control *c = &w->ctl;
+    (void)status;
+    if (c->ac != ac) return;
+    c->ac = NULL;
+    c->connected = 0;
+    c->lost = 1;
+    c->outstanding = 0;
+    worker_log_limited(w, &w->rl_ctl, TQ_LOG_WARN, "lost connection to %s: %s; reconnecting",
+                       w->cfg->redis_safe, ac->errstr[0] ? ac->errstr : "closed");
+    if (w->phase != PHASE_CLOSING) ctl_backoff(w);
+}
+
+/* Gives up on a link that stopped answering (hiredis 0.14 has no timeouts). */
+static void ctl_drop(struct worker *w, const char *why) {
+    struct control *c = &w->ctl;
+    redisAsyncContext *ac = c->ac;
+    c->ac = NULL;
+    c->connected = 0;
+    c->lost = 1;
+    worker_log_limited(w, &w->rl_ctl, TQ_LOG_WARN, "control connection: %s on %s; reconnecting",
+                       why, w->cfg->redis_safe);
+    redisAsyncFree(ac); /* pending callbacks run now with NULL replies */
+    c->outstanding = 0;
+    if (w->phase != PHASE_CLOSING) ctl_backoff(w);
+}
+
+static void ctl_connect(struct worker *w) {
+    struct control *c = &w->ctl;
+    char err[1024];
+    redisAsyncContext *ac = tq_redis_connect_async(&w->cfg->redis, err, sizeof err);
+    if (!ac) {
+        worker_log_limited(w, &w->rl_ctl, TQ_LOG_WARN, "cannot connect to %s; retrying", err);
+        c->lost = 1;
+        ctl_backoff(w);
+        return;
+    }
+    if (redis_uv_attach(ac, &w->ru) != REDIS_OK) {
+        redisAsyncFree(ac);
+        worker_log_limited(w, &w->rl_ctl, TQ_LOG_ERROR,
+                           "cannot watch the connection to %s; retrying", w->cfg->redis_safe);
+        ctl_backoff(w);
+        return;
+    }
+    ac->data = w;
+    redisAsyncSetConnectCallback(ac, ctl_on_connect);
+    redisAsyncSetDisconnectCallback(ac, ctl_on_disconnect);
+    c->ac = ac;
+    c->connected = 0;
+    c->outstanding = 0;
+    c->conn_started_us = tq_clock_mono_us();
+    /* Queued now, sent once connected: the heartbeat reappears at once. */
+    control_beat(w);
+    control_flush(w);
+    if (w->phase == PHASE_DEREGISTERING) control_deregister(w);
+}
+
+void control_init(struct worker *w) {
+    memset(&w->ctl, 0, sizeof w->ctl);
+    uv_timer_init(w->loop, &w->ctl.retry);
+    w->ctl.retry.data = w;
+}
+
+void control_start(struct worker *w) {
+    ctl_connect(w);
+}
+
+void control_watchdog(struct worker *w, int64_t now_us) {
+    struct control *c = &w->ctl;
+    if (!c->ac) return;
+    char why[96];
+    if (c->outstanding > 0 && now_us - c->progress_us > CONTROL_REPLY_LIMIT_MS * 1000LL) {
+        snprintf(why, sizeof why, "no reply for %lld ms",
+                 (long long)((now_us - c->progress_us) / 1000));
+        ctl_drop(w, why);
+    } else if (!c->connected && now_us - c->conn_started_us > CONTROL_CONNECT_TIMEOUT_MS * 1000LL) {
+        snprintf(why, sizeof why, "connect timed out after %d ms", CONTROL_CONNECT_TIMEOUT_MS);
+        ctl_drop(w, why);
+    }
+}
+
+void control_close(struct worker *w) {
+    struct control *c = &w->ctl;
+    uv_timer_stop(&c->retry);
+    if (c->ac) {
+        redisAsyncContext *ac = c->ac;
+        c->ac = NULL;
+        redisAsyncFree(ac);
+    }
+    uv_close((uv_handle_t *)&c->retry, NULL);
+}
+
+/* Logs the errors inside an EXEC reply (commands that failed on their own,
+ * WRONGTYPE say: retrying would not help, so the rest counts as done). */
+static void exec_errors(struct worker *w, const char *what, const redisReply *reply) {
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e && e->type == REDIS_REPLY_ERROR)
+            worker_log_limited(w, &w->rl_reply, TQ_LOG_ERROR, "%s: command %zu failed: %s", what,
+                               i + 1, e->str ? e->str : "error");
+    }
+}
+
+/* --- heartbeat ---------------------------------------------------------------- */
+
+static void on_beat(redisAsyncContext *ac, void *r, void *privdata) {
+    struct worker *w = privdata;
+    redisReply *reply = r;
+    (void)ac;
+    w->ctl.beat_pending = 0;
+    ctl_replied(&w->ctl, reply);
+    if (!reply) return;
+    if (reply->type == REDIS_REPLY_ARRAY) {
+        /* Said once Redis answers, not when a socket accepts: a stopped
+         * server still completes connects. */
+        if (!w->ctl.registered || w->ctl.lost)
+            tq_info("%s to %s", w->ctl.registered ? "reconnected" : "connected",
+                    w->cfg->redis_safe);
+        w->ctl.lost = 0;
+        w->ctl.registered = 1;
+        exec_errors(w, "heartbeat", reply);
+    }
+    else
+        worker_log_limited(w, &w->rl_reply, TQ_LOG_ERROR, "heartbeat to %s failed: %s",
+                           w->cfg->redis_safe,
+                           reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str
+                                                                          : "unexpected reply");
+}
+
+#define BEAT_FIELDS 15
+
+void control_beat(struct worker *w) {
+    struct control *c = &w->ctl;
+    const struct config *cfg = w->cfg;
+    if (!c->ac || c->beat_pending || w->phase >= PHASE_DEREGISTERING) return;
+    struct tq_proc_usage u;
+    if (tq_proc_self(&u) != 0) memset(&u, 0, sizeof u);
+    char num[11][24];
+    snprintf(num[0], sizeof num[0], "%d", (int)getpid());
+    snprintf(num[1], sizeof num[1], "%d", cfg->concurrency);
+    snprintf(num[2], sizeof num[2], "%d", cfg->prefetch);
+    snprintf(num[3], sizeof num[3], "%lld", (long long)w->started_us);
+    snprintf(num[4], sizeof num[4], "%lld", (long long)tq_clock_wall_us());
+    snprintf(num[5], sizeof num[5], "%lld", (long long)w->processed);
+    snprintf(num[6], sizeof num[6], "%lld", (long long)w->failed);
+    snprintf(num[7], sizeof num[7], "%lld", (long long)w->inflight);
+    snprintf(num[8], sizeof num[8], "%lld", (long long)u.cpu_user_us);
+    snprintf(num[9], sizeof num[9], "%lld", (long long)u.cpu_sys_us);
+    snprintf(num[10], sizeof num[10], "%lld", (long long)u.rss_kb);
+    const char *fv[BEAT_FIELDS][2] = {
+        {"pid", num[0]},         {"host", w->host},           {"queues", cfg->queues_csv},
+        {"concurrency", num[1]}, {"prefetch", num[2]},        {"protocol", cfg->protocol->name},
+        {"version", TQ_VERSION}, {"started_us", num[3]},      {"beat_us", num[4]},
+        {"processed", num[5]},   {"failed", num[6]},          {"inflight", num[7]},
+        {"cpu_user_us", num[8]}, {"cpu_sys_us", num[9]},      {"rss_kb", num[10]},
+    };
+    const char *argv[2 + 2 * BEAT_FIELDS];
+    size_t lens[2 + 2 * BEAT_FIELDS];
+    int argc = 0;
+    argv[argc++] = "HSET";
+    argv[argc++] = w->worker_key;
+    for (int i = 0; i < BEAT_FIELDS; i++) {
+        argv[argc++] = fv[i][0];
+        argv[argc++] = fv[i][1];
+    }
+    for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+    if (redisAsyncCommand(c->ac, NULL, NULL, "MULTI") != REDIS_OK) return;
+    redisAsyncCommandArgv(c->ac, NULL, NULL, argc, argv, lens);
+    redisAsyncCommand(c->ac, NULL, NULL, "PEXPIRE %s %lld", w->worker_key,
+                      (long long)(3 * cfg->heartbeat_ms));
+    redisAsyncCommand(c->ac, NULL, NULL, "SADD %s %s", w->registry_key, cfg->id);
+    if (redisAsyncCommand(c->ac, on_beat, w, "EXEC") != REDIS_OK) return;
+    c->beat_pending = 1;
+    ctl_sent(c);
+}
+
+/* --- run snapshots merged before the first write ------------------------------ */
+
+static void hist_field(char *buf, size_t n, const struct worker *w, const char *suffix) {
+    snprintf(buf, n, "%s:%s", w->cfg->id, suffix);
+}
+
+static const char *const hist_suffixes[5] = {TQ_HIST_FIELD_QUEUE_WAIT, TQ_HIST_FIELD_SERVICE,
+                                             TQ_HIST_FIELD_END_TO_END, TQ_HIST_FIELD_FIRST_START,
+                                             TQ_HIST_FIELD_LAST_DONE};
+
+static void on_load(redisAsyncContext *ac, void *r, void *privdata) {
+    struct worker *w = ac->data;
+    struct run_state *run = privdata;
+    redisReply *reply = r;
+    w->ctl.loads_pending--;
+    ctl_replied(&w->ctl, reply);
+    if (!reply) {
+        run->load = RUN_LOAD_NONE; /* asked again after the reconnection */
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 5) {
+        tq_hist *h[3] = {&run->queue_wait, &run->service, &run->end_to_end};
+        for (int i = 0; i < 5; i++) {
+            const redisReply *e = reply->element[i];
+            if (!e || e->type != REDIS_REPLY_STRING) continue;
+            int bad;
+            if (i < 3) {
+                bad = tq_hist_parse(h[i], e->str, e->len) != 0;
+            } else {
+                char *end;
+                errno = 0;
+                long long v = strtoll(e->str, &end, 10);
+                bad = errno || end == e->str || *end || v <= 0;
+                if (!bad && i == 3 && (run->first_start_us == 0 || v < run->first_start_us))
+                    run->first_start_us = v;
+                if (!bad && i == 4 && v > run->last_done_us) run->last_done_us = v;
+            }
+            if (bad)
+                worker_log_limited(w, &w->rl_reply, TQ_LOG_WARN,
+                                   "%s field %s:%s is malformed; overwriting it", run->hist_key,
+                                   w->cfg->id, hist_suffixes[i]);
+        }
+        tq_debug("run %s: merged this worker's earlier snapshot from %s", run->id, run->hist_key);
+    } else {
+        worker_log_limited(w, &w->rl_reply, TQ_LOG_WARN,
+                           "HMGET %s failed: %s; its snapshot will be overwritten", run->hist_key,
+                           reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str
+                                                                          : "unexpected reply");
+    }
+    run->load = RUN_LOAD_DONE;
+    run->hist_dirty = 1;
+    control_flush(w); /* what waited for the merge goes now */
+    worker_progress(w);
+}
+
+static void send_load(struct worker *w, struct run_state *run) {
+    char fields[5][TQ_NAME_MAX + 32];
+    const char *argv[7];
+    size_t lens[7];
+    argv[0] = "HMGET";
+    argv[1] = run->hist_key;
+    for (int i = 0; i < 5; i++) {
+        hist_field(fields[i], sizeof fields[i], w, hist_suffixes[i]);
+        argv[i + 2] = fields[i];
+    }
+    for (int i = 0; i < 7; i++) lens[i] = strlen(argv[i]);
+    if (redisAsyncCommandArgv(w->ctl.ac, on_load, run, 7, argv, lens) != REDIS_OK) return;
+    run->load = RUN_LOAD_PENDING;
+    w->ctl.loads_pending++;
+    ctl_sent(&w->ctl);
+}
+
+/* --- flush --------------------------------------------------------------------- */
+
+static int run_has_deltas(const struct run_state *r) {
+    return r->completed || r->failed || r->retried;
+}
+
+static int requeues_waiting(const struct worker *w) {
+    for (const struct requeue *q = w->requeues; q; q = q->next)
+        if (!q->sending) return 1;
+    return 0;
+}
+
+int requeue_add(struct worker *w, int key, const char *payload, size_t len, int to_head) {
+    struct requeue *q = malloc(sizeof *q + len);
+    if (!q) return -1;
+    q->next = NULL;
+    q->key = key;
+    q->to_head = to_head;
+    q->sending = 0;
+    q->len = len;
+    memcpy(q->payload, payload, len);
+    *w->requeue_tail = q;
+    w->requeue_tail = &q->next;
+    return 0;
+}
+
+/* Drops the requeues the last flush carried (done = 1) or marks them for the
+ * next one (done = 0). */
+static void requeues_settle(struct worker *w, int done) {
+    struct requeue **pp = &w->requeues;
+    w->requeue_tail = &w->requeues;
+    while (*pp) {
+        struct requeue *q = *pp;
+        if (q->sending && done) {
+            *pp = q->next;
+            free(q);
+            continue;
+        }
+        q->sending = 0;
+        w->requeue_tail = &q->next;
+        pp = &q->next;
+    }
+}
+
+void requeues_free(struct worker *w) {
+    while (w->requeues) {
+        struct requeue *q = w->requeues;
+        w->requeues = q->next;
+        free(q);
+    }
+    w->requeue_tail = &w->requeues;
+}
+
+/* The flush in flight is over: what it carried is done (ok) or pending again. */
+static void flush_settle(struct worker *w, int ok) {
+    for (struct run_state *run = w->runs; run; run = run->next) {
+        if (!ok) {
+            run->completed += run->sent_completed;
+            run->failed += run->sent_failed;
+            run->retried += run->sent_retried;
+            if (run->hist_sent) run->hist_dirty = 1;
+        }
+        run->sent_completed = run->sent_failed = run->sent_retried = 0;
+        run->hist_sent = 0;
+    }
+    requeues_settle(w, ok);
+}
+
+static void on_flush(redisAsyncContext *ac, void *r, void *privdata) {
+    struct worker *w = privdata;
+    redisReply *reply = r;
+    (void)ac;
+    w->ctl.flush_pending = 0;
+    ctl_replied(&w->ctl, reply);
+    int ok = reply && reply->type == REDIS_REPLY_ARRAY;
+    flush_settle(w, ok);
+    if (!reply) return; /* the link is going away: re-sent after reconnecting */
+    if (ok)
+        exec_errors(w, "flush", reply);
+    else
+        worker_log_limited(w, &w->rl_reply, TQ_LOG_ERROR, "flush to %s failed: %s; will retry",
+                           w->cfg->redis_safe,
+                           reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str
+                                                                          : "unexpected reply");
+    worker_progress(w);
+}
+
+/* HINCRBY of each non-zero delta; moves them to sent_*. */
+static void flush_counters(struct worker *w, struct run_state *run) {
+    struct control *c = &w->ctl;
+    const char *names[3] = {TQ_STAT_COMPLETED, TQ_STAT_FAILED, TQ_STAT_RETRIED};
+    int64_t *pending[3] = {&run->completed, &run->failed, &run->retried};
+    int64_t *sent[3] = {&run->sent_completed, &run->sent_failed, &run->sent_retried};
+    for (int i = 0; i < 3; i++) {
+        if (*pending[i] == 0) continue;
+        if (redisAsyncCommand(c->ac, NULL, NULL, "HINCRBY %s %s %lld", run->stats_key, names[i],
+                              (long long)*pending[i]) != REDIS_OK)
+            continue;
+        *sent[i] += *pending[i];
+        *pending[i] = 0;
+    }
+}
+
+/* HSET of the three snapshots and the first/last stamps. Returns 0, or -1
+ * when out of memory (the snapshot then stays dirty). */
+static int flush_snapshot(struct worker *w, struct run_state *run) {
+    char fields[5][TQ_NAME_MAX + 32], stamps[2][24];
+    const tq_hist *h[3] = {&run->queue_wait, &run->service, &run->end_to_end};
+    int64_t stamp[2] = {run->first_start_us, run->last_done_us};
+    char *ser[3] = {NULL, NULL, NULL};
+    const char *argv[12];
+    size_t lens[12];
+    int argc = 0, rc = 0;
+    argv[argc] = "HSET";
+    lens[argc++] = 4;
+    argv[argc] = run->hist_key;
+    lens[argc++] = strlen(run->hist_key);
+    for (int i = 0; i < 5; i++) {
+        hist_field(fields[i], sizeof fields[i], w, hist_suffixes[i]);
+        const char *value;
+        size_t len;
+        if (i < 3) {
+            ser[i] = tq_hist_serialize(h[i], &len);
+            if (!ser[i]) {
+                rc = -1;
+                goto out;
+            }
+            value = ser[i];
+        } else {
+            if (stamp[i - 3] == 0) continue; /* no task completed yet */
+            snprintf(stamps[i - 3], sizeof stamps[i - 3], "%lld", (long long)stamp[i - 3]);
+            value = stamps[i - 3];
+            len = strlen(value);
+        }
+        argv[argc] = fields[i];
+        lens[argc++] = strlen(fields[i]);
+        argv[argc] = value;
+        lens[argc++] = len;
+    }
+    if (redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, argc, argv, lens) == REDIS_OK) {
+        run->hist_dirty = 0;
+        run->hist_sent = 1;
+    }
+out:
+    for (int i = 0; i < 3; i++) free(ser[i]);
+    return rc;
+}
+
+void control_flush(struct worker *w) {
+    struct control *c = &w->ctl;
+    if (!c->ac || c->flush_pending || w->phase >= PHASE_DEREGISTERING) return;
+    /* A run whose histograms changed first gets its earlier snapshot merged;
+     * until every such merge is done nothing is flushed, so counters,
+     * snapshots and requeues (with their `retried`) always travel together. */
+    for (struct run_state *run = w->runs; run; run = run->next)
+        if (run->hist_dirty && run->load == RUN_LOAD_NONE) send_load(w, run);
+    if (c->loads_pending || !c->ac) return;
+    int any = requeues_waiting(w);
+    for (struct run_state *run = w->runs; run && !any; run = run->next)
+        any = run_has_deltas(run) || run->hist_dirty;
+    if (!any) return;
+    if (redisAsyncCommand(c->ac, NULL, NULL, "MULTI") != REDIS_OK) return;
+    int64_t now = tq_clock_mono_us();
+    int oom = 0;
+    for (struct run_state *run = w->runs; run; run = run->next) {
+        int touched = 0;
+        if (run_has_deltas(run)) {
+            flush_counters(w, run);
+            touched = 1;
+        }
+        if (run->hist_dirty) {
+            if (flush_snapshot(w, run) != 0) oom = 1;
+            touched = 1;
+        }
+        if (touched) run->active_us = now;
+    }
+    for (struct requeue *q = w->requeues; q; q = q->next) {
+        if (q->sending) continue;
+        const char *argv[3] = {q->to_head ? "RPUSH" : "LPUSH", w->keys[q->key], q->payload};
+        size_t lens[3] = {5, w->key_len[q->key], q->len};
+        if (redisAsyncCommandArgv(c->ac, NULL, NULL, 3, argv, lens) == REDIS_OK) q->sending = 1;
+    }
+    if (redisAsyncCommand(c->ac, on_flush, w, "EXEC") == REDIS_OK) {
+        c->flush_pending = 1;
+        ctl_sent(c);
+    } else {
+        flush_settle(w, 0); /* never sent: everything stays pending */
+    }
+    /* Only now: shutting down may flush again, never inside this MULTI. */
+    if (oom) worker_fail(w, "out of memory serializing a histogram");
+}
+
+int control_flushed(const struct worker *w) {
+    const struct control *c = &w->ctl;
+    if (c->flush_pending || c->loads_pending || w->requeues) return 0;
+    for (const struct run_state *run = w->runs; run; run = run->next)
+        if (run_has_deltas(run) || run->hist_dirty) return 0;
+    return 1;
+}
+
+/* --- deregistration ------------------------------------------------------------ */
+
+static void on_dereg(redisAsyncContext *ac, void *r, void *privdata) {
+    struct worker *w = privdata;
+    redisReply *reply = r;
+    (void)ac;
+    w->ctl.dereg_pending = 0;
+    ctl_replied(&w->ctl, reply);
+    if (!reply) return; /* sent again once reconnected */
+    if (reply->type == REDIS_REPLY_ARRAY)
+        exec_errors(w, "deregistration", reply);
+    else
+        worker_log_limited(w, &w->rl_reply, TQ_LOG_ERROR,
+                           "deregistration from %s failed: %s; the heartbeat expires by its TTL",
+                           w->cfg->redis_safe,
+                           reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str
+                                                                          : "unexpected reply");
+    w->ctl.dereg_done = 1;
+    worker_progress(w);
+}
+
+void control_deregister(struct worker *w) {
+    struct control *c = &w->ctl;
+    if (!c->registered && !c->beat_pending) {
+        /* Never registered (Redis was never reached): nothing to remove. */
+        c->dereg_done = 1;
+        worker_progress(w);
+        return;
+    }
+    if (!c->ac || c->dereg_pending || c->dereg_done) return;
+    if (redisAsyncCommand(c->ac, NULL, NULL, "MULTI") != REDIS_OK) return;
+    redisAsyncCommand(c->ac, NULL, NULL, "SREM %s %s", w->registry_key, w->cfg->id);
+    redisAsyncCommand(c->ac, NULL, NULL, "DEL %s", w->worker_key);
+    if (redisAsyncCommand(c->ac, on_dereg, w, "EXEC") != REDIS_OK) return;
+    c->dereg_pending = 1;
+    ctl_sent(c);
+}

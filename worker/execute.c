@@ -1,0 +1,208 @@
+/* execute.c - running one popped task in its slot.
+ *
+ * noop finishes inline; sleep waits on the slot's uv timer (I/O-bound work);
+ * cpu spins the given µs of thread CPU time on libuv's thread pool, so the
+ * loop (heartbeats, other slots) keeps going; fail goes back to its list with
+ * attempt+1 while attempts remain (counted `retried`), and the last attempt
+ * is counted `failed`. A payload that does not decode is counted `failed` in
+ * its run when its run id could be read, always in the worker's own counter,
+ * and logged at a bounded rate.
+ *
+ * Latency (wall-clock µs, so it compares with the producer's stamps):
+ * origin = scheduled time if the task has one (open-loop runs), else its
+ * enqueue time; queue_wait = start - origin, service = done - start,
+ * end_to_end = done - origin. Only completed tasks enter the histograms, so
+ * their count equals `completed`. */
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tq_clock.h"
+
+/* Longest sleep (ms) and cpu (µs) a task may ask for: one hour, the
+ * histograms' range. A larger value is a malformed task, not a stuck slot. */
+#define TASK_MAX_SLEEP_MS (3600LL * 1000)
+#define TASK_MAX_CPU_US (3600LL * 1000000)
+
+static void task_end(struct slot *s) {
+    s->next++;
+    s->busy = 0;
+    s->w->inflight--;
+}
+
+static void task_completed(struct slot *s) {
+    struct run_state *r = s->task_run;
+    int64_t done = tq_clock_wall_us();
+    int64_t origin = s->task.scheduled_us ? s->task.scheduled_us : s->task.enqueued_us;
+    /* Out-of-range values (a producer clock ahead of ours, say) are counted
+     * by the histogram, never clamped. */
+    tq_hist_record(&r->queue_wait, s->task_start_us - origin);
+    tq_hist_record(&r->service, done - s->task_start_us);
+    tq_hist_record(&r->end_to_end, done - origin);
+    if (r->first_start_us == 0 || s->task_start_us < r->first_start_us)
+        r->first_start_us = s->task_start_us;
+    if (done > r->last_done_us) r->last_done_us = done;
+    r->completed++;
+    r->hist_dirty = 1;
+    s->w->processed++;
+    task_end(s);
+}
+
+static void task_failed(struct slot *s, struct run_state *r) {
+    if (r) r->failed++;
+    s->w->failed++;
+    s->w->processed++;
+    task_end(s);
+}
+
+/* Printable excerpt of a payload for a log line. */
+static void excerpt(const char *p, size_t len, char *out, size_t cap) {
+    size_t i = 0;
+    for (; i < len && i + 4 < cap && i < 48; i++)
+        out[i] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '?';
+    if (i < len && i + 4 < cap) {
+        memcpy(out + i, "...", 3);
+        i += 3;
+    }
+    out[i] = '\0';
+}
+
+static void task_malformed(struct slot *s, const char *why) {
+    struct worker *w = s->w;
+    const struct entry *e = &s->ents[s->next];
+    struct run_state *r = NULL;
+    if (s->task.run[0] && tq_name_valid(s->task.run)) {
+        r = runs_get(w, s->task.run);
+        if (!r) worker_fail(w, "out of memory for a run state");
+    }
+    int64_t suppressed = 0;
+    if (tq_ratelimit_allow(&w->rl_task, &suppressed)) {
+        char ex[64], more[64] = "";
+        excerpt(s->buf + e->off, e->len, ex, sizeof ex);
+        if (suppressed)
+            snprintf(more, sizeof more, " (%lld similar messages suppressed)", (long long)suppressed);
+        tq_warn("malformed task from %s (%u bytes, \"%s\"): %s; counted failed%s%s%s", w->keys[e->key],
+                e->len, ex, why, r ? " in run " : " (no run id)", r ? r->id : "", more);
+    }
+    task_failed(s, r);
+}
+
+/* A failed attempt: back onto its list with attempt+1 while attempts remain.
+ * The payload is re-encoded, so only the native protocol can do it; other
+ * protocols count every failure as final. */
+static void task_fail(struct slot *s) {
+    struct worker *w = s->w;
+    struct run_state *r = s->task_run;
+    const struct entry *e = &s->ents[s->next];
+    if (s->task.attempt + 1 >= s->task.max_attempts || w->cfg->protocol != &tq_protocol_native) {
+        task_failed(s, r);
+        return;
+    }
+    struct tq_task t = s->task;
+    t.attempt++;
+    char stack[4096];
+    size_t cap = (size_t)e->len + 64; /* attempt gains at most a few digits */
+    char *buf = cap <= sizeof stack ? stack : malloc(cap);
+    int n = buf ? tq_task_encode(&t, buf, cap) : -1;
+    int rc = n < 0 ? -1 : requeue_add(w, e->key, buf, (size_t)n, 0);
+    if (buf != stack) free(buf);
+    if (rc != 0) {
+        if (buf && n < 0)
+            tq_error("task %llu of run %s: cannot re-encode it for attempt %d; counted failed",
+                     (unsigned long long)t.id, r->id, t.attempt);
+        else
+            worker_fail(w, "out of memory for a re-enqueued task");
+        task_failed(s, r);
+        return;
+    }
+    r->retried++;
+    task_end(s);
+}
+
+static void sleep_done(uv_timer_t *t) {
+    struct slot *s = t->data;
+    if (s->abandoned) return;
+    task_completed(s);
+    slot_advance(s);
+}
+
+/* Runs on a thread-pool thread: burns the task's µs of this thread's CPU. */
+static void cpu_spin(uv_work_t *req) {
+    const struct slot *s = req->data;
+    int64_t want_ns = s->task.arg * 1000;
+    struct timespec a, b;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+    volatile uint64_t sink = 0;
+    for (;;) {
+        for (int i = 0; i < 256; i++) sink += (uint64_t)i * 2654435761u;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+        int64_t spent = (int64_t)(b.tv_sec - a.tv_sec) * 1000000000 + (b.tv_nsec - a.tv_nsec);
+        if (spent >= want_ns) break;
+    }
+}
+
+static void cpu_done(uv_work_t *req, int status) {
+    struct slot *s = req->data;
+    if (s->abandoned) return;
+    if (status != 0) {
+        tq_error("consumer %d: cpu task could not run: %s", s->index, uv_strerror(status));
+        task_failed(s, s->task_run);
+    } else {
+        task_completed(s);
+    }
+    slot_advance(s);
+}
+
+void task_start(struct slot *s) {
+    struct worker *w = s->w;
+    const struct entry *e = &s->ents[s->next];
+    char err[256];
+    if (w->cfg->protocol->decode(s->buf + e->off, e->len, &s->task, err, sizeof err) != 0) {
+        task_malformed(s, err);
+        return;
+    }
+    if ((s->task.kind == TQ_KIND_SLEEP && s->task.arg > TASK_MAX_SLEEP_MS) ||
+        (s->task.kind == TQ_KIND_CPU && s->task.arg > TASK_MAX_CPU_US)) {
+        snprintf(err, sizeof err, "arg %lld out of range for a %s task (at most one hour)",
+                 (long long)s->task.arg, tq_task_kind_name(s->task.kind));
+        task_malformed(s, err);
+        return;
+    }
+    struct run_state *r = runs_get(w, s->task.run[0] ? s->task.run : w->cfg->run);
+    if (!r) {
+        worker_fail(w, "out of memory for a run state");
+        task_failed(s, NULL);
+        return;
+    }
+    s->task_run = r;
+    s->task_start_us = tq_clock_wall_us();
+    switch (s->task.kind) {
+    case TQ_KIND_NOOP:
+        task_completed(s);
+        return;
+    case TQ_KIND_SLEEP:
+        s->busy = 1;
+        uv_timer_start(&s->sleep, sleep_done, (uint64_t)s->task.arg, 0);
+        return;
+    case TQ_KIND_CPU: {
+        s->busy = 1;
+        s->work.data = s;
+        int rc = uv_queue_work(w->loop, &s->work, cpu_spin, cpu_done);
+        if (rc != 0) {
+            tq_error("consumer %d: cannot queue a cpu task: %s", s->index, uv_strerror(rc));
+            task_failed(s, r);
+        }
+        return;
+    }
+    case TQ_KIND_FAIL:
+        task_fail(s);
+        return;
+    default:
+        snprintf(err, sizeof err, "unknown kind %d", (int)s->task.kind);
+        task_malformed(s, err);
+        return;
+    }
+}

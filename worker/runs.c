@@ -1,0 +1,87 @@
+/* runs.c - per-run state: the counters and the three latency histograms a
+ * worker keeps for each run id it has seen. Runs are few (usually one at a
+ * time), so a list with a last-used shortcut is all the lookup needs. A run
+ * state whose data is all in Redis and that saw nothing for a while is freed;
+ * if the run comes back, control.c merges the snapshot from Redis first. */
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tq_clock.h"
+
+static void run_destroy(struct run_state *r) {
+    tq_hist_free(&r->queue_wait);
+    tq_hist_free(&r->service);
+    tq_hist_free(&r->end_to_end);
+    free(r);
+}
+
+static struct run_state *run_create(struct worker *w, const char *id) {
+    struct run_state *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    snprintf(r->id, sizeof r->id, "%s", id);
+    if (tq_key_run_stats(r->stats_key, sizeof r->stats_key, w->cfg->prefix, id) < 0 ||
+        tq_key_run_hist(r->hist_key, sizeof r->hist_key, w->cfg->prefix, id) < 0) {
+        free(r);
+        return NULL;
+    }
+    int ok = tq_hist_init(&r->queue_wait) == 0;
+    ok = (tq_hist_init(&r->service) == 0) && ok;
+    ok = (tq_hist_init(&r->end_to_end) == 0) && ok;
+    if (!ok) {
+        run_destroy(r);
+        return NULL;
+    }
+    r->active_us = tq_clock_mono_us();
+    return r;
+}
+
+struct run_state *runs_get(struct worker *w, const char *id) {
+    struct run_state *r = w->last_run;
+    if (r && strcmp(r->id, id) == 0) return r;
+    for (r = w->runs; r; r = r->next)
+        if (strcmp(r->id, id) == 0) break;
+    if (!r) {
+        r = run_create(w, id);
+        if (!r) return NULL;
+        r->next = w->runs;
+        w->runs = r;
+        tq_debug("run %s: new run state", id);
+    }
+    w->last_run = r;
+    return r;
+}
+
+int run_is_clean(const struct run_state *r) {
+    return r->completed == 0 && r->failed == 0 && r->retried == 0 && r->sent_completed == 0 &&
+           r->sent_failed == 0 && r->sent_retried == 0 && !r->hist_dirty && !r->hist_sent &&
+           r->load != RUN_LOAD_PENDING;
+}
+
+void runs_reap(struct worker *w, int64_t now_us) {
+    struct run_state **pp = &w->runs;
+    while (*pp) {
+        struct run_state *r = *pp;
+        /* A run that never got its snapshot merged (load NONE) with data in
+         * its histograms is not clean: hist_dirty stays set until written. */
+        if (run_is_clean(r) && now_us - r->active_us >= (int64_t)WORKER_RUN_IDLE_MS * 1000) {
+            *pp = r->next;
+            if (w->last_run == r) w->last_run = NULL;
+            tq_debug("run %s: idle, state freed", r->id);
+            run_destroy(r);
+        } else {
+            pp = &r->next;
+        }
+    }
+}
+
+void runs_free(struct worker *w) {
+    while (w->runs) {
+        struct run_state *r = w->runs;
+        w->runs = r->next;
+        run_destroy(r);
+    }
+    w->last_run = NULL;
+}

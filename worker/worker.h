@@ -1,0 +1,247 @@
+/* worker.h - tqworker's internal types, shared by its source files.
+ *
+ * One libuv loop drives everything. `concurrency` consumer slots (consumer.c)
+ * each own an async hiredis connection that keeps one BRPOP (or a prefetch
+ * RPOP) in flight and run the tasks it brings one after another (execute.c).
+ * A separate control connection (control.c) carries heartbeats, batched
+ * counter/histogram flushes and re-enqueues. Counters and histograms are kept
+ * per run id (runs.c). main.c owns the loop, the signals and the shutdown
+ * sequence; config.c the command line. */
+#ifndef TQ_WORKER_H
+#define TQ_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <hiredis/async.h>
+#include <uv.h>
+
+#include "protocol.h"
+#include "redis_uv.h"
+#include "tq_hist.h"
+#include "tq_keys.h"
+#include "tq_log.h"
+#include "tq_redis.h"
+#include "tq_task.h"
+
+#define WORKER_MAX_QUEUES 16
+#define WORKER_MAX_KEYS 64             /* lists popped: queues x protocol keys */
+#define WORKER_MAX_CONCURRENCY 1024
+#define WORKER_MAX_PREFETCH 10000
+#define WORKER_FLUSH_MS 100            /* counters and histograms flush period */
+#define WORKER_TICK_MS 250             /* watchdog and idle-run reaping period */
+#define WORKER_REPLY_MARGIN_MS 5000    /* a reply later than timeout + this: dead link */
+#define WORKER_BACKOFF_MIN_MS 50
+#define WORKER_BACKOFF_MAX_MS 2000
+#define WORKER_SHUTDOWN_FLUSH_MS 5000  /* graceful: time allowed for the final flush */
+#define WORKER_FORCED_FLUSH_MS 2000    /* after a second signal */
+#define WORKER_RUN_IDLE_MS 30000       /* a flushed run state idle this long is freed */
+
+/* Exit codes (also in --help). */
+#define WORKER_EXIT_OK 0
+#define WORKER_EXIT_RUNTIME 1
+#define WORKER_EXIT_USAGE 2
+
+/* The program's configuration, from the command line and TQ_REDIS_URL. */
+struct config {
+    struct tq_redis_url redis;
+    char redis_safe[768];              /* the URL with the password masked */
+    char queues[WORKER_MAX_QUEUES][TQ_NAME_MAX];
+    int nqueues;
+    char queues_csv[WORKER_MAX_QUEUES * TQ_NAME_MAX];
+    int concurrency;
+    int prefetch;
+    int64_t heartbeat_ms;
+    int64_t brpop_timeout_ms;
+    char prefix[TQ_NAME_MAX];
+    char id[TQ_NAME_MAX];
+    char run[TQ_NAME_MAX];
+    const struct tq_protocol *protocol;
+    enum tq_log_level log_level;
+};
+
+/* Parses argv (and TQ_REDIS_URL). Returns 0 to run, 1 when --help or
+ * --version printed what was asked (exit 0), -1 with err naming the flag. */
+int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Counters and latency histograms of one run, as this worker saw them. */
+enum run_load { RUN_LOAD_NONE = 0, RUN_LOAD_PENDING, RUN_LOAD_DONE };
+
+struct run_state {
+    struct run_state *next;
+    char id[TQ_NAME_MAX];
+    char stats_key[TQ_KEY_MAX];
+    char hist_key[TQ_KEY_MAX];
+    tq_hist queue_wait, service, end_to_end;
+    int64_t first_start_us, last_done_us;    /* 0 when none yet */
+    /* Deltas not yet sent, and the deltas of the flush in flight (added back
+     * when that flush fails, dropped when its EXEC succeeds). */
+    int64_t completed, failed, retried;
+    int64_t sent_completed, sent_failed, sent_retried;
+    int hist_dirty;        /* histograms changed since the last snapshot sent */
+    int hist_sent;         /* the flush in flight carries a snapshot */
+    /* The snapshot in Redis (from an earlier state of this run, or an earlier
+     * process with the same --id) is merged in before the first write, so a
+     * snapshot always covers everything this worker id did in the run. */
+    enum run_load load;
+    int64_t active_us;     /* monotonic time of the last change */
+};
+
+/* A payload to push onto a list in the next flush's MULTI/EXEC: a failed task
+ * going back for another attempt (LPUSH, counted in `retried` by the same
+ * transaction), or a task handed back unstarted at a forced exit (RPUSH, so
+ * it is the next one popped). */
+struct requeue {
+    struct requeue *next;
+    int key;               /* index into worker.keys */
+    int to_head;           /* 1: RPUSH (popped next), 0: LPUSH */
+    int sending;           /* part of the flush in flight */
+    size_t len;
+    char payload[];
+};
+
+/* One popped payload waiting in a slot. */
+struct entry {
+    uint32_t off, len;     /* bytes in slot.buf */
+    int key;               /* the list it came from (index into worker.keys) */
+};
+
+/* One consumer: a connection, its pops, and the tasks they brought. */
+struct slot {
+    struct worker *w;
+    int index;
+    redisAsyncContext *ac;         /* NULL while disconnected */
+    int connected;
+    int64_t conn_started_us;       /* monotonic */
+    int backoff_ms;                /* 0 after a healthy reply */
+    int pop_pending;               /* a BRPOP or RPOP awaits its reply */
+    int64_t pop_sent_us;           /* monotonic */
+    int64_t pop_limit_us;          /* how long that reply may take */
+    int rpop_next;                 /* the last RPOP filled up: pop by RPOP again */
+    int rpop_key, rpop_asked;      /* the RPOP in flight: its list and count */
+    int hold;                      /* pausing after an error reply */
+    int closed;                    /* done for good (shutdown) */
+    int abandoned;                 /* forced exit: ignore the running task's end */
+    uv_timer_t retry;              /* reconnect backoff, or the pause after an error */
+    uv_timer_t sleep;              /* the running sleep task */
+    uv_work_t work;                /* the running cpu task */
+    int busy;                      /* a task runs asynchronously (sleep or cpu) */
+    /* Popped payloads: entries [next, n) are unfinished; entry `next` is the
+     * running one while busy. The bytes live in buf, reused batch after batch. */
+    char *buf;
+    size_t buf_len, buf_cap;
+    struct entry *ents;
+    int n, next, ents_cap;
+    struct tq_task task;           /* the running task, decoded */
+    struct run_state *task_run;
+    int64_t task_start_us;
+};
+
+/* The control connection and what it has in flight. */
+struct control {
+    redisAsyncContext *ac;
+    int connected;
+    int64_t conn_started_us;
+    int backoff_ms;
+    int lost;                      /* logged a loss; say so when back */
+    uv_timer_t retry;
+    int beat_pending;
+    int flush_pending;
+    int registered;                /* a heartbeat EXEC succeeded at least once */
+    int dereg_pending, dereg_done;
+    int loads_pending;
+    int outstanding;               /* replies awaited */
+    int64_t progress_us;           /* monotonic: last reply, or first send after none */
+};
+
+enum phase {
+    PHASE_RUNNING = 0,
+    PHASE_DRAINING,        /* signalled: no new pops; finish what was popped */
+    PHASE_FLUSHING,        /* every slot closed: final flush */
+    PHASE_DEREGISTERING,   /* SREM + DEL of the heartbeat */
+    PHASE_CLOSING          /* closing every handle; the loop then ends */
+};
+
+struct worker {
+    const struct config *cfg;
+    uv_loop_t *loop;
+    struct redis_uv ru;            /* the hiredis adapter's shared write batch */
+    /* The lists to pop, highest priority first, and the prepared commands. */
+    char keys[WORKER_MAX_KEYS][TQ_KEY_MAX];
+    size_t key_len[WORKER_MAX_KEYS];
+    int nkeys;
+    char *brpop_cmd;
+    int brpop_len;
+    int rpop_count_ok;             /* 0 once Redis refused RPOP key count (< 6.2) */
+    struct slot *slots;
+    struct control ctl;
+    struct run_state *runs, *last_run;
+    struct requeue *requeues, **requeue_tail;
+    int64_t processed, failed, inflight;
+    int64_t started_us;
+    char host[256];
+    char worker_key[TQ_KEY_MAX], registry_key[TQ_KEY_MAX];
+    tq_ratelimit rl_task;          /* malformed payloads */
+    tq_ratelimit rl_conn;          /* consumers' connection losses and failures */
+    tq_ratelimit rl_ctl;           /* the control connection's */
+    tq_ratelimit rl_reply;         /* error replies */
+    enum phase phase;
+    int forced;
+    int exit_code;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t beat_timer, flush_timer, tick_timer, deadline_timer;
+};
+
+/* main.c */
+/* Logs through a rate limiter, saying how many similar lines it dropped. */
+void worker_log_limited(struct worker *w, tq_ratelimit *rl, enum tq_log_level level,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Moves the shutdown along once its current step is complete. */
+void worker_progress(struct worker *w);
+/* A runtime failure (out of memory): logs it, sets exit code 1, shuts down. */
+void worker_fail(struct worker *w, const char *what);
+
+/* consumer.c */
+int consumers_init(struct worker *w);
+void consumers_start(struct worker *w);
+/* Graceful: idle slots close now, busy ones once their tasks are done. */
+void consumers_stop(struct worker *w);
+/* Forced: hands unfinished payloads back (requeue_add) and drops every link. */
+void consumers_abort(struct worker *w);
+int consumers_all_closed(const struct worker *w);
+/* Drops links whose reply is overdue (hiredis 0.14 has no async timeouts). */
+void consumers_watchdog(struct worker *w, int64_t now_us);
+void consumers_close_handles(struct worker *w);
+void consumers_free(struct worker *w);
+/* Runs what the slot holds, then pops again (or closes when stopping). */
+void slot_advance(struct slot *s);
+
+/* execute.c */
+/* Starts the task in entry s->next; it either finishes inline (s->next
+ * moves on) or leaves the slot busy until its timer or work completes. */
+void task_start(struct slot *s);
+
+/* runs.c */
+/* The state of run id, created on first use; NULL when out of memory. */
+struct run_state *runs_get(struct worker *w, const char *id);
+/* 1 when r has nothing unsent or in flight. */
+int run_is_clean(const struct run_state *r);
+/* Frees run states that are clean and idle for WORKER_RUN_IDLE_MS. */
+void runs_reap(struct worker *w, int64_t now_us);
+void runs_free(struct worker *w);
+
+/* control.c */
+void control_init(struct worker *w);
+void control_start(struct worker *w);
+void control_beat(struct worker *w);
+/* Sends pending counters, snapshots and requeues (one flush in flight). */
+void control_flush(struct worker *w);
+/* 1 when nothing is left to flush and no flush is in flight. */
+int control_flushed(const struct worker *w);
+void control_deregister(struct worker *w);
+void control_watchdog(struct worker *w, int64_t now_us);
+void control_close(struct worker *w);
+/* Queues a payload for the next flush; returns 0 or -1 when out of memory. */
+int requeue_add(struct worker *w, int key, const char *payload, size_t len, int to_head);
+void requeues_free(struct worker *w);
+
+#endif
