@@ -9,6 +9,7 @@
 
 const struct tq_framework *const tq_frameworks[] = {
     &tq_framework_native,
+    &tq_framework_celery,
     NULL,
 };
 

@@ -233,8 +233,8 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
         case OPT_LOG_LEVEL: {
             int level = tq_log_level_parse(optarg);
             if (level < 0 || level == TQ_LOG_OFF) {
-                snprintf(err, errlen, "--log-level: expected debug, info, warn or error, got \"%s\"",
-                         optarg);
+                snprintf(err, errlen,
+                         "--log-level: expected debug, info, warn or error, got \"%s\"", optarg);
                 rc = -1;
             } else {
                 cfg->log_level = (enum tq_log_level)level;

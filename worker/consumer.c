@@ -117,8 +117,8 @@ static void slot_connect(struct slot *s) {
     char err[1024];
     redisAsyncContext *ac = tq_redis_connect_async(&w->cfg->redis, err, sizeof err);
     if (!ac) {
-        worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN, "consumer %d: cannot connect to %s; retrying",
-                           s->index, err);
+        worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN,
+                           "consumer %d: cannot connect to %s; retrying", s->index, err);
         slot_backoff(s);
         return;
     }

@@ -83,9 +83,11 @@ static void task_malformed(struct slot *s, const char *why) {
         char ex[64], more[64] = "";
         excerpt(s->buf + e->off, e->len, ex, sizeof ex);
         if (suppressed)
-            snprintf(more, sizeof more, " (%lld similar messages suppressed)", (long long)suppressed);
-        tq_warn("malformed task from %s (%u bytes, \"%s\"): %s; counted failed%s%s%s", w->keys[e->key],
-                e->len, ex, why, r ? " in run " : " (no run id)", r ? r->id : "", more);
+            snprintf(more, sizeof more, " (%lld similar messages suppressed)",
+                     (long long)suppressed);
+        tq_warn("malformed task from %s (%u bytes, \"%s\"): %s; counted failed%s%s%s",
+                w->keys[e->key], e->len, ex, why, r ? " in run " : " (no run id)", r ? r->id : "",
+                more);
     }
     task_failed(s, r);
 }
@@ -135,9 +137,10 @@ static void cpu_spin(uv_work_t *req) {
     int64_t want_ns = s->task.arg * 1000;
     struct timespec a, b;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
-    volatile uint64_t sink = 0;
+    uint64_t sink = 0;
     for (;;) {
         for (int i = 0; i < 256; i++) sink += (uint64_t)i * 2654435761u;
+        __asm__ volatile("" : : "r"(sink) : "memory"); /* the work is not optimised away */
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
         int64_t spent = (int64_t)(b.tv_sec - a.tv_sec) * 1000000000 + (b.tv_nsec - a.tv_nsec);
         if (spent >= want_ns) break;

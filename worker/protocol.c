@@ -7,6 +7,7 @@
 
 const struct tq_protocol *const tq_protocols[] = {
     &tq_protocol_native,
+    &tq_protocol_celery,
     NULL,
 };
 

@@ -29,7 +29,8 @@ struct config {
 static void usage(FILE *f) {
     fprintf(f,
             "Usage: tqpush --tasks N [--redis URL] [--queue NAME] [--prefix P] [--run ID]\n"
-            "              [--kind noop|sleep|cpu|fail] [--arg N] [--max-attempts N] [--pad BYTES]\n"
+            "              [--kind noop|sleep|cpu|fail] [--arg N] [--max-attempts N]\n"
+            "              [--pad BYTES]\n"
             "              [--batch N] [--pipeline N]\n"
             "Pushes N native tasks onto P:queue:NAME (defaults: --redis $TQ_REDIS_URL or\n"
             "%s, --queue default, --prefix tq, --run standalone, --kind noop,\n"
@@ -96,7 +97,10 @@ static int parse_args(struct config *c, int argc, char **argv) {
         case 'x': rc = parse_ll("--pad", optarg, 0, 1 << 20, &v); c->pad = (long)v; break;
         case 'b': rc = parse_ll("--batch", optarg, 1, 100000, &v); c->batch = (int)v; break;
         case 'P': rc = parse_ll("--pipeline", optarg, 1, 1024, &v); c->pipeline = (int)v; break;
-        case 'm': rc = parse_ll("--max-attempts", optarg, 1, 1000000, &v); c->max_attempts = (int)v; break;
+        case 'm':
+            rc = parse_ll("--max-attempts", optarg, 1, 1000000, &v);
+            c->max_attempts = (int)v;
+            break;
         case 'k':
             c->kind = tq_task_kind_parse(optarg);
             if (c->kind < 0) {

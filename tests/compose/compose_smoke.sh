@@ -214,7 +214,13 @@ else
   else
     t_fail "celery: results.json: $out"
   fi
-  # Celery's pool children, to check they are gone after the warm shutdown.
+  # Celery's pool children, to check they are gone after the warm shutdown
+  # (once it is ready: its heartbeat starts at worker_ready, after the fork).
+  for _ in $(seq 300); do
+    [ "$("${RCLI[@]}" scard tq:workers)" -ge 1 ] && break
+    t_alive "$CELERY" || break
+    sleep 0.1
+  done
   CHILDREN=$(cat /proc/"$CELERY"/task/*/children 2>/dev/null)
   t_stop "$CELERY" 20
   if [ "$T_STATUS" -eq 0 ]; then t_pass "celery-worker: SIGTERM (warm shutdown) -> exit 0"

@@ -171,3 +171,39 @@ Test(worker_drain, malformed_payloads_counted_failed_worker_stays_up) {
     cr_expect_eq(wt_stat(t.c, "rm", TQ_STAT_COMPLETED), 110);
     CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
 }
+
+/* A worker restarted with the same --id continues its histograms for the
+ * run (it merges its earlier snapshot) and adds to the counters. */
+Test(worker_drain, same_id_restart_continues_the_run) {
+    const char *extra[] = {"--concurrency", "2", NULL};
+    CHECK(wt_push(t.c, "default", "rc", TQ_KIND_NOOP, 0, 1, 300) == 0, "push failed");
+    CHECK(wt_start_worker(&t, "wsame", extra) > 0, "cannot start tqworker");
+    CHECK(wt_wait_done(t.c, "rc", 300, 10000), "first batch not drained");
+    CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+    CHECK(wt_push(t.c, "default", "rc", TQ_KIND_NOOP, 0, 1, 200) == 0, "push failed");
+    CHECK(wt_start_worker(&t, "wsame", extra) > 0, "cannot start tqworker");
+    CHECK(wt_wait_done(t.c, "rc", 500, 10000), "second batch not drained");
+    CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+    cr_expect_eq(wt_stat(t.c, "rc", TQ_STAT_COMPLETED), 500);
+    expect_histograms("rc", "wsame", 500);
+}
+
+/* Queues are popped highest priority first: with one slot, every task of
+ * the first queue is done before any of the second starts. */
+Test(worker_drain, queues_popped_in_priority_order) {
+    CHECK(wt_push(t.c, "lo", "rlo", TQ_KIND_NOOP, 0, 1, 100) == 0, "push failed");
+    CHECK(wt_push(t.c, "hi", "rhi", TQ_KIND_NOOP, 0, 1, 100) == 0, "push failed");
+    const char *extra[] = {"--queue", "hi,lo", "--concurrency", "1", NULL};
+    CHECK(wt_start_worker(&t, "wq", extra) > 0, "cannot start tqworker");
+    CHECK(wt_wait_done(t.c, "rlo", 100, 10000), "lo not drained");
+    CHECK(wt_wait_done(t.c, "rhi", 100, 10000), "hi not drained");
+    CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+    char khi[TQ_KEY_MAX], klo[TQ_KEY_MAX];
+    tq_key_run_hist(khi, sizeof khi, TQ_DEFAULT_PREFIX, "rhi");
+    tq_key_run_hist(klo, sizeof klo, TQ_DEFAULT_PREFIX, "rlo");
+    long long hi_last = wt_hget(t.c, khi, "wq:" TQ_HIST_FIELD_LAST_DONE);
+    long long lo_first = wt_hget(t.c, klo, "wq:" TQ_HIST_FIELD_FIRST_START);
+    cr_expect_gt(hi_last, 0);
+    cr_expect_geq(lo_first, hi_last, "a lo task started (%lld) before hi was done (%lld)",
+                  lo_first, hi_last);
+}

@@ -6,7 +6,8 @@
 Drains the same backlog of noop tasks with the same Celery worker twice per
 round, once with the hook (TQ_CELERY_HOOK=1) and once without (=0), rounds
 interleaved so a noisy neighbour hits both alike, and prints each rate and
-the median overhead. Without the hook nothing counts tasks, so completion is
+the median overhead, in tasks/s and in CPU time of the worker's process tree
+per task (the steadier figure on a shared machine). Without the hook nothing counts tasks, so completion is
 read from kombu itself: the worker runs with acks_late, so an empty queue
 list plus an empty unacked hash means every task has returned. The clock
 starts at the first LPUSH; the worker is already consuming (its BRPOP is
@@ -32,6 +33,9 @@ import time
 import uuid
 
 import redis
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tqbench_hook import process_tree_usage  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = "/usr/bin/python3"
@@ -83,6 +87,7 @@ def one_run(r, sock, hook, opts, log):
     try:
         wait_until(lambda: consumer_blocked(r), 60, "the Celery worker's BRPOP")
         msgs = [message(i) for i in range(opts.tasks)]
+        user0, sys0, _ = process_tree_usage(worker.pid)
         t0 = time.monotonic()
         pipe = r.pipeline(transaction=False)
         for i in range(0, len(msgs), 1000):
@@ -90,6 +95,8 @@ def one_run(r, sock, hook, opts, log):
         pipe.execute()
         wait_until(lambda: r.llen(QUEUE) == 0 and r.hlen("unacked") == 0, 600, "the drain")
         seconds = time.monotonic() - t0
+        user1, sys1, _ = process_tree_usage(worker.pid)
+        cpu_us = (user1 + sys1 - user0 - sys0) / opts.tasks
         if hook:
             stats = "tq:run:%s:stats" % RUN
             wait_until(lambda: int(r.hget(stats, "completed") or 0) >= opts.tasks, 10,
@@ -97,7 +104,7 @@ def one_run(r, sock, hook, opts, log):
             counted = int(r.hget(stats, "completed"))
             if counted != opts.tasks:
                 raise SystemExit("hook counted %d of %d" % (counted, opts.tasks))
-        return opts.tasks / seconds
+        return opts.tasks / seconds, cpu_us
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:
@@ -121,6 +128,7 @@ def main():
                                "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
                                "--dir", tmp], stdout=subprocess.DEVNULL)
     rates = {False: [], True: []}
+    cpus = {False: [], True: []}
     try:
         r = redis.Redis(unix_socket_path=sock)
         wait_until(lambda: os.path.exists(sock), 10, "redis-server")
@@ -128,19 +136,24 @@ def main():
         with open(os.path.join(tmp, "celery.log"), "ab") as log:
             for i in range(opts.repeat):
                 for hook in (False, True):
-                    rate = one_run(r, sock, hook, opts, log)
+                    rate, cpu_us = one_run(r, sock, hook, opts, log)
                     rates[hook].append(rate)
-                    print("round %d hook %-3s %8.1f tasks/s  (load %.2f)" %
-                          (i + 1, "on" if hook else "off", rate, os.getloadavg()[0]), flush=True)
+                    cpus[hook].append(cpu_us)
+                    print("round %d hook %-3s %8.1f tasks/s  %6.1f us CPU/task  (load %.2f)" %
+                          (i + 1, "on" if hook else "off", rate, cpu_us, os.getloadavg()[0]),
+                          flush=True)
     finally:
         server.terminate()
         server.wait()
     shutil.rmtree(tmp)  # kept (with celery.log) when a run failed
     off, on = statistics.median(rates[False]), statistics.median(rates[True])
-    print("median: hook off %.1f tasks/s, hook on %.1f tasks/s, overhead %.1f%%"
-          % (off, on, 100.0 * (off - on) / off))
-    print("(%d noop tasks, --pool %s --concurrency %d, acks_late)"
-          % (opts.tasks, opts.pool, opts.concurrency))
+    coff, con = statistics.median(cpus[False]), statistics.median(cpus[True])
+    print("median: hook off %.1f tasks/s %.1f us CPU/task; hook on %.1f tasks/s %.1f us CPU/task"
+          % (off, coff, on, con))
+    print("overhead: %.1f%% of throughput, %+.1f us (%+.1f%%) of worker CPU per task"
+          % (100.0 * (off - on) / off, con - coff, 100.0 * (con - coff) / coff))
+    print("(%d noop tasks, --pool %s --concurrency %d, acks_late; CPU = the worker's process"
+          " tree, main process and pool children)" % (opts.tasks, opts.pool, opts.concurrency))
     return 0
 
 

@@ -32,7 +32,7 @@ Configuration (environment, set by tqbench's celery adapter):
   TQ_CELERY_RUN                  run id for tasks without tqbench headers
                                  (default standalone)
   TQ_CELERY_WORKER_ID            heartbeat id (default <host>-<pid>)
-  TQ_CELERY_HEARTBEAT_INTERVAL   seconds (default 1)
+  TQ_CELERY_HEARTBEAT_INTERVAL   seconds, 0.1..3600 (default 1); TTL 3 intervals
   TQ_CELERY_HOOK                 "0" disables the hook (overhead measurement)
 """
 
@@ -138,7 +138,13 @@ class Config:
         self.run = _env("TQ_CELERY_RUN", "standalone")
         self.worker_id = _env("TQ_CELERY_WORKER_ID",
                               "%s-%d" % (socket.gethostname(), os.getpid()))
-        self.interval = max(1, int(_env("TQ_CELERY_HEARTBEAT_INTERVAL", "1")))
+        raw = _env("TQ_CELERY_HEARTBEAT_INTERVAL", "1")
+        try:
+            self.interval = min(3600.0, max(0.1, float(raw)))
+        except ValueError:
+            log.warning("tqbench hook: TQ_CELERY_HEARTBEAT_INTERVAL=%r is not a number; using 1 s",
+                        raw)
+            self.interval = 1.0
         self.enabled = _env("TQ_CELERY_HOOK", "1") != "0"
 
     def stats_key(self, run):
@@ -383,7 +389,7 @@ class Heartbeat:
         try:
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(self.cfg.worker_key(), mapping=self.fields())
-            pipe.expire(self.cfg.worker_key(), 3 * self.cfg.interval)
+            pipe.pexpire(self.cfg.worker_key(), int(3000 * self.cfg.interval))
             if first:
                 pipe.sadd(self.cfg.workers_key(), self.cfg.worker_id)
             pipe.execute()
