@@ -38,10 +38,14 @@ static void task_completed(struct slot *s) {
     int64_t done = tq_clock_wall_us();
     int64_t origin = s->task.scheduled_us ? s->task.scheduled_us : s->task.enqueued_us;
     /* Out-of-range values (a producer clock ahead of ours, say) are counted
-     * by the histogram, never clamped. */
-    tq_hist_record(&r->queue_wait, s->task_start_us - origin);
+     * by the histogram, never clamped. A task without an enqueue stamp (a
+     * Celery message from Celery's own client) has a service time only:
+     * its queue wait is unknown, not huge. */
     tq_hist_record(&r->service, done - s->task_start_us);
-    tq_hist_record(&r->end_to_end, done - origin);
+    if (origin > 0) {
+        tq_hist_record(&r->queue_wait, s->task_start_us - origin);
+        tq_hist_record(&r->end_to_end, done - origin);
+    }
     if (r->first_start_us == 0 || s->task_start_us < r->first_start_us)
         r->first_start_us = s->task_start_us;
     if (done > r->last_done_us) r->last_done_us = done;
@@ -73,11 +77,12 @@ static void excerpt(const char *p, size_t len, char *out, size_t cap) {
 static void task_malformed(struct slot *s, const char *why) {
     struct worker *w = s->w;
     const struct entry *e = &s->ents[s->next];
-    struct run_state *r = NULL;
-    if (s->task.run[0] && tq_name_valid(s->task.run)) {
-        r = runs_get(w, s->task.run);
-        if (!r) worker_fail(w, "out of memory for a run state");
-    }
+    /* Counted in its own run when the run id could be read, else in --run
+     * (as for any payload that carries none), so a run still reaches
+     * completed + failed == pushed. */
+    const char *run_id = s->task.run[0] && tq_name_valid(s->task.run) ? s->task.run : w->cfg->run;
+    struct run_state *r = runs_get(w, run_id);
+    if (!r) worker_fail(w, "out of memory for a run state");
     int64_t suppressed = 0;
     if (tq_ratelimit_allow(&w->rl_task, &suppressed)) {
         char ex[64], more[64] = "";
@@ -86,7 +91,7 @@ static void task_malformed(struct slot *s, const char *why) {
             snprintf(more, sizeof more, " (%lld similar messages suppressed)",
                      (long long)suppressed);
         tq_warn("malformed task from %s (%u bytes, \"%s\"): %s; counted failed%s%s%s",
-                w->keys[e->key], e->len, ex, why, r ? " in run " : " (no run id)", r ? r->id : "",
+                w->keys[e->key], e->len, ex, why, r ? " in run " : "", r ? r->id : "",
                 more);
     }
     task_failed(s, r);

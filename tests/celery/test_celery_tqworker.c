@@ -1,4 +1,4 @@
-/* test_tqworker_celery.c - `tqworker --protocol celery` draining Celery's own
+/* test_celery_tqworker.c - `tqworker --protocol celery` draining Celery's own
  * queue: messages produced by Celery's real Python client (apply_async, via
  * bench/frameworks/celery/client_enqueue.py), messages built by the C
  * encoder (counted in the run their headers name), messages on kombu's
@@ -12,6 +12,7 @@
 
 #include "celery_testlib.h"
 #include "tq_celery.h"
+#include "tq_hist.h"
 #include "tq_spawn.h"
 
 static struct tq_test_redis redis_srv;
@@ -147,6 +148,26 @@ Test(tqworker_celery, drains_celerys_own_client_and_counts_malformed_envelopes, 
     tq_test_sleep_ms(300); /* nothing counted twice */
     cr_assert_eq(tq_test_redis_int(rc, "HGET tq:run:clientrun:stats completed"), client_tasks + 1);
     cr_assert_eq(tq_test_redis_int(rc, "HGET tq:run:crun:stats completed"), 30);
+    /* malformed envelopes without a readable run id count in --run */
+    cr_assert_eq(tq_test_redis_int(rc, "HGET tq:run:clientrun:stats failed"), 4);
+    /* Celery's own client stamps no enqueue time: service times only, and no
+     * bogus out-of-range queue waits */
+    redisReply *h = redisCommand(rc, "HMGET tq:run:clientrun:hist tqw-c1:service tqw-c1:end_to_end");
+    cr_assert(h && h->type == REDIS_REPLY_ARRAY && h->elements == 2 &&
+              h->element[0]->type == REDIS_REPLY_STRING && h->element[1]->type == REDIS_REPLY_STRING,
+              "clientrun histograms missing");
+    tq_hist service, e2e;
+    cr_assert_eq(tq_hist_init(&service), 0);
+    cr_assert_eq(tq_hist_init(&e2e), 0);
+    cr_assert_eq(tq_hist_parse(&service, h->element[0]->str, h->element[0]->len), 0);
+    cr_assert_eq(tq_hist_parse(&e2e, h->element[1]->str, h->element[1]->len), 0);
+    long long with_stamp = e2e.total_count;
+    cr_expect_eq(service.total_count, client_tasks + 1);
+    cr_expect_eq(e2e.out_of_range, 0);
+    cr_expect_leq(with_stamp, 1, "only the C-built message carries an enqueue stamp");
+    tq_hist_free(&service);
+    tq_hist_free(&e2e);
+    freeReplyObject(h);
 
     status = tq_test_stop_pid(pid, 10000);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "tqworker exit status %d (see %s)",

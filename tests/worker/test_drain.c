@@ -115,7 +115,8 @@ Test(worker_drain, fail_tasks_retried_then_failed) {
 }
 
 Test(worker_drain, malformed_payloads_counted_failed_worker_stays_up) {
-    /* Unreadable run id: counted only in the worker's own `failed`. */
+    /* Unreadable run id: counted in the worker's own `failed` and in the
+     * --run fallback run ("standalone"), like any payload without a run id. */
     static const char *const no_run[] = {
         "garbage",
         "",
@@ -161,6 +162,8 @@ Test(worker_drain, malformed_payloads_counted_failed_worker_stays_up) {
     CHECK(wt_wait_hget(t.c, hb, "failed", all, 3000), "heartbeat failed %lld, want %lld",
           wt_hget(t.c, hb, "failed"), all);
     cr_expect_eq(wt_hget(t.c, hb, "failed"), all);
+    cr_expect_eq(wt_stat(t.c, "standalone", TQ_STAT_FAILED), n_no + 1,
+                 "payloads without a readable run id are counted in --run");
     cr_expect(wt_log_contains(&t, "malformed task"), "malformed payloads not logged");
 
     /* Still alive, still working. */
