@@ -61,3 +61,22 @@ redis-up:
 # Stop the redis-server started by redis-up (by pid).
 redis-down:
     scripts/redis-local down
+
+# docker compose, for the docker-* recipes (`just compose="docker-compose -f docker/compose.yaml" docker-up` for compose v1).
+compose := "docker compose -f docker/compose.yaml"
+
+# Build the images and run a whole benchmark in docker compose (redis, TQ_WORKERS tqworkers, tqbench --external); exit code from tqbench, results in results/compose.
+docker-up *ARGS:
+    mkdir -p results/compose
+    TQ_UID=$(id -u) TQ_GID=$(id -g) {{compose}} up --build --exit-code-from bench {{ARGS}}
+
+# Stop and remove the docker compose environment (containers and network, the celery profile's too).
+docker-down:
+    {{compose}} --profile celery down --remove-orphans
+
+# One scenario in docker compose on WORKERS worker containers of FRAMEWORK (native or celery); exit code from tqbench.
+docker-bench SCENARIO="throughput" WORKERS="1" FRAMEWORK="native":
+    mkdir -p results/compose
+    if [ "{{FRAMEWORK}}" = celery ]; then set -- --profile celery up --scale worker=0; else set -- up; fi; \
+      TQ_UID=$(id -u) TQ_GID=$(id -g) TQ_SCENARIO={{SCENARIO}} TQ_WORKERS={{WORKERS}} TQ_FRAMEWORK={{FRAMEWORK}} \
+      {{compose}} "$@" --build --exit-code-from bench
