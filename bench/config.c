@@ -3,19 +3,18 @@
  * `tqbench SUBCOMMAND [flags]`: the subcommand comes first, then getopt_long
  * flags. Each flag names the subcommands it belongs to, so a flag given to
  * the wrong one is an error rather than silently ignored. Numbers are parsed
- * strictly ("--tasks must be an integer >= 1 (got \"1e3\")"). tqbench never
- * reads TQ_REDIS_URL: an exported worker setting must not silently redirect
- * a benchmark. */
+ * strictly (tq_parse.h): "--tasks must be an integer in 1..1000000000 (got
+ * \"1e3\")". tqbench never reads TQ_REDIS_URL: an exported worker setting
+ * must not silently redirect a benchmark. */
 #include "config.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "tq_log.h"
+#include "tq_parse.h"
 
 enum {
     OPT_SCENARIO = 1000, OPT_FRAMEWORK, OPT_TASKS, OPT_WORKERS, OPT_CONCURRENCY, OPT_PREFETCH,
@@ -128,27 +127,21 @@ void config_usage(FILE *f) {
 
 static int parse_long(const char *flag, const char *s, long min, long max, long *out, char *err,
                       size_t errlen) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+    long long v;
+    if (tq_parse_int(s, min, max, &v) != 0) {
         snprintf(err, errlen, "%s must be an integer in %ld..%ld (got \"%s\")", flag, min, max, s);
         return -1;
     }
-    *out = v;
+    *out = (long)v;
     return 0;
 }
 
 static int parse_double(const char *flag, const char *s, double min, double max, double *out,
                         char *err, size_t errlen) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < min || v > max) {
+    if (tq_parse_double(s, min, max, out) != 0) {
         snprintf(err, errlen, "%s must be a number in %g..%g (got \"%s\")", flag, min, max, s);
         return -1;
     }
-    *out = v;
     return 0;
 }
 

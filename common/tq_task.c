@@ -2,9 +2,10 @@
  *
  * Encoding is the producer's hot path (about a million tasks per second), so
  * it writes digits straight into the caller's buffer: no allocation, no
- * printf. Decoding goes through cJSON and is strict about every field the
- * worker relies on, but ignores keys it does not know so newer producers can
- * add fields without breaking older workers. */
+ * printf. Decoding goes through cJSON (then one walk over the object's
+ * members) and is strict about every field the worker relies on, but ignores
+ * keys it does not know so newer producers can add fields without breaking
+ * older workers. */
 #include "tq_task.h"
 
 #include <cjson/cJSON.h>
@@ -111,11 +112,11 @@ static const char *err_quote(const char *s, char *out, size_t n) {
 
 enum field_rc { FIELD_OK = 0, FIELD_ABSENT = 1, FIELD_BAD = -1 };
 
-/* Reads an integer field. Fails (with err) on a wrong type, a fraction, a
- * value beyond what a JSON number holds exactly, or a value below min. */
-static enum field_rc get_int(const cJSON *obj, const char *name, int required, double min,
+/* Reads the integer field it (NULL when the payload lacks it). Fails (with
+ * err) on a wrong type, a fraction, a value beyond what a JSON number holds
+ * exactly, or a value below min. */
+static enum field_rc get_int(const cJSON *it, const char *name, int required, double min,
                              double max, int64_t *out, char *err, size_t errlen) {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (!it) {
         if (required) {
             snprintf(err, errlen, "missing field \"%s\"", name);
@@ -148,62 +149,102 @@ static enum field_rc get_int(const cJSON *obj, const char *name, int required, d
     return FIELD_OK;
 }
 
+/* Reads the required string field it (NULL when the payload lacks it).
+ * Returns its text, or NULL with err set. */
+static const char *get_str(const cJSON *it, const char *name, char *err, size_t errlen) {
+    if (!it) {
+        snprintf(err, errlen, "missing field \"%s\"", name);
+        return NULL;
+    }
+    if (!cJSON_IsString(it) || !it->valuestring) {
+        snprintf(err, errlen, "field \"%s\" has wrong type (want a string)", name);
+        return NULL;
+    }
+    return it->valuestring;
+}
+
+/* The fields a task is made of, as found in the object (NULL: absent). */
+struct task_fields {
+    const cJSON *id, *run, *kind, *arg, *enq, *sched, *attempt, *max_attempts, *pad;
+};
+
+/* Sorts the object's members into f in one walk: looking each field up by
+ * name walked the member list once per field, the largest cost of decoding
+ * after cJSON's own parse. Like cJSON_GetObjectItemCaseSensitive, the first
+ * member of a name wins and names compare as C strings; other names are
+ * ignored (newer producers may add fields). */
+static void collect_fields(const cJSON *obj, struct task_fields *f) {
+    *f = (struct task_fields){0};
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        const char *k = it->string;
+        const cJSON **slot = NULL;
+        if (!k) continue;
+        switch (k[0]) {
+        case 'i': if (strcmp(k, "id") == 0) slot = &f->id; break;
+        case 'r': if (strcmp(k, "run") == 0) slot = &f->run; break;
+        case 'k': if (strcmp(k, "kind") == 0) slot = &f->kind; break;
+        case 'a':
+            if (strcmp(k, "arg") == 0) slot = &f->arg;
+            else if (strcmp(k, "attempt") == 0) slot = &f->attempt;
+            break;
+        case 'e': if (strcmp(k, "enq") == 0) slot = &f->enq; break;
+        case 's': if (strcmp(k, "sched") == 0) slot = &f->sched; break;
+        case 'm': if (strcmp(k, "max_attempts") == 0) slot = &f->max_attempts; break;
+        case 'p': if (strcmp(k, "pad") == 0) slot = &f->pad; break;
+        default: break;
+        }
+        if (slot && !*slot) *slot = it;
+    }
+}
+
+/* Checks the fields in a fixed order (so a payload with several problems
+ * always reports the same one) and fills out. */
 static int decode_object(const cJSON *obj, struct tq_task *out, char *err, size_t errlen) {
     char q[48];
+    struct task_fields f;
+    collect_fields(obj, &f);
     /* The run id first, so a later error can still be counted in its run. */
-    const cJSON *run = cJSON_GetObjectItemCaseSensitive(obj, "run");
-    if (!run) {
-        snprintf(err, errlen, "missing field \"run\"");
+    const char *run = get_str(f.run, "run", err, errlen);
+    if (!run) return -1;
+    if (!tq_name_valid(run)) {
+        snprintf(err, errlen, "invalid run id \"%s\"", err_quote(run, q, sizeof q));
         return -1;
     }
-    if (!cJSON_IsString(run) || !run->valuestring) {
-        snprintf(err, errlen, "field \"run\" has wrong type (want a string)");
-        return -1;
-    }
-    if (!tq_name_valid(run->valuestring)) {
-        snprintf(err, errlen, "invalid run id \"%s\"", err_quote(run->valuestring, q, sizeof q));
-        return -1;
-    }
-    memcpy(out->run, run->valuestring, strlen(run->valuestring) + 1);
+    memcpy(out->run, run, strlen(run) + 1);
 
     int64_t v;
-    if (get_int(obj, "id", 1, 0, JSON_INT_MAX, &v, err, errlen) != FIELD_OK) return -1;
+    if (get_int(f.id, "id", 1, 0, JSON_INT_MAX, &v, err, errlen) != FIELD_OK) return -1;
     out->id = (uint64_t)v;
 
-    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(obj, "kind");
-    if (!kind) {
-        snprintf(err, errlen, "missing field \"kind\"");
-        return -1;
-    }
-    if (!cJSON_IsString(kind) || !kind->valuestring) {
-        snprintf(err, errlen, "field \"kind\" has wrong type (want a string)");
-        return -1;
-    }
-    int k = tq_task_kind_parse(kind->valuestring);
+    const char *kind = get_str(f.kind, "kind", err, errlen);
+    if (!kind) return -1;
+    int k = tq_task_kind_parse(kind);
     if (k < 0) {
-        snprintf(err, errlen, "unknown kind \"%s\"", err_quote(kind->valuestring, q, sizeof q));
+        snprintf(err, errlen, "unknown kind \"%s\"", err_quote(kind, q, sizeof q));
         return -1;
     }
     out->kind = (enum tq_task_kind)k;
 
-    if (get_int(obj, "arg", 0, 0, JSON_INT_MAX, &out->arg, err, errlen) == FIELD_BAD) return -1;
-    if (get_int(obj, "enq", 1, 0, JSON_INT_MAX, &out->enqueued_us, err, errlen) != FIELD_OK)
+    if (get_int(f.arg, "arg", 0, 0, JSON_INT_MAX, &out->arg, err, errlen) == FIELD_BAD) return -1;
+    if (get_int(f.enq, "enq", 1, 0, JSON_INT_MAX, &out->enqueued_us, err, errlen) != FIELD_OK)
         return -1;
-    if (get_int(obj, "sched", 0, 0, JSON_INT_MAX, &out->scheduled_us, err, errlen) == FIELD_BAD)
+    if (get_int(f.sched, "sched", 0, 0, JSON_INT_MAX, &out->scheduled_us, err, errlen) ==
+        FIELD_BAD)
         return -1;
     v = 0;
-    if (get_int(obj, "attempt", 0, 0, 1e9, &v, err, errlen) == FIELD_BAD) return -1;
+    if (get_int(f.attempt, "attempt", 0, 0, 1e9, &v, err, errlen) == FIELD_BAD) return -1;
     out->attempt = (int)v;
     v = 1;
-    if (get_int(obj, "max_attempts", 0, 1, 1e9, &v, err, errlen) == FIELD_BAD) return -1;
+    if (get_int(f.max_attempts, "max_attempts", 0, 1, 1e9, &v, err, errlen) == FIELD_BAD)
+        return -1;
     out->max_attempts = (int)v;
     if (out->attempt >= out->max_attempts) {
         snprintf(err, errlen, "attempt >= max_attempts (%d >= %d)", out->attempt,
                  out->max_attempts);
         return -1;
     }
-    const cJSON *pad = cJSON_GetObjectItemCaseSensitive(obj, "pad");
-    if (pad && cJSON_IsString(pad) && pad->valuestring) out->pad_len = strlen(pad->valuestring);
+    if (f.pad && cJSON_IsString(f.pad) && f.pad->valuestring)
+        out->pad_len = strlen(f.pad->valuestring);
     return 0;
 }
 

@@ -3,13 +3,14 @@
  * exits 2. --help documents every option, default, variable and exit code. */
 #include "worker.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "tq_parse.h"
 
 #define DEFAULT_QUEUE "default"
 #define DEFAULT_RUN "standalone"
@@ -101,10 +102,8 @@ static void usage(FILE *f) {
 
 static int parse_int(const char *flag, const char *s, long lo, long hi, int *out, char *err,
                      size_t errlen) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) {
+    long long v;
+    if (tq_parse_int(s, lo, hi, &v) != 0) {
         snprintf(err, errlen, "%s: expected an integer in %ld..%ld, got \"%s\"", flag, lo, hi, s);
         return -1;
     }
@@ -115,10 +114,8 @@ static int parse_int(const char *flag, const char *s, long lo, long hi, int *out
 /* Seconds (decimals allowed) into milliseconds. */
 static int parse_seconds(const char *flag, const char *s, double lo, double hi, int64_t *ms,
                          char *err, size_t errlen) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(v) || v < lo || v > hi) {
+    double v;
+    if (tq_parse_double(s, lo, hi, &v) != 0) {
         snprintf(err, errlen, "%s: expected seconds in %g..%g, got \"%s\"", flag, lo, hi, s);
         return -1;
     }

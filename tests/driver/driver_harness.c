@@ -147,6 +147,21 @@ int drv_run(const struct drv *d, const char *const *args, int timeout_ms) {
     return rc;
 }
 
+char *drv_wait_expect(const struct drv *d, pid_t pid, int timeout_ms, int want_rc) {
+    int rc = drv_wait(pid, timeout_ms);
+    char *log = drv_read(d->log);
+    if (!log) log = calloc(1, 1);
+    cr_assert_not_null(log, "out of memory");
+    if (rc == -1)
+        cr_assert_fail("tqbench did not finish within %d ms; output:\n%s", timeout_ms, log);
+    cr_assert_eq(rc, want_rc, "exit %d; output:\n%s", rc, log);
+    return log;
+}
+
+char *drv_run_expect(const struct drv *d, const char *const *args, int timeout_ms, int want_rc) {
+    return drv_wait_expect(d, drv_start(d, args), timeout_ms, want_rc);
+}
+
 char *drv_read(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -179,6 +194,46 @@ cJSON *drv_results(const struct drv *d) {
     cJSON *j = cJSON_Parse(s);
     free(s);
     return j;
+}
+
+cJSON *drv_results_required(const struct drv *d) {
+    cJSON *j = drv_results(d);
+    cr_assert_not_null(j, "%s/results.json missing or not JSON", d->out);
+    return j;
+}
+
+redisContext *drv_redis_connect(const struct tq_test_redis *r) {
+    redisContext *c = tq_test_redis_connect(r);
+    cr_assert_not_null(c, "cannot connect to the test redis-server (pid %d)", (int)r->pid);
+    return c;
+}
+
+redisContext *drv_redis_start_connected(struct tq_test_redis *r) {
+    cr_assert_eq(drv_redis_start(r, 0, NULL), 0, "redis-server did not start");
+    return drv_redis_connect(r);
+}
+
+/* The pids of up to max registered workers, from one SMEMBERS reading. */
+static int worker_pids(redisContext *c, pid_t *out, int max) {
+    redisReply *m = redisCommand(c, "SMEMBERS tq:workers");
+    int n = 0;
+    for (size_t i = 0; m && m->type == REDIS_REPLY_ARRAY && i < m->elements && n < max; i++) {
+        redisReply *p = redisCommand(c, "HGET tq:worker:%s pid", m->element[i]->str);
+        if (p && p->type == REDIS_REPLY_STRING && atoi(p->str) > 0) out[n++] = (pid_t)atoi(p->str);
+        if (p) freeReplyObject(p);
+    }
+    if (m) freeReplyObject(m);
+    return n;
+}
+
+int drv_wait_worker_pids(redisContext *c, pid_t *out, int want, int timeout_ms) {
+    int64_t deadline = tq_test_now_ms() + timeout_ms;
+    int n = 0;
+    for (;;) {
+        n = worker_pids(c, out, want);
+        if (n >= want || tq_test_now_ms() >= deadline) return n;
+        tq_test_sleep_ms(50);
+    }
 }
 
 int drv_children(pid_t ppid, pid_t *out, int max) {

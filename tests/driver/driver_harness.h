@@ -45,12 +45,30 @@ int drv_run(const struct drv *d, const char *const *args, int timeout_ms);
 /* Waits for a started tqbench: exit code, or -1 when still running after
  * timeout_ms (then it was killed and reaped). */
 int drv_wait(pid_t pid, int timeout_ms);
+/* Waits for the tqbench started as pid and asserts it exited want_rc within
+ * timeout_ms (printing its output when not). Returns the output (malloc'd,
+ * NUL-terminated, "" when there was none; the caller frees it). */
+char *drv_wait_expect(const struct drv *d, pid_t pid, int timeout_ms, int want_rc);
+/* drv_start, then drv_wait_expect. */
+char *drv_run_expect(const struct drv *d, const char *const *args, int timeout_ms, int want_rc);
 /* The whole file (malloc'd, NUL-terminated) or NULL. */
 char *drv_read(const char *path);
 /* 1 when the file contains needle. */
 int drv_file_has(const char *path, const char *needle);
 /* results.json, parsed (NULL when absent or not JSON). */
 cJSON *drv_results(const struct drv *d);
+/* results.json, parsed; fails the test when it is absent or not JSON. */
+cJSON *drv_results_required(const struct drv *d);
+/* A sync connection to r (tq_test_redis_connect); fails the test without one. */
+redisContext *drv_redis_connect(const struct tq_test_redis *r);
+/* drv_redis_start on a unix socket without a password, then
+ * drv_redis_connect; fails the test when either fails. */
+redisContext *drv_redis_start_connected(struct tq_test_redis *r);
+/* Polls the worker registry (tq:workers, each member's tq:worker:<id> pid)
+ * until want workers are listed with a pid, for up to timeout_ms. Fills out
+ * (at least want slots) from one reading of the registry, so two indexes
+ * never name the same worker. Returns how many it found (< want: timeout). */
+int drv_wait_worker_pids(redisContext *c, pid_t *out, int want, int timeout_ms);
 /* Up to max pids whose parent is ppid (from /proc/<pid>/stat). */
 int drv_children(pid_t ppid, pid_t *out, int max);
 /* Every pid of the results file: the embedded redis and each run's workers. */

@@ -40,15 +40,12 @@ static void never_up(const char *worker_bin, const char *health, int limit_ms, c
     const char *args[] = {"run", "--tasks", "10", "--worker-bin", worker_bin, "--health-timeout",
                           health, "--out", d.out, NULL};
     int64_t t0 = tq_test_now_ms();
-    int rc = drv_run(&d, args, 60000);
+    char *log = drv_run_expect(&d, args, 60000, 1);
     int64_t took = tq_test_now_ms() - t0;
-    char *log = drv_read(d.log);
-    cr_assert_eq(rc, 1, "exit %d; output:\n%s", rc, log ? log : "");
     cr_assert_lt(took, limit_ms, "took %lld ms (limit %d)", (long long)took, limit_ms);
-    cJSON *j = drv_results(&d);
-    cr_assert_not_null(j, "no results.json after a failed run");
+    cJSON *j = drv_results_required(&d);
     cr_assert(strstr(run_error(j), expect), "error \"%s\" lacks \"%s\"", run_error(j), expect);
-    cr_assert(log && strstr(log, expect), "output lacks \"%s\":\n%s", expect, log ? log : "");
+    cr_assert(strstr(log, expect), "output lacks \"%s\":\n%s", expect, log);
     assert_pids_gone(j, expect_pids);
     free(log);
     cJSON_Delete(j);
@@ -79,18 +76,6 @@ Test(driver, worker_silent_times_out, .timeout = 60, .fini = drv_cleanup) {
     rmdir(dir);
 }
 
-static pid_t worker_pid(redisContext *c, int index) {
-    redisReply *m = redisCommand(c, "SMEMBERS tq:workers");
-    pid_t pid = 0;
-    if (m && m->type == REDIS_REPLY_ARRAY && (int)m->elements > index) {
-        redisReply *p = redisCommand(c, "HGET tq:worker:%s pid", m->element[index]->str);
-        if (p && p->type == REDIS_REPLY_STRING) pid = (pid_t)atoi(p->str);
-        if (p) freeReplyObject(p);
-    }
-    if (m) freeReplyObject(m);
-    return pid;
-}
-
 static long long keys_matching(redisContext *c, const char *pattern) {
     redisReply *r = redisCommand(c, "KEYS %s", pattern); /* our own test Redis: tiny */
     long long n = r && r->type == REDIS_REPLY_ARRAY ? (long long)r->elements : -1;
@@ -102,34 +87,24 @@ Test(driver, worker_killed_mid_run, .timeout = 90, .fini = drv_cleanup) {
     struct drv d;
     drv_init(&d);
     struct tq_test_redis r;
-    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
-    redisContext *c = tq_test_redis_connect(&r);
-    cr_assert_not_null(c);
+    redisContext *c = drv_redis_start_connected(&r);
     char scen[400];
     drv_write(&d, "t_sleepy.json", sleepy_scenario, scen, sizeof scen);
     const char *args[] = {"run", "--redis", r.url, "--scenario", scen, "--out", d.out, NULL};
     pid_t drv = drv_start(&d, args);
-    pid_t w0 = 0, w1 = 0;
-    for (int i = 0; i < 300 && !(w0 && w1); i++) {
-        tq_test_sleep_ms(50);
-        w0 = worker_pid(c, 0);
-        w1 = worker_pid(c, 1);
-    }
-    cr_assert(w0 > 0 && w1 > 0, "workers never registered");
+    pid_t w[2];
+    cr_assert_eq(drv_wait_worker_pids(c, w, 2, 15000), 2, "workers never registered");
+    pid_t w0 = w[0], w1 = w[1];
     tq_test_sleep_ms(1000); /* mid-run: 20,000 x 20 ms / 20 slots = 20 s */
     cr_assert_eq(kill(w0, SIGKILL), 0);
     int64_t t0 = tq_test_now_ms();
-    int rc = drv_wait(drv, 15000);
+    char *log = drv_wait_expect(&d, drv, 15000, 1);
     int64_t took = tq_test_now_ms() - t0;
-    char *log = drv_read(d.log);
-    cr_assert_eq(rc, 1, "exit %d; output:\n%s", rc, log ? log : "");
     cr_assert_lt(took, 8000, "the run took %lld ms to notice", (long long)took);
     char expect[64];
     snprintf(expect, sizeof expect, "(pid %d) killed by SIGKILL", (int)w0);
-    cr_assert(log && strstr(log, expect), "output does not name the dead worker (%s):\n%s", expect,
-              log ? log : "");
-    cJSON *j = drv_results(&d);
-    cr_assert_not_null(j, "no partial results.json");
+    cr_assert(strstr(log, expect), "output does not name the dead worker (%s):\n%s", expect, log);
+    cJSON *j = drv_results_required(&d);
     const cJSON *run = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "runs"), 0);
     cr_assert_str_eq(cJSON_GetObjectItem(run, "status")->valuestring, "failed");
     cr_assert(strstr(run_error(j), expect), "error: %s", run_error(j));
@@ -164,10 +139,8 @@ static void interrupt_run(struct drv *d, const char *redis_url, pid_t *kids, int
     cr_assert_geq(*nkids, want, "expected %d children of tqbench, saw %d", want, *nkids);
     tq_test_sleep_ms(1500);
     cr_assert_eq(kill(drv, SIGINT), 0);
-    int rc = drv_wait(drv, 15000);
-    char *log = drv_read(d->log);
-    cr_assert_eq(rc, 1, "exit %d after SIGINT; output:\n%s", rc, log ? log : "");
-    cr_assert(log && strstr(log, "interrupted by SIGINT"), "output:\n%s", log ? log : "");
+    char *log = drv_wait_expect(d, drv, 15000, 1);
+    cr_assert(strstr(log, "interrupted by SIGINT"), "output:\n%s", log);
     free(log);
     for (int i = 0; i < *nkids; i++)
         cr_assert(!tq_test_pid_alive(kids[i]), "child pid %d outlived tqbench", kids[i]);
@@ -179,8 +152,7 @@ Test(driver, sigint_embedded, .timeout = 90, .fini = drv_cleanup) {
     pid_t kids[16];
     int n;
     interrupt_run(&d, NULL, kids, &n);
-    cJSON *j = drv_results(&d);
-    cr_assert_not_null(j);
+    cJSON *j = drv_results_required(&d);
     cr_assert_str_eq(cJSON_GetObjectItem(j, "status")->valuestring, "interrupted");
     assert_pids_gone(j, 3);
     /* the embedded Redis's private dir is gone with it */
@@ -200,12 +172,10 @@ Test(driver, sigint_external_redis, .timeout = 90, .fini = drv_cleanup) {
     pid_t kids[16];
     int n;
     interrupt_run(&d, r.url, kids, &n);
-    redisContext *c = tq_test_redis_connect(&r);
-    cr_assert_not_null(c);
+    redisContext *c = drv_redis_connect(&r);
     cr_assert_eq(keys_matching(c, "tq:*"), 0, "keys left after SIGINT");
     redisFree(c);
-    cJSON *j = drv_results(&d);
-    cr_assert_not_null(j);
+    cJSON *j = drv_results_required(&d);
     assert_pids_gone(j, 2);
     cJSON_Delete(j);
     drv_redis_stop(&r);
@@ -219,9 +189,7 @@ static void stopped_worker(const char *stall_timeout, const char *expect) {
     struct drv d;
     drv_init(&d);
     struct tq_test_redis r;
-    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
-    redisContext *c = tq_test_redis_connect(&r);
-    cr_assert_not_null(c);
+    redisContext *c = drv_redis_start_connected(&r);
     char scen[400];
     drv_write(&d, "t_one.json",
               "{\"name\": \"t_one\", \"tasks\": 5000, \"workers\": 1, \"concurrency\": 10,"
@@ -230,18 +198,12 @@ static void stopped_worker(const char *stall_timeout, const char *expect) {
     const char *args[] = {"run", "--redis", r.url, "--scenario", scen, "--out", d.out,
                           "--stall-timeout", stall_timeout, NULL};
     pid_t drv = drv_start(&d, args);
-    pid_t w = 0;
-    for (int i = 0; i < 300 && !w; i++) {
-        tq_test_sleep_ms(50);
-        w = worker_pid(c, 0);
-    }
-    cr_assert_gt(w, 0, "worker never registered");
+    pid_t w;
+    cr_assert_eq(drv_wait_worker_pids(c, &w, 1, 15000), 1, "worker never registered");
     tq_test_sleep_ms(700);
     cr_assert_eq(kill(w, SIGSTOP), 0);
-    int rc = drv_wait(drv, 30000);
-    char *log = drv_read(d.log);
-    cr_assert_eq(rc, 1, "exit %d; output:\n%s", rc, log ? log : "");
-    cr_assert(log && strstr(log, expect), "output lacks \"%s\":\n%s", expect, log ? log : "");
+    char *log = drv_wait_expect(&d, drv, 30000, 1);
+    cr_assert(strstr(log, expect), "output lacks \"%s\":\n%s", expect, log);
     cr_assert(!tq_test_pid_alive(w), "the stopped worker (pid %d) outlived the run", w);
     cr_assert_eq(keys_matching(c, "tq:run:*"), 0, "run keys left");
     free(log);

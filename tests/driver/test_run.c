@@ -29,6 +29,14 @@ static const char *str(const cJSON *o, const char *key) {
     return v->valuestring;
 }
 
+/* The first run of results j, asserted "ok" with all its tasks completed. */
+static const cJSON *first_run_ok(const cJSON *j, double tasks) {
+    const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
+    cr_assert_str_eq(str(run, "status"), "ok");
+    cr_assert_eq(num(run, "completed"), tasks);
+    return run;
+}
+
 static void check_hist(const cJSON *lat, const char *name, double count, int positive) {
     const cJSON *h = obj(lat, name);
     const char *order[] = {"p50", "p90", "p95", "p99", "p999", "max"};
@@ -105,15 +113,12 @@ Test(driver, whole_run_embedded, .timeout = 90, .fini = drv_cleanup) {
               scen, sizeof scen);
     const char *args[] = {"run", "--scenario", scen, "--repeat", "2", "--out", d.out,
                           "--sample-ms", "50", NULL};
-    int rc = drv_run(&d, args, 80000);
-    char *log = drv_read(d.log);
-    cr_assert_eq(rc, 0, "exit %d; output:\n%s", rc, log ? log : "");
-    cr_assert(log && strstr(log, "t_whole") && strstr(log, "results.json"),
-              "no table / results path in the output:\n%s", log ? log : "");
+    char *log = drv_run_expect(&d, args, 80000, 0);
+    cr_assert(strstr(log, "t_whole") && strstr(log, "results.json"),
+              "no table / results path in the output:\n%s", log);
     free(log);
 
-    cJSON *j = drv_results(&d);
-    cr_assert_not_null(j, "results.json missing or not JSON");
+    cJSON *j = drv_results_required(&d);
     cr_assert_str_eq(str(j, "tool"), "tqbench");
     cr_assert_gt(strlen(str(j, "version")), 0);
     cr_assert_gt(strlen(str(j, "started_at")), 0);
@@ -177,15 +182,9 @@ Test(driver, external_mode, .timeout = 90, .fini = drv_cleanup) {
     const char *args[] = {"run", "--redis", r.url, "--external", "--queue", "extq", "--workers",
                           "1", "--scenario", scen, "--out", d.out, "--health-timeout", "10",
                           NULL};
-    int rc = drv_run(&d, args, 60000);
-    char *log = drv_read(d.log);
-    cr_assert_eq(rc, 0, "exit %d; output:\n%s", rc, log ? log : "");
-    free(log);
-    cJSON *j = drv_results(&d);
-    cr_assert_not_null(j);
-    const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
-    cr_assert_str_eq(str(run, "status"), "ok");
-    cr_assert_eq(num(run, "completed"), 500);
+    free(drv_run_expect(&d, args, 60000, 0));
+    cJSON *j = drv_results_required(&d);
+    const cJSON *run = first_run_ok(j, 500);
     cr_assert_eq(num(run, "lost"), 0);
     const cJSON *wk = obj(obj(run, "resources"), "workers");
     cr_assert_str_eq(str(wk, "source"), "heartbeats");
@@ -193,8 +192,7 @@ Test(driver, external_mode, .timeout = 90, .fini = drv_cleanup) {
     cr_assert_str_eq(str(cJSON_GetArrayItem(obj(run, "workers"), 0), "id"), "ext-a");
     cJSON_Delete(j);
 
-    redisContext *c = tq_test_redis_connect(&r);
-    cr_assert_not_null(c);
+    redisContext *c = drv_redis_connect(&r);
     cr_assert_eq(scan_count(c, "tq:run:*"), 0, "the run's keys were not deleted");
     cr_assert_eq(tq_test_redis_int(c, "EXISTS tq:worker:ext-a"), 1,
                  "an external worker's heartbeat must be left alone");
@@ -210,11 +208,9 @@ Test(driver, external_mode, .timeout = 90, .fini = drv_cleanup) {
     const char *args2[] = {"run", "--redis", r.url, "--external", "--queue", "extq", "--workers",
                            "2", "--scenario", scen, "--out", d.out, "--health-timeout", "1.5",
                            NULL};
-    rc = drv_run(&d, args2, 30000);
-    log = drv_read(d.log);
-    cr_assert_eq(rc, 1, "exit %d; output:\n%s", rc, log ? log : "");
-    cr_assert(log && strstr(log, "1 of 2 worker(s) seen on queue \"extq\""),
-              "no clear message:\n%s", log ? log : "");
+    char *log = drv_run_expect(&d, args2, 30000, 1);
+    cr_assert(strstr(log, "1 of 2 worker(s) seen on queue \"extq\""), "no clear message:\n%s",
+              log);
     free(log);
 
     /* `tqbench clean`: tqbench's keys go, a live heartbeat and others' keys stay */
@@ -252,15 +248,9 @@ Test(driver, requirepass_url, .timeout = 90, .fini = drv_cleanup) {
     drv_write(&d, "t_small.json", small_scenario, scen, sizeof scen);
     const char *args[] = {"run", "--redis", r.url, "--scenario", scen, "--out", d.out,
                           "--log-level", "debug", NULL};
-    int rc = drv_run(&d, args, 60000);
-    char *log = drv_read(d.log);
-    cr_assert_eq(rc, 0, "exit %d; output:\n%s", rc, log ? log : "");
-    free(log);
-    cJSON *j = drv_results(&d);
-    cr_assert_not_null(j);
-    const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
-    cr_assert_str_eq(str(run, "status"), "ok");
-    cr_assert_eq(num(run, "completed"), 500);
+    free(drv_run_expect(&d, args, 60000, 0));
+    cJSON *j = drv_results_required(&d);
+    first_run_ok(j, 500);
     cr_assert(strstr(str(obj(j, "config"), "redis"), "***"), "safe URL form expected");
     cJSON_Delete(j);
     /* the output, results.json and the workers' logs */
@@ -271,8 +261,7 @@ Test(driver, requirepass_url, .timeout = 90, .fini = drv_cleanup) {
     snprintf(bad, sizeof bad, "redis://:wrong-%s@127.0.0.1:%d/0", pw, r.port);
     remove(d.log);
     const char *args2[] = {"run", "--redis", bad, "--scenario", scen, "--out", d.out, NULL};
-    rc = drv_run(&d, args2, 30000);
-    cr_assert_eq(rc, 1);
+    free(drv_run_expect(&d, args2, 30000, 1));
     cr_assert_eq(drv_dir_grep(d.dir, pw), 0, "the password appears after a failed AUTH");
     drv_redis_stop(&r);
     drv_fini(&d);
@@ -298,12 +287,8 @@ Test(driver, rate_and_live_arrival, .timeout = 90, .fini = drv_cleanup) {
               live, sizeof live);
     const char *args[] = {"run", "--scenario", fixed, "--scenario", probed, "--scenario", live,
                           "--out", d.out, "--quiet", NULL};
-    int rc = drv_run(&d, args, 80000);
-    char *log = drv_read(d.log);
-    cr_assert_eq(rc, 0, "exit %d; output:\n%s", rc, log ? log : "");
-    free(log);
-    cJSON *j = drv_results(&d);
-    cr_assert_not_null(j);
+    free(drv_run_expect(&d, args, 80000, 0));
+    cJSON *j = drv_results_required(&d);
     const cJSON *runs = obj(j, "runs");
     cr_assert_eq(cJSON_GetArraySize(runs), 3);
 

@@ -1,6 +1,6 @@
 /* test_task.c - the native task codec: round trips of every kind and option,
- * encode limits, and one test per class of malformed payload, each checking
- * the error names the problem. */
+ * encode limits, which of a duplicated key counts, and one test per class of
+ * malformed payload, each checking the error names the problem. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +158,24 @@ Test(task, decode_defaults_and_unknown_keys) {
     cr_assert_eq(decode_exact(q, strlen(q), &t, err, sizeof err), 0, "%s", err);
     cr_assert_eq(t.kind, TQ_KIND_CPU);
     cr_assert_eq(t.arg, 5);
+}
+
+Test(task, decode_first_of_duplicate_keys_wins) {
+    /* A key given twice: the first one counts (cJSON's lookup rule), whatever
+     * the second holds, and a bad first one is not rescued by a good second. */
+    const char *p = "{\"run\":\"a\",\"run\":\"b\",\"id\":2,\"id\":\"x\",\"kind\":\"sleep\","
+                    "\"kind\":5,\"arg\":3,\"arg\":-1,\"enq\":1,\"pad\":\"xx\",\"pad\":\"xxxx\"}";
+    struct tq_task t;
+    char err[256];
+    cr_assert_eq(decode_exact(p, strlen(p), &t, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(t.run, "a");
+    cr_assert_eq(t.id, 2);
+    cr_assert_eq(t.kind, TQ_KIND_SLEEP);
+    cr_assert_eq(t.arg, 3);
+    cr_assert_eq(t.pad_len, 2);
+    const char *q = "{\"id\":\"x\",\"id\":1,\"run\":\"r\",\"kind\":\"noop\",\"enq\":1}";
+    cr_assert_eq(decode_exact(q, strlen(q), &t, err, sizeof err), -1);
+    cr_assert_not_null(strstr(err, "field \"id\" has wrong type"), "err \"%s\"", err);
 }
 
 struct bad_case {

@@ -9,26 +9,7 @@
 #include "tq_keys.h"
 #include "worker_harness.h"
 
-static struct wt t;
-
-static void setup(void) {
-    cr_assert_eq(wt_setup(&t), 0, "redis-server did not start");
-}
-
-static void teardown(void) {
-    wt_teardown(&t);
-}
-
-TestSuite(worker_drain, .init = setup, .fini = teardown, .timeout = 90);
-
-/* cr_assert, printing the worker's log first when it fails. */
-#define CHECK(cond, ...)                  \
-    do {                                  \
-        if (!(cond)) {                    \
-            wt_print_log(&t);             \
-            cr_assert(cond, __VA_ARGS__); \
-        }                                 \
-    } while (0)
+WT_TEST_SUITE(worker_drain, 90);
 
 /* Lets a late, wrong flush show up before counts are compared exactly. */
 #define SETTLE_MS 300
@@ -50,11 +31,11 @@ static void expect_histograms(const char *run, const char *id, long long want) {
 
 static void drain_noop(const char *id, const char *prefetch) {
     const long long n = 10000;
-    CHECK(wt_push(t.c, "default", "r1", TQ_KIND_NOOP, 0, 1, (int)n) == 0, "push failed");
+    WT_CHECK(wt_push(t.c, "default", "r1", TQ_KIND_NOOP, 0, 1, (int)n) == 0, "push failed");
     const char *extra[] = {"--prefetch", prefetch, NULL};
-    CHECK(wt_start_worker(&t, id, extra) > 0, "cannot start tqworker");
-    CHECK(wt_wait_done(t.c, "r1", n, 30000), "not drained in 30 s: completed %lld",
-          wt_stat(t.c, "r1", TQ_STAT_COMPLETED));
+    WT_CHECK(wt_start_worker(&t, id, extra) > 0, "cannot start tqworker");
+    WT_CHECK(wt_wait_done(t.c, "r1", n, 30000), "not drained in 30 s: completed %lld",
+             wt_stat(t.c, "r1", TQ_STAT_COMPLETED));
     tq_test_sleep_ms(SETTLE_MS);
     cr_expect_eq(wt_stat(t.c, "r1", TQ_STAT_COMPLETED), n);
     cr_expect_eq(wt_stat(t.c, "r1", TQ_STAT_FAILED), 0);
@@ -62,7 +43,7 @@ static void drain_noop(const char *id, const char *prefetch) {
     cr_expect_eq(wt_queue_len(t.c, "default"), 0);
     expect_histograms("r1", id, n);
     int rc = wt_stop_worker(&t, 5000);
-    CHECK(rc == 0, "exit code %d", rc);
+    WT_CHECK(rc == 0, "exit code %d", rc);
     expect_histograms("r1", id, n);
 }
 
@@ -75,12 +56,12 @@ Test(worker_drain, noop_10000_prefetch_100_exact_counts) {
 }
 
 Test(worker_drain, sleep_and_cpu_tasks) {
-    CHECK(wt_push(t.c, "default", "rk", TQ_KIND_SLEEP, 50, 1, 8) == 0, "push failed");
-    CHECK(wt_push(t.c, "default", "rk", TQ_KIND_CPU, 20000, 1, 8) == 0, "push failed");
+    WT_CHECK(wt_push(t.c, "default", "rk", TQ_KIND_SLEEP, 50, 1, 8) == 0, "push failed");
+    WT_CHECK(wt_push(t.c, "default", "rk", TQ_KIND_CPU, 20000, 1, 8) == 0, "push failed");
     const char *extra[] = {"--concurrency", "4", NULL};
-    CHECK(wt_start_worker(&t, "wk", extra) > 0, "cannot start tqworker");
-    CHECK(wt_wait_done(t.c, "rk", 16, 20000), "not done: completed %lld",
-          wt_stat(t.c, "rk", TQ_STAT_COMPLETED));
+    WT_CHECK(wt_start_worker(&t, "wk", extra) > 0, "cannot start tqworker");
+    WT_CHECK(wt_wait_done(t.c, "rk", 16, 20000), "not done: completed %lld",
+             wt_stat(t.c, "rk", TQ_STAT_COMPLETED));
     tq_test_sleep_ms(SETTLE_MS);
     cr_expect_eq(wt_stat(t.c, "rk", TQ_STAT_COMPLETED), 16);
     cr_expect_eq(wt_stat(t.c, "rk", TQ_STAT_FAILED), 0);
@@ -97,21 +78,21 @@ Test(worker_drain, sleep_and_cpu_tasks) {
                   (long long)tq_hist_min(&h));
     tq_hist_free(&h);
     freeReplyObject(r);
-    CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+    WT_CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
 }
 
 Test(worker_drain, fail_tasks_retried_then_failed) {
-    CHECK(wt_push(t.c, "default", "rf", TQ_KIND_FAIL, 0, 3, 50) == 0, "push failed");
+    WT_CHECK(wt_push(t.c, "default", "rf", TQ_KIND_FAIL, 0, 3, 50) == 0, "push failed");
     const char *extra[] = {"--concurrency", "4", NULL};
-    CHECK(wt_start_worker(&t, "wf", extra) > 0, "cannot start tqworker");
-    CHECK(wt_wait_done(t.c, "rf", 50, 20000), "not done: failed %lld retried %lld",
-          wt_stat(t.c, "rf", TQ_STAT_FAILED), wt_stat(t.c, "rf", TQ_STAT_RETRIED));
+    WT_CHECK(wt_start_worker(&t, "wf", extra) > 0, "cannot start tqworker");
+    WT_CHECK(wt_wait_done(t.c, "rf", 50, 20000), "not done: failed %lld retried %lld",
+             wt_stat(t.c, "rf", TQ_STAT_FAILED), wt_stat(t.c, "rf", TQ_STAT_RETRIED));
     tq_test_sleep_ms(SETTLE_MS);
     cr_expect_eq(wt_stat(t.c, "rf", TQ_STAT_FAILED), 50);
     cr_expect_eq(wt_stat(t.c, "rf", TQ_STAT_RETRIED), 100);
     cr_expect_eq(wt_stat(t.c, "rf", TQ_STAT_COMPLETED), 0);
     cr_expect_eq(wt_queue_len(t.c, "default"), 0);
-    CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+    WT_CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
 }
 
 Test(worker_drain, malformed_payloads_counted_failed_worker_stays_up) {
@@ -141,52 +122,52 @@ Test(worker_drain, malformed_payloads_counted_failed_worker_stays_up) {
     const int n_with = (int)(sizeof with_run / sizeof with_run[0]);
     const char binary[] = {'\xff', '\xfe', '\0', '\x01'};
 
-    CHECK(wt_push(t.c, "default", "rm", TQ_KIND_NOOP, 0, 1, 50) == 0, "push failed");
+    WT_CHECK(wt_push(t.c, "default", "rm", TQ_KIND_NOOP, 0, 1, 50) == 0, "push failed");
     for (int i = 0; i < n_no; i++)
-        CHECK(wt_push_raw(t.c, "default", no_run[i], strlen(no_run[i])) == 0, "push failed");
-    CHECK(wt_push_raw(t.c, "default", binary, sizeof binary) == 0, "push failed");
+        WT_CHECK(wt_push_raw(t.c, "default", no_run[i], strlen(no_run[i])) == 0, "push failed");
+    WT_CHECK(wt_push_raw(t.c, "default", binary, sizeof binary) == 0, "push failed");
     for (int i = 0; i < n_with; i++)
-        CHECK(wt_push_raw(t.c, "default", with_run[i], strlen(with_run[i])) == 0, "push failed");
-    CHECK(wt_push(t.c, "default", "rm", TQ_KIND_NOOP, 0, 1, 50) == 0, "push failed");
+        WT_CHECK(wt_push_raw(t.c, "default", with_run[i], strlen(with_run[i])) == 0, "push failed");
+    WT_CHECK(wt_push(t.c, "default", "rm", TQ_KIND_NOOP, 0, 1, 50) == 0, "push failed");
 
     const char *extra[] = {"--concurrency", "3", "--heartbeat-interval", "0.2", NULL};
-    CHECK(wt_start_worker(&t, "wm", extra) > 0, "cannot start tqworker");
-    CHECK(wt_wait_done(t.c, "rm", 100 + n_with, 20000), "not done: completed %lld failed %lld",
-          wt_stat(t.c, "rm", TQ_STAT_COMPLETED), wt_stat(t.c, "rm", TQ_STAT_FAILED));
+    WT_CHECK(wt_start_worker(&t, "wm", extra) > 0, "cannot start tqworker");
+    WT_CHECK(wt_wait_done(t.c, "rm", 100 + n_with, 20000), "not done: completed %lld failed %lld",
+             wt_stat(t.c, "rm", TQ_STAT_COMPLETED), wt_stat(t.c, "rm", TQ_STAT_FAILED));
     tq_test_sleep_ms(SETTLE_MS);
     cr_expect_eq(wt_stat(t.c, "rm", TQ_STAT_COMPLETED), 100);
     cr_expect_eq(wt_stat(t.c, "rm", TQ_STAT_FAILED), n_with);
     char hb[TQ_KEY_MAX];
     tq_key_worker(hb, sizeof hb, TQ_DEFAULT_PREFIX, "wm");
     long long all = n_no + 1 + n_with;
-    CHECK(wt_wait_hget(t.c, hb, "failed", all, 3000), "heartbeat failed %lld, want %lld",
-          wt_hget(t.c, hb, "failed"), all);
+    WT_CHECK(wt_wait_hget(t.c, hb, "failed", all, 3000), "heartbeat failed %lld, want %lld",
+             wt_hget(t.c, hb, "failed"), all);
     cr_expect_eq(wt_hget(t.c, hb, "failed"), all);
     cr_expect_eq(wt_stat(t.c, "standalone", TQ_STAT_FAILED), n_no + 1,
                  "payloads without a readable run id are counted in --run");
     cr_expect(wt_log_contains(&t, "malformed task"), "malformed payloads not logged");
 
     /* Still alive, still working. */
-    CHECK(tq_test_pid_alive(t.worker), "tqworker died");
-    CHECK(wt_push(t.c, "default", "rm", TQ_KIND_NOOP, 0, 1, 10) == 0, "push failed");
-    CHECK(wt_wait_done(t.c, "rm", 110 + n_with, 10000), "good tasks after bad ones not done");
+    WT_CHECK(tq_test_pid_alive(t.worker), "tqworker died");
+    WT_CHECK(wt_push(t.c, "default", "rm", TQ_KIND_NOOP, 0, 1, 10) == 0, "push failed");
+    WT_CHECK(wt_wait_done(t.c, "rm", 110 + n_with, 10000), "good tasks after bad ones not done");
     tq_test_sleep_ms(SETTLE_MS);
     cr_expect_eq(wt_stat(t.c, "rm", TQ_STAT_COMPLETED), 110);
-    CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+    WT_CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
 }
 
 /* A worker restarted with the same --id continues its histograms for the
  * run (it merges its earlier snapshot) and adds to the counters. */
 Test(worker_drain, same_id_restart_continues_the_run) {
     const char *extra[] = {"--concurrency", "2", NULL};
-    CHECK(wt_push(t.c, "default", "rc", TQ_KIND_NOOP, 0, 1, 300) == 0, "push failed");
-    CHECK(wt_start_worker(&t, "wsame", extra) > 0, "cannot start tqworker");
-    CHECK(wt_wait_done(t.c, "rc", 300, 10000), "first batch not drained");
-    CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
-    CHECK(wt_push(t.c, "default", "rc", TQ_KIND_NOOP, 0, 1, 200) == 0, "push failed");
-    CHECK(wt_start_worker(&t, "wsame", extra) > 0, "cannot start tqworker");
-    CHECK(wt_wait_done(t.c, "rc", 500, 10000), "second batch not drained");
-    CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+    WT_CHECK(wt_push(t.c, "default", "rc", TQ_KIND_NOOP, 0, 1, 300) == 0, "push failed");
+    WT_CHECK(wt_start_worker(&t, "wsame", extra) > 0, "cannot start tqworker");
+    WT_CHECK(wt_wait_done(t.c, "rc", 300, 10000), "first batch not drained");
+    WT_CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+    WT_CHECK(wt_push(t.c, "default", "rc", TQ_KIND_NOOP, 0, 1, 200) == 0, "push failed");
+    WT_CHECK(wt_start_worker(&t, "wsame", extra) > 0, "cannot start tqworker");
+    WT_CHECK(wt_wait_done(t.c, "rc", 500, 10000), "second batch not drained");
+    WT_CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
     cr_expect_eq(wt_stat(t.c, "rc", TQ_STAT_COMPLETED), 500);
     expect_histograms("rc", "wsame", 500);
 }
@@ -194,13 +175,13 @@ Test(worker_drain, same_id_restart_continues_the_run) {
 /* Queues are popped highest priority first: with one slot, every task of
  * the first queue is done before any of the second starts. */
 Test(worker_drain, queues_popped_in_priority_order) {
-    CHECK(wt_push(t.c, "lo", "rlo", TQ_KIND_NOOP, 0, 1, 100) == 0, "push failed");
-    CHECK(wt_push(t.c, "hi", "rhi", TQ_KIND_NOOP, 0, 1, 100) == 0, "push failed");
+    WT_CHECK(wt_push(t.c, "lo", "rlo", TQ_KIND_NOOP, 0, 1, 100) == 0, "push failed");
+    WT_CHECK(wt_push(t.c, "hi", "rhi", TQ_KIND_NOOP, 0, 1, 100) == 0, "push failed");
     const char *extra[] = {"--queue", "hi,lo", "--concurrency", "1", NULL};
-    CHECK(wt_start_worker(&t, "wq", extra) > 0, "cannot start tqworker");
-    CHECK(wt_wait_done(t.c, "rlo", 100, 10000), "lo not drained");
-    CHECK(wt_wait_done(t.c, "rhi", 100, 10000), "hi not drained");
-    CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+    WT_CHECK(wt_start_worker(&t, "wq", extra) > 0, "cannot start tqworker");
+    WT_CHECK(wt_wait_done(t.c, "rlo", 100, 10000), "lo not drained");
+    WT_CHECK(wt_wait_done(t.c, "rhi", 100, 10000), "hi not drained");
+    WT_CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
     char khi[TQ_KEY_MAX], klo[TQ_KEY_MAX];
     tq_key_run_hist(khi, sizeof khi, TQ_DEFAULT_PREFIX, "rhi");
     tq_key_run_hist(klo, sizeof klo, TQ_DEFAULT_PREFIX, "rlo");

@@ -12,25 +12,7 @@
 #include "tq_keys.h"
 #include "worker_harness.h"
 
-static struct wt t;
-
-static void setup(void) {
-    cr_assert_eq(wt_setup(&t), 0, "redis-server did not start");
-}
-
-static void teardown(void) {
-    wt_teardown(&t);
-}
-
-TestSuite(worker_lifecycle, .init = setup, .fini = teardown, .timeout = 60);
-
-#define CHECK(cond, ...)                  \
-    do {                                  \
-        if (!(cond)) {                    \
-            wt_print_log(&t);             \
-            cr_assert(cond, __VA_ARGS__); \
-        }                                 \
-    } while (0)
+WT_TEST_SUITE(worker_lifecycle, 60);
 
 static const char *const beat_fields[] = {
     "pid",       "host",    "queues",   "concurrency", "prefetch",    "protocol",
@@ -42,11 +24,11 @@ Test(worker_lifecycle, heartbeat_fields_ttl_and_removal) {
     const char *extra[] = {"--queue", "default,other", "--concurrency", "3", "--prefetch", "7",
                            "--heartbeat-interval", "1", NULL};
     pid_t pid = wt_start_worker(&t, "hb", extra);
-    CHECK(pid > 0, "cannot start tqworker");
+    WT_CHECK(pid > 0, "cannot start tqworker");
     char key[TQ_KEY_MAX], reg[TQ_KEY_MAX];
     tq_key_worker(key, sizeof key, TQ_DEFAULT_PREFIX, "hb");
     tq_key_workers(reg, sizeof reg, TQ_DEFAULT_PREFIX);
-    CHECK(wt_wait_exists(t.c, key, 1, 5000), "no heartbeat within 5 s");
+    WT_CHECK(wt_wait_exists(t.c, key, 1, 5000), "no heartbeat within 5 s");
 
     long long pttl = tq_test_redis_int(t.c, "PTTL %s", key);
     cr_expect(pttl > 0 && pttl <= 3000, "PTTL %lld, want 1..3000", pttl);
@@ -71,10 +53,10 @@ Test(worker_lifecycle, heartbeat_fields_ttl_and_removal) {
 
     /* It beats again within an interval (plus slack), refreshing the TTL. */
     long long beat = wt_hget(t.c, key, "beat_us");
-    CHECK(wt_wait_hget(t.c, key, "beat_us", beat + 1, 2500), "no second heartbeat");
+    WT_CHECK(wt_wait_hget(t.c, key, "beat_us", beat + 1, 2500), "no second heartbeat");
 
     int rc = wt_stop_worker(&t, 5000);
-    CHECK(rc == 0, "exit code %d", rc);
+    WT_CHECK(rc == 0, "exit code %d", rc);
     cr_expect_eq(tq_test_redis_int(t.c, "EXISTS %s", key), 0, "heartbeat left behind");
     cr_expect_eq(tq_test_redis_int(t.c, "SISMEMBER %s hb", reg), 0, "registry member left");
 }
@@ -83,13 +65,13 @@ Test(worker_lifecycle, heartbeat_fields_ttl_and_removal) {
  * flight), sends SIGTERM and checks nothing popped was lost. */
 static void sigterm_during_sleep(const char *id, const char *const *extra, int n, int ms,
                                  long long first, long long min_done) {
-    CHECK(wt_push(t.c, "default", "rs", TQ_KIND_SLEEP, ms, 1, n) == 0, "push failed");
-    CHECK(wt_start_worker(&t, id, extra) > 0, "cannot start tqworker");
-    CHECK(wt_wait_done(t.c, "rs", first, 10000), "tasks did not start");
+    WT_CHECK(wt_push(t.c, "default", "rs", TQ_KIND_SLEEP, ms, 1, n) == 0, "push failed");
+    WT_CHECK(wt_start_worker(&t, id, extra) > 0, "cannot start tqworker");
+    WT_CHECK(wt_wait_done(t.c, "rs", first, 10000), "tasks did not start");
     int64_t t0 = tq_test_now_ms();
     int rc = wt_stop_worker(&t, 10000);
     int64_t took = tq_test_now_ms() - t0;
-    CHECK(rc == 0, "exit code %d", rc);
+    WT_CHECK(rc == 0, "exit code %d", rc);
     long long done = wt_stat(t.c, "rs", TQ_STAT_COMPLETED);
     long long left = wt_queue_len(t.c, "default");
     cr_expect_eq(done + left, n, "completed %lld + queued %lld != pushed %d", done, left, n);
@@ -111,21 +93,21 @@ Test(worker_lifecycle, sigterm_finishes_prefetched_sleep_tasks) {
 }
 
 Test(worker_lifecycle, second_signal_hands_tasks_back_and_exits) {
-    CHECK(wt_push(t.c, "default", "rx", TQ_KIND_SLEEP, 3000, 1, 20) == 0, "push failed");
+    WT_CHECK(wt_push(t.c, "default", "rx", TQ_KIND_SLEEP, 3000, 1, 20) == 0, "push failed");
     const char *extra[] = {"--concurrency", "2", "--prefetch", "3", "--heartbeat-interval",
                            "0.2", NULL};
     pid_t pid = wt_start_worker(&t, "wx", extra);
-    CHECK(pid > 0, "cannot start tqworker");
+    WT_CHECK(pid > 0, "cannot start tqworker");
     char key[TQ_KEY_MAX];
     tq_key_worker(key, sizeof key, TQ_DEFAULT_PREFIX, "wx");
-    CHECK(wt_wait_hget(t.c, key, "inflight", 6, 5000), "tasks not popped: inflight %lld",
-          wt_hget(t.c, key, "inflight"));
+    WT_CHECK(wt_wait_hget(t.c, key, "inflight", 6, 5000), "tasks not popped: inflight %lld",
+             wt_hget(t.c, key, "inflight"));
     int64_t t0 = tq_test_now_ms();
     kill(pid, SIGTERM);
     tq_test_sleep_ms(200);
     kill(pid, SIGTERM);
     int st = 0;
-    CHECK(tq_test_wait_pid(pid, 5000, &st), "no exit after a second SIGTERM");
+    WT_CHECK(tq_test_wait_pid(pid, 5000, &st), "no exit after a second SIGTERM");
     t.worker = 0;
     cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGTERM, "status %d, want exit %d", st,
               128 + SIGTERM);
@@ -138,10 +120,10 @@ Test(worker_lifecycle, second_signal_hands_tasks_back_and_exits) {
 Test(worker_lifecycle, kill9_heartbeat_expires_within_ttl) {
     const char *extra[] = {"--heartbeat-interval", "1", NULL};
     pid_t pid = wt_start_worker(&t, "wk9", extra);
-    CHECK(pid > 0, "cannot start tqworker");
+    WT_CHECK(pid > 0, "cannot start tqworker");
     char key[TQ_KEY_MAX];
     tq_key_worker(key, sizeof key, TQ_DEFAULT_PREFIX, "wk9");
-    CHECK(wt_wait_exists(t.c, key, 1, 5000), "no heartbeat within 5 s");
+    WT_CHECK(wt_wait_exists(t.c, key, 1, 5000), "no heartbeat within 5 s");
     tq_test_sleep_ms(300);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
@@ -149,7 +131,7 @@ Test(worker_lifecycle, kill9_heartbeat_expires_within_ttl) {
     int64_t t0 = tq_test_now_ms();
     long long pttl = tq_test_redis_int(t.c, "PTTL %s", key);
     cr_expect(pttl > 0 && pttl <= 3000, "PTTL %lld right after kill -9, want 1..3000", pttl);
-    CHECK(wt_wait_exists(t.c, key, 0, 4000), "heartbeat still there 4 s after kill -9");
+    WT_CHECK(wt_wait_exists(t.c, key, 0, 4000), "heartbeat still there 4 s after kill -9");
     int64_t gone = tq_test_now_ms() - t0;
     /* Gone when its TTL ran out (polling slack allowed), not refreshed. */
     cr_expect_leq(gone, pttl + 500, "heartbeat outlived its TTL (%lld ms): gone after %lld ms",

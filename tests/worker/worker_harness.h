@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
 
 #include "tq_task.h"
@@ -19,6 +20,31 @@ struct wt {
     pid_t worker;           /* 0 when none runs */
     char log[400];          /* the worker's stdout+stderr */
 };
+
+/* Declares a test file's fixture, `static struct wt t`, and the Criterion
+ * suite around it: before each test redis-server starts (the test fails when
+ * it does not), after each test the worker and redis-server are stopped by
+ * pid. Criterion's .init and .fini take no arguments, hence one fixture per
+ * file (each test runs in a process of its own). */
+#define WT_TEST_SUITE(suite, timeout_s)                                 \
+    static struct wt t;                                                 \
+    static void suite##_init(void) {                                    \
+        cr_assert_eq(wt_setup(&t), 0, "redis-server did not start");    \
+    }                                                                   \
+    static void suite##_fini(void) {                                    \
+        wt_teardown(&t);                                                \
+    }                                                                   \
+    TestSuite(suite, .init = suite##_init, .fini = suite##_fini, .timeout = (timeout_s))
+
+/* cr_assert for a WT_TEST_SUITE file, printing the worker's log first when
+ * it fails. */
+#define WT_CHECK(cond, ...)               \
+    do {                                  \
+        if (!(cond)) {                    \
+            wt_print_log(&t);             \
+            cr_assert(cond, __VA_ARGS__); \
+        }                                 \
+    } while (0)
 
 /* Starts redis-server on a unix socket and connects. Returns 0 or -1. */
 int wt_setup(struct wt *t);
