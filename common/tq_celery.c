@@ -9,6 +9,7 @@
  * the first thing that is wrong, because tqworker counts and logs every
  * malformed envelope. */
 #include "tq_celery.h"
+#include "tq_log.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -266,20 +267,6 @@ int tq_celery_list_key(char *buf, size_t n, const char *queue, int i) {
 
 /* ---- decoder ---- */
 
-/* Copies s for an error message: at most 40 bytes, non-printable bytes as
- * '?', since an envelope can hold anything. */
-static const char *err_quote(const char *s, char *out, size_t n) {
-    size_t i = 0;
-    for (; s[i] && i < 40 && i + 4 < n; i++)
-        out[i] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"') ? s[i] : '?';
-    if (s[i] && i + 4 < n) {
-        memcpy(out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-    return out;
-}
-
 static void copy_str(char *dst, size_t n, const char *src) {
     size_t len = strlen(src);
     if (len >= n) len = n - 1;
@@ -365,7 +352,8 @@ static int decode_tqbench_headers(const cJSON *headers, struct tq_task *out, int
     if (!run || cJSON_IsNull(run)) return 0;
     if (!cJSON_IsString(run) || !tq_name_valid(run->valuestring)) {
         snprintf(err, errlen, "headers." TQ_CELERY_H_RUN " is not a valid run id (\"%s\")",
-                 cJSON_IsString(run) ? err_quote(run->valuestring, q, sizeof q) : "not a string");
+                 cJSON_IsString(run) ? tq_log_excerpt(run->valuestring, (size_t)-1, 40, q, sizeof q)
+                                     : "not a string");
         return -1;
     }
     copy_str(out->run, sizeof out->run, run->valuestring);
@@ -472,21 +460,21 @@ static int decode_envelope(const cJSON *env, struct tq_task *out, struct tq_cele
     if (!ctype) return -1;
     if (strcmp(ctype, "application/json") != 0) {
         snprintf(err, errlen, "unsupported content-type \"%s\" (only application/json)",
-                 err_quote(ctype, q, sizeof q));
+                 tq_log_excerpt(ctype, (size_t)-1, 40, q, sizeof q));
         return -1;
     }
     const char *cenc = get_str(env, "", "content-encoding", err, errlen);
     if (!cenc) return -1;
     if (strcasecmp(cenc, "utf-8") != 0 && strcasecmp(cenc, "utf8") != 0) {
         snprintf(err, errlen, "unsupported content-encoding \"%s\" (only utf-8)",
-                 err_quote(cenc, q, sizeof q));
+                 tq_log_excerpt(cenc, (size_t)-1, 40, q, sizeof q));
         return -1;
     }
     const char *benc = get_str(props, "properties.", "body_encoding", err, errlen);
     if (!benc) return -1;
     if (strcmp(benc, "base64") != 0) {
         snprintf(err, errlen, "unsupported properties.body_encoding \"%s\" (only base64)",
-                 err_quote(benc, q, sizeof q));
+                 tq_log_excerpt(benc, (size_t)-1, 40, q, sizeof q));
         return -1;
     }
     const char *tag = get_str(props, "properties.", "delivery_tag", err, errlen);
@@ -514,7 +502,7 @@ static int decode_envelope(const cJSON *env, struct tq_task *out, struct tq_cele
         double d = arg ? arg->valuedouble : -1;
         if (!cJSON_IsNumber(arg) || d < 0 || d > JSON_INT_MAX || d != (double)(int64_t)d) {
             snprintf(err, errlen, "task %s needs a non-negative integer args[0]",
-                     err_quote(task, q, sizeof q));
+                     tq_log_excerpt(task, (size_t)-1, 40, q, sizeof q));
             rc = -1;
         } else {
             out->arg = (int64_t)d;

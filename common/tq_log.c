@@ -93,3 +93,19 @@ int tq_ratelimit_allow(tq_ratelimit *rl, int64_t *suppressed) {
     rl->suppressed = 0;
     return 1;
 }
+
+/* Payloads are attacker-shaped input as far as a log is concerned: no
+ * control bytes reach the terminal, and quotes cannot fake a field. */
+const char *tq_log_excerpt(const char *p, size_t len, size_t max, char *out, size_t cap) {
+    size_t i = 0;
+    if (cap == 0) return out;
+    if (len == (size_t)-1) len = strlen(p);
+    for (; i < len && i < max && i + 4 < cap; i++)
+        out[i] = (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"') ? p[i] : '?';
+    if (i < len && i + 4 <= cap) {
+        memcpy(out + i, "...", 3);
+        i += 3;
+    }
+    out[i] = '\0';
+    return out;
+}

@@ -6,6 +6,7 @@
 #ifndef TQ_LOG_H
 #define TQ_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum tq_log_level { TQ_LOG_DEBUG = 0, TQ_LOG_INFO, TQ_LOG_WARN, TQ_LOG_ERROR, TQ_LOG_OFF };
@@ -21,6 +22,12 @@ void tq_log(enum tq_log_level level, const char *fmt, ...) __attribute__((format
 #define tq_info(...)  tq_log(TQ_LOG_INFO, __VA_ARGS__)
 #define tq_warn(...)  tq_log(TQ_LOG_WARN, __VA_ARGS__)
 #define tq_error(...) tq_log(TQ_LOG_ERROR, __VA_ARGS__)
+
+/* Copies untrusted bytes (a payload, a field of one) into out for a log or
+ * error line: at most max bytes of p[0..len), bytes that are not printable
+ * ASCII and '"' as '?', "..." when cut. len may be (size_t)-1 for a
+ * NUL-terminated p. Returns out (always NUL-terminated when cap > 0). */
+const char *tq_log_excerpt(const char *p, size_t len, size_t max, char *out, size_t cap);
 
 /* Allows at most max_per_window messages per window_us. */
 typedef struct tq_ratelimit {

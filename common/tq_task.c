@@ -6,6 +6,7 @@
  * members) and is strict about every field the worker relies on, but ignores
  * keys it does not know so newer producers can add fields without breaking
  * older workers. */
+#include "tq_log.h"
 #include "tq_task.h"
 
 #include <cjson/cJSON.h>
@@ -94,20 +95,6 @@ int tq_task_encode(const struct tq_task *t, char *buf, size_t cap) {
     if (len > (size_t)INT32_MAX) return -1;
     if (len < cap) buf[len] = '\0';
     return (int)len;
-}
-
-/* Copies s into out for an error message: at most 40 bytes, non-printable
- * bytes as '?', since a payload can hold anything. */
-static const char *err_quote(const char *s, char *out, size_t n) {
-    size_t i = 0;
-    for (; s[i] && i < 40 && i + 4 < n; i++)
-        out[i] = (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"') ? s[i] : '?';
-    if (s[i] && i + 4 < n) {
-        memcpy(out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-    return out;
 }
 
 enum field_rc { FIELD_OK = 0, FIELD_ABSENT = 1, FIELD_BAD = -1 };
@@ -207,7 +194,8 @@ static int decode_object(const cJSON *obj, struct tq_task *out, char *err, size_
     const char *run = get_str(f.run, "run", err, errlen);
     if (!run) return -1;
     if (!tq_name_valid(run)) {
-        snprintf(err, errlen, "invalid run id \"%s\"", err_quote(run, q, sizeof q));
+        snprintf(err, errlen, "invalid run id \"%s\"",
+                 tq_log_excerpt(run, (size_t)-1, 40, q, sizeof q));
         return -1;
     }
     memcpy(out->run, run, strlen(run) + 1);
@@ -220,7 +208,8 @@ static int decode_object(const cJSON *obj, struct tq_task *out, char *err, size_
     if (!kind) return -1;
     int k = tq_task_kind_parse(kind);
     if (k < 0) {
-        snprintf(err, errlen, "unknown kind \"%s\"", err_quote(kind, q, sizeof q));
+        snprintf(err, errlen, "unknown kind \"%s\"",
+                 tq_log_excerpt(kind, (size_t)-1, 40, q, sizeof q));
         return -1;
     }
     out->kind = (enum tq_task_kind)k;

@@ -62,18 +62,6 @@ static void task_failed(struct slot *s, struct run_state *r) {
     task_end(s);
 }
 
-/* Printable excerpt of a payload for a log line. */
-static void excerpt(const char *p, size_t len, char *out, size_t cap) {
-    size_t i = 0;
-    for (; i < len && i + 4 < cap && i < 48; i++)
-        out[i] = (p[i] >= 0x20 && p[i] < 0x7f) ? p[i] : '?';
-    if (i < len && i + 4 < cap) {
-        memcpy(out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-}
-
 static void task_malformed(struct slot *s, const char *why) {
     struct worker *w = s->w;
     const struct entry *e = &s->ents[s->next];
@@ -86,7 +74,7 @@ static void task_malformed(struct slot *s, const char *why) {
     int64_t suppressed = 0;
     if (tq_ratelimit_allow(&w->rl_task, &suppressed)) {
         char ex[64], more[64] = "";
-        excerpt(s->buf + e->off, e->len, ex, sizeof ex);
+        tq_log_excerpt(s->buf + e->off, e->len, 48, ex, sizeof ex);
         if (suppressed)
             snprintf(more, sizeof more, " (%lld similar messages suppressed)",
                      (long long)suppressed);

@@ -13,6 +13,7 @@
 
 #include "tq_clock.h"
 #include "tq_keys.h"
+#include "tq_parse.h"
 #include "tq_redis.h"
 #include "tq_task.h"
 
@@ -41,15 +42,11 @@ static void usage(FILE *f) {
 }
 
 static int parse_ll(const char *flag, const char *s, long long lo, long long hi, long long *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi) {
+    if (tq_parse_int(s, lo, hi, out) != 0) {
         fprintf(stderr, "tqpush: %s: expected an integer in %lld..%lld, got \"%s\"\n", flag, lo, hi,
                 s);
         return -1;
     }
-    *out = v;
     return 0;
 }
 

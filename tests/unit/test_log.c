@@ -1,4 +1,5 @@
-/* test_log.c - the log line format, the level filter and the rate limiter. */
+/* test_log.c - the log line format, the level filter, the rate limiter and the
+ * excerpts of untrusted bytes. */
 #include <criterion/criterion.h>
 #include <regex.h>
 #include <stdio.h>
@@ -107,4 +108,22 @@ Test(log, ratelimit) {
     cr_assert_eq(tq_ratelimit_allow(&rl, &suppressed), 1);
     cr_assert_eq(suppressed, 0);
     cr_assert_eq(tq_ratelimit_allow(&rl, &suppressed), 0);
+}
+
+Test(log, excerpt_of_untrusted_bytes) {
+    char out[64];
+    /* control bytes, NUL inside a sized buffer, quotes: all '?' */
+    const char raw[] = {'a', '\n', '\0', '"', '\xff', 'b'};
+    cr_assert_str_eq(tq_log_excerpt(raw, sizeof raw, 48, out, sizeof out), "a????b");
+    /* (size_t)-1 means NUL-terminated */
+    cr_assert_str_eq(tq_log_excerpt("run\"x", (size_t)-1, 40, out, sizeof out), "run?x");
+    /* cut at max, marked */
+    cr_assert_str_eq(tq_log_excerpt("abcdefgh", (size_t)-1, 4, out, sizeof out), "abcd...");
+    /* cut by the buffer: always terminated, never overflowing */
+    char small[8];
+    memset(small, 'Z', sizeof small);
+    tq_log_excerpt("abcdefghijklmnop", (size_t)-1, 40, small, sizeof small);
+    cr_assert_eq(small[sizeof small - 1] == '\0' || strlen(small) < sizeof small, 1);
+    cr_assert_str_eq(small, "abcd...");
+    cr_assert_str_eq(tq_log_excerpt("", 0, 40, out, sizeof out), "");
 }
