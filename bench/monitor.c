@@ -1,7 +1,10 @@
 /* monitor.c - resource sampling on a uv timer (see monitor.h).
  *
  * CPU is accumulated as per-sample deltas per process, so a worker that dies
- * mid-run keeps the CPU it used instead of making the total go backwards. */
+ * mid-run keeps the CPU it used instead of making the total go backwards.
+ * External workers' CPU is per heartbeat instead: a delta counts when a new
+ * beat arrives, over the time between beats, and the total is recomputed
+ * from the window's two beats at the end. */
 #include "monitor.h"
 
 #include <stdio.h>
@@ -57,29 +60,53 @@ static int redis_info_usage(redisContext *c, int64_t *cpu_us, int64_t *rss_kb) {
     return 0;
 }
 
-/* One worker's CPU and RSS: /proc tree when spawned, heartbeat when not. */
+/* CPU% of one beat interval, 0 when the two beats cannot be compared (the
+ * same beat, or a restarted worker whose CPU counter restarted). */
+static double beat_pct(const struct worker_beat *from, const struct worker_beat *to) {
+    if (from->beat_us <= 0 || to->beat_us <= from->beat_us || to->started_us != from->started_us ||
+        to->cpu_us < from->cpu_us)
+        return 0;
+    return (double)(to->cpu_us - from->cpu_us) * 100.0 / (double)(to->beat_us - from->beat_us);
+}
+
+/* External workers: a new beat adds the CPU used since the worker's previous
+ * beat in the window and sets its CPU% of that beat interval. Fills the CPU
+ * added, the RSS of the heartbeats present, and the sum of the workers'
+ * latest beat-interval CPU%. Returns the heartbeats present. */
+static int beats_sample(struct monitor *m, redisContext *c, int64_t *cpu_delta, int64_t *rss,
+                        double *pct) {
+    char err[256];
+    *cpu_delta = *rss = 0;
+    *pct = 0;
+    if (workers_beats_read(m->ws, c, m->beat_now, err, sizeof err) != 0) return 0;
+    int seen = 0;
+    for (int i = 0; i < m->ws->n; i++) {
+        const struct worker_beat *now = &m->beat_now[i];
+        struct worker_beat *prev = &m->beat_prev[i];
+        if (now->beat_us <= 0) continue;
+        seen++;
+        *rss += now->rss_kb;
+        if (prev->beat_us <= 0) {
+            *prev = *now; /* its heartbeat was missing at the start: its window is incomplete */
+        } else if (now->beat_us > prev->beat_us) {
+            if (now->started_us == prev->started_us && now->cpu_us >= prev->cpu_us)
+                *cpu_delta += now->cpu_us - prev->cpu_us;
+            m->beat_pct[i] = beat_pct(prev, now);
+            *prev = *now;
+        }
+        *pct += m->beat_pct[i];
+    }
+    return seen;
+}
+
+/* One worker's CPU and RSS from /proc (the process and its descendants). */
 static int worker_usage(struct monitor *m, int i, int64_t *cpu_us, int64_t *rss_kb) {
     struct worker_proc *w = &m->ws->w[i];
-    if (!m->ws->external) {
-        struct tq_proc_usage u;
-        if (!w->running || tq_proc_tree_read(w->pid, &u) != 0) return -1;
-        *cpu_us = u.cpu_user_us + u.cpu_sys_us;
-        *rss_kb = u.rss_kb;
-        return 0;
-    }
-    char key[TQ_KEY_MAX], err[256];
-    tq_key_worker(key, sizeof key, m->prefix, w->id);
-    redisReply *r = tq_redis_command(m->c, err, sizeof err, "HMGET %s cpu_user_us cpu_sys_us rss_kb",
-                                     key);
-    if (!r) return -1;
-    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 3;
-    for (size_t k = 0; ok && k < 3; k++) ok = r->element[k]->type == REDIS_REPLY_STRING;
-    if (ok) {
-        *cpu_us = atoll(r->element[0]->str) + atoll(r->element[1]->str);
-        *rss_kb = atoll(r->element[2]->str);
-    }
-    freeReplyObject(r);
-    return ok ? 0 : -1;
+    struct tq_proc_usage u;
+    if (!w->running || tq_proc_tree_read(w->pid, &u) != 0) return -1;
+    *cpu_us = u.cpu_user_us + u.cpu_sys_us;
+    *rss_kb = u.rss_kb;
+    return 0;
 }
 
 static void monitor_sample(struct monitor *m, int first) {
@@ -88,16 +115,30 @@ static void monitor_sample(struct monitor *m, int first) {
     /* workers: sum of per-process deltas; RSS of the processes alive now */
     int64_t cpu_delta = 0, rss = 0;
     int seen = 0;
-    for (int i = 0; i < m->ws->n; i++) {
-        int64_t cpu, kb;
-        if (worker_usage(m, i, &cpu, &kb) != 0) continue;
-        seen++;
-        if (m->worker_cpu_last[i] >= 0 && cpu > m->worker_cpu_last[i])
-            cpu_delta += cpu - m->worker_cpu_last[i];
-        m->worker_cpu_last[i] = cpu;
-        rss += kb;
+    if (m->ws->external) {
+        double pct;
+        seen = beats_sample(m, m->c, &cpu_delta, &rss, &pct);
+        if (first) {
+            memcpy(m->beat_begin, m->beat_now, (size_t)m->ws->n * sizeof *m->beat_begin);
+            if (rss > m->workers.rss_kb_peak) m->workers.rss_kb_peak = rss;
+        } else if (seen) {
+            /* peaks per beat interval: a sample interval shorter than the
+             * heartbeat's would see a whole beat's CPU in a fraction of it */
+            role_sample(&m->workers, cpu_delta, 0, rss);
+            if (pct > m->workers.cpu_pct_peak) m->workers.cpu_pct_peak = pct;
+        }
+    } else {
+        for (int i = 0; i < m->ws->n; i++) {
+            int64_t cpu, kb;
+            if (worker_usage(m, i, &cpu, &kb) != 0) continue;
+            seen++;
+            if (m->worker_cpu_last[i] >= 0 && cpu > m->worker_cpu_last[i])
+                cpu_delta += cpu - m->worker_cpu_last[i];
+            m->worker_cpu_last[i] = cpu;
+            rss += kb;
+        }
+        if (!first && seen) role_sample(&m->workers, cpu_delta, interval, rss);
     }
-    if (!first && seen) role_sample(&m->workers, cpu_delta, interval, rss);
 
     int64_t cpu = -1, kb = 0;
     if (m->redis_pid > 0) {
@@ -138,8 +179,12 @@ static void monitor_sample(struct monitor *m, int first) {
 
 static void on_timer(uv_timer_t *t) { monitor_sample(t->data, 0); }
 
+static struct worker_beat *beats_alloc(int n) {
+    return calloc((size_t)(n > 0 ? n : 1), sizeof(struct worker_beat));
+}
+
 int monitor_begin(struct monitor *m, struct evloop *ev, int sample_ms, struct worker_set *ws,
-                  pid_t redis_pid, redisContext *c, const char *prefix) {
+                  pid_t redis_pid, redisContext *c, const char *prefix, int64_t beats_after_us) {
     memset(m, 0, sizeof *m);
     m->ev = ev;
     m->sample_ms = sample_ms;
@@ -152,6 +197,16 @@ int monitor_begin(struct monitor *m, struct evloop *ev, int sample_ms, struct wo
     m->worker_cpu_last = malloc((size_t)(ws->n > 0 ? ws->n : 1) * sizeof *m->worker_cpu_last);
     if (!m->worker_cpu_last) return -1;
     for (int i = 0; i < ws->n; i++) m->worker_cpu_last[i] = -1;
+    if (ws->external) {
+        m->beat_begin = beats_alloc(ws->n);
+        m->beat_prev = beats_alloc(ws->n);
+        m->beat_end = beats_alloc(ws->n);
+        m->beat_now = beats_alloc(ws->n);
+        m->beat_pct = calloc((size_t)(ws->n > 0 ? ws->n : 1), sizeof *m->beat_pct);
+        if (!m->beat_begin || !m->beat_prev || !m->beat_end || !m->beat_now || !m->beat_pct)
+            return -1;
+        m->beats_begin_after_us = beats_after_us;
+    }
     m->redis_cpu_last = m->driver_cpu_last = -1;
     m->begin_mono_us = m->last_mono_us = tq_clock_mono_us();
     monitor_sample(m, 1);
@@ -172,10 +227,77 @@ void monitor_end(struct monitor *m) {
     m->active = 0;
 }
 
+/* 1 when worker i's window is complete: a begin beat later than the
+ * warm-up and not later than the first start, an end beat later than the
+ * last completion, the same process. */
+static int beat_window_complete(const struct monitor *m, int i) {
+    const struct worker_beat *b = &m->beat_begin[i], *e = &m->beat_end[i];
+    return b->beat_us > 0 && b->beat_us > m->beats_begin_after_us &&
+           (m->beats_begin_before_us <= 0 || b->beat_us <= m->beats_begin_before_us) &&
+           e->beat_us > m->beats_end_after_us && e->started_us == b->started_us &&
+           e->cpu_us >= b->cpu_us;
+}
+
+void monitor_beats_end(struct monitor *m, redisContext *c, int64_t first_start_us,
+                       int64_t after_us, int wait) {
+    if (!m->ws->external || !m->beat_begin || m->beats_ended) return;
+    char err[256];
+    struct worker_set *ws = m->ws;
+    int rc = -1;
+    snprintf(err, sizeof err, "no connection to Redis");
+    if (c && wait) rc = workers_beats_wait(ws, c, m->ev, after_us, m->beat_end, err, sizeof err);
+    else if (c) rc = workers_beats_read(ws, c, m->beat_end, err, sizeof err);
+    if (rc < 0) {
+        tq_warn("reading the external workers' last heartbeats: %s", err);
+        memset(m->beat_end, 0, (size_t)ws->n * sizeof *m->beat_end);
+    }
+    m->beats_begin_before_us = first_start_us;
+    m->beats_end_after_us = after_us;
+    m->beat_interval_us = workers_beat_interval_us(ws);
+    int64_t cpu = 0, rss = 0;
+    double pct = 0, last_pct = 0;
+    int complete = 0;
+    for (int i = 0; i < ws->n; i++) {
+        struct worker_beat *e = &m->beat_end[i];
+        const struct worker_beat *p = &m->beat_prev[i];
+        /* a gone heartbeat: the latest beat seen stands in (window incomplete) */
+        if (e->beat_us <= 0 || e->beat_us < p->beat_us) *e = *p;
+        if (e->beat_us > p->beat_us) m->beat_pct[i] = beat_pct(p, e);
+        last_pct += m->beat_pct[i];
+        rss += e->beat_us > 0 ? e->rss_kb : 0;
+        const struct worker_beat *b = &m->beat_begin[i];
+        if (b->beat_us > 0 && e->beat_us > b->beat_us && e->started_us == b->started_us &&
+            e->cpu_us >= b->cpu_us) {
+            cpu += e->cpu_us - b->cpu_us;
+            pct += beat_pct(b, e);
+            m->workers.available = 1;
+        }
+        complete += beat_window_complete(m, i);
+    }
+    m->workers.cpu_us = cpu;
+    if (last_pct > m->workers.cpu_pct_peak) m->workers.cpu_pct_peak = last_pct;
+    if (rss > m->workers.rss_kb_peak) m->workers.rss_kb_peak = rss;
+    m->beats_cpu_pct = pct;
+    m->beats_workers_complete = complete;
+    m->beats_complete = ws->n > 0 && complete == ws->n;
+    m->beats_ended = 1;
+    if (!m->beats_complete)
+        tq_warn("external workers: the heartbeat window is complete for %d of %d worker(s); "
+                "their CPU figures cover only part of the run",
+                complete, ws->n);
+}
+
 void monitor_free(struct monitor *m) {
     monitor_end(m);
     free(m->worker_cpu_last);
     m->worker_cpu_last = NULL;
+    free(m->beat_begin);
+    free(m->beat_prev);
+    free(m->beat_end);
+    free(m->beat_now);
+    free(m->beat_pct);
+    m->beat_begin = m->beat_prev = m->beat_end = m->beat_now = NULL;
+    m->beat_pct = NULL;
 }
 
 double monitor_seconds(const struct monitor *m) {
@@ -183,8 +305,49 @@ double monitor_seconds(const struct monitor *m) {
 }
 
 double monitor_cpu_pct_avg(const struct monitor *m, const struct role_usage *r) {
+    if (r == &m->workers && m->beats_ended) return m->beats_cpu_pct;
     double s = monitor_seconds(m);
     return s > 0 ? (double)r->cpu_us / 1e4 / s : 0;
+}
+
+/* A wall-clock µs stamp, exact: cJSON prints numbers with 15 significant
+ * digits, which would round today's 16-digit stamps by a few µs. */
+static void add_us(cJSON *o, const char *name, int64_t us) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)us);
+    cJSON_AddRawToObject(o, name, buf);
+}
+
+/* "window": the heartbeats external workers' figures come from. */
+static cJSON *beats_json(const struct monitor *m) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "from", "each worker's heartbeat read when the measured phase began");
+    cJSON_AddStringToObject(o, "to", "each worker's first heartbeat seen later than the run's last "
+                                     "completion");
+    if (m->beats_begin_after_us > 0)
+        add_us(o, "begin_after_us", m->beats_begin_after_us);
+    if (m->beats_begin_before_us > 0)
+        add_us(o, "begin_before_us", m->beats_begin_before_us);
+    add_us(o, "end_after_us", m->beats_end_after_us);
+    cJSON_AddNumberToObject(o, "heartbeat_interval_s", (double)m->beat_interval_us / 1e6);
+    cJSON_AddNumberToObject(o, "workers_complete", m->beats_workers_complete);
+    cJSON *a = cJSON_AddArrayToObject(o, "workers");
+    for (int i = 0; i < m->ws->n; i++) {
+        const struct worker_beat *b = &m->beat_begin[i], *e = &m->beat_end[i];
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddStringToObject(w, "id", m->ws->w[i].id);
+        add_us(w, "begin_beat_us", b->beat_us);
+        add_us(w, "end_beat_us", e->beat_us);
+        double secs = b->beat_us > 0 && e->beat_us > b->beat_us
+                          ? (double)(e->beat_us - b->beat_us) / 1e6 : 0;
+        cJSON_AddNumberToObject(w, "seconds", secs);
+        int comparable = secs > 0 && e->started_us == b->started_us && e->cpu_us >= b->cpu_us;
+        cJSON_AddNumberToObject(w, "cpu_us", comparable ? (double)(e->cpu_us - b->cpu_us) : 0);
+        cJSON_AddNumberToObject(w, "cpu_pct", beat_pct(b, e));
+        cJSON_AddBoolToObject(w, "complete", beat_window_complete(m, i));
+        cJSON_AddItemToArray(a, w);
+    }
+    return o;
 }
 
 static cJSON *role_json(const struct monitor *m, const struct role_usage *r) {
@@ -211,6 +374,13 @@ void monitor_to_json(const struct monitor *m, cJSON *run) {
     cJSON *w = role_json(m, &m->workers);
     cJSON_AddStringToObject(w, "source", m->ws->external ? "heartbeats" : "/proc (process trees)");
     cJSON_AddNumberToObject(w, "processes", m->ws->n);
+    if (m->ws->external && m->beats_ended) {
+        /* never a partial window presented as complete */
+        cJSON_AddBoolToObject(w, "window_complete", m->beats_complete);
+        cJSON_AddItemToObject(w, "window", beats_json(m));
+    } else if (m->ws->external) {
+        cJSON_AddBoolToObject(w, "window_complete", 0);
+    }
     cJSON_AddItemToObject(res, "workers", w);
     cJSON *r = role_json(m, &m->redis);
     cJSON_AddStringToObject(r, "source", m->redis_pid > 0 ? "/proc" : "INFO");

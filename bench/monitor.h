@@ -9,7 +9,17 @@
  * are over the samples. CPU percentages are of one CPU (200% = two busy
  * CPUs). The run is flagged `noisy` when the machine was busier than the
  * measured roles account for, by a clear margin: someone else was using the
- * CPUs the figures depend on. */
+ * CPUs the figures depend on.
+ *
+ * External workers report their CPU only once per heartbeat interval, so a
+ * sample window would miss most of a short drain. Their window runs from
+ * heartbeat to heartbeat instead: each worker's beat read when the measured
+ * phase starts, to its first beat later than the run's last completion
+ * (monitor_beats_end waits for it, bounded). CPU time = the difference of
+ * cpu_user_us + cpu_sys_us between the two beats; CPU% = that over the
+ * time between the two beats (summed over the workers); peaks are per
+ * beat interval. When a fresh beat does not come, the figures of the
+ * latest beats are kept and the window is marked incomplete. */
 #ifndef TQ_BENCH_MONITOR_H
 #define TQ_BENCH_MONITOR_H
 
@@ -46,21 +56,47 @@ struct monitor {
     struct tq_cpu_times mach_begin, mach_last;
     double machine_pct_peak;
     struct role_usage workers, redis, driver;
+    /* external workers: the heartbeat window (arrays of ws->n) */
+    struct worker_beat *beat_begin, *beat_prev, *beat_end, *beat_now;
+    double *beat_pct;          /* per worker: CPU% of its latest beat interval */
+    int64_t beats_begin_after_us;  /* begin beats had to be later than this, 0: any */
+    int64_t beats_begin_before_us; /* ... and not later than this (the first start), 0: any */
+    int64_t beats_end_after_us;    /* end beats had to be later than this */
+    int64_t beat_interval_us;  /* as inferred when the window ended */
+    int beats_ended;
+    int beats_complete;        /* every worker's window is complete */
+    int beats_workers_complete;
+    double beats_cpu_pct;      /* sum over workers of CPU / own window */
 };
 
 /* Takes the first readings and starts sampling. c is used from the timer
- * callback (same thread as every other use of c). Returns 0 or -1. */
+ * callback (same thread as every other use of c). External workers: their
+ * current heartbeats begin the window; a begin beat not later than
+ * beats_after_us (the warm-up's last completion; 0 for none) makes that
+ * worker's window incomplete. Returns 0 or -1. */
 int monitor_begin(struct monitor *m, struct evloop *ev, int sample_ms, struct worker_set *ws,
-                  pid_t redis_pid, redisContext *c, const char *prefix);
+                  pid_t redis_pid, redisContext *c, const char *prefix, int64_t beats_after_us);
 /* Takes the last reading and stops sampling (idempotent). */
 void monitor_end(struct monitor *m);
+/* External workers (no-op otherwise), after monitor_end: ends the heartbeat
+ * window on each worker's first beat later than after_us (the run's last
+ * completion, on the workers' clock), waiting for it (pumping the loop,
+ * bounded by two heartbeat intervals plus a margin) when wait is set, else
+ * taking the latest beats. Sets the workers' CPU from the window. A begin
+ * beat later than first_start_us (the run's first task start; 0 unknown)
+ * makes the window incomplete: it missed some of the run's CPU. c: the
+ * control connection now (it may have been reconnected since begin). */
+void monitor_beats_end(struct monitor *m, redisContext *c, int64_t first_start_us,
+                       int64_t after_us, int wait);
 /* Window length in seconds. */
 double monitor_seconds(const struct monitor *m);
 /* "resources" {workers, redis, driver} (each cpu_pct_avg, cpu_pct_peak,
- * rss_kb_avg, rss_kb_peak, cpu_s) and, into run, machine_cpu_pct_avg,
- * machine_cpu_pct_peak, other_cpu_pct_avg and noisy. */
+ * rss_kb_avg, rss_kb_peak, cpu_s; external workers also window_complete and
+ * window, the heartbeats the figures come from) and, into run,
+ * machine_cpu_pct_avg, machine_cpu_pct_peak, other_cpu_pct_avg and noisy. */
 void monitor_to_json(const struct monitor *m, cJSON *run);
-/* CPU% average of a role over the window. */
+/* CPU% average of a role over the window (external workers: over their
+ * heartbeat windows). */
 double monitor_cpu_pct_avg(const struct monitor *m, const struct role_usage *r);
 void monitor_free(struct monitor *m);
 

@@ -41,6 +41,7 @@ struct run_ctx {
     double rate;                 /* offered rate (rate arrival) */
     double capacity;             /* measured by the probe, 0 when none */
     long warmup_done;
+    int64_t warmup_last_done_us; /* the warm-up's last completion (workers' clock), 0 none */
     long enqueued, completed, failed, retried;
     int64_t clock_start_wall_us; /* 0 until the measured phase started */
     int64_t wait_end_wall_us;    /* when completion was seen */
@@ -273,8 +274,10 @@ static int warmup(struct run_ctx *r, long n, double *per_s) {
     if (latency_init(&l) == 0) {
         collect_latency(r, sub, c, &l, 1);
         if (l.last_done_us > released) *per_s = (double)n * 1e6 / (double)(l.last_done_us - released);
+        r->warmup_last_done_us = l.last_done_us;
         latency_free(&l);
     }
+    if (r->warmup_last_done_us <= 0) r->warmup_last_done_us = r->wait_end_wall_us;
     char pattern[TQ_KEY_MAX];
     tq_key_run_pattern(pattern, sizeof pattern, r->fr.prefix, sub);
     if (cleanup_pattern(r->b->c, pattern, NULL, err, sizeof err) != 0)
@@ -393,6 +396,39 @@ static cJSON *workers_json(const struct worker_set *ws) {
     return a;
 }
 
+/* External workers: their heartbeats read when the measured phase begins
+ * start its CPU window, so after a warm-up wait (bounded) for a beat of each
+ * worker later than the warm-up's last completion: else the warm-up's CPU
+ * would be counted. When one does not come, the run goes on and its window
+ * is marked incomplete. Returns 0, or -1 when interrupted. */
+static int beats_after_warmup(struct run_ctx *r) {
+    struct worker_set *ws = &r->ws;
+    struct worker_beat *beats = calloc((size_t)(ws->n > 0 ? ws->n : 1), sizeof *beats);
+    char err[256];
+    if (!beats) return fail(r, "out of memory");
+    int fresh = workers_beats_wait(ws, r->b->c, &r->b->ev, r->warmup_last_done_us, beats, err,
+                                   sizeof err);
+    free(beats);
+    if (r->b->ev.signo) return fail(r, "interrupted by %s", signal_name(r->b->ev.signo));
+    if (fresh < 0) tq_warn("run %s: reading the external workers' heartbeats: %s", r->fr.run_id, err);
+    else if (fresh < ws->n)
+        tq_warn("run %s: %d of %d external worker(s) sent no heartbeat after the warm-up in "
+                "time; their CPU windows will be marked incomplete",
+                r->fr.run_id, ws->n - fresh, ws->n);
+    return 0;
+}
+
+/* External workers: ends their CPU window on a heartbeat later than the
+ * run's last completion, waited for when the run completed; the begin beats
+ * must precede the run's first start. */
+static void beats_end(struct run_ctx *r, int rc) {
+    if (!r->ws.external) return;
+    int64_t after = r->have_lat && r->lat.last_done_us > 0 ? r->lat.last_done_us
+                                                            : r->wait_end_wall_us;
+    monitor_beats_end(&r->mon, r->b->c, r->have_lat ? r->lat.first_start_us : 0, after,
+                      rc == 0 && !r->b->ev.signo);
+}
+
 /* The phases up to a complete measured phase. Returns 0, or -1 with r->err;
  * whatever was measured stays in r for the record. */
 static int run_phases(struct run_ctx *r) {
@@ -407,8 +443,9 @@ static int run_phases(struct run_ctx *r) {
         return fail(r, "preparing run %s on %s: %s", r->fr.run_id, b->url_safe, err);
     /* workers */
     if (cfg->external) {
-        if (workers_attach(&r->ws, b->c, r->fr.queue, s->workers, &b->ev, cfg->health_timeout_s,
-                           err, sizeof err) != 0)
+        /* a framework's workers heartbeat with its name as their protocol */
+        if (workers_attach(&r->ws, b->c, r->fr.queue, r->fw->name, s->workers, &b->ev,
+                           cfg->health_timeout_s, err, sizeof err) != 0)
             return fail(r, "%s", err);
     } else if (workers_spawn(&r->ws, r->fw, &r->fr, b->log_dir, err, sizeof err) != 0 ||
                workers_health_wait(&r->ws, b->c, &b->ev, cfg->health_timeout_s, err,
@@ -439,6 +476,7 @@ static int run_phases(struct run_ctx *r) {
     }
 
     /* measured phase */
+    if (cfg->external && r->warmup_done > 0 && beats_after_warmup(r) != 0) return -1;
     if (redis_stats_read(b->c, &r->rs[0], err, sizeof err) != 0)
         return fail(r, "INFO before the run: %s", err);
     int64_t deadline = tq_clock_mono_us() + (int64_t)(s->timeout_s * 1e6);
@@ -448,12 +486,14 @@ static int run_phases(struct run_ctx *r) {
         r->enqueued = r->prod.sent;
         if (rc != 0) return -1;
         r->clock_start_wall_us = released;
-        monitor_begin(&r->mon, &b->ev, cfg->sample_ms, &r->ws, b->redis.pid, b->c, cfg->prefix);
+        monitor_begin(&r->mon, &b->ev, cfg->sample_ms, &r->ws, b->redis.pid, b->c, cfg->prefix,
+                      r->warmup_done > 0 ? r->warmup_last_done_us : 0);
         r->measured = 1;
         return wait_done(r, r->fr.run_id, r->tasks, NULL, deadline, 1);
     }
     producer_setup(r, &r->prod, r->fr.run_id, r->queue_key, r->tasks, r->rate);
-    monitor_begin(&r->mon, &b->ev, cfg->sample_ms, &r->ws, b->redis.pid, b->c, cfg->prefix);
+    monitor_begin(&r->mon, &b->ev, cfg->sample_ms, &r->ws, b->redis.pid, b->c, cfg->prefix,
+                  r->warmup_done > 0 ? r->warmup_last_done_us : 0);
     r->measured = 1;
     if (producer_start(&r->prod) != 0) return fail(r, "producer: %s", r->prod.err);
     int rc = wait_done(r, r->fr.run_id, r->tasks, &r->prod, deadline, 1);
@@ -482,6 +522,7 @@ static int run_collect(struct run_ctx *r, int rc) {
         }
         memcpy(r->err, keep, sizeof keep);
         if (r->have_lat) collect_latency(r, r->fr.run_id, r->completed, &r->lat, rc == 0);
+        beats_end(r, rc);
         if (rc == 0 && r->completed + r->failed > r->tasks)
             rc = fail(r, "counted %ld tasks but %ld were enqueued: duplicates",
                       r->completed + r->failed, r->tasks);
@@ -490,6 +531,7 @@ static int run_collect(struct run_ctx *r, int rc) {
                                        sizeof r->client_err) != 0)
             r->client_rate = -1;
     }
+    if (r->measured && !r->mon.beats_ended) monitor_beats_end(&r->mon, NULL, 0, 0, 0);
     if (b->ev.signo && rc == 0) rc = fail(r, "interrupted by %s", signal_name(b->ev.signo));
     return rc;
 }

@@ -213,29 +213,60 @@ static int list_has(const char *list, const char *queue) {
     return 0;
 }
 
-/* Live heartbeats whose queues list queue: ids into ws (replacing it). */
-static int scan_external(struct worker_set *ws, redisContext *c, const char *queue, char *err,
-                         size_t errlen) {
+/* Heartbeats on the queue with another protocol: how many, and a text
+ * naming them for the error message. */
+struct others {
+    int n;
+    int mixed;                 /* more than one other protocol */
+    char protocol[64];         /* the first one's */
+    char ids[256];             /* " id" each */
+    char tagged[384];          /* " id (protocol)" each */
+};
+
+static void others_add(struct others *o, const char *id, const char *protocol) {
+    if (o->n == 0) snprintf(o->protocol, sizeof o->protocol, "%s", protocol);
+    else if (strcmp(o->protocol, protocol) != 0) o->mixed = 1;
+    size_t len = strlen(o->ids);
+    if (len + 1 < sizeof o->ids) snprintf(o->ids + len, sizeof o->ids - len, " %s", id);
+    len = strlen(o->tagged);
+    if (len + 1 < sizeof o->tagged)
+        snprintf(o->tagged + len, sizeof o->tagged - len, " %s (%s)", id,
+                 protocol[0] ? protocol : "none");
+    o->n++;
+}
+
+/* Live heartbeats whose queues list queue: the ones with protocol into ws
+ * (replacing it), the others counted in *o. */
+static int scan_external(struct worker_set *ws, redisContext *c, const char *queue,
+                         const char *protocol, struct others *o, char *err, size_t errlen) {
     char key[TQ_KEY_MAX];
     tq_key_workers(key, sizeof key, ws->prefix);
     redisReply *m = tq_redis_command(c, err, errlen, "SMEMBERS %s", key);
     if (!m) return -1;
     ws->n = 0;
-    for (size_t i = 0; i < m->elements; i++) {
+    memset(o, 0, sizeof *o);
+    for (size_t i = 0; m->type == REDIS_REPLY_ARRAY && i < m->elements; i++) {
         const redisReply *id = m->element[i];
         if (id->type != REDIS_REPLY_STRING || !tq_name_valid(id->str)) continue;
         tq_key_worker(key, sizeof key, ws->prefix, id->str);
-        redisReply *h = tq_redis_command(c, err, errlen, "HMGET %s queues pid", key);
+        redisReply *h = tq_redis_command(c, err, errlen, "HMGET %s queues pid protocol", key);
         if (!h) {
             freeReplyObject(m);
             return -1;
         }
-        if (h->elements == 2 && h->element[0]->type == REDIS_REPLY_STRING &&
-            list_has(h->element[0]->str, queue)) {
-            struct worker_proc *p = workers_add(ws);
-            if (p) {
-                snprintf(p->id, sizeof p->id, "%s", id->str);
-                p->pid = h->element[1]->type == REDIS_REPLY_STRING ? atoi(h->element[1]->str) : 0;
+        if (h->type == REDIS_REPLY_ARRAY && h->elements == 3 &&
+            h->element[0]->type == REDIS_REPLY_STRING && list_has(h->element[0]->str, queue)) {
+            /* a heartbeat without the field is not taken for any protocol */
+            const char *proto = h->element[2]->type == REDIS_REPLY_STRING ? h->element[2]->str : "";
+            if (strcmp(proto, protocol) != 0) {
+                others_add(o, id->str, proto);
+            } else {
+                struct worker_proc *p = workers_add(ws);
+                if (p) {
+                    snprintf(p->id, sizeof p->id, "%s", id->str);
+                    p->pid =
+                        h->element[1]->type == REDIS_REPLY_STRING ? atoi(h->element[1]->str) : 0;
+                }
             }
         }
         freeReplyObject(h);
@@ -244,22 +275,37 @@ static int scan_external(struct worker_set *ws, redisContext *c, const char *que
     return 0;
 }
 
-int workers_attach(struct worker_set *ws, redisContext *c, const char *queue, int want,
-                   struct evloop *ev, double timeout_s, char *err, size_t errlen) {
+int workers_attach(struct worker_set *ws, redisContext *c, const char *queue,
+                   const char *protocol, int want, struct evloop *ev, double timeout_s,
+                   char *err, size_t errlen) {
     int64_t deadline = tq_clock_mono_us() + (int64_t)(timeout_s * 1e6);
+    struct others o;
     for (;;) {
-        if (scan_external(ws, c, queue, err, errlen) != 0) return -1;
+        if (scan_external(ws, c, queue, protocol, &o, err, errlen) != 0) return -1;
         if (ws->n >= want) {
-            tq_info("attached to %d external worker(s) on queue %s", ws->n, queue);
+            tq_info("attached to %d external %s worker(s) on queue %s", ws->n, protocol, queue);
+            if (o.n)
+                tq_info("ignored %d heartbeat(s) on queue %s with another protocol:%s", o.n, queue,
+                        o.tagged);
             return 0;
         }
         if (tq_clock_mono_us() >= deadline) {
+            /* "1 of 2 worker(s) seen on queue" stays the message's stem:
+             * scripts and tests match on it */
             int len = snprintf(err, errlen,
-                               "--external: %d of %d worker(s) seen on queue \"%s\" within %.1f s "
-                               "(--health-timeout)%s",
-                               ws->n, want, queue, timeout_s, ws->n ? ":" : "");
+                               "--external: %d of %d worker(s) seen on queue \"%s\" with protocol "
+                               "%s within %.1f s (--health-timeout)%s",
+                               ws->n, want, queue, protocol, timeout_s, ws->n ? ":" : "");
             for (int i = 0; i < ws->n && len > 0 && (size_t)len < errlen; i++)
                 len += snprintf(err + len, errlen - (size_t)len, " %s", ws->w[i].id);
+            if (o.n && len > 0 && (size_t)len < errlen) {
+                if (o.mixed)
+                    snprintf(err + len, errlen - (size_t)len,
+                             " (%d more with other protocols:%s)", o.n, o.tagged);
+                else
+                    snprintf(err + len, errlen - (size_t)len, " (%d more with protocol %s:%s)",
+                             o.n, o.protocol[0] ? o.protocol : "none", o.ids);
+            }
             return -1;
         }
         if (evloop_pump(ev, 100)) {
@@ -267,6 +313,95 @@ int workers_attach(struct worker_set *ws, redisContext *c, const char *queue, in
                      ev->signo);
             return -1;
         }
+    }
+}
+
+/* --- heartbeat readings ------------------------------------------------------ */
+
+#define BEAT_FIELDS "beat_us started_us cpu_user_us cpu_sys_us rss_kb"
+#define BEAT_WAIT_MARGIN_US 500000   /* flush and scheduling delays past two intervals */
+#define BEAT_POLL_MS 50
+#define BEAT_INTERVAL_DEFAULT_US 1000000  /* the contract's default --heartbeat-interval */
+#define BEAT_INTERVAL_MIN_US 10000
+
+static int64_t reply_ll(const redisReply *r) {
+    return r->type == REDIS_REPLY_STRING ? atoll(r->str) : 0;
+}
+
+int workers_beats_read(struct worker_set *ws, redisContext *c, struct worker_beat *beats,
+                       char *err, size_t errlen) {
+    char key[TQ_KEY_MAX];
+    for (int i = 0; i < ws->n; i++) {
+        tq_key_worker(key, sizeof key, ws->prefix, ws->w[i].id);
+        redisAppendCommand(c, "HMGET %s " BEAT_FIELDS, key);
+        redisAppendCommand(c, "PTTL %s", key);
+    }
+    int rc = 0;
+    for (int i = 0; i < ws->n; i++) {
+        struct worker_proc *p = &ws->w[i];
+        struct worker_beat *b = &beats[i];
+        memset(b, 0, sizeof *b);
+        redisReply *h = NULL, *t = NULL;
+        if (redisGetReply(c, (void **)&h) != REDIS_OK || !h ||
+            redisGetReply(c, (void **)&t) != REDIS_OK || !t) {
+            snprintf(err, errlen, "Redis: %s", c->err ? c->errstr : "no reply to HMGET/PTTL");
+            if (h) freeReplyObject(h);
+            return -1; /* the connection is unusable now */
+        }
+        if (h->type == REDIS_REPLY_ARRAY && h->elements == 5) {
+            int ok = 1;
+            for (size_t k = 0; k < 5; k++) ok = ok && h->element[k]->type == REDIS_REPLY_STRING;
+            b->beat_us = ok ? reply_ll(h->element[0]) : 0;
+            if (b->beat_us > 0) {
+                b->started_us = reply_ll(h->element[1]);
+                b->cpu_us = reply_ll(h->element[2]) + reply_ll(h->element[3]);
+                b->rss_kb = reply_ll(h->element[4]);
+            } else {
+                b->beat_us = 0;
+            }
+        } else if (h->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "HMGET heartbeat of %s: %s", p->id, h->str);
+            rc = -1;
+        }
+        if (b->beat_us > 0) {
+            if (p->beat_last_us > 0 && b->beat_us > p->beat_last_us) {
+                int64_t gap = b->beat_us - p->beat_last_us;
+                if (p->beat_gap_us == 0 || gap < p->beat_gap_us) p->beat_gap_us = gap;
+            }
+            if (b->beat_us > p->beat_last_us) p->beat_last_us = b->beat_us;
+            if (t->type == REDIS_REPLY_INTEGER && t->integer > p->pttl_max_ms)
+                p->pttl_max_ms = t->integer;
+        }
+        freeReplyObject(h);
+        freeReplyObject(t);
+    }
+    return rc;
+}
+
+int64_t workers_beat_interval_us(const struct worker_set *ws) {
+    int64_t iv = 0;
+    for (int i = 0; i < ws->n; i++) {
+        const struct worker_proc *p = &ws->w[i];
+        int64_t w = p->beat_gap_us > 0 ? p->beat_gap_us : p->pttl_max_ms * 1000 / 3;
+        if (w > iv) iv = w;
+    }
+    if (iv <= 0) return BEAT_INTERVAL_DEFAULT_US;
+    return iv < BEAT_INTERVAL_MIN_US ? BEAT_INTERVAL_MIN_US : iv;
+}
+
+int workers_beats_wait(struct worker_set *ws, redisContext *c, struct evloop *ev, int64_t after_us,
+                       struct worker_beat *beats, char *err, size_t errlen) {
+    int64_t deadline =
+        tq_clock_mono_us() + 2 * workers_beat_interval_us(ws) + BEAT_WAIT_MARGIN_US;
+    for (;;) {
+        if (workers_beats_read(ws, c, beats, err, errlen) != 0) return -1;
+        int fresh = 0, pending = 0;
+        for (int i = 0; i < ws->n; i++) {
+            if (beats[i].beat_us > after_us) fresh++;
+            else if (beats[i].beat_us > 0) pending++; /* a gone heartbeat will not beat again */
+        }
+        if (pending == 0 || tq_clock_mono_us() >= deadline || evloop_pump(ev, BEAT_POLL_MS))
+            return fresh;
     }
 }
 

@@ -6,13 +6,21 @@
  * id it heartbeats under. The health-check waits for exactly those
  * heartbeats; a worker that exits before beating is reported at once, with
  * its pid, exit status and the last line of its log. External workers
- * (--external) are whatever live heartbeats list the queue. During the run,
+ * (--external) are the live heartbeats that list the queue. During the run,
  * workers_check() notices a spawned worker that exited or any heartbeat that
- * expired, so a dead worker ends the run instead of hanging it. */
+ * expired, so a dead worker ends the run instead of hanging it.
+ *
+ * External workers are matched on their heartbeat's `protocol` too (a
+ * framework's workers heartbeat with its name: "native", "celery"), so a
+ * tqworker and a Celery worker that share a queue name are not confused.
+ * Their resources come from their heartbeats (workers_beats_read), which
+ * arrive once per heartbeat interval; workers_beats_wait waits, bounded, for
+ * a beat later than a given instant so a window can end on a fresh one. */
 #ifndef TQ_BENCH_WORKERS_H
 #define TQ_BENCH_WORKERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <hiredis/hiredis.h>
 #include "evloop.h"
@@ -24,6 +32,19 @@ struct worker_proc {
     int running;             /* spawned: 1 until reaped */
     int status;              /* wait status once reaped */
     char log[FW_PATH_MAX];   /* spawned: stdout+stderr file */
+    /* what its heartbeats showed (workers_beats_read), for the interval */
+    int64_t beat_last_us;    /* latest beat_us read, 0 none */
+    int64_t beat_gap_us;     /* smallest gap seen between two of its beats, 0 none */
+    int64_t pttl_max_ms;     /* largest PTTL seen on its heartbeat, 0 none */
+};
+
+/* One reading of a worker's heartbeat: its self-reported resources at the
+ * instant beat_us (the worker's wall clock). */
+struct worker_beat {
+    int64_t beat_us;         /* 0: no heartbeat (absent, expired or malformed) */
+    int64_t started_us;      /* tells a restarted worker (its CPU counter restarted) */
+    int64_t cpu_us;          /* cpu_user_us + cpu_sys_us */
+    int64_t rss_kb;
 };
 
 struct worker_set {
@@ -45,10 +66,30 @@ int workers_spawn(struct worker_set *ws, const struct tq_framework *fw, const st
 int workers_health_wait(struct worker_set *ws, redisContext *c, struct evloop *ev,
                         double timeout_s, char *err, size_t errlen);
 /* External mode: waits until at least want live heartbeats list queue in
- * their `queues` field, then adopts all of them. -1 with err naming the
- * count seen (and their ids) on timeout. */
-int workers_attach(struct worker_set *ws, redisContext *c, const char *queue, int want,
-                   struct evloop *ev, double timeout_s, char *err, size_t errlen);
+ * their `queues` field and carry `protocol`, then adopts all of those.
+ * Heartbeats on the queue with another protocol are never adopted. -1 with
+ * err on timeout naming the count seen with the protocol (and their ids)
+ * and how many more were seen with another one, e.g. "1 of 2 worker(s) seen
+ * on queue "q" with protocol native ... (1 more with protocol celery: id)". */
+int workers_attach(struct worker_set *ws, redisContext *c, const char *queue,
+                   const char *protocol, int want, struct evloop *ev, double timeout_s,
+                   char *err, size_t errlen);
+/* Reads every worker's heartbeat (HMGET and PTTL, pipelined) into
+ * beats[0..ws->n-1], and notes the gaps between beats for the interval.
+ * Returns 0, or -1 with err when Redis did not answer. */
+int workers_beats_read(struct worker_set *ws, redisContext *c, struct worker_beat *beats,
+                       char *err, size_t errlen);
+/* The heartbeat interval: the smallest gap seen between two beats of one
+ * worker, else its largest PTTL / 3 (the TTL is three intervals), the
+ * largest over the workers; 1 s when nothing was seen. */
+int64_t workers_beat_interval_us(const struct worker_set *ws);
+/* Reads the heartbeats until every worker's beat_us is later than after_us
+ * (same clock as the workers' stamps) or its heartbeat is gone, for at most
+ * two intervals plus a margin, pumping ev (a signal ends the wait early).
+ * beats holds the last reading. Returns how many workers have such a beat,
+ * or -1 with err when Redis did not answer. */
+int workers_beats_wait(struct worker_set *ws, redisContext *c, struct evloop *ev, int64_t after_us,
+                       struct worker_beat *beats, char *err, size_t errlen);
 /* 0 while every worker lives; -1 with err naming the first one that exited
  * (pid and status) or whose heartbeat expired. */
 int workers_check(struct worker_set *ws, redisContext *c, char *err, size_t errlen);

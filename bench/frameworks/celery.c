@@ -319,6 +319,8 @@ static void celery_clean(const struct fw_run *run, redisContext *c) {
 }
 
 const struct tq_framework tq_framework_celery = {
+    /* also the `protocol` of its workers' heartbeats (tqbench_hook.py writes it): --external
+     * attaches only to heartbeats carrying it */
     .name = "celery",
     .description = "Celery 5 workers (/usr/bin/python3 -m celery worker), messages built in C",
     .available = celery_available,

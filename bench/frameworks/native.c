@@ -65,6 +65,8 @@ static int native_encode(const struct fw_run *run, const struct tq_task *t, char
 }
 
 const struct tq_framework tq_framework_native = {
+    /* also the `protocol` of its workers' heartbeats (tqworker writes it): --external
+     * attaches only to heartbeats carrying it */
     .name = "native",
     .description = "tqworker, the C noop worker (baseline near the broker's limit)",
     .available = native_available,

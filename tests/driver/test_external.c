@@ -1,0 +1,298 @@
+/* test_external.c - `tqbench run --external` against standalone tqworkers:
+ * the workers' CPU over a short drain comes from a heartbeat window that
+ * begins before the run and ends on a beat after its last completion (so
+ * it is never 0 for lack of a beat, and never called complete when a fresh
+ * beat did not come), and only heartbeats with the framework's protocol
+ * count toward --workers (a Celery heartbeat on the same queue name is
+ * ignored, and the error names it). Heartbeats of other protocols are
+ * written by hand (HSET + PEXPIRE + SADD), as the Celery hook would. */
+#include <criterion/criterion.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include "driver_harness.h"
+#include "tq_testutil.h"
+
+static const cJSON *obj(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    cr_assert_not_null(v, "results.json: \"%s\" is missing", key);
+    return v;
+}
+
+static double num(const cJSON *o, const char *key) {
+    const cJSON *v = obj(o, key);
+    cr_assert(cJSON_IsNumber(v), "results.json: \"%s\" is not a number", key);
+    return v->valuedouble;
+}
+
+static const char *str(const cJSON *o, const char *key) {
+    const cJSON *v = obj(o, key);
+    cr_assert(cJSON_IsString(v), "results.json: \"%s\" is not a string", key);
+    return v->valuestring;
+}
+
+static int boolean(const cJSON *o, const char *key) {
+    const cJSON *v = obj(o, key);
+    cr_assert(cJSON_IsBool(v), "results.json: \"%s\" is not a boolean", key);
+    return cJSON_IsTrue(v);
+}
+
+static long long wall_us(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+static redisContext *connect_or_fail(const struct tq_test_redis *r) {
+    redisContext *c = tq_test_redis_connect(r);
+    cr_assert_not_null(c, "cannot connect to the test redis %s", r->url);
+    return c;
+}
+
+static void command_ok(redisContext *c, const char *what, redisReply *x) {
+    cr_assert(x && x->type != REDIS_REPLY_ERROR, "%s: %s", what,
+              x ? x->str : (c->err ? c->errstr : "no reply"));
+    freeReplyObject(x);
+}
+
+/* A heartbeat written by hand, as a worker of protocol proto would: the
+ * contract's fields, a TTL of ttl_ms and a registry entry. */
+static void fake_heartbeat(redisContext *c, const char *id, const char *queue, const char *proto,
+                           int ttl_ms) {
+    char key[200], beat[32];
+    snprintf(key, sizeof key, "tq:worker:%s", id);
+    snprintf(beat, sizeof beat, "%lld", wall_us());
+    command_ok(c, "HSET",
+               redisCommand(c,
+                            "HSET %s pid 999999 host fakehost queues %s concurrency 1 prefetch 1 "
+                            "protocol %s version fake started_us %s beat_us %s processed 0 "
+                            "failed 0 inflight 0 cpu_user_us 1000 cpu_sys_us 1000 rss_kb 1000",
+                            key, queue, proto, beat, beat));
+    command_ok(c, "PEXPIRE", redisCommand(c, "PEXPIRE %s %d", key, ttl_ms));
+    command_ok(c, "SADD", redisCommand(c, "SADD tq:workers %s", id));
+}
+
+/* Waits until tq:worker:<id> exists (a standalone worker came up). */
+static void wait_heartbeat(redisContext *c, const char *id) {
+    int64_t deadline = tq_test_now_ms() + 10000;
+    while (tq_test_redis_int(c, "EXISTS tq:worker:%s", id) != 1) {
+        cr_assert_lt(tq_test_now_ms(), deadline, "worker %s sent no heartbeat within 10 s", id);
+        tq_test_sleep_ms(50);
+    }
+}
+
+static pid_t start_worker(const struct drv *d, const struct tq_test_redis *r, const char *id,
+                          const char *queue) {
+    char log[400];
+    snprintf(log, sizeof log, "%s/%s.log", d->dir, id);
+    const char *argv[] = {d->worker, "--redis", r->url, "--queue", queue, "--id", id,
+                          "--concurrency", "4", NULL};
+    pid_t pid = drv_spawn(argv, log);
+    cr_assert_gt(pid, 0, "cannot start %s", d->worker);
+    return pid;
+}
+
+static char *output(const struct drv *d) {
+    char *log = drv_read(d->log);
+    return log ? log : strdup("");
+}
+
+static cJSON *results(const struct drv *d) {
+    cJSON *j = drv_results(d);
+    char *log = output(d);
+    cr_assert_not_null(j, "no results.json; output:\n%s", log);
+    free(log);
+    return j;
+}
+
+/* A short drain (well under one heartbeat interval), after a warm-up: the
+ * workers' CPU is the difference between two beats around the run. */
+static const char short_scenario[] =
+    "{\"name\": \"t_ext\", \"tasks\": 5000, \"warmup_tasks\": 200, \"workers\": 1,"
+    " \"concurrency\": 4, \"mix\": [{\"kind\": \"noop\"}], \"timeout_s\": 60}";
+
+Test(external, cpu_window_over_short_drain, .timeout = 120, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
+    redisContext *c = connect_or_fail(&r);
+    pid_t w = start_worker(&d, &r, "ext-n", "extcpu");
+    wait_heartbeat(c, "ext-n");
+    /* a Celery worker on the same queue name: not one of native's workers */
+    fake_heartbeat(c, "fake-celery", "extcpu", "celery", 60000);
+
+    char scen[400];
+    drv_write(&d, "t_ext.json", short_scenario, scen, sizeof scen);
+    const char *args[] = {"run", "--redis", r.url, "--external", "--queue", "extcpu",
+                          "--workers", "1", "--framework", "native", "--scenario", scen,
+                          "--repeat", "2", "--out", d.out, "--health-timeout", "10", NULL};
+    int rc = drv_run(&d, args, 90000);
+    char *log = output(&d);
+    cr_assert_eq(rc, 0, "exit %d; output:\n%s", rc, log);
+    cJSON *j = results(&d);
+    const cJSON *runs = obj(j, "runs");
+    cr_assert_eq(cJSON_GetArraySize(runs), 2);
+    for (int k = 0; k < 2; k++) {
+        const cJSON *run = cJSON_GetArrayItem(runs, k);
+        cr_assert_str_eq(str(run, "status"), "ok", "run %d: %s", k, log);
+        cr_assert_eq(num(run, "completed"), 5000);
+        const cJSON *ws = obj(run, "workers");
+        cr_assert_eq(cJSON_GetArraySize(ws), 1, "the Celery heartbeat was adopted:\n%s", log);
+        cr_assert_str_eq(str(cJSON_GetArrayItem(ws, 0), "id"), "ext-n");
+
+        const cJSON *wk = obj(obj(run, "resources"), "workers");
+        cr_assert_str_eq(str(wk, "source"), "heartbeats");
+        cr_assert(boolean(wk, "window_complete"), "run %d: window not complete:\n%s", k, log);
+        cr_assert_gt(num(wk, "cpu_us_per_task"), 0, "run %d: no worker CPU per task", k);
+        cr_assert_gt(num(wk, "cpu_pct_avg"), 0, "run %d: worker CPU%% is 0", k);
+        cr_assert_gt(num(wk, "cpu_s"), 0);
+        cr_assert_geq(num(wk, "cpu_pct_peak"), num(wk, "cpu_pct_avg") * 0.999);
+        cr_assert_gt(num(wk, "rss_kb_peak"), 0);
+
+        /* the window: one beat before the first start, one after the last
+         * completion, both of the same worker */
+        const cJSON *win = obj(wk, "window");
+        cr_assert_eq(num(win, "workers_complete"), 1);
+        cr_assert_gt(num(win, "heartbeat_interval_s"), 0.5);
+        cr_assert_lt(num(win, "heartbeat_interval_s"), 2.0);
+        const cJSON *ww = cJSON_GetArrayItem(obj(win, "workers"), 0);
+        cr_assert_not_null(ww);
+        cr_assert_str_eq(str(ww, "id"), "ext-n");
+        cr_assert(boolean(ww, "complete"));
+        double begin = num(ww, "begin_beat_us"), end = num(ww, "end_beat_us");
+        cr_assert_gt(begin, num(win, "begin_after_us"), "the begin beat includes the warm-up");
+        cr_assert_leq(begin, num(win, "begin_before_us"), "begin beat after the first start");
+        cr_assert_gt(end, num(win, "end_after_us"), "end beat before the last completion");
+        cr_assert_gt(num(ww, "cpu_us"), 0);
+        cr_assert_eq(num(ww, "cpu_us") / 1e6, num(wk, "cpu_s"));
+        cr_assert_gt(num(ww, "seconds"), 0);
+        /* the CPU per task is the window's CPU over the tasks */
+        double per_task = num(ww, "cpu_us") / 5000.0;
+        cr_assert(num(wk, "cpu_us_per_task") > per_task * 0.999 &&
+                      num(wk, "cpu_us_per_task") < per_task * 1.001,
+                  "cpu_us_per_task %g, window CPU / tasks %g", num(wk, "cpu_us_per_task"),
+                  per_task);
+    }
+    cJSON_Delete(j);
+    free(log);
+
+    drv_stop(w);
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
+
+/* A native heartbeat whose beat never advances (kept alive by the test):
+ * the run completes, but no fresh beat of that worker comes, so the window
+ * is reported and marked incomplete, never presented as complete. */
+Test(external, stale_beat_marks_window_incomplete, .timeout = 120, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
+    redisContext *c = connect_or_fail(&r);
+    pid_t w = start_worker(&d, &r, "ext-live", "extstale");
+    wait_heartbeat(c, "ext-live");
+    fake_heartbeat(c, "ext-stuck", "extstale", "native", 3000);
+
+    char scen[400];
+    drv_write(&d, "t_stale.json",
+              "{\"name\": \"t_stale\", \"tasks\": 2000, \"workers\": 2, \"concurrency\": 4,"
+              " \"mix\": [{\"kind\": \"noop\"}], \"timeout_s\": 60}",
+              scen, sizeof scen);
+    const char *args[] = {"run", "--redis", r.url, "--external", "--queue", "extstale",
+                          "--workers", "2", "--scenario", scen, "--out", d.out,
+                          "--health-timeout", "10", NULL};
+    pid_t b = drv_start(&d, args);
+    /* keep the stuck heartbeat alive (its TTL, not its beat) until tqbench ends */
+    int64_t deadline = tq_test_now_ms() + 60000;
+    while (tq_test_pid_alive(b) && tq_test_now_ms() < deadline) {
+        command_ok(c, "PEXPIRE", redisCommand(c, "PEXPIRE tq:worker:ext-stuck 3000"));
+        tq_test_sleep_ms(200);
+    }
+    int rc = drv_wait(b, 5000);
+    char *log = output(&d);
+    cr_assert_eq(rc, 0, "exit %d; output:\n%s", rc, log);
+    cJSON *j = results(&d);
+    const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
+    cr_assert_str_eq(str(run, "status"), "ok", "%s", log);
+    cr_assert_eq(num(run, "completed"), 2000);
+    const cJSON *wk = obj(obj(run, "resources"), "workers");
+    cr_assert_not(boolean(wk, "window_complete"), "a partial window presented as complete");
+    const cJSON *win = obj(wk, "window");
+    cr_assert_eq(num(win, "workers_complete"), 1);
+    const cJSON *list = obj(win, "workers");
+    cr_assert_eq(cJSON_GetArraySize(list), 2);
+    for (int i = 0; i < 2; i++) {
+        const cJSON *ww = cJSON_GetArrayItem(list, i);
+        int stuck = strcmp(str(ww, "id"), "ext-stuck") == 0;
+        cr_assert_eq(boolean(ww, "complete"), !stuck, "%s: complete is wrong", str(ww, "id"));
+        if (!stuck) cr_assert_gt(num(ww, "cpu_us"), 0);
+    }
+    /* the figures are kept */
+    cr_assert_gt(num(wk, "cpu_us_per_task"), 0);
+    cr_assert(strstr(log, "heartbeat window is complete for 1 of 2 worker(s)"),
+              "no warning about the incomplete window:\n%s", log);
+    cJSON_Delete(j);
+    free(log);
+
+    drv_stop(w);
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
+
+/* A Celery heartbeat on the queue does not count toward --workers for
+ * framework native, and the error says how many of each were seen. */
+Test(external, protocol_filter, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
+    redisContext *c = connect_or_fail(&r);
+    pid_t w = start_worker(&d, &r, "ext-p", "pq");
+    wait_heartbeat(c, "ext-p");
+    fake_heartbeat(c, "fake-celery", "pq", "celery", 60000);
+
+    char scen[400];
+    drv_write(&d, "t_p.json",
+              "{\"name\": \"t_p\", \"tasks\": 100, \"workers\": 1, \"concurrency\": 4,"
+              " \"mix\": [{\"kind\": \"noop\"}], \"timeout_s\": 30}",
+              scen, sizeof scen);
+    const char *args[] = {"run", "--redis", r.url, "--external", "--queue", "pq", "--workers", "2",
+                          "--framework", "native", "--scenario", scen, "--out", d.out,
+                          "--health-timeout", "1.5", NULL};
+    int rc = drv_run(&d, args, 30000);
+    char *log = output(&d);
+    cr_assert_eq(rc, 1, "exit %d; output:\n%s", rc, log);
+    const char *want = "1 of 2 worker(s) seen on queue \"pq\" with protocol native";
+    cr_assert(strstr(log, want), "no \"%s\" in:\n%s", want, log);
+    cr_assert(strstr(log, "(1 more with protocol celery: fake-celery)"),
+              "the message does not name the Celery heartbeat:\n%s", log);
+    cJSON *j = results(&d);
+    const char *err = str(cJSON_GetArrayItem(obj(j, "runs"), 0), "error");
+    cr_assert(strstr(err, want) && strstr(err, "1 more with protocol celery"), "error: %s", err);
+    cJSON_Delete(j);
+    free(log);
+
+    /* the same heartbeats for framework celery: the tqworker is the other one */
+    remove(d.log);
+    const char *args2[] = {"run", "--redis", r.url, "--external", "--queue", "pq", "--workers",
+                           "2", "--framework", "celery", "--scenario", scen, "--out", d.out,
+                           "--health-timeout", "1.5", NULL};
+    rc = drv_run(&d, args2, 30000);
+    log = output(&d);
+    cr_assert_eq(rc, 1, "exit %d; output:\n%s", rc, log);
+    cr_assert(strstr(log, "1 of 2 worker(s) seen on queue \"pq\" with protocol celery") &&
+                  strstr(log, "(1 more with protocol native: ext-p)"),
+              "no clear message:\n%s", log);
+    free(log);
+
+    drv_stop(w);
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
