@@ -1,5 +1,7 @@
 # tqbench's entry points. `just --list` shows them all.
 set shell := ["bash", "-euo", "pipefail", "-c"]
+# Recipe arguments reach commands as "$@", quoted: a URL with ?db=1&password=p stays one argument.
+set positional-arguments := true
 
 jobs := `nproc`
 
@@ -20,7 +22,7 @@ test: build build-asan
 
 # Start one standalone tqworker in the foreground (pass its flags, e.g. --queue default).
 worker *ARGS: build
-    build/bin/tqworker {{ARGS}}
+    build/bin/tqworker "$@"
 
 # Run every scenario for every available framework and print the summary.
 benchmark-all: build
@@ -28,7 +30,7 @@ benchmark-all: build
 
 # Run one scenario (a name from `build/bin/tqbench list`, or a JSON file) for every available framework.
 benchmark SCENARIO: build
-    build/bin/tqbench run --scenario {{SCENARIO}} --framework all
+    build/bin/tqbench run --scenario "$1" --framework all
 
 # A short smoke run: the throughput scenario with 2,000 tasks on tqworker.
 benchmark-quick: build
@@ -44,7 +46,7 @@ bench-driver: build
 
 # Start N standalone tqworkers in the background (pid files in .run/workers).
 workers-start N="2" *ARGS: build
-    scripts/workers start {{N}} {{ARGS}}
+    scripts/workers start "$@"
 
 # Stop the standalone tqworkers started by workers-start (by pid).
 workers-stop:
@@ -62,13 +64,13 @@ redis-up:
 redis-down:
     scripts/redis-local down
 
-# docker compose, for the docker-* recipes (`just compose="docker-compose -f docker/compose.yaml" docker-up` for compose v1).
-compose := "docker compose -f docker/compose.yaml"
+# docker compose for the docker-* recipes: the v2 plugin when present, else Debian's docker-compose (v1).
+compose := `docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose` + " -f docker/compose.yaml"
 
 # Build the images and run a whole benchmark in docker compose (redis, TQ_WORKERS tqworkers, tqbench --external); exit code from tqbench, results in results/compose.
 docker-up *ARGS:
     mkdir -p results/compose
-    TQ_UID=$(id -u) TQ_GID=$(id -g) {{compose}} up --build --exit-code-from bench {{ARGS}}
+    TQ_UID=$(id -u) TQ_GID=$(id -g) {{compose}} up --build --exit-code-from bench "$@"
 
 # Stop and remove the docker compose environment (containers and network, the celery profile's too).
 docker-down:
@@ -77,6 +79,7 @@ docker-down:
 # One scenario in docker compose on WORKERS worker containers of FRAMEWORK (native or celery); exit code from tqbench.
 docker-bench SCENARIO="throughput" WORKERS="1" FRAMEWORK="native":
     mkdir -p results/compose
-    if [ "{{FRAMEWORK}}" = celery ]; then set -- --profile celery up --scale worker=0; else set -- up; fi; \
-      TQ_UID=$(id -u) TQ_GID=$(id -g) TQ_SCENARIO={{SCENARIO}} TQ_WORKERS={{WORKERS}} TQ_FRAMEWORK={{FRAMEWORK}} \
+    scenario="$1" workers="$2" framework="$3"; \
+      if [ "$framework" = celery ]; then set -- --profile celery up --scale worker=0; else set -- up; fi; \
+      TQ_UID=$(id -u) TQ_GID=$(id -g) TQ_SCENARIO="$scenario" TQ_WORKERS="$workers" TQ_FRAMEWORK="$framework" \
       {{compose}} "$@" --build --exit-code-from bench
