@@ -3,17 +3,13 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 # Recipe arguments reach commands as "$@", quoted: a URL with ?db=1&password=p stays one argument.
 set positional-arguments := true
 
-jobs := `nproc`
-
 # Build tqworker and tqbench into build/bin (RelWithDebInfo).
 build:
-    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
-    cmake --build build -j {{jobs}}
+    scripts/build build
 
 # The same build with AddressSanitizer + UndefinedBehaviorSanitizer, into build-asan.
 build-asan:
-    cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTQ_SANITIZE=ON > /dev/null
-    cmake --build build-asan -j {{jobs}}
+    scripts/build build-asan -DCMAKE_BUILD_TYPE=Debug -DTQ_SANITIZE=ON
 
 # Every test (unit and integration, Criterion via CTest), then again under ASan/UBSan.
 test: build build-asan
