@@ -5,6 +5,7 @@
 #define TQ_BENCH_BENCH_H
 
 #include <hiredis/hiredis.h>
+#include "cmdcount.h"
 #include "config.h"
 #include "evloop.h"
 #include "redis_embed.h"
@@ -20,9 +21,11 @@ struct bench {
     char log_dir[FW_PATH_MAX + 8];    /* workers' stdout/stderr */
     int tty;                      /* stderr is a terminal: progress line with \r */
     int seq;                      /* runs started: part of each run id */
+    struct cmd_count cmds;        /* commands the driver sent to Redis (cmdcount.h) */
 };
 
-/* (Re)connects b->c when it is missing or broken. Returns 0, or -1 with err. */
+/* (Re)connects b->c when it is missing or broken. Returns 0, or -1 with err
+ * ("cannot connect to Redis <safe URL>: <reason>"). */
 int bench_connect(struct bench *b, char *err, size_t errlen);
 
 #endif

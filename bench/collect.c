@@ -125,14 +125,27 @@ int latency_collect(redisContext *c, const char *prefix, const char *run_id,
 
 cJSON *hist_to_json(const tq_hist *h) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "p50", (double)tq_hist_value_at_percentile(h, 50));
-    cJSON_AddNumberToObject(o, "p90", (double)tq_hist_value_at_percentile(h, 90));
-    cJSON_AddNumberToObject(o, "p95", (double)tq_hist_value_at_percentile(h, 95));
-    cJSON_AddNumberToObject(o, "p99", (double)tq_hist_value_at_percentile(h, 99));
-    cJSON_AddNumberToObject(o, "p999", (double)tq_hist_value_at_percentile(h, 99.9));
-    cJSON_AddNumberToObject(o, "max", (double)tq_hist_max(h));
-    cJSON_AddNumberToObject(o, "mean", tq_hist_mean(h));
-    cJSON_AddNumberToObject(o, "min", (double)tq_hist_min(h));
+    static const struct {
+        const char *name;
+        double pct;
+    } pcts[] = {{"p50", 50}, {"p90", 90}, {"p95", 95}, {"p99", 99}, {"p999", 99.9}};
+    int any = h->total_count > 0;
+    for (size_t i = 0; i < sizeof pcts / sizeof pcts[0]; i++) {
+        if (any)
+            cJSON_AddNumberToObject(o, pcts[i].name,
+                                    (double)tq_hist_value_at_percentile(h, pcts[i].pct));
+        else
+            cJSON_AddNullToObject(o, pcts[i].name);
+    }
+    if (any) {
+        cJSON_AddNumberToObject(o, "max", (double)tq_hist_max(h));
+        cJSON_AddNumberToObject(o, "mean", tq_hist_mean(h));
+        cJSON_AddNumberToObject(o, "min", (double)tq_hist_min(h));
+    } else {
+        cJSON_AddNullToObject(o, "max");
+        cJSON_AddNullToObject(o, "mean");
+        cJSON_AddNullToObject(o, "min");
+    }
     cJSON_AddNumberToObject(o, "count", (double)h->total_count);
     cJSON_AddNumberToObject(o, "out_of_range", (double)h->out_of_range);
     return o;
@@ -181,16 +194,24 @@ static long long calls_of(const struct redis_stats *s, const char *name) {
 }
 
 void redis_stats_to_json(const struct redis_stats *before, const struct redis_stats *after,
-                         long tasks, cJSON *run) {
+                         const struct cmd_count *driver, long tasks, cJSON *run) {
     cJSON *o = cJSON_AddObjectToObject(run, "redis");
     cJSON *by = cJSON_CreateObject();
-    long long total = 0;
+    cJSON *drv = cJSON_CreateObject();
+    long long total = 0, total_driver = 0;
     for (int i = 0; i < after->ncmd; i++) {
-        if (strcmp(after->cmd[i].name, "info") == 0) continue; /* the driver measuring */
-        long long d = after->cmd[i].calls - calls_of(before, after->cmd[i].name);
+        const char *name = after->cmd[i].name;
+        if (strcmp(name, "info") == 0) continue; /* the driver measuring */
+        long long d = after->cmd[i].calls - calls_of(before, name);
+        if (d <= 0) continue;
+        long long mine = driver ? cmd_count_of(driver, name) : 0;
+        if (mine > d) mine = d; /* never below what Redis counted */
+        if (mine > 0) cJSON_AddNumberToObject(drv, name, (double)mine);
+        total_driver += mine;
+        d -= mine;
         if (d <= 0) continue;
         total += d;
-        cJSON_AddNumberToObject(by, after->cmd[i].name, (double)d);
+        cJSON_AddNumberToObject(by, name, (double)d);
     }
     double cpu_us = (after->cpu_s - before->cpu_s) * 1e6;
     if (tasks > 0) {
@@ -201,6 +222,8 @@ void redis_stats_to_json(const struct redis_stats *before, const struct redis_st
         cJSON_AddNullToObject(o, "cpu_us_per_task");
     }
     cJSON_AddNumberToObject(o, "commands", (double)total);
+    cJSON_AddNumberToObject(o, "driver_commands", (double)total_driver);
     cJSON_AddNumberToObject(o, "cpu_s", cpu_us / 1e6);
     cJSON_AddItemToObject(o, "commands_by_name", by);
+    cJSON_AddItemToObject(o, "driver_commands_by_name", drv);
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <hiredis/hiredis.h>
 #include <cjson/cJSON.h>
+#include "cmdcount.h"
 #include "tq_hist.h"
 
 struct run_latency {
@@ -35,7 +36,9 @@ long latency_covered(const struct run_latency *l);
  * with err when Redis failed (malformed entries are counted, not fatal). */
 int latency_collect(redisContext *c, const char *prefix, const char *run_id,
                     struct run_latency *l, char *err, size_t errlen);
-/* {p50, p90, p95, p99, p999, max, mean, min, count, out_of_range} in µs. */
+/* {p50, p90, p95, p99, p999, max, mean, min, count, out_of_range} in µs;
+ * with nothing recorded (count 0) every figure but the counts is null:
+ * nothing measured is never written as 0. */
 cJSON *hist_to_json(const tq_hist *h);
 
 #define REDIS_CMDS_MAX 128
@@ -50,10 +53,13 @@ struct redis_stats {
 
 /* INFO commandstats + INFO cpu. Returns 0, or -1 with err. */
 int redis_stats_read(redisContext *c, struct redis_stats *s, char *err, size_t errlen);
-/* Into run: "redis" {commands_per_task, commands, cpu_us_per_task,
- * commands_by_name}: after - before, excluding the INFO commands the driver
- * itself sends to measure. tasks = tasks processed. */
+/* Into run: "redis" {commands_per_task, commands, commands_by_name,
+ * driver_commands, driver_commands_by_name, cpu_us_per_task, cpu_s}:
+ * after - before, without INFO (the driver measuring) and without the
+ * commands the driver sent in the window (driver, counted by name), which
+ * are reported apart. tasks = tasks processed; per-task figures are null
+ * when it is 0. */
 void redis_stats_to_json(const struct redis_stats *before, const struct redis_stats *after,
-                         long tasks, cJSON *run);
+                         const struct cmd_count *driver, long tasks, cJSON *run);
 
 #endif

@@ -20,7 +20,7 @@ enum {
     OPT_SCENARIO = 1000, OPT_FRAMEWORK, OPT_TASKS, OPT_WORKERS, OPT_CONCURRENCY, OPT_PREFETCH,
     OPT_REPEAT, OPT_WARMUP, OPT_RATE, OPT_REDIS, OPT_EXTERNAL, OPT_QUEUE, OPT_PREFIX,
     OPT_WORKER_BIN, OPT_OUT, OPT_SAMPLE_MS, OPT_HEALTH_TIMEOUT, OPT_STALL_TIMEOUT, OPT_QUIET,
-    OPT_LOG_LEVEL, OPT_PAYLOAD_BYTES, OPT_HELP, OPT_VERSION,
+    OPT_LOG_LEVEL, OPT_PAYLOAD_BYTES, OPT_RESULTS_ROOT, OPT_HELP, OPT_VERSION,
 };
 
 #define FOR_RUN (1u << CMD_RUN)
@@ -52,6 +52,7 @@ static const struct option long_opts[] = {
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"payload-bytes", required_argument, NULL, OPT_PAYLOAD_BYTES},
+    {"results-root", required_argument, NULL, OPT_RESULTS_ROOT},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -62,7 +63,7 @@ static const unsigned opt_scope[] = {
     FOR_RUN, FOR_RUN, FOR_RUN | FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN,
     FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE, FOR_RUN, FOR_RUN | FOR_ENQUEUE,
     FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN,
-    FOR_RUN, FOR_ALL, FOR_ENQUEUE, FOR_ALL, FOR_ALL,
+    FOR_RUN, FOR_ALL, FOR_ENQUEUE, FOR_RUN, FOR_ALL, FOR_ALL,
 };
 
 _Static_assert(sizeof opt_scope / sizeof opt_scope[0] == OPT_VERSION - OPT_SCENARIO + 1,
@@ -75,10 +76,12 @@ void config_usage(FILE *f) {
         "Usage: tqbench run [flags]        run benchmark scenarios, write results.json\n"
         "       tqbench list               scenarios and frameworks, one line each\n"
         "       tqbench workers [--redis URL] [--prefix P]\n"
-        "                                  live workers from their heartbeats (exit 1: none)\n"
+        "                                  live workers from their heartbeats (exit 1: none\n"
+        "                                  live; exit 2: Redis cannot be reached)\n"
         "       tqbench clean [--redis URL] [--prefix P]\n"
         "                                  delete tqbench's own keys (P:run:*, P:queue:*,\n"
-        "                                  stale P:workers entries); never FLUSH\n"
+        "                                  stale P:workers entries); never FLUSH (exit 2:\n"
+        "                                  Redis cannot be reached)\n"
         "       tqbench --help | --version\n"
         "\n"
         "run flags:\n"
@@ -94,16 +97,21 @@ void config_usage(FILE *f) {
         "  --warmup N                warm-up tasks (not counted) instead of the scenario's\n"
         "  --rate N                  offered rate in tasks/s for `rate` arrival (default: the\n"
         "                            scenario's, else half of a capacity measured in the run)\n"
-        "  --redis URL               use this Redis (redis://[user:pass@]host[:port][/db] or\n"
-        "                            unix:///path.sock[?password=P]); default: an embedded\n"
-        "                            redis-server on a private unix socket, stopped at the end\n"
+        "  --redis URL               use this Redis: redis://[user:pass@]host[:port][/db] or\n"
+        "                            unix:///path.sock[?db=N][&password=P] (redis:// also takes\n"
+        "                            ?db=N&password=P); default: an embedded redis-server on a\n"
+        "                            private unix socket, stopped at the end. A Redis that\n"
+        "                            cannot be reached is a configuration error (exit 2)\n"
         "  --external                attach to workers started elsewhere: no spawning; wait for\n"
         "                            --workers heartbeats listing --queue\n"
         "  --queue NAME              queue of external workers (default \"default\"); spawned\n"
         "                            workers always get a fresh per-run queue\n"
         "  --prefix P                native key prefix (default tq)\n"
         "  --worker-bin PATH         tqworker binary (default: next to tqbench)\n"
-        "  --out DIR                 results directory (default results/<UTC timestamp>)\n"
+        "  --out DIR                 results folder; refused (exit 2) when DIR already holds a\n"
+        "                            results.json: nothing is ever overwritten\n"
+        "  --results-root DIR        parent of the results folder: each invocation gets a new\n"
+        "                            DIR/<UTC timestamp>[-N] (default: results)\n"
         "  --sample-ms MS            resource sampling period (default 500)\n"
         "  --health-timeout S        seconds for every expected heartbeat to appear (default 30)\n"
         "  --stall-timeout S         seconds without progress before a run fails (default 30)\n"
@@ -121,7 +129,9 @@ void config_usage(FILE *f) {
         "tqbench does not read TQ_REDIS_URL.\n"
         "\n"
         "Exit codes: 0 every run complete; 1 a run failed (lost tasks, stall, dead worker,\n"
-        "health-check timeout, interrupted); 2 usage or configuration error.\n",
+        "health-check timeout, interrupted); 2 usage or configuration error (a bad flag or\n"
+        "scenario, a Redis that cannot be reached, --out over an earlier results.json).\n"
+        "A second Ctrl-C during teardown kills the workers at once (no 5 s grace).\n",
         f);
 }
 
@@ -244,13 +254,21 @@ static int apply_opt(struct config *cfg, int opt, const char *arg, const char *f
         }
         cfg->scenarios[cfg->nscenarios++] = arg;
         return 0;
-    case OPT_FRAMEWORK:
+    case OPT_FRAMEWORK: {
         if (!*arg || strlen(arg) >= sizeof cfg->frameworks) {
             snprintf(err, errlen, "--framework must be a comma-separated list of names or \"all\"");
             return -1;
         }
+        /* "native,,celery", ",native", "native,": an entry left empty is a
+         * typo, not a name to skip (as tqworker's --queue a,,b) */
+        size_t len = strlen(arg);
+        if (arg[0] == ',' || arg[len - 1] == ',' || strstr(arg, ",,")) {
+            snprintf(err, errlen, "--framework: empty entry in \"%s\"", arg);
+            return -1;
+        }
         snprintf(cfg->frameworks, sizeof cfg->frameworks, "%s", arg);
         return 0;
+    }
     case OPT_TASKS:
         if (parse_long(flag, arg, 1, 1000000000L, &v, err, errlen)) return -1;
         cfg->tasks = v;
@@ -298,6 +316,8 @@ static int apply_opt(struct config *cfg, int opt, const char *arg, const char *f
         return copy_path(flag, arg, cfg->worker_bin, sizeof cfg->worker_bin, err, errlen);
     case OPT_OUT:
         return copy_path(flag, arg, cfg->out_dir, sizeof cfg->out_dir, err, errlen);
+    case OPT_RESULTS_ROOT:
+        return copy_path(flag, arg, cfg->results_root, sizeof cfg->results_root, err, errlen);
     case OPT_SAMPLE_MS:
         if (parse_long(flag, arg, 10, 60000, &v, err, errlen)) return -1;
         cfg->sample_ms = (int)v;
@@ -381,6 +401,12 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
         snprintf(err, errlen, "enqueue needs --tasks N");
         return -1;
     }
+    if (cmd == CMD_RUN && cfg->out_dir[0] && cfg->results_root[0]) {
+        snprintf(err, errlen,
+                 "--out and --results-root exclude each other (--out DIR: that folder; "
+                 "--results-root DIR: a fresh timestamped folder under DIR)");
+        return -1;
+    }
     if (cmd == CMD_RUN && cfg->external && !cfg->has_redis) {
         snprintf(err, errlen, "--external needs --redis URL (the Redis the external workers use)");
         return -1;
@@ -428,8 +454,20 @@ cJSON *config_to_json(const struct config *cfg) {
     cJSON_AddBoolToObject(o, "external", cfg->external);
     cJSON_AddStringToObject(o, "queue", cfg->external ? cfg->queue : "per-run");
     cJSON_AddStringToObject(o, "prefix", cfg->prefix);
-    cJSON_AddStringToObject(o, "worker_bin", cfg->worker_bin[0] ? cfg->worker_bin : "default");
+    /* the binary the native framework starts: --worker-bin, else the one
+     * next to tqbench */
+    char bin[FW_PATH_MAX + 16];
+    if (cfg->worker_bin[0]) snprintf(bin, sizeof bin, "%s", cfg->worker_bin);
+    else snprintf(bin, sizeof bin, "%s/tqworker", cfg->exe_dir);
+    cJSON_AddStringToObject(o, "worker_bin", bin);
     cJSON_AddStringToObject(o, "out", cfg->out_dir);
+    if (cfg->results_root[0]) cJSON_AddStringToObject(o, "results_root", cfg->results_root);
+    else if (cfg->out_dir[0]) cJSON_AddNullToObject(o, "results_root");
+    else cJSON_AddStringToObject(o, "results_root", "results");
+    cJSON_AddBoolToObject(o, "quiet", cfg->quiet);
+    static const char *const levels[] = {"debug", "info", "warn", "error", "off"};
+    cJSON_AddStringToObject(o, "log_level", cfg->log_level >= 0 && cfg->log_level <= TQ_LOG_OFF
+                                                ? levels[cfg->log_level] : "?");
     cJSON_AddNumberToObject(o, "sample_ms", cfg->sample_ms);
     cJSON_AddNumberToObject(o, "health_timeout_s", cfg->health_timeout_s);
     cJSON_AddNumberToObject(o, "stall_timeout_s", cfg->stall_timeout_s);

@@ -38,7 +38,8 @@ struct config {
     char queue[TQ_NAME_MAX];    /* --queue (external mode / enqueue), default "default" */
     char prefix[TQ_NAME_MAX];   /* --prefix, default "tq" */
     char worker_bin[FW_PATH_MAX];
-    char out_dir[FW_PATH_MAX];  /* --out; "" = results/<UTC timestamp> */
+    char out_dir[FW_PATH_MAX];  /* --out; "" = a fresh <results root>/<UTC timestamp> */
+    char results_root[FW_PATH_MAX]; /* --results-root; "" = "results" */
     int sample_ms;              /* resource sampling period */
     double health_timeout_s;
     double stall_timeout_s;

@@ -7,6 +7,7 @@
 static void on_signal(uv_signal_t *h, int signo) {
     struct evloop *ev = h->data;
     if (!ev->signo) ev->signo = signo;
+    ev->nsignals++;
 }
 
 static void on_wake(uv_timer_t *t) { (void)t; }
@@ -19,6 +20,7 @@ int evloop_init(struct evloop *ev) {
         return -1;
     }
     ev->signo = 0;
+    ev->nsignals = 0;
     uv_signal_init(&ev->loop, &ev->sigint);
     uv_signal_init(&ev->loop, &ev->sigterm);
     uv_timer_init(&ev->loop, &ev->wake);
@@ -43,6 +45,28 @@ int evloop_pump(struct evloop *ev, int timeout_ms) {
     uv_run(&ev->loop, UV_RUN_ONCE);
     uv_timer_stop(&ev->wake);
     return ev->signo;
+}
+
+int evloop_sleep(struct evloop *ev, int timeout_ms) {
+    int before = ev->nsignals;
+    uv_timer_start(&ev->wake, on_wake, timeout_ms > 0 ? (uint64_t)timeout_ms : 0, 0);
+    /* other handles (the monitor's timer) may end a run early: go on until
+     * the timeout or a new signal */
+    while (uv_is_active((uv_handle_t *)&ev->wake) && ev->nsignals == before)
+        uv_run(&ev->loop, UV_RUN_ONCE);
+    uv_timer_stop(&ev->wake);
+    return ev->nsignals;
+}
+
+const char *evloop_signal_name(int signo) {
+    switch (signo) {
+    case SIGINT:
+        return "SIGINT";
+    case SIGTERM:
+        return "SIGTERM";
+    default:
+        return "a signal";
+    }
 }
 
 void evloop_wake(struct evloop *ev) { uv_async_send(&ev->async); }

@@ -17,6 +17,7 @@ struct evloop {
     uv_timer_t wake;       /* bounds one pump */
     uv_async_t async;      /* lets other threads (the producer) wake a pump */
     int signo;             /* first SIGINT/SIGTERM received, 0 while none */
+    int nsignals;          /* SIGINT/SIGTERM received so far (a second one hurries teardown) */
 };
 
 /* Initialises the loop and starts watching SIGINT and SIGTERM. Returns 0 or
@@ -26,6 +27,11 @@ int evloop_init(struct evloop *ev);
  * signal number once SIGINT/SIGTERM was received (and on every later call),
  * else 0. */
 int evloop_pump(struct evloop *ev, int timeout_ms);
+/* Runs the loop for up to timeout_ms even after a signal (teardown waits
+ * with it), returning early when one arrives. Returns ev->nsignals. */
+int evloop_sleep(struct evloop *ev, int timeout_ms);
+/* "SIGINT" or "SIGTERM" (the signals watched), else "a signal". */
+const char *evloop_signal_name(int signo);
 /* Wakes a pump from another thread. */
 void evloop_wake(struct evloop *ev);
 /* Stops watching signals, closes every handle and the loop. Handles other

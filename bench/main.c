@@ -7,18 +7,16 @@
  *   enqueue  (benchmark helper) the producer alone, for scripts/bench-driver
  *
  * Exit codes: 0 every run complete, 1 a run failed, 2 usage/configuration. */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include "bench.h"
 #include "cleanup.h"
 #include "config.h"
 #include "framework.h"
+#include "outdir.h"
 #include "producer.h"
 #include "report.h"
 #include "run.h"
@@ -37,28 +35,11 @@ int bench_connect(struct bench *b, char *err, size_t errlen) {
     char cerr[256];
     b->c = tq_redis_connect(&b->url, 10000, cerr, sizeof cerr);
     if (!b->c) {
-        snprintf(err, errlen, "cannot connect to Redis %s: %s", b->url_safe, cerr);
+        /* cerr starts with the URL (safe form) */
+        snprintf(err, errlen, "cannot connect to Redis %s", cerr);
         return -1;
     }
-    return 0;
-}
-
-/* mkdir -p */
-static int mkdirs(const char *path, char *err, size_t errlen) {
-    char buf[FW_PATH_MAX + 16];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-                snprintf(err, errlen, "--out: cannot create %.900s: %s", buf, strerror(errno));
-                return -1;
-            }
-            *p = c;
-            if (c == '\0') break;
-        }
-    }
+    cmd_count_connect(&b->cmds, &b->url);
     return 0;
 }
 
@@ -219,32 +200,13 @@ static int cmd_run(const struct config *cfg) {
     memset(&b, 0, sizeof b);
     b.cfg = cfg;
     b.tty = isatty(STDERR_FILENO);
-    if (cfg->out_dir[0]) {
-        snprintf(b.out_dir, sizeof b.out_dir, "%s", cfg->out_dir);
-    } else {
-        char stamp[32];
-        time_t now = time(NULL);
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-        snprintf(b.out_dir, sizeof b.out_dir, "results/%s", stamp);
-    }
-    snprintf(b.log_dir, sizeof b.log_dir, "%s/logs", b.out_dir);
     struct report rep;
-    if (report_init(&rep, cfg, b.out_dir) != 0) {
+    if (report_init(&rep, cfg) != 0) {
         fprintf(stderr, "tqbench: out of memory\n");
         free(scen);
         return EXIT_FAILED;
     }
-    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(rep.doc, "config"), "out",
-                              cJSON_CreateString(b.out_dir));
     if (frameworks_select(cfg, fws, &nfw, &rep, err, sizeof err) != 0) {
-        fprintf(stderr, "tqbench: %s\n", err);
-        report_free(&rep);
-        free(scen);
-        return EXIT_USAGE;
-    }
-    if (mkdirs(b.log_dir, err, sizeof err) != 0) {
         fprintf(stderr, "tqbench: %s\n", err);
         report_free(&rep);
         free(scen);
@@ -255,12 +217,33 @@ static int cmd_run(const struct config *cfg) {
         free(scen);
         return EXIT_FAILED;
     }
-    int code = EXIT_OK;
-    const char *status = "ok";
-    cJSON *rj = cJSON_AddObjectToObject(rep.doc, "redis");
+    int code = EXIT_USAGE;
+    /* --redis: a server that cannot be reached is a configuration error,
+     * found before anything is created or started */
     if (cfg->has_redis) {
         b.url = cfg->redis;
         snprintf(b.url_safe, sizeof b.url_safe, "%s", cfg->redis_safe);
+        if (bench_connect(&b, err, sizeof err) != 0) {
+            fprintf(stderr, "tqbench: %s (--redis)\n", err);
+            goto early;
+        }
+    }
+    if (outdir_create(cfg, b.out_dir, sizeof b.out_dir, err, sizeof err) != 0) {
+        fprintf(stderr, "tqbench: %s\n", err);
+        goto early;
+    }
+    snprintf(b.log_dir, sizeof b.log_dir, "%s/logs", b.out_dir);
+    report_set_dir(&rep, b.out_dir);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(rep.doc, "config"), "out",
+                              cJSON_CreateString(b.out_dir));
+    if (report_write(&rep, err, sizeof err) != 0) {
+        fprintf(stderr, "tqbench: %s\n", err);
+        goto early;
+    }
+    code = EXIT_OK;
+    const char *status = "ok";
+    cJSON *rj = cJSON_AddObjectToObject(rep.doc, "redis");
+    if (cfg->has_redis) {
         cJSON_AddBoolToObject(rj, "embedded", 0);
         cJSON_AddStringToObject(rj, "url", b.url_safe);
     } else {
@@ -276,13 +259,13 @@ static int cmd_run(const struct config *cfg) {
         cJSON_AddBoolToObject(rj, "embedded", 1);
         cJSON_AddNumberToObject(rj, "pid", b.redis.pid);
         cJSON_AddStringToObject(rj, "url", b.url_safe);
-    }
-    if (bench_connect(&b, err, sizeof err) != 0) {
-        fprintf(stderr, "tqbench: %s\n", err);
-        cJSON_AddStringToObject(rep.doc, "error", err);
-        code = EXIT_FAILED;
-        status = "failed";
-        goto finish;
+        if (bench_connect(&b, err, sizeof err) != 0) {
+            fprintf(stderr, "tqbench: %s\n", err);
+            cJSON_AddStringToObject(rep.doc, "error", err);
+            code = EXIT_FAILED;
+            status = "failed";
+            goto finish;
+        }
     }
     {
         char ver[64];
@@ -356,6 +339,13 @@ finish:
     evloop_close(&b.ev);
     free(scen);
     return code;
+
+early: /* a configuration error: nothing started */
+    if (b.c) redisFree(b.c);
+    evloop_close(&b.ev);
+    report_free(&rep);
+    free(scen);
+    return code;
 }
 
 static int cmd_list(const struct config *cfg) {
@@ -398,13 +388,19 @@ static const char *field(const redisReply *h, const char *name) {
     return "";
 }
 
+/* A connection for workers/clean/enqueue; NULL after printing why (err
+ * from tq_redis_connect starts with the safe URL). */
+static redisContext *connect_or_say(const struct config *cfg) {
+    char err[512];
+    redisContext *c = tq_redis_connect(&cfg->redis, 5000, err, sizeof err);
+    if (!c) fprintf(stderr, "tqbench: cannot connect to Redis %s\n", err);
+    return c;
+}
+
 static int cmd_workers(const struct config *cfg) {
     char err[512], key[TQ_KEY_MAX];
-    redisContext *c = tq_redis_connect(&cfg->redis, 5000, err, sizeof err);
-    if (!c) {
-        fprintf(stderr, "tqbench: cannot connect to Redis %s: %s\n", cfg->redis_safe, err);
-        return EXIT_FAILED;
-    }
+    redisContext *c = connect_or_say(cfg);
+    if (!c) return EXIT_USAGE; /* configuration: the wrong URL, or no server there */
     tq_key_workers(key, sizeof key, cfg->prefix);
     redisReply *m = tq_redis_command(c, err, sizeof err, "SMEMBERS %s", key);
     if (!m) {
@@ -448,11 +444,8 @@ static int cmd_workers(const struct config *cfg) {
 
 static int cmd_clean(const struct config *cfg) {
     char err[512], pattern[TQ_KEY_MAX], key[TQ_KEY_MAX];
-    redisContext *c = tq_redis_connect(&cfg->redis, 5000, err, sizeof err);
-    if (!c) {
-        fprintf(stderr, "tqbench: cannot connect to Redis %s: %s\n", cfg->redis_safe, err);
-        return EXIT_FAILED;
-    }
+    redisContext *c = connect_or_say(cfg);
+    if (!c) return EXIT_USAGE;
     long runs = 0, queues = 0, stale = 0;
     snprintf(pattern, sizeof pattern, "%s:run:*", cfg->prefix);
     int rc = cleanup_pattern(c, pattern, &runs, err, sizeof err);
@@ -511,8 +504,13 @@ static int cmd_enqueue(const struct config *cfg) {
         int len = tq_task_encode(&t, buf, sizeof buf);
         if (len > 0 && (size_t)len < cfg->payload_bytes) p.pad_len = cfg->payload_bytes - (size_t)len;
     }
+    redisContext *c = connect_or_say(cfg);
+    if (!c) return EXIT_USAGE;
+    redisFree(c);
     if (producer_run(&p) != 0) {
-        fprintf(stderr, "tqbench enqueue: %s (Redis %s)\n", p.err, cfg->redis_safe);
+        /* a connection error names the URL already */
+        if (strstr(p.err, cfg->redis_safe)) fprintf(stderr, "tqbench enqueue: %s\n", p.err);
+        else fprintf(stderr, "tqbench enqueue: %s (Redis %s)\n", p.err, cfg->redis_safe);
         return EXIT_FAILED;
     }
     double s = (double)(p.end_mono_us - p.start_mono_us) / 1e6;

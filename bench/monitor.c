@@ -7,9 +7,12 @@
  * from the window's two beats at the end. */
 #include "monitor.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include "stats.h"
 #include "tq_clock.h"
 #include "tq_keys.h"
 #include "tq_log.h"
@@ -19,6 +22,9 @@
  * what was measured (sampling jitter grows with the measured load). */
 #define NOISE_FLOOR_PCT 25.0
 #define NOISE_SHARE 0.15
+/* CPU time is counted in clock ticks (10 ms at the usual 100 Hz): a role's
+ * CPU figures are precise to 1% from 100 ticks on (1 s) */
+#define CPU_PRECISE_TICKS 100
 
 static void role_sample(struct role_usage *r, int64_t cpu_delta_us, int64_t interval_us,
                         int64_t rss_kb) {
@@ -305,9 +311,16 @@ double monitor_seconds(const struct monitor *m) {
 }
 
 double monitor_cpu_pct_avg(const struct monitor *m, const struct role_usage *r) {
+    if (!r->available) return NAN;
     if (r == &m->workers && m->beats_ended) return m->beats_cpu_pct;
     double s = monitor_seconds(m);
-    return s > 0 ? (double)r->cpu_us / 1e4 / s : 0;
+    return s > 0 ? (double)r->cpu_us / 1e4 / s : NAN;
+}
+
+int monitor_cpu_precise(const struct role_usage *r) {
+    long hz = sysconf(_SC_CLK_TCK);
+    int64_t tick_us = hz > 0 ? 1000000 / hz : 10000;
+    return r->available && r->cpu_us >= CPU_PRECISE_TICKS * tick_us;
 }
 
 /* A wall-clock µs stamp, exact: cJSON prints numbers with 15 significant
@@ -360,11 +373,14 @@ static cJSON *role_json(const struct monitor *m, const struct role_usage *r) {
         cJSON_AddNullToObject(o, "cpu_s");
         return o;
     }
-    cJSON_AddNumberToObject(o, "cpu_pct_avg", monitor_cpu_pct_avg(m, r));
+    stats_add_number(o, "cpu_pct_avg", monitor_cpu_pct_avg(m, r));
     cJSON_AddNumberToObject(o, "cpu_pct_peak", r->cpu_pct_peak);
-    cJSON_AddNumberToObject(o, "rss_kb_avg", r->samples ? r->rss_kb_sum / r->samples : 0);
+    stats_add_number(o, "rss_kb_avg", r->samples ? r->rss_kb_sum / r->samples : NAN);
     cJSON_AddNumberToObject(o, "rss_kb_peak", (double)r->rss_kb_peak);
     cJSON_AddNumberToObject(o, "cpu_s", (double)r->cpu_us / 1e6);
+    /* CPU time comes in clock ticks: below CPU_PRECISE_TICKS of them its
+     * resolution is worse than 1% */
+    cJSON_AddBoolToObject(o, "cpu_precise", monitor_cpu_precise(r));
     cJSON_AddNumberToObject(o, "samples", r->samples);
     return o;
 }
@@ -387,15 +403,21 @@ void monitor_to_json(const struct monitor *m, cJSON *run) {
     cJSON_AddItemToObject(res, "redis", r);
     cJSON_AddItemToObject(res, "driver", role_json(m, &m->driver));
 
-    double mach = tq_cpu_times_busy_pct(&m->mach_begin, &m->mach_last);
-    /* in percent of one CPU, like the roles */
-    double measured = monitor_cpu_pct_avg(m, &m->workers) + monitor_cpu_pct_avg(m, &m->redis) +
-                      monitor_cpu_pct_avg(m, &m->driver);
+    /* an empty window (a run that ended as it began) measured nothing */
+    int window = m->last_mono_us > m->begin_mono_us;
+    double mach = window ? tq_cpu_times_busy_pct(&m->mach_begin, &m->mach_last) : NAN;
+    /* in percent of one CPU, like the roles; a role not read adds nothing */
+    double measured = 0;
+    const struct role_usage *roles[] = {&m->workers, &m->redis, &m->driver};
+    for (int i = 0; i < 3; i++) {
+        double pct = monitor_cpu_pct_avg(m, roles[i]);
+        if (!isnan(pct)) measured += pct;
+    }
     double other = mach * m->ncpus - measured;
     if (other < 0) other = 0;
-    cJSON_AddNumberToObject(run, "machine_cpu_pct_avg", mach);
+    stats_add_number(run, "machine_cpu_pct_avg", mach);
     cJSON_AddNumberToObject(run, "machine_cpu_pct_peak", m->machine_pct_peak);
     cJSON_AddNumberToObject(run, "machine_cpus", m->ncpus);
-    cJSON_AddNumberToObject(run, "other_cpu_pct_avg", other);
-    cJSON_AddBoolToObject(run, "noisy", other > NOISE_FLOOR_PCT + NOISE_SHARE * measured);
+    stats_add_number(run, "other_cpu_pct_avg", other);
+    cJSON_AddBoolToObject(run, "noisy", window && other > NOISE_FLOOR_PCT + NOISE_SHARE * measured);
 }

@@ -91,13 +91,17 @@ void monitor_beats_end(struct monitor *m, redisContext *c, int64_t first_start_u
 /* Window length in seconds. */
 double monitor_seconds(const struct monitor *m);
 /* "resources" {workers, redis, driver} (each cpu_pct_avg, cpu_pct_peak,
- * rss_kb_avg, rss_kb_peak, cpu_s; external workers also window_complete and
- * window, the heartbeats the figures come from) and, into run,
- * machine_cpu_pct_avg, machine_cpu_pct_peak, other_cpu_pct_avg and noisy. */
+ * rss_kb_avg, rss_kb_peak, cpu_s, cpu_precise; null what was not measured;
+ * external workers also window_complete and window, the heartbeats the
+ * figures come from) and, into run, machine_cpu_pct_avg,
+ * machine_cpu_pct_peak, other_cpu_pct_avg and noisy. */
 void monitor_to_json(const struct monitor *m, cJSON *run);
 /* CPU% average of a role over the window (external workers: over their
- * heartbeat windows). */
+ * heartbeat windows); NAN when the role was not read or the window is empty. */
 double monitor_cpu_pct_avg(const struct monitor *m, const struct role_usage *r);
+/* 1 when the role's CPU time spans at least 100 clock ticks (1 s at 100 Hz):
+ * its CPU figures are then precise to 1%. Also "cpu_precise" in JSON. */
+int monitor_cpu_precise(const struct role_usage *r);
 void monitor_free(struct monitor *m);
 
 #endif

@@ -19,6 +19,7 @@ void producer_init(struct producer *p) {
     p->depth = 16;
     atomic_init(&p->stop, 0);
     atomic_init(&p->done, 0);
+    atomic_init(&p->clock_wall_us, 0);
 }
 
 static uint64_t splitmix64(uint64_t x) {
@@ -100,6 +101,7 @@ static int produce(struct producer *p, redisContext *c) {
 
     p->start_mono_us = tq_clock_mono_us();
     p->start_wall_us = tq_clock_wall_us();
+    atomic_store(&p->clock_wall_us, p->start_wall_us);
     const int64_t start_ns = p->start_mono_us * 1000;
     long next = 0;
     while (next < p->tasks) {
@@ -181,10 +183,12 @@ int producer_run(struct producer *p) {
     if (p->depth < 1) p->depth = 1;
     redisContext *c = tq_redis_connect(&p->url, 30000, err, sizeof err);
     if (!c) {
-        snprintf(p->err, sizeof p->err, "producer: %.400s", err);
+        /* err names the URL (safe form) already */
+        snprintf(p->err, sizeof p->err, "cannot connect to Redis %.400s", err);
         p->rc = -1;
         return -1;
     }
+    p->connected = 1;
     p->rc = produce(p, c);
     redisFree(c);
     return p->rc;

@@ -44,6 +44,8 @@ struct producer {
     int64_t start_wall_us, end_wall_us;  /* first LPUSH written, last reply read */
     int64_t start_mono_us, end_mono_us;
     int64_t max_lag_us;           /* open loop: worst lateness of a send vs its schedule */
+    int connected;                /* its connection's handshake was sent (counted by the run) */
+    _Atomic int64_t clock_wall_us;/* start_wall_us, readable while the thread runs (0 before) */
     int rc;                       /* 0 ok, -1 err */
     char err[512];
     /* thread */

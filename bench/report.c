@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,12 @@ static void utc_now(char *buf, size_t n) {
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int report_init(struct report *rep, const struct config *cfg, const char *out_dir) {
-    memset(rep, 0, sizeof *rep);
+void report_set_dir(struct report *rep, const char *out_dir) {
     snprintf(rep->path, sizeof rep->path, "%s/results.json", out_dir);
+}
+
+int report_init(struct report *rep, const struct config *cfg) {
+    memset(rep, 0, sizeof *rep);
     rep->doc = cJSON_CreateObject();
     if (!rep->doc) return -1;
     char now[64];
@@ -128,8 +132,10 @@ void report_free(struct report *rep) {
     rep->doc = NULL;
 }
 
-/* Medians of the ok repeats of one framework. */
-static int medians(const struct run_figures *figs, int n, struct run_figures *m) {
+/* Medians of the ok repeats of one framework (NAN for a figure none of
+ * them measured). Returns how many repeats were ok; *imprecise counts
+ * those whose worker CPU figures rest on less than 1 s of CPU time. */
+static int medians(const struct run_figures *figs, int n, struct run_figures *m, int *imprecise) {
     memset(m, 0, sizeof *m);
     struct stat_summary s;
     double v[7][n > 0 ? n : 1];
@@ -143,6 +149,9 @@ static int medians(const struct run_figures *figs, int n, struct run_figures *m)
         v[4][k] = figs[i].worker_cpu_pct;
         v[5][k] = figs[i].worker_cpu_us_per_task;
         v[6][k] = figs[i].worker_rss_kb_peak;
+        if (!figs[i].worker_cpu_precise &&
+            (!isnan(figs[i].worker_cpu_pct) || !isnan(figs[i].worker_cpu_us_per_task)))
+            (*imprecise)++;
         k++;
     }
     if (k == 0) return 0;
@@ -154,6 +163,13 @@ static int medians(const struct run_figures *figs, int n, struct run_figures *m)
     }
     m->ok = 1;
     return k;
+}
+
+/* v with fmt after scaling, or "-" when not measured. */
+static const char *cell(char *buf, size_t n, const char *fmt, double v, double scale) {
+    if (isnan(v)) snprintf(buf, n, "-");
+    else snprintf(buf, n, fmt, v / scale);
+    return buf;
 }
 
 static void fmt_ratio(char *buf, size_t n, double a, double b) {
@@ -168,18 +184,24 @@ void report_table(FILE *f, const char *scenario, const char *const *names, int n
             "processing/s", "p50 ms", "p99 ms", "wrk CPU%", "CPU us/task", "peak RSS");
     struct run_figures *m = calloc((size_t)(nfw > 0 ? nfw : 1), sizeof *m);
     if (!m) return;
+    int imprecise = 0;
     for (int i = 0; i < nfw; i++) {
-        int k = medians(figs + (size_t)i * repeats, repeats, &m[i]);
+        int k = medians(figs + (size_t)i * repeats, repeats, &m[i], &imprecise);
         char ok[16];
         snprintf(ok, sizeof ok, "%d/%d", k, repeats);
         if (!m[i].ok) {
             fprintf(f, "  %-14s %5s %12s\n", names[i], ok, "failed");
             continue;
         }
-        fprintf(f, "  %-14s %5s %12.0f %12.0f %10.2f %10.2f %9.1f %11.1f %7.1f MB\n", names[i], ok,
-                m[i].tput_end_to_end, m[i].tput_processing, m[i].p50_us / 1000.0,
-                m[i].p99_us / 1000.0, m[i].worker_cpu_pct, m[i].worker_cpu_us_per_task,
-                m[i].worker_rss_kb_peak / 1024.0);
+        char c[7][32];
+        fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %10s\n", names[i], ok,
+                cell(c[0], sizeof c[0], "%.0f", m[i].tput_end_to_end, 1),
+                cell(c[1], sizeof c[1], "%.0f", m[i].tput_processing, 1),
+                cell(c[2], sizeof c[2], "%.2f", m[i].p50_us, 1000.0),
+                cell(c[3], sizeof c[3], "%.2f", m[i].p99_us, 1000.0),
+                cell(c[4], sizeof c[4], "%.1f", m[i].worker_cpu_pct, 1),
+                cell(c[5], sizeof c[5], "%.1f", m[i].worker_cpu_us_per_task, 1),
+                cell(c[6], sizeof c[6], "%.1f MB", m[i].worker_rss_kb_peak, 1024.0));
     }
     /* ratio rows: the native baseline against each other framework */
     int native = -1;
@@ -198,5 +220,9 @@ void report_table(FILE *f, const char *scenario, const char *const *names, int n
                     "", c, d);
         }
     }
+    if (imprecise)
+        fprintf(f, "  note: worker CPU under 1 s in %d run(s): counted in 10 ms clock ticks, so "
+                   "wrk CPU%% and CPU us/task are not precise to 1%% (give them more tasks)\n",
+                imprecise);
     free(m);
 }

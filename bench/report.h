@@ -24,7 +24,9 @@ struct report {
 };
 
 /* Starts the document (tool, version, started_at, machine, config). */
-int report_init(struct report *rep, const struct config *cfg, const char *out_dir);
+int report_init(struct report *rep, const struct config *cfg);
+/* The folder results.json is written to (outdir_create's). */
+void report_set_dir(struct report *rep, const char *out_dir);
 void report_add_run(struct report *rep, cJSON *run);
 /* A framework skipped as unavailable, with its reason. */
 void report_add_skipped(struct report *rep, const char *framework, const char *why);
@@ -36,7 +38,9 @@ int report_finish(struct report *rep, const char *status, char *err, size_t errl
 /* Writes the document now. Returns 0, or -1 with err. */
 int report_write(struct report *rep, char *err, size_t errlen);
 /* Prints the table of one scenario: figs[f*repeats + i] are the figures of
- * framework names[f], repeat i. */
+ * framework names[f], repeat i. A figure not measured prints as "-"; a
+ * one-line note follows when a worker CPU figure shown rests on less than
+ * one second of CPU time (10 ms clock ticks: resolution worse than 1%). */
 void report_table(FILE *f, const char *scenario, const char *const *names, int nfw,
                   const struct run_figures *figs, int repeats);
 void report_free(struct report *rep);

@@ -15,6 +15,7 @@
 #include "collect.h"
 #include "monitor.h"
 #include "producer.h"
+#include "stats.h"
 #include "tq_clock.h"
 #include "tq_keys.h"
 #include "tq_log.h"
@@ -53,6 +54,9 @@ struct run_ctx {
     struct run_latency lat;
     int have_stats;
     struct redis_stats rs[2];    /* INFO before and after */
+    struct cmd_count cmds_begin; /* the driver's commands when rs[0] was read */
+    struct cmd_count cmds_window;/* ... sent between rs[0] and rs[1] */
+    long queued_at_end;          /* LLEN of the run's lists after the stop, -1 unknown */
     double client_rate;          /* the framework's own client, < 0 when none */
     char client_err[256];
 };
@@ -64,10 +68,6 @@ static int fail(struct run_ctx *r, const char *fmt, ...) {
     vsnprintf(r->err, sizeof r->err, fmt, ap);
     va_end(ap);
     return -1;
-}
-
-static const char *signal_name(int signo) {
-    return signo == 2 ? "SIGINT" : signo == 15 ? "SIGTERM" : "a signal";
 }
 
 static void progress_clear(struct run_ctx *r) {
@@ -89,6 +89,18 @@ static void progress_show(struct run_ctx *r, const char *what, long done, long t
     fflush(stderr);
 }
 
+/* The last progress line, once the run is collected: its rate is the
+ * run's end-to-end throughput, exactly as results.json has it. */
+static void progress_final(struct run_ctx *r, long done, double per_s) {
+    if (r->b->cfg->quiet) return;
+    char rate[32] = "-";
+    if (!isnan(per_s)) snprintf(rate, sizeof rate, "%.0f", per_s);
+    double pct = r->tasks > 0 ? 100.0 * (double)done / (double)r->tasks : 0;
+    fprintf(stderr, "%s  %s done %ld/%ld (%.1f%%) %s tasks/s\n", r->b->tty ? "\r\033[K" : "",
+            r->label, done, r->tasks, pct, rate);
+    fflush(stderr);
+}
+
 /* HMGET the run's counters. */
 static int read_counters(struct run_ctx *r, const char *run_id, long *completed, long *failed,
                          long *retried) {
@@ -96,6 +108,7 @@ static int read_counters(struct run_ctx *r, const char *run_id, long *completed,
     tq_key_run_stats(key, sizeof key, r->fr.prefix, run_id);
     redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "HMGET %s %s %s %s", key,
                                        TQ_STAT_COMPLETED, TQ_STAT_FAILED, TQ_STAT_RETRIED);
+    cmd_count_add(&r->b->cmds, "hmget", 1);
     if (!rep) return fail(r, "reading %s from Redis %s: %s", key, r->b->url_safe, err);
     long v[3] = {0, 0, 0};
     for (size_t i = 0; i < 3 && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
@@ -107,12 +120,34 @@ static int read_counters(struct run_ctx *r, const char *run_id, long *completed,
     return 0;
 }
 
-static long queue_len(struct run_ctx *r) {
+static long list_len(struct run_ctx *r, const char *key) {
     char err[256];
-    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "LLEN %s", r->queue_key);
+    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "LLEN %s", key);
+    cmd_count_add(&r->b->cmds, "llen", 1);
     long n = rep && rep->type == REDIS_REPLY_INTEGER ? (long)rep->integer : -1;
     if (rep) freeReplyObject(rep);
     return n;
+}
+
+static long queue_len(struct run_ctx *r) { return list_len(r, r->queue_key); }
+
+/* P:run:<run>:backlog, the staging list of a backlog (so the run's teardown
+ * deletes it with the rest). */
+static void backlog_key(struct run_ctx *r, const char *task_run, char *buf, size_t n) {
+    int len = tq_key_run_pattern(buf, n, r->fr.prefix, task_run);
+    if (len <= 0 || (size_t)len + 7 > n) {
+        buf[0] = '\0';
+        return;
+    }
+    snprintf(buf + len - 1, n - (size_t)(len - 1), "backlog");
+}
+
+/* Joins a producer thread (asking it to stop first when stop is set) and
+ * counts its connection's handshake among the driver's commands. */
+static void producer_finish(struct run_ctx *r, struct producer *p, int stop) {
+    producer_join(p, stop);
+    if (p->connected) cmd_count_connect(&r->b->cmds, &p->url);
+    p->connected = 0;
 }
 
 /* Waits until run_id counted target tasks (and prod, when given, ended).
@@ -122,16 +157,14 @@ static int wait_done(struct run_ctx *r, const char *run_id, long target, struct 
                      int64_t deadline_us, int show) {
     const struct config *cfg = r->b->cfg;
     int64_t now = tq_clock_mono_us();
-    const int64_t start = now;
     int64_t last_change = now, last_check = 0, last_line = 0;
-    int64_t rate_t = now;
-    long rate_done = 0, last_done = -1;
+    long last_done = -1;
     double per_s = 0;
     for (;;) {
         int sig = evloop_pump(&r->b->ev, 100);
         if (sig) {
             progress_clear(r);
-            return fail(r, "interrupted by %s", signal_name(sig));
+            return fail(r, "interrupted by %s", evloop_signal_name(sig));
         }
         long c, f, re;
         if (read_counters(r, run_id, &c, &f, &re) != 0) return -1;
@@ -146,12 +179,16 @@ static int wait_done(struct run_ctx *r, const char *run_id, long target, struct 
             r->retried = re;
         }
         now = tq_clock_mono_us();
-        if (now - rate_t < 1000000 && rate_t == start && now > start)
-            per_s = (double)done * 1e6 / (double)(now - start); /* first second: overall */
+        /* the rate since the run's clock started (the backlog's release or
+         * the first LPUSH), as results.json's end-to-end throughput */
+        int64_t clock0 = r->clock_start_wall_us;
+        if (clock0 <= 0 && prod) clock0 = atomic_load(&prod->clock_wall_us);
+        int64_t wall = tq_clock_wall_us();
+        per_s = clock0 > 0 && wall > clock0 ? (double)done * 1e6 / (double)(wall - clock0) : 0;
         if (done >= target && (!prod || atomic_load(&prod->done))) {
-            r->wait_end_wall_us = tq_clock_wall_us();
-            if (show) progress_show(r, "done", done, target, per_s);
-            if (show && r->b->tty && !cfg->quiet) fputc('\n', stderr);
+            r->wait_end_wall_us = wall;
+            /* the last line comes once the run is collected (progress_final) */
+            if (show) progress_clear(r);
             return 0;
         }
         if (done != last_done) {
@@ -177,11 +214,6 @@ static int wait_done(struct run_ctx *r, const char *run_id, long target, struct 
             return fail(r, "did not complete within timeout_s=%g (scenario %s): %ld of %ld counted",
                         r->s->timeout_s, r->s->name, done, target);
         }
-        if (now - rate_t >= 1000000) {
-            per_s = (double)(done - rate_done) * 1e6 / (double)(now - rate_t);
-            rate_t = now;
-            rate_done = done;
-        }
         if (show && (r->b->tty ? now - last_line >= 200000 : now - last_line >= PLAIN_PROGRESS_US)) {
             last_line = now;
             progress_show(r, "", done, target, per_s);
@@ -196,7 +228,7 @@ static int wait_producer(struct run_ctx *r, struct producer *p, int64_t deadline
     while (!atomic_load(&p->done)) {
         int sig = evloop_pump(&r->b->ev, 100);
         int rc = 0;
-        if (sig) rc = fail(r, "interrupted by %s during enqueue", signal_name(sig));
+        if (sig) rc = fail(r, "interrupted by %s during enqueue", evloop_signal_name(sig));
         int64_t now = tq_clock_mono_us();
         if (rc == 0 && now - last_check >= CHECK_EVERY_US) {
             last_check = now;
@@ -208,11 +240,11 @@ static int wait_producer(struct run_ctx *r, struct producer *p, int64_t deadline
             rc = fail(r, "enqueue did not finish within timeout_s=%g (scenario %s)",
                       r->s->timeout_s, r->s->name);
         if (rc != 0) {
-            producer_join(p, 1);
+            producer_finish(r, p, 1);
             return rc;
         }
     }
-    producer_join(p, 0);
+    producer_finish(r, p, 0);
     if (p->rc != 0) return fail(r, "producer: %s", p->err);
     return 0;
 }
@@ -239,15 +271,15 @@ static void producer_setup(struct run_ctx *r, struct producer *p, const char *ta
 static int enqueue_backlog(struct run_ctx *r, struct producer *p, const char *task_run, long tasks,
                            int64_t deadline_us, int64_t *released) {
     char staging[TQ_KEY_MAX + 8], err[256];
-    /* P:run:<run>:backlog, so the run's teardown deletes it with the rest */
-    int len = tq_key_run_pattern(staging, TQ_KEY_MAX, r->fr.prefix, task_run);
-    snprintf(staging + len - 1, sizeof staging - (size_t)(len - 1), "backlog");
+    backlog_key(r, task_run, staging, sizeof staging);
+    if (!staging[0]) return fail(r, "run id %s too long for a key", task_run);
     producer_setup(r, p, task_run, staging, tasks, 0);
     if (producer_start(p) != 0) return fail(r, "producer: %s", p->err);
     if (wait_producer(r, p, deadline_us) != 0) return -1;
     redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "RENAME %s %s", staging,
                                        r->queue_key);
     *released = tq_clock_wall_us();
+    cmd_count_add(&r->b->cmds, "rename", 1);
     if (!rep) return fail(r, "releasing the backlog onto %s: %s", r->queue_key, err);
     freeReplyObject(rep);
     return 0;
@@ -350,15 +382,31 @@ static size_t pad_for(struct run_ctx *r) {
     return r->s->payload_bytes - (size_t)len;
 }
 
+/* What the run's lists still held once it stopped: the queue (*on_queue),
+ * plus the staging list of a backlog that was never released. -1 when
+ * unknown. */
+static long queued_now(struct run_ctx *r, long *on_queue) {
+    long n = *on_queue = queue_len(r);
+    if (n >= 0 && r->s->arrival == ARRIVAL_BACKLOG) {
+        char staging[TQ_KEY_MAX + 8];
+        backlog_key(r, r->fr.run_id, staging, sizeof staging);
+        long b = staging[0] ? list_len(r, staging) : -1;
+        n = b >= 0 ? n + b : -1;
+    }
+    return n;
+}
+
 static void teardown(struct run_ctx *r) {
-    char err[256];
-    producer_join(&r->prod, 1);
-    workers_stop(&r->ws, STOP_GRACE_MS);
+    char err[1024];
+    producer_finish(r, &r->prod, 1);
+    workers_stop(&r->ws, STOP_GRACE_MS, &r->b->ev);
     if (bench_connect(r->b, err, sizeof err) != 0) {
-        tq_warn("teardown of run %s: cannot reach Redis %s to delete its keys: %s", r->fr.run_id,
-                r->b->url_safe, err);
+        tq_warn("teardown of run %s: its keys are not deleted: %s", r->fr.run_id, err);
         return;
     }
+    /* after the stop: spawned workers pop nothing more */
+    long left = 0;
+    r->queued_at_end = queued_now(r, &left);
     workers_forget(&r->ws, r->b->c);
     long deleted = 0;
     if (cleanup_run(r->b->c, r->fr.prefix, r->fr.run_id, &deleted, err, sizeof err) != 0)
@@ -370,7 +418,6 @@ static void teardown(struct run_ctx *r) {
     } else {
         /* a shared queue: other users' tasks may be on it, so it is not
          * deleted; say what this run left there */
-        long left = queue_len(r);
         if (left > 0)
             tq_warn("run %s left %ld task(s) on the external queue %s", r->fr.run_id, left,
                     r->queue_key);
@@ -409,7 +456,7 @@ static int beats_after_warmup(struct run_ctx *r) {
     int fresh = workers_beats_wait(ws, r->b->c, &r->b->ev, r->warmup_last_done_us, beats, err,
                                    sizeof err);
     free(beats);
-    if (r->b->ev.signo) return fail(r, "interrupted by %s", signal_name(r->b->ev.signo));
+    if (r->b->ev.signo) return fail(r, "interrupted by %s", evloop_signal_name(r->b->ev.signo));
     if (fresh < 0) tq_warn("run %s: reading the external workers' heartbeats: %s", r->fr.run_id, err);
     else if (fresh < ws->n)
         tq_warn("run %s: %d of %d external worker(s) sent no heartbeat after the warm-up in "
@@ -479,6 +526,7 @@ static int run_phases(struct run_ctx *r) {
     if (cfg->external && r->warmup_done > 0 && beats_after_warmup(r) != 0) return -1;
     if (redis_stats_read(b->c, &r->rs[0], err, sizeof err) != 0)
         return fail(r, "INFO before the run: %s", err);
+    r->cmds_begin = b->cmds;
     int64_t deadline = tq_clock_mono_us() + (int64_t)(s->timeout_s * 1e6);
     if (s->arrival == ARRIVAL_BACKLOG) {
         int64_t released;
@@ -497,7 +545,7 @@ static int run_phases(struct run_ctx *r) {
     r->measured = 1;
     if (producer_start(&r->prod) != 0) return fail(r, "producer: %s", r->prod.err);
     int rc = wait_done(r, r->fr.run_id, r->tasks, &r->prod, deadline, 1);
-    producer_join(&r->prod, rc != 0);
+    producer_finish(r, &r->prod, rc != 0);
     r->enqueued = r->prod.sent;
     r->clock_start_wall_us = r->prod.start_wall_us;
     return rc;
@@ -510,6 +558,7 @@ static int run_collect(struct run_ctx *r, int rc) {
     char err[512];
     if (r->measured) monitor_end(&r->mon);
     if (r->measured && bench_connect(b, err, sizeof err) == 0) {
+        cmd_count_diff(&r->cmds_begin, &b->cmds, &r->cmds_window);
         if (redis_stats_read(b->c, &r->rs[1], err, sizeof err) == 0) r->have_stats = 1;
         /* the counters once more: a failed run reports what did finish */
         long c, f, re;
@@ -532,7 +581,7 @@ static int run_collect(struct run_ctx *r, int rc) {
             r->client_rate = -1;
     }
     if (r->measured && !r->mon.beats_ended) monitor_beats_end(&r->mon, NULL, 0, 0, 0);
-    if (b->ev.signo && rc == 0) rc = fail(r, "interrupted by %s", signal_name(b->ev.signo));
+    if (b->ev.signo && rc == 0) rc = fail(r, "interrupted by %s", evloop_signal_name(b->ev.signo));
     return rc;
 }
 
@@ -542,12 +591,19 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     const struct run_latency *lat = &r->lat;
     cJSON *o = cJSON_CreateObject();
     long processed = r->completed + r->failed;
+    fig->tput_end_to_end = fig->tput_processing = fig->tput_enqueue = NAN;
+    fig->p50_us = fig->p99_us = NAN;
+    fig->worker_cpu_pct = fig->worker_cpu_us_per_task = fig->worker_rss_kb_peak = NAN;
+    fig->redis_cpu_us_per_task = fig->commands_per_task = NAN;
+    fig->worker_cpu_precise = 0;
     cJSON_AddStringToObject(o, "scenario", s->name);
     cJSON_AddStringToObject(o, "framework", r->fw->name);
     cJSON_AddNumberToObject(o, "repeat", rep);
     cJSON_AddStringToObject(o, "run_id", r->fr.run_id);
     cJSON_AddStringToObject(o, "status", rc == 0 ? "ok" : "failed");
     if (rc != 0) cJSON_AddStringToObject(o, "error", r->err);
+    /* a failed run's figures cover only what happened before it stopped */
+    cJSON_AddBoolToObject(o, "partial", rc != 0);
     cJSON_AddStringToObject(o, "arrival", scenario_arrival_name(s->arrival));
     cJSON_AddNumberToObject(o, "tasks", (double)r->tasks);
     cJSON_AddNumberToObject(o, "enqueued", (double)r->enqueued);
@@ -555,6 +611,9 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     cJSON_AddNumberToObject(o, "failed", (double)r->failed);
     cJSON_AddNumberToObject(o, "retried", (double)r->retried);
     cJSON_AddNumberToObject(o, "lost", (double)(r->enqueued - processed));
+    /* what the lost tasks may still be: on the run's lists when it stopped */
+    if (r->queued_at_end >= 0) cJSON_AddNumberToObject(o, "queued_at_end", (double)r->queued_at_end);
+    else cJSON_AddNullToObject(o, "queued_at_end");
     cJSON_AddNumberToObject(o, "warmup_tasks", (double)r->warmup_done);
     if (s->arrival == ARRIVAL_RATE) {
         cJSON_AddNumberToObject(o, "offered_rate_per_s", r->rate);
@@ -563,27 +622,32 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
         cJSON_AddNumberToObject(o, "producer_max_lag_us", (double)r->prod.max_lag_us);
     }
 
+    /* what was not measured is null (NAN here), never 0 */
     int have_done = r->have_lat && lat->last_done_us > 0;
-    double enq_s = (double)(r->prod.end_mono_us - r->prod.start_mono_us) / 1e6;
-    double drain_s = 0, total_s = 0, proc_s = 0;
-    if (have_done && r->clock_start_wall_us > 0)
+    double enq_s = NAN, drain_s = NAN, total_s = NAN, proc_s = NAN;
+    if (r->prod.start_mono_us > 0 && r->prod.end_mono_us > r->prod.start_mono_us)
+        enq_s = (double)(r->prod.end_mono_us - r->prod.start_mono_us) / 1e6;
+    if (have_done && r->clock_start_wall_us > 0 && lat->last_done_us > r->clock_start_wall_us)
         drain_s = (double)(lat->last_done_us - r->clock_start_wall_us) / 1e6;
-    if (have_done && r->prod.start_wall_us > 0)
+    if (have_done && r->prod.start_wall_us > 0 && lat->last_done_us > r->prod.start_wall_us)
         total_s = (double)(lat->last_done_us - r->prod.start_wall_us) / 1e6;
     if (have_done && lat->first_start_us > 0 && lat->last_done_us > lat->first_start_us)
         proc_s = (double)(lat->last_done_us - lat->first_start_us) / 1e6;
     cJSON *d = cJSON_AddObjectToObject(o, "durations_s");
-    cJSON_AddNumberToObject(d, "enqueue", enq_s > 0 ? enq_s : 0);
-    cJSON_AddNumberToObject(d, "drain", drain_s > 0 ? drain_s : 0);
-    cJSON_AddNumberToObject(d, "total", total_s > 0 ? total_s : 0);
-    cJSON_AddNumberToObject(d, "processing", proc_s);
+    stats_add_number(d, "enqueue", enq_s);
+    stats_add_number(d, "drain", drain_s);
+    stats_add_number(d, "total", total_s);
+    stats_add_number(d, "processing", proc_s);
     cJSON *t = cJSON_AddObjectToObject(o, "throughput_per_s");
-    fig->tput_end_to_end = drain_s > 0 ? (double)processed / drain_s : 0;
-    fig->tput_processing = proc_s > 0 ? (double)processed / proc_s : 0;
-    fig->tput_enqueue = enq_s > 0 ? (double)r->enqueued / enq_s : 0;
-    cJSON_AddNumberToObject(t, "end_to_end", fig->tput_end_to_end);
-    cJSON_AddNumberToObject(t, "processing", fig->tput_processing);
-    cJSON_AddNumberToObject(t, "enqueue", fig->tput_enqueue);
+    /* NAN durations give NAN rates; nothing done gives none either */
+    if (processed > 0) {
+        fig->tput_end_to_end = (double)processed / drain_s;
+        fig->tput_processing = (double)processed / proc_s;
+    }
+    if (r->enqueued > 0) fig->tput_enqueue = (double)r->enqueued / enq_s;
+    stats_add_number(t, "end_to_end", fig->tput_end_to_end);
+    stats_add_number(t, "processing", fig->tput_processing);
+    stats_add_number(t, "enqueue", fig->tput_enqueue);
     if (r->fw->client_enqueue_rate) {
         if (r->client_rate >= 0) {
             cJSON_AddNumberToObject(t, "client_enqueue", r->client_rate);
@@ -608,23 +672,28 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
         cJSON_AddNumberToObject(l, "worker_snapshots", lat->snapshots);
         cJSON_AddNumberToObject(l, "stamps", (double)lat->stamps);
         cJSON_AddNumberToObject(l, "malformed", (double)lat->malformed);
-        fig->p50_us = (double)tq_hist_value_at_percentile(&lat->end_to_end, 50);
-        fig->p99_us = (double)tq_hist_value_at_percentile(&lat->end_to_end, 99);
+        if (lat->end_to_end.total_count > 0) {
+            fig->p50_us = (double)tq_hist_value_at_percentile(&lat->end_to_end, 50);
+            fig->p99_us = (double)tq_hist_value_at_percentile(&lat->end_to_end, 99);
+        }
     }
     if (r->measured) {
         const struct monitor *m = &r->mon;
         monitor_to_json(m, o);
         fig->worker_cpu_pct = monitor_cpu_pct_avg(m, &m->workers);
-        fig->worker_cpu_us_per_task = processed > 0 ? (double)m->workers.cpu_us / processed : 0;
-        fig->worker_rss_kb_peak = (double)m->workers.rss_kb_peak;
-        fig->redis_cpu_us_per_task = processed > 0 ? (double)m->redis.cpu_us / processed : 0;
+        fig->worker_cpu_precise = monitor_cpu_precise(&m->workers);
+        if (processed > 0 && m->workers.available)
+            fig->worker_cpu_us_per_task = (double)m->workers.cpu_us / (double)processed;
+        if (m->workers.rss_kb_peak > 0) fig->worker_rss_kb_peak = (double)m->workers.rss_kb_peak;
+        if (processed > 0 && m->redis.available)
+            fig->redis_cpu_us_per_task = (double)m->redis.cpu_us / (double)processed;
         cJSON *w = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "resources"), "workers");
-        if (w) cJSON_AddNumberToObject(w, "cpu_us_per_task", fig->worker_cpu_us_per_task);
+        if (w) stats_add_number(w, "cpu_us_per_task", fig->worker_cpu_us_per_task);
     }
     if (r->have_stats) {
-        redis_stats_to_json(&r->rs[0], &r->rs[1], processed, o);
+        redis_stats_to_json(&r->rs[0], &r->rs[1], &r->cmds_window, processed, o);
         cJSON *cpt = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "redis"), "commands_per_task");
-        fig->commands_per_task = cJSON_IsNumber(cpt) ? cpt->valuedouble : 0;
+        if (cJSON_IsNumber(cpt)) fig->commands_per_task = cpt->valuedouble;
     }
     cJSON *set = scenario_to_json(s);
     cJSON_ReplaceItemInObject(set, "tasks", cJSON_CreateNumber((double)r->tasks));
@@ -651,9 +720,11 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     r->s = s;
     r->fw = fw;
     r->client_rate = -1;
+    r->queued_at_end = -1;
     b->seq++;
     fill_fw_run(r, rep);
     workers_init(&r->ws, b->cfg->prefix, b->cfg->external);
+    r->ws.cmds = &b->cmds;
     producer_init(&r->prod);
     fw->queue_key(&r->fr, r->queue_key, sizeof r->queue_key);
     r->pad_len = pad_for(r);
@@ -675,7 +746,8 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     teardown(r);
     progress_clear(r);
     cJSON *o = run_record(r, rc, rep, fig);
-    if (rc != 0 && !b->cfg->quiet) fprintf(stderr, "run %s FAILED: %s\n", r->label, r->err);
+    if (rc == 0) progress_final(r, r->completed + r->failed, fig->tput_end_to_end);
+    else if (!b->cfg->quiet) fprintf(stderr, "run %s FAILED: %s\n", r->label, r->err);
 
     if (r->measured) monitor_free(&r->mon);
     if (r->have_lat) latency_free(&r->lat);

@@ -24,9 +24,11 @@
 #include "framework.h"
 #include "scenario.h"
 
-/* The figures the terminal table and the repeat summaries use. */
+/* The figures the terminal table and the repeat summaries use; NAN for
+ * what the run did not measure (null in results.json, "-" in the table). */
 struct run_figures {
     int ok;
+    int worker_cpu_precise;            /* the workers' CPU time spans >= 100 clock ticks */
     double tput_end_to_end, tput_processing, tput_enqueue;
     double p50_us, p99_us;             /* end_to_end latency */
     double worker_cpu_pct;             /* average, percent of one CPU */

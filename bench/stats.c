@@ -11,34 +11,45 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 void stats_summarize(const double *v, int n, struct stat_summary *out) {
-    memset(out, 0, sizeof *out);
-    out->n = n;
-    if (n <= 0) return;
-    double *s = malloc((size_t)n * sizeof *s);
+    out->n = 0;
+    out->median = out->min = out->max = out->mean = out->cv = NAN;
+    double *s = malloc((size_t)(n > 0 ? n : 1) * sizeof *s);
     if (!s) return;
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!isnan(v[i])) s[k++] = v[i];
+    if (k == 0) {
+        free(s);
+        return;
+    }
+    qsort(s, (size_t)k, sizeof *s, cmp_double);
+    out->n = k;
     out->min = s[0];
-    out->max = s[n - 1];
-    out->median = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    out->max = s[k - 1];
+    out->median = k % 2 ? s[k / 2] : (s[k / 2 - 1] + s[k / 2]) / 2;
     double sum = 0;
-    for (int i = 0; i < n; i++) sum += s[i];
-    out->mean = sum / n;
-    if (n > 1 && out->mean != 0) {
+    for (int i = 0; i < k; i++) sum += s[i];
+    out->mean = sum / k;
+    if (k > 1 && out->mean != 0) {
         double ss = 0;
-        for (int i = 0; i < n; i++) ss += (s[i] - out->mean) * (s[i] - out->mean);
-        out->cv = sqrt(ss / (n - 1)) / fabs(out->mean);
+        for (int i = 0; i < k; i++) ss += (s[i] - out->mean) * (s[i] - out->mean);
+        out->cv = sqrt(ss / (k - 1)) / fabs(out->mean);
     }
     free(s);
 }
 
+void stats_add_number(cJSON *o, const char *name, double v) {
+    if (isnan(v)) cJSON_AddNullToObject(o, name);
+    else cJSON_AddNumberToObject(o, name, v);
+}
+
 cJSON *stats_to_json(const struct stat_summary *s) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "median", s->median);
-    cJSON_AddNumberToObject(o, "min", s->min);
-    cJSON_AddNumberToObject(o, "max", s->max);
-    cJSON_AddNumberToObject(o, "mean", s->mean);
-    cJSON_AddNumberToObject(o, "cv", s->cv);
+    stats_add_number(o, "median", s->median);
+    stats_add_number(o, "min", s->min);
+    stats_add_number(o, "max", s->max);
+    stats_add_number(o, "mean", s->mean);
+    stats_add_number(o, "cv", s->cv);
     cJSON_AddNumberToObject(o, "n", s->n);
     return o;
 }

@@ -139,6 +139,7 @@ static int heartbeats_exist(struct worker_set *ws, redisContext *c, int *alive, 
         tq_key_worker(key, sizeof key, ws->prefix, ws->w[i].id);
         redisAppendCommand(c, "EXISTS %s", key);
     }
+    cmd_count_add(ws->cmds, "exists", ws->n);
     int rc = 0;
     for (int i = 0; i < ws->n; i++) {
         redisReply *r = NULL;
@@ -193,7 +194,8 @@ int workers_health_wait(struct worker_set *ws, redisContext *c, struct evloop *e
             break;
         }
         if (evloop_pump(ev, 50)) {
-            snprintf(err, errlen, "interrupted by signal %d during the health-check", ev->signo);
+            snprintf(err, errlen, "interrupted by %s during the health-check",
+                     evloop_signal_name(ev->signo));
             break;
         }
     }
@@ -242,6 +244,7 @@ static int scan_external(struct worker_set *ws, redisContext *c, const char *que
     char key[TQ_KEY_MAX];
     tq_key_workers(key, sizeof key, ws->prefix);
     redisReply *m = tq_redis_command(c, err, errlen, "SMEMBERS %s", key);
+    cmd_count_add(ws->cmds, "smembers", 1);
     if (!m) return -1;
     ws->n = 0;
     memset(o, 0, sizeof *o);
@@ -250,6 +253,7 @@ static int scan_external(struct worker_set *ws, redisContext *c, const char *que
         if (id->type != REDIS_REPLY_STRING || !tq_name_valid(id->str)) continue;
         tq_key_worker(key, sizeof key, ws->prefix, id->str);
         redisReply *h = tq_redis_command(c, err, errlen, "HMGET %s queues pid protocol", key);
+        cmd_count_add(ws->cmds, "hmget", 1);
         if (!h) {
             freeReplyObject(m);
             return -1;
@@ -309,8 +313,8 @@ int workers_attach(struct worker_set *ws, redisContext *c, const char *queue,
             return -1;
         }
         if (evloop_pump(ev, 100)) {
-            snprintf(err, errlen, "interrupted by signal %d while waiting for external workers",
-                     ev->signo);
+            snprintf(err, errlen, "interrupted by %s while waiting for external workers",
+                     evloop_signal_name(ev->signo));
             return -1;
         }
     }
@@ -336,6 +340,8 @@ int workers_beats_read(struct worker_set *ws, redisContext *c, struct worker_bea
         redisAppendCommand(c, "HMGET %s " BEAT_FIELDS, key);
         redisAppendCommand(c, "PTTL %s", key);
     }
+    cmd_count_add(ws->cmds, "hmget", ws->n);
+    cmd_count_add(ws->cmds, "pttl", ws->n);
     int rc = 0;
     for (int i = 0; i < ws->n; i++) {
         struct worker_proc *p = &ws->w[i];
@@ -427,7 +433,10 @@ int workers_check(struct worker_set *ws, redisContext *c, char *err, size_t errl
     return rc;
 }
 
-void workers_stop(struct worker_set *ws, int grace_ms) {
+/* A second signal hurries the teardown that the first one started. */
+#define HURRY_SIGNALS 2
+
+void workers_stop(struct worker_set *ws, int grace_ms, struct evloop *ev) {
     if (ws->external) return;
     int left = 0;
     for (int i = 0; i < ws->n; i++)
@@ -437,7 +446,8 @@ void workers_stop(struct worker_set *ws, int grace_ms) {
             left++;
         }
     int64_t deadline = tq_clock_mono_us() + (int64_t)grace_ms * 1000;
-    while (left > 0 && tq_clock_mono_us() < deadline) {
+    int hurry = ev->nsignals >= HURRY_SIGNALS;
+    while (left > 0 && !hurry && tq_clock_mono_us() < deadline) {
         left = 0;
         for (int i = 0; i < ws->n; i++) {
             struct worker_proc *p = &ws->w[i];
@@ -451,14 +461,19 @@ void workers_stop(struct worker_set *ws, int grace_ms) {
                 left++;
             }
         }
-        if (left) tq_clock_sleep_until_ns(tq_clock_mono_ns() + 20 * 1000000LL);
+        /* the loop runs meanwhile, so a second Ctrl-C is seen at once */
+        if (left) hurry = evloop_sleep(ev, 20) >= HURRY_SIGNALS;
     }
     for (int i = 0; i < ws->n; i++) {
         struct worker_proc *p = &ws->w[i];
         if (p->pid <= 0) continue;
         if (p->running) {
-            tq_warn("worker %s (pid %d) still running %d ms after SIGTERM: SIGKILL", p->id,
-                    (int)p->pid, grace_ms);
+            if (hurry)
+                tq_warn("worker %s (pid %d): second %s, SIGKILL without waiting", p->id,
+                        (int)p->pid, evloop_signal_name(ev->signo));
+            else
+                tq_warn("worker %s (pid %d) still running %d ms after SIGTERM: SIGKILL", p->id,
+                        (int)p->pid, grace_ms);
             kill(-p->pid, SIGKILL);
             kill(p->pid, SIGKILL);
             int status;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <hiredis/hiredis.h>
+#include "cmdcount.h"
 #include "evloop.h"
 #include "framework.h"
 
@@ -52,6 +53,7 @@ struct worker_set {
     struct worker_proc *w;
     int external;
     char prefix[TQ_NAME_MAX];
+    struct cmd_count *cmds;  /* counts the commands sent (may be NULL) */
 };
 
 void workers_init(struct worker_set *ws, const char *prefix, int external);
@@ -94,8 +96,10 @@ int workers_beats_wait(struct worker_set *ws, redisContext *c, struct evloop *ev
  * (pid and status) or whose heartbeat expired. */
 int workers_check(struct worker_set *ws, redisContext *c, char *err, size_t errlen);
 /* Spawned workers: SIGTERM to every process group, wait up to grace_ms,
- * SIGKILL what is left, reap every child by pid. No-op for external ones. */
-void workers_stop(struct worker_set *ws, int grace_ms);
+ * SIGKILL what is left, reap every child by pid. No-op for external ones.
+ * The grace is skipped (SIGKILL at once) once ev has seen a second
+ * SIGINT/SIGTERM, before or during the wait: a second Ctrl-C means now. */
+void workers_stop(struct worker_set *ws, int grace_ms, struct evloop *ev);
 /* Deletes the heartbeats and registry entries of the spawned workers (a
  * killed worker cannot remove its own). */
 void workers_forget(struct worker_set *ws, redisContext *c);

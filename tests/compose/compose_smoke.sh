@@ -109,6 +109,12 @@ print(f"{len(runs)} run(s): {tasks} tasks, {tasks} completed, 0 failed, 0 lost")
 EOF
 }
 
+# results_in ROOT: the results.json files of the invocations that wrote
+# under ROOT (the bench service's --results-root: one timestamped folder each).
+results_in() {
+  find "$1" -mindepth 2 -maxdepth 2 -name results.json | sort
+}
+
 scenario_tasks() { # NAME|FILE: the scenario's task count
   local f=$1
   [ -f "$f" ] || f=$SRC/bench/scenarios/$1.json
@@ -153,8 +159,12 @@ else
   t_fail "bench: still running after 120 s (stopped)"; t_stop "$T_LAST_PID"
 fi
 TASKS=$(scenario_tasks throughput)
-if out=$(check_results "$T_TMP/results/results.json" "$TASKS" native 2>&1); then
-  t_pass "bench: results.json: $out"
+mapfile -t FILES < <(results_in "$T_TMP/results")
+FIRST=${FILES[0]:-}
+if [ "${#FILES[@]}" -ne 1 ]; then
+  t_fail "bench: expected one results folder under TQ_RESULTS, found ${#FILES[@]}: ${FILES[*]}"
+elif out=$(check_results "${FILES[0]}" "$TASKS" native 2>&1); then
+  t_pass "bench: ${FILES[0]#$T_TMP/}: $out"
 else
   t_fail "bench: results.json: $out"
 fi
@@ -176,6 +186,14 @@ if t_wait "$T_LAST_PID" 30 && [ "$T_STATUS" -eq 1 ] && grep -q '\b2\b' "$T_TMP/b
   t_pass "bench with TQ_WORKERS=3 and 2 workers: exit 1, '$(grep -m1 '\b2\b' "$T_TMP/bench-short.log")'"
 else
   t_fail "bench with TQ_WORKERS=3 and 2 workers: exit ${T_STATUS:-?}; log:"; tail -n 10 "$T_TMP/bench-short.log"
+fi
+# the second invocation into the same TQ_RESULTS got its own folder: the
+# first one's results are intact
+mapfile -t FILES < <(results_in "$T_TMP/results")
+if [ "${#FILES[@]}" -eq 2 ] && [ -n "$FIRST" ] && check_results "$FIRST" "$TASKS" native >/dev/null 2>&1; then
+  t_pass "bench: a second run into TQ_RESULTS got its own folder; the first results are intact"
+else
+  t_fail "bench: after a second run, TQ_RESULTS holds: ${FILES[*]}"
 fi
 
 # --- SIGTERM (what `docker compose down` sends): graceful exit 0, deregistered
@@ -209,7 +227,10 @@ else
   else
     t_fail "celery: bench exit ${T_STATUS:-?}; logs:"; tail -n 20 "$T_TMP/bench-celery.log" "$T_TMP/celery.log"
   fi
-  if out=$(check_results "$T_TMP/results-celery/results.json" "$(scenario_tasks "$TQ_SCENARIO")" celery 2>&1); then
+  mapfile -t FILES < <(results_in "$T_TMP/results-celery")
+  if [ "${#FILES[@]}" -ne 1 ]; then
+    t_fail "celery: expected one results folder under TQ_RESULTS, found ${#FILES[@]}"
+  elif out=$(check_results "${FILES[0]}" "$(scenario_tasks "$TQ_SCENARIO")" celery 2>&1); then
     t_pass "celery: results.json: $out"
   else
     t_fail "celery: results.json: $out"

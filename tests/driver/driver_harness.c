@@ -98,6 +98,10 @@ void drv_init(struct drv *d) {
     track_dir(d->dir);
 }
 
+void drv_set_out(struct drv *d, const char *name) {
+    snprintf(d->out, sizeof d->out, "%s/%s", d->dir, name);
+}
+
 void drv_fini(struct drv *d) {
     if (!d->dir[0]) return;
     untrack_dir(d->dir);

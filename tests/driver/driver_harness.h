@@ -34,6 +34,9 @@ void drv_stop(pid_t pid);
 void drv_init(struct drv *d);
 /* Removes the temp dir. */
 void drv_fini(struct drv *d);
+/* Points d->out (--out, and where drv_results reads) at dir/<name>: a run
+ * after another needs its own folder, --out never overwrites results. */
+void drv_set_out(struct drv *d, const char *name);
 /* Writes dir/<name> with text; returns its path in a static-free buffer. */
 void drv_write(const struct drv *d, const char *name, const char *text, char *path, size_t n);
 /* Starts tqbench with args (NULL-terminated, without argv[0]); output

@@ -1,10 +1,12 @@
 /* test_config.c - configuration errors exit 2 with a message naming the file
- * and the key (or the flag), before anything is started; the shipped
- * scenarios all validate; --help, --version and list work. */
+ * and the key (or the flag), before anything is started: bad scenarios and
+ * flags, a Redis that cannot be reached, --out over an earlier results.json;
+ * the shipped scenarios all validate; --help, --version and list work. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "driver_harness.h"
 #include "tq_testutil.h"
 
@@ -100,6 +102,69 @@ Test(driver, bad_flags, .timeout = 60, .fini = drv_cleanup) {
     const char *a11[] = {NULL};
     const char *n11[] = {"a subcommand is required", NULL};
     expect_run(&d, a11, 2, n11);
+    /* an empty --framework entry is a typo, not a name to skip */
+    const char *fw_lists[] = {"native,,celery", ",native", "native,"};
+    for (int i = 0; i < 3; i++) {
+        const char *a[] = {"run", "--framework", fw_lists[i], NULL};
+        const char *n[] = {"--framework: empty entry", fw_lists[i], NULL};
+        expect_run(&d, a, 2, n);
+    }
+    const char *a12[] = {"run", "--out", "x", "--results-root", "y", NULL};
+    const char *n12[] = {"--out and --results-root exclude each other", NULL};
+    expect_run(&d, a12, 2, n12);
+    cr_assert_null(drv_results(&d), "a configuration error must not start a run");
+    drv_fini(&d);
+}
+
+static int count_of(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+/* A Redis that cannot be reached is a configuration error (exit 2) for run,
+ * workers and clean, said once with the URL once; run starts nothing and
+ * writes no results. */
+Test(driver, unreachable_redis, .timeout = 60, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    char url[400];
+    snprintf(url, sizeof url, "unix://%s/no-redis-here.sock", d.dir);
+    const char *runs[][8] = {
+        {"run", "--redis", url, "--tasks", "10", "--out", d.out, NULL},
+        {"run", "--redis", url, "--external", "--out", d.out, NULL},
+        {"workers", "--redis", url, NULL},
+        {"clean", "--redis", url, NULL},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        const char *n[] = {"cannot connect to Redis", NULL};
+        expect_run(&d, runs[i], 2, n);
+        char *log = drv_read(d.log);
+        cr_assert_eq(count_of(log, url), 1, "the URL should appear once:\n%s", log);
+        free(log);
+    }
+    cr_assert_null(drv_results(&d), "an unreachable Redis must not start a run");
+    drv_fini(&d);
+}
+
+/* --out DIR over an earlier results.json is refused before anything starts
+ * (no Redis needed to see it), and the file is left as it was. */
+Test(driver, out_over_earlier_results, .timeout = 30, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    char prev[400];
+    cr_assert_eq(mkdir(d.out, 0755), 0);
+    snprintf(prev, sizeof prev, "%s/results.json", d.out);
+    FILE *f = fopen(prev, "w");
+    cr_assert_not_null(f);
+    fputs("earlier\n", f);
+    fclose(f);
+    const char *a[] = {"run", "--tasks", "10", "--out", d.out, NULL};
+    const char *n[] = {prev, "already exists", "--results-root", NULL};
+    expect_run(&d, a, 2, n);
+    char *kept = drv_read(prev);
+    cr_assert(kept && strcmp(kept, "earlier\n") == 0, "the earlier results.json was changed");
+    free(kept);
     drv_fini(&d);
 }
 
@@ -107,7 +172,9 @@ Test(driver, help_version_list, .timeout = 60, .fini = drv_cleanup) {
     struct drv d;
     drv_init(&d);
     const char *h[] = {"--help", NULL};
-    const char *hn[] = {"tqbench run", "Exit codes", "--health-timeout", "tqbench enqueue", NULL};
+    const char *hn[] = {"tqbench run", "Exit codes", "--health-timeout", "tqbench enqueue",
+                        "?db=N", "password=P", "--results-root", "exit 2: Redis cannot be reached",
+                        NULL};
     expect_run(&d, h, 0, hn);
     const char *v[] = {"--version", NULL};
     const char *vn[] = {"tqbench ", NULL};

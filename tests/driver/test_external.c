@@ -187,7 +187,9 @@ Test(external, cpu_window_over_short_drain, .timeout = 120, .fini = drv_cleanup)
 
 /* A native heartbeat whose beat never advances (kept alive by the test):
  * the run completes, but no fresh beat of that worker comes, so the window
- * is reported and marked incomplete, never presented as complete. */
+ * is reported and marked incomplete, never presented as complete. 20,000
+ * tasks: the live worker's CPU must span several 10 ms clock ticks to be
+ * seen at all. */
 Test(external, stale_beat_marks_window_incomplete, .timeout = 120, .fini = drv_cleanup) {
     struct drv d;
     drv_init(&d);
@@ -200,7 +202,7 @@ Test(external, stale_beat_marks_window_incomplete, .timeout = 120, .fini = drv_c
 
     char scen[400];
     drv_write(&d, "t_stale.json",
-              "{\"name\": \"t_stale\", \"tasks\": 2000, \"workers\": 2, \"concurrency\": 4,"
+              "{\"name\": \"t_stale\", \"tasks\": 20000, \"workers\": 2, \"concurrency\": 4,"
               " \"mix\": [{\"kind\": \"noop\"}], \"timeout_s\": 60}",
               scen, sizeof scen);
     const char *args[] = {"run", "--redis", r.url, "--external", "--queue", "extstale",
@@ -219,7 +221,7 @@ Test(external, stale_beat_marks_window_incomplete, .timeout = 120, .fini = drv_c
     cJSON *j = results(&d);
     const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
     cr_assert_str_eq(str(run, "status"), "ok", "%s", log);
-    cr_assert_eq(num(run, "completed"), 2000);
+    cr_assert_eq(num(run, "completed"), 20000);
     const cJSON *wk = obj(obj(run, "resources"), "workers");
     cr_assert_not(boolean(wk, "window_complete"), "a partial window presented as complete");
     const cJSON *win = obj(wk, "window");
@@ -280,6 +282,7 @@ Test(external, protocol_filter, .timeout = 90, .fini = drv_cleanup) {
 
     /* the same heartbeats for framework celery: the tqworker is the other one */
     remove(d.log);
+    drv_set_out(&d, "out-celery");
     const char *args2[] = {"run", "--redis", r.url, "--external", "--queue", "pq", "--workers",
                            "2", "--framework", "celery", "--scenario", scen, "--out", d.out,
                            "--health-timeout", "1.5", NULL};

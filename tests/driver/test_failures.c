@@ -1,9 +1,12 @@
 /* test_failures.c - runs that must fail cleanly: a worker that never comes up
  * (bad binary, exits at once, alive but silent) -> a health-check error
- * within the deadline; a worker killed with SIGKILL mid-run -> the run ends
- * within seconds naming it, partial results written; SIGINT to the driver ->
- * every child reaped, the embedded Redis stopped, the run's keys gone. Exit
- * code 1 in every case, and every pid checked by pid. */
+ * within the deadline, the run marked partial with null figures; a worker
+ * killed with SIGKILL mid-run -> the run ends within seconds naming it,
+ * partial results written (with what was still queued); SIGINT to the
+ * driver (during the health-check or the run) -> every child reaped, the
+ * embedded Redis stopped, the run's keys gone; a second SIGINT during the
+ * teardown -> no grace for a worker that ignores SIGTERM. Exit code 1 in
+ * every case, and every pid checked by pid. */
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
@@ -23,6 +26,38 @@ static const char *run_error(const cJSON *j) {
     const cJSON *run = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "runs"), 0);
     const cJSON *e = run ? cJSON_GetObjectItem(run, "error") : NULL;
     return cJSON_IsString(e) ? e->valuestring : "";
+}
+
+static const cJSON *field(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    cr_assert_not_null(v, "results.json: \"%s\" is missing", key);
+    return v;
+}
+
+/* A run that failed before its measured phase: marked partial, and every
+ * figure it could not measure is null, not 0; its summary too. */
+static void assert_nothing_measured(const cJSON *j) {
+    const cJSON *run = cJSON_GetArrayItem(field(j, "runs"), 0);
+    cr_assert(cJSON_IsTrue(field(run, "partial")), "a failed run is not marked partial");
+    cr_assert(cJSON_IsNumber(field(run, "queued_at_end")));
+    const char *tp[] = {"end_to_end", "processing", "enqueue"};
+    for (int i = 0; i < 3; i++)
+        cr_assert(cJSON_IsNull(field(field(run, "throughput_per_s"), tp[i])),
+                  "throughput_per_s.%s is not null", tp[i]);
+    const char *du[] = {"enqueue", "drain", "total", "processing"};
+    for (int i = 0; i < 4; i++)
+        cr_assert(cJSON_IsNull(field(field(run, "durations_s"), du[i])),
+                  "durations_s.%s is not null", du[i]);
+    const cJSON *e2e = field(field(run, "latency_us"), "end_to_end");
+    const char *lf[] = {"p50", "p99", "max", "mean", "min"};
+    for (int i = 0; i < 5; i++)
+        cr_assert(cJSON_IsNull(field(e2e, lf[i])), "latency_us.end_to_end.%s is not null", lf[i]);
+    const cJSON *sum = cJSON_GetArrayItem(field(j, "summaries"), 0);
+    const cJSON *t = field(sum, "throughput_end_to_end_per_s");
+    cr_assert_eq(field(t, "n")->valuedouble, 0);
+    const char *sf[] = {"median", "min", "max", "mean", "cv"};
+    for (int i = 0; i < 5; i++)
+        cr_assert(cJSON_IsNull(field(t, sf[i])), "summary %s of no run is not null", sf[i]);
 }
 
 static void assert_pids_gone(const cJSON *j, int expect_min) {
@@ -46,6 +81,7 @@ static void never_up(const char *worker_bin, const char *health, int limit_ms, c
     cJSON *j = drv_results_required(&d);
     cr_assert(strstr(run_error(j), expect), "error \"%s\" lacks \"%s\"", run_error(j), expect);
     cr_assert(strstr(log, expect), "output lacks \"%s\":\n%s", expect, log);
+    assert_nothing_measured(j);
     assert_pids_gone(j, expect_pids);
     free(log);
     cJSON_Delete(j);
@@ -110,6 +146,12 @@ Test(driver, worker_killed_mid_run, .timeout = 90, .fini = drv_cleanup) {
     cr_assert(strstr(run_error(j), expect), "error: %s", run_error(j));
     double done = cJSON_GetObjectItem(run, "completed")->valuedouble;
     cr_assert(done > 0 && done < 20000, "partial count expected, got %g", done);
+    cr_assert(cJSON_IsTrue(field(run, "partial")), "a failed run is not marked partial");
+    /* what was still queued when it stopped: most of the 20,000, and part
+     * of the lost ones (the rest died with the killed worker) */
+    double queued = field(run, "queued_at_end")->valuedouble;
+    double lost = field(run, "lost")->valuedouble;
+    cr_assert(queued > 0 && queued <= lost, "queued_at_end %g, lost %g", queued, lost);
     cr_assert(cJSON_IsObject(cJSON_GetObjectItem(run, "latency_us")));
     cr_assert(!tq_test_pid_alive(w1), "the other worker (pid %d) outlived the run", w1);
     assert_pids_gone(j, 2);
@@ -218,4 +260,84 @@ Test(driver, stall_detected, .timeout = 90, .fini = drv_cleanup) {
 
 Test(driver, heartbeat_expiry_detected, .timeout = 90, .fini = drv_cleanup) {
     stopped_worker("60", "heartbeat tq:worker:");
+}
+
+/* Writes an executable script dir/name with text. */
+static void write_script(const struct drv *d, const char *name, const char *text, char *path,
+                         size_t n) {
+    drv_write(d, name, text, path, n);
+    cr_assert_eq(chmod(path, 0755), 0);
+}
+
+/* Ctrl-C while the health-check waits: the message names the signal, as
+ * everywhere else ("interrupted by SIGINT"), and nothing is left running. */
+Test(driver, sigint_during_health_check, .timeout = 60, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    char script[400];
+    write_script(&d, "silent.sh", "#!/bin/sh\nexec sleep 60\n", script, sizeof script);
+    const char *args[] = {"run", "--tasks", "10", "--worker-bin", script, "--health-timeout", "30",
+                          "--out", d.out, NULL};
+    pid_t drv = drv_start(&d, args);
+    pid_t kids[16];
+    int n = 0;
+    for (int i = 0; i < 200 && n < 2; i++) { /* the embedded redis-server and the worker */
+        tq_test_sleep_ms(50);
+        n = drv_children(drv, kids, 16);
+    }
+    cr_assert_geq(n, 2, "expected 2 children of tqbench, saw %d", n);
+    tq_test_sleep_ms(300);
+    cr_assert_eq(kill(drv, SIGINT), 0);
+    char *log = drv_wait_expect(&d, drv, 15000, 1);
+    cr_assert(strstr(log, "interrupted by SIGINT during the health-check"), "output:\n%s", log);
+    free(log);
+    for (int i = 0; i < n; i++)
+        cr_assert(!tq_test_pid_alive(kids[i]), "child pid %d outlived tqbench", kids[i]);
+    drv_fini(&d);
+}
+
+/* A second Ctrl-C during the teardown's grace skips the rest of it: a worker
+ * that ignores SIGTERM is SIGKILLed at once instead of 5 s later, and still
+ * reaped, with the run's keys deleted. The worker is a shell that traps
+ * TERM around a real tqworker (which heartbeats and exits on SIGTERM). */
+Test(driver, second_sigint_skips_grace, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    redisContext *c = drv_redis_start_connected(&r);
+    char script[400], text[1024], scen[400];
+    snprintf(text, sizeof text,
+             "#!/bin/sh\n"
+             "trap 'echo TERM ignored' TERM\n"
+             "'%s' \"$@\" &\n"
+             "while :; do sleep 0.1; done\n",
+             d.worker);
+    write_script(&d, "stubborn.sh", text, script, sizeof script);
+    drv_write(&d, "t_sleepy.json", sleepy_scenario, scen, sizeof scen);
+    const char *args[] = {"run", "--redis", r.url, "--scenario", scen, "--workers", "1",
+                          "--worker-bin", script, "--out", d.out, NULL};
+    pid_t drv = drv_start(&d, args);
+    pid_t w;
+    cr_assert_eq(drv_wait_worker_pids(c, &w, 1, 15000), 1, "worker never registered");
+    tq_test_sleep_ms(1000);
+    cr_assert_eq(kill(drv, SIGINT), 0);
+    tq_test_sleep_ms(700); /* into the teardown's 5 s grace */
+    cr_assert(tq_test_pid_alive(drv), "tqbench did not wait for the stubborn worker");
+    int64_t t0 = tq_test_now_ms();
+    cr_assert_eq(kill(drv, SIGINT), 0);
+    char *log = drv_wait_expect(&d, drv, 15000, 1);
+    int64_t took = tq_test_now_ms() - t0;
+    cr_assert_lt(took, 1500, "exit %lld ms after the second SIGINT (the grace is 5 s):\n%s",
+                 (long long)took, log);
+    cr_assert(strstr(log, "second SIGINT, SIGKILL without waiting"), "output:\n%s", log);
+    cJSON *j = drv_results_required(&d);
+    assert_pids_gone(j, 1);
+    cr_assert(!tq_test_pid_alive(w), "tqworker pid %d outlived tqbench", (int)w);
+    cr_assert_eq(keys_matching(c, "tq:run:*"), 0, "run keys left");
+    cr_assert_eq(keys_matching(c, "tq:queue:*"), 0, "run queue left");
+    free(log);
+    cJSON_Delete(j);
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
 }

@@ -5,9 +5,13 @@
  * Redis with requirepass given through the URL (the password nowhere). */
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include "driver_harness.h"
 #include "tq_testutil.h"
 
@@ -55,16 +59,48 @@ static void check_hist(const cJSON *lat, const char *name, double count, int pos
     }
 }
 
-static void check_role(const cJSON *res, const char *role, int busy) {
+static int boolean(const cJSON *o, const char *key) {
+    const cJSON *v = obj(o, key);
+    cr_assert(cJSON_IsBool(v), "results.json: \"%s\" is not a boolean", key);
+    return cJSON_IsTrue(v);
+}
+
+/* Returns the role's cpu_precise, checked against its cpu_s (1 s = 100
+ * clock ticks of 10 ms: 1% resolution). */
+static int check_role(const cJSON *res, const char *role, int busy) {
     const cJSON *r = obj(res, role);
     const char *f[] = {"cpu_pct_avg", "cpu_pct_peak", "rss_kb_avg", "rss_kb_peak"};
     for (int i = 0; i < 4; i++) cr_assert_geq(num(r, f[i]), 0, "%s.%s < 0", role, f[i]);
     cr_assert_gt(num(r, "rss_kb_peak"), 0, "%s.rss_kb_peak is 0", role);
     if (busy) cr_assert_gt(num(r, "cpu_pct_avg"), 0, "%s.cpu_pct_avg is 0", role);
     cr_assert_geq(num(r, "cpu_pct_peak"), num(r, "cpu_pct_avg") * 0.5);
+    int precise = boolean(r, "cpu_precise");
+    cr_assert_eq(precise, num(r, "cpu_s") >= 1.0, "%s: cpu_precise %d with cpu_s %g", role, precise,
+                 num(r, "cpu_s"));
+    return precise;
 }
 
-static void check_run(const cJSON *run, double tasks) {
+/* INFO commandstats less the driver's own commands: its polling (HMGET of
+ * the counters, EXISTS of the heartbeats) is reported apart, not charged to
+ * the tasks; tqworkers send no EXISTS at all. */
+static void check_redis_commands(const cJSON *run, double tasks) {
+    const cJSON *rd = obj(run, "redis");
+    const cJSON *by = obj(rd, "commands_by_name"), *drv = obj(rd, "driver_commands_by_name");
+    cr_assert_null(cJSON_GetObjectItem(by, "exists"),
+                   "the driver's EXISTS polling is charged to the tasks");
+    cr_assert_gt(num(drv, "exists"), 0, "the driver's EXISTS polling is not counted");
+    cr_assert_gt(num(drv, "hmget"), 0, "the driver's HMGET polling is not counted");
+    double sum = 0, total = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, drv) sum += e->valuedouble;
+    cr_assert_eq(num(rd, "driver_commands"), sum);
+    cJSON_ArrayForEach(e, by) total += e->valuedouble;
+    cr_assert_eq(num(rd, "commands"), total);
+    cr_assert_float_eq(num(rd, "commands_per_task"), total / tasks, 1e-9);
+}
+
+/* Checks a complete run; returns its workers' cpu_precise. */
+static int check_run(const cJSON *run, double tasks) {
     cr_assert_str_eq(str(run, "status"), "ok", "run failed: %s",
                      cJSON_GetObjectItem(run, "error") ? str(run, "error") : "");
     cr_assert_str_eq(str(run, "scenario"), "t_whole");
@@ -74,6 +110,8 @@ static void check_run(const cJSON *run, double tasks) {
     cr_assert_eq(num(run, "completed"), tasks);
     cr_assert_eq(num(run, "failed"), 0);
     cr_assert_eq(num(run, "lost"), 0);
+    cr_assert_not(boolean(run, "partial"), "a complete run marked partial");
+    cr_assert_eq(num(run, "queued_at_end"), 0);
     const cJSON *d = obj(run, "durations_s");
     cr_assert_gt(num(d, "enqueue"), 0);
     cr_assert_gt(num(d, "drain"), 0);
@@ -90,7 +128,7 @@ static void check_run(const cJSON *run, double tasks) {
     check_hist(l, "end_to_end", tasks, 1);
     cr_assert_geq(num(obj(l, "end_to_end"), "p50"), num(obj(l, "queue_wait"), "p50"));
     const cJSON *res = obj(run, "resources");
-    check_role(res, "workers", 1);
+    int precise = check_role(res, "workers", 1);
     check_role(res, "redis", 0);
     check_role(res, "driver", 0);
     cr_assert_gt(num(obj(res, "workers"), "cpu_us_per_task"), 0);
@@ -99,6 +137,19 @@ static void check_run(const cJSON *run, double tasks) {
     cr_assert(cJSON_IsBool(obj(run, "noisy")));
     cr_assert_gt(num(obj(run, "redis"), "commands_per_task"), 0);
     cr_assert_gt(num(obj(obj(run, "redis"), "commands_by_name"), "brpop"), 0);
+    check_redis_commands(run, tasks);
+    return precise;
+}
+
+/* The rate of the last progress line of label ("t_whole/native #1 done
+ * 3000/3000 (100.0%) 12345 tasks/s"), or -1 when there is none. */
+static double final_rate(const char *log, const char *label) {
+    char needle[128];
+    snprintf(needle, sizeof needle, "%s done ", label);
+    const char *p = strstr(log, needle), *last = NULL;
+    for (; p; p = strstr(p + 1, needle)) last = p;
+    const char *paren = last ? strstr(last, "%) ") : NULL;
+    return paren ? atof(paren + 3) : -1;
 }
 
 Test(driver, whole_run_embedded, .timeout = 90, .fini = drv_cleanup) {
@@ -116,7 +167,6 @@ Test(driver, whole_run_embedded, .timeout = 90, .fini = drv_cleanup) {
     char *log = drv_run_expect(&d, args, 80000, 0);
     cr_assert(strstr(log, "t_whole") && strstr(log, "results.json"),
               "no table / results path in the output:\n%s", log);
-    free(log);
 
     cJSON *j = drv_results_required(&d);
     cr_assert_str_eq(str(j, "tool"), "tqbench");
@@ -129,10 +179,31 @@ Test(driver, whole_run_embedded, .timeout = 90, .fini = drv_cleanup) {
     cr_assert_gt(strlen(str(m, "kernel")), 0);
     cr_assert_str_eq(str(obj(j, "config"), "redis"), "embedded");
     cr_assert(cJSON_IsTrue(obj(obj(j, "redis"), "embedded")));
+    const cJSON *cfg = obj(j, "config");
+    const char *wbin = str(cfg, "worker_bin");
+    size_t wl = strlen(wbin);
+    cr_assert(wl > 9 && strcmp(wbin + wl - 9, "/tqworker") == 0 && access(wbin, X_OK) == 0,
+              "config.worker_bin is not the resolved tqworker: %s", wbin);
+    cr_assert_not(boolean(cfg, "quiet"));
+    cr_assert_str_eq(str(cfg, "log_level"), "warn");
     const cJSON *runs = obj(j, "runs");
     cr_assert_eq(cJSON_GetArraySize(runs), 2);
     const cJSON *run;
-    cJSON_ArrayForEach(run, runs) check_run(run, 3000);
+    int imprecise = 0, rep = 0;
+    cJSON_ArrayForEach(run, runs) {
+        imprecise += !check_run(run, 3000);
+        /* the last progress line's rate is the run's end-to-end throughput */
+        char label[64];
+        snprintf(label, sizeof label, "t_whole/native #%d", ++rep);
+        double shown = final_rate(log, label);
+        double tput = num(obj(run, "throughput_per_s"), "end_to_end");
+        cr_assert(fabs(shown - tput) <= 0.5 + 1e-9 * tput,
+                  "%s: progress says %g tasks/s, results.json %g:\n%s", label, shown, tput, log);
+    }
+    /* 3,000 tasks of 20 µs: well under 1 s of worker CPU, and the table says so */
+    cr_assert_gt(imprecise, 0, "expected worker CPU under 1 s in this short run");
+    cr_assert(strstr(log, "note: worker CPU under 1 s in"), "no imprecision note:\n%s", log);
+    free(log);
     const cJSON *sum = cJSON_GetArrayItem(obj(j, "summaries"), 0);
     cr_assert_not_null(sum, "no summary of the repeats");
     cr_assert_eq(num(sum, "repeats"), 2);
@@ -205,6 +276,7 @@ Test(driver, external_mode, .timeout = 90, .fini = drv_cleanup) {
 
     /* fewer workers than --workers: a clear error with the count seen */
     remove(d.log);
+    drv_set_out(&d, "out-too-few");
     const char *args2[] = {"run", "--redis", r.url, "--external", "--queue", "extq", "--workers",
                            "2", "--scenario", scen, "--out", d.out, "--health-timeout", "1.5",
                            NULL};
@@ -232,8 +304,13 @@ Test(driver, external_mode, .timeout = 90, .fini = drv_cleanup) {
     cr_assert_eq(tq_test_redis_int(c, "EXISTS tq:worker:ext-a"), 0);
     remove(d.log);
     cr_assert_eq(drv_run(&d, wa, 10000), 1, "tqbench workers must exit 1 when none is live");
-    redisFree(c);
+    /* a Redis that cannot be reached is a configuration error, not "none live" */
     drv_redis_stop(&r);
+    remove(d.log);
+    cr_assert_eq(drv_run(&d, wa, 10000), 2, "tqbench workers: exit 2 without Redis");
+    const char *ca2[] = {"clean", "--redis", r.url, NULL};
+    cr_assert_eq(drv_run(&d, ca2, 10000), 2, "tqbench clean: exit 2 without Redis");
+    redisFree(c);
     drv_fini(&d);
 }
 
@@ -256,12 +333,17 @@ Test(driver, requirepass_url, .timeout = 90, .fini = drv_cleanup) {
     /* the output, results.json and the workers' logs */
     cr_assert_eq(drv_dir_grep(d.dir, pw), 0, "the password appears in a file or the output");
 
-    /* a wrong password is a clear failure that does not echo it either */
+    /* a wrong password is a configuration error (exit 2, before anything
+     * runs) that does not echo it either */
     char bad[600];
     snprintf(bad, sizeof bad, "redis://:wrong-%s@127.0.0.1:%d/0", pw, r.port);
     remove(d.log);
+    drv_set_out(&d, "out-bad-auth");
     const char *args2[] = {"run", "--redis", bad, "--scenario", scen, "--out", d.out, NULL};
-    free(drv_run_expect(&d, args2, 30000, 1));
+    char *log = drv_run_expect(&d, args2, 30000, 2);
+    cr_assert(strstr(log, "AUTH failed"), "no clear message:\n%s", log);
+    free(log);
+    cr_assert_null(drv_results(&d), "a configuration error wrote results");
     cr_assert_eq(drv_dir_grep(d.dir, pw), 0, "the password appears after a failed AUTH");
     drv_redis_stop(&r);
     drv_fini(&d);
@@ -321,6 +403,139 @@ Test(driver, rate_and_live_arrival, .timeout = 90, .fini = drv_cleanup) {
     cr_assert_eq(num(r2, "completed") + failed, 2000);
     cr_assert_eq(num(r2, "retried"), failed, "each fail task is retried once (max_attempts 2)");
     cr_assert_eq(num(r2, "lost"), 0);
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+static int is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Results folders are never shared or overwritten: the default
+ * results/<UTC timestamp> is made exclusively (a folder of the same second
+ * gets a -2 suffix), --results-root DIR does the same under DIR, and --out
+ * DIR over an earlier results.json is refused (exit 2, the file intact). */
+Test(driver, results_folders_never_overwritten, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    char tiny[400];
+    drv_write(&d, "t_tiny.json",
+              "{\"name\": \"t_tiny\", \"tasks\": 50, \"workers\": 1, \"concurrency\": 2,"
+              " \"timeout_s\": 30}",
+              tiny, sizeof tiny);
+    /* the default root is ./results: run in the test's dir */
+    cr_assert_eq(chdir(d.dir), 0);
+    char root[400], taken[4][480];
+    snprintf(root, sizeof root, "%s/roots", d.dir);
+    const char *roots[] = {"results", root};
+    for (int k = 0; k < 2; k++) {
+        /* an earlier run's folders for this second and the next few */
+        char base[400];
+        snprintf(base, sizeof base, "%s", k == 0 ? "results" : root);
+        cr_assert_eq(mkdir(base, 0755), 0);
+        time_t now = time(NULL);
+        for (int i = 0; i < 4; i++) {
+            time_t t = now + i;
+            struct tm tm;
+            char stamp[32];
+            gmtime_r(&t, &tm);
+            strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+            snprintf(taken[i], sizeof taken[i], "%s/%s", base, stamp);
+            cr_assert_eq(mkdir(taken[i], 0755), 0);
+        }
+        remove(d.log);
+        const char *args_default[] = {"run", "--scenario", tiny, "--warmup", "0", NULL};
+        const char *args_root[] = {"run", "--scenario", tiny, "--warmup", "0", "--results-root",
+                                   roots[k], NULL};
+        char *log = drv_run_expect(&d, k == 0 ? args_default : args_root, 60000, 0);
+        /* the earlier folders are untouched; a -2 one holds this run */
+        char path[sizeof taken + 32], mine[sizeof path] = "";
+        for (int i = 0; i < 4; i++) {
+            snprintf(path, sizeof path, "%s/results.json", taken[i]);
+            cr_assert_not(is_file(path), "%s was written into an existing folder", path);
+            snprintf(path, sizeof path, "%s-2/results.json", taken[i]);
+            if (is_file(path)) snprintf(mine, sizeof mine, "%s", path);
+        }
+        cr_assert(mine[0], "no <stamp>-2/results.json under %s; output:\n%s", base, log);
+        cr_assert(strstr(log, mine), "the output does not say where the results went (%s):\n%s",
+                  mine, log);
+        free(log);
+    }
+
+    /* --out over an earlier results.json: refused, nothing lost */
+    cr_assert_eq(mkdir(d.out, 0755), 0);
+    char prev[400];
+    snprintf(prev, sizeof prev, "%s/results.json", d.out);
+    FILE *f = fopen(prev, "w");
+    cr_assert_not_null(f);
+    fputs("{\"earlier\": true}\n", f);
+    fclose(f);
+    remove(d.log);
+    const char *args_out[] = {"run", "--scenario", tiny, "--out", d.out, NULL};
+    char *log = drv_run_expect(&d, args_out, 30000, 2);
+    cr_assert(strstr(log, prev) && strstr(log, "already exists"), "no clear refusal:\n%s", log);
+    free(log);
+    char *kept = drv_read(prev);
+    cr_assert(kept && strcmp(kept, "{\"earlier\": true}\n") == 0, "results.json was overwritten");
+    free(kept);
+    cr_assert_not(is_dir(d.out) && drv_dir_grep(d.out, "t_tiny"), "the refused run wrote there");
+    drv_fini(&d);
+}
+
+/* A run that completes with nothing to time: every task fails (failed tasks
+ * have no latency and no done stamp), so the latency and drain figures are
+ * null, never 0, and the table shows "-" for them. */
+Test(driver, nothing_measured_is_null, .timeout = 60, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    char scen[400];
+    drv_write(&d, "t_fail.json",
+              "{\"name\": \"t_fail\", \"tasks\": 200, \"workers\": 1, \"concurrency\": 4,"
+              " \"mix\": [{\"kind\": \"fail\"}], \"timeout_s\": 30}",
+              scen, sizeof scen);
+    const char *args[] = {"run", "--scenario", scen, "--warmup", "0", "--out", d.out, NULL};
+    char *log = drv_run_expect(&d, args, 40000, 0);
+    cJSON *j = drv_results_required(&d);
+    const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
+    cr_assert_str_eq(str(run, "status"), "ok");
+    cr_assert_eq(num(run, "failed"), 200);
+    const char *hists[] = {"queue_wait", "service", "end_to_end"};
+    const char *figs[] = {"p50", "p90", "p99", "p999", "max", "mean", "min"};
+    for (int h = 0; h < 3; h++) {
+        const cJSON *hj = obj(obj(run, "latency_us"), hists[h]);
+        cr_assert_eq(num(hj, "count"), 0);
+        for (int i = 0; i < 7; i++)
+            cr_assert(cJSON_IsNull(obj(hj, figs[i])), "latency_us.%s.%s is not null", hists[h],
+                      figs[i]);
+    }
+    /* failed tasks carry no done stamp either: no drain was timed, so the
+     * throughputs are null too; the producer's was measured */
+    const cJSON *tp = obj(run, "throughput_per_s");
+    cr_assert(cJSON_IsNull(obj(tp, "end_to_end")) && cJSON_IsNull(obj(tp, "processing")),
+              "a throughput over no timed drain is not null");
+    cr_assert_gt(num(tp, "enqueue"), 0);
+    const cJSON *sum = cJSON_GetArrayItem(obj(j, "summaries"), 0);
+    const cJSON *p99 = obj(sum, "latency_end_to_end_p99_us");
+    cr_assert_eq(num(p99, "n"), 0);
+    cr_assert(cJSON_IsNull(obj(p99, "median")), "a summary of no value is not null");
+    /* table row: "t_fail ... <tasks/s> <processing/s> - - <cpu>..." */
+    const char *row = strstr(log, "  native ");
+    cr_assert_not_null(row, "no table row:\n%s", log);
+    char line[256];
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(row, "\n"), row);
+    char c1[32], c2[32], c3[32], c4[32], c5[32], c6[32];
+    cr_assert_eq(sscanf(line, " native %31s %31s %31s %31s %31s %31s", c1, c2, c3, c4, c5, c6), 6,
+                 "row: %s", line);
+    cr_assert(strcmp(c2, "-") == 0 && strcmp(c3, "-") == 0 && strcmp(c4, "-") == 0 &&
+                  strcmp(c5, "-") == 0,
+              "tasks/s, processing/s, p50, p99 not shown as -: %s", line);
+    free(log);
     cJSON_Delete(j);
     drv_fini(&d);
 }
