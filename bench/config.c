@@ -91,8 +91,9 @@ void config_usage(FILE *f) {
         "                            available one (unavailable ones skipped with the reason)\n"
         "  --tasks N                 override the scenario's task count\n"
         "  --workers N               worker processes (with --external: heartbeats to wait for)\n"
-        "  --concurrency N           tasks in flight per worker process\n"
-        "  --prefetch N              tasks reserved ahead per worker process\n"
+        "  --concurrency N           tasks in flight per worker process (not with --external:\n"
+        "                            attached workers' own settings come from their heartbeats)\n"
+        "  --prefetch N              tasks reserved ahead per worker process (idem)\n"
         "  --repeat R                repeats per (scenario, framework); adds median/min/max/CV\n"
         "  --warmup N                warm-up tasks (not counted) instead of the scenario's\n"
         "  --rate N                  offered rate in tasks/s for `rate` arrival (default: the\n"
@@ -409,6 +410,15 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
     }
     if (cmd == CMD_RUN && cfg->external && !cfg->has_redis) {
         snprintf(err, errlen, "--external needs --redis URL (the Redis the external workers use)");
+        return -1;
+    }
+    if (cmd == CMD_RUN && cfg->external && (cfg->concurrency > 0 || cfg->prefetch > 0)) {
+        /* tqbench cannot change workers it did not start: results.json
+         * records what their heartbeats report instead */
+        snprintf(err, errlen,
+                 "%s does not apply to --external workers (they run with their own settings, "
+                 "recorded from their heartbeats)",
+                 cfg->concurrency > 0 ? "--concurrency" : "--prefetch");
         return -1;
     }
     if (cmd == CMD_RUN && !cfg->external && strcmp(cfg->queue, "default") != 0) {

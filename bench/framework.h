@@ -119,6 +119,10 @@ struct tq_framework {
      * touched. Returns 0 with *per_s, or -1 with err set (the run is not
      * failed for it: the figure is reported as absent with the error). */
     int (*client_enqueue_rate)(const struct fw_run *run, double *per_s, char *err, size_t errlen);
+    /* Optional: who client_enqueue_rate measures, as the terminal table
+     * names it ("Celery's own client (apply_async)"); NULL reads as
+     * "<name>'s own client". */
+    const char *client_label;
 
     /* Optional: deletes the framework's own keys for this run (Celery's
      * kombu bindings, unacked hashes...). The driver itself always deletes

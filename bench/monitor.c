@@ -415,9 +415,11 @@ void monitor_to_json(const struct monitor *m, cJSON *run) {
     }
     double other = mach * m->ncpus - measured;
     if (other < 0) other = 0;
-    stats_add_number(run, "machine_cpu_pct_avg", mach);
-    cJSON_AddNumberToObject(run, "machine_cpu_pct_peak", m->machine_pct_peak);
+    /* the unit is in the name: the machine's busy share is of all its CPUs
+     * (100 = every CPU busy), the other load is of one CPU like the roles' */
+    stats_add_number(run, "machine_cpu_pct_of_all_cpus_avg", mach);
+    cJSON_AddNumberToObject(run, "machine_cpu_pct_of_all_cpus_peak", m->machine_pct_peak);
     cJSON_AddNumberToObject(run, "machine_cpus", m->ncpus);
-    stats_add_number(run, "other_cpu_pct_avg", other);
+    stats_add_number(run, "other_cpu_pct_of_one_cpu_avg", other);
     cJSON_AddBoolToObject(run, "noisy", window && other > NOISE_FLOOR_PCT + NOISE_SHARE * measured);
 }

@@ -93,8 +93,10 @@ double monitor_seconds(const struct monitor *m);
 /* "resources" {workers, redis, driver} (each cpu_pct_avg, cpu_pct_peak,
  * rss_kb_avg, rss_kb_peak, cpu_s, cpu_precise; null what was not measured;
  * external workers also window_complete and window, the heartbeats the
- * figures come from) and, into run, machine_cpu_pct_avg,
- * machine_cpu_pct_peak, other_cpu_pct_avg and noisy. */
+ * figures come from) and, into run, machine_cpu_pct_of_all_cpus_avg and
+ * _peak (percent of the whole machine), machine_cpus,
+ * other_cpu_pct_of_one_cpu_avg (other load, percent of one CPU like the
+ * roles') and noisy. */
 void monitor_to_json(const struct monitor *m, cJSON *run);
 /* CPU% average of a role over the window (external workers: over their
  * heartbeat windows); NAN when the role was not read or the window is empty. */

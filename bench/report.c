@@ -83,13 +83,17 @@ void report_add_summary(struct report *rep, const char *scenario, const char *fr
     cJSON_AddStringToObject(o, "framework", framework);
     cJSON_AddNumberToObject(o, "repeats", n);
     cJSON_AddNumberToObject(o, "ok", ok);
+    /* each name says which run field it summarizes: throughput_X_per_s is
+     * throughput_per_s.X, worker_Y is resources.workers.Y, redis_Z is
+     * redis.Z */
 #define STAT(name, field) add_stat(o, name, figs, n, offsetof(struct run_figures, field))
     STAT("throughput_end_to_end_per_s", tput_end_to_end);
     STAT("throughput_processing_per_s", tput_processing);
     STAT("throughput_enqueue_per_s", tput_enqueue);
+    if (n > 0 && figs[0].has_client) STAT("throughput_client_enqueue_per_s", tput_client_enqueue);
     STAT("latency_end_to_end_p50_us", p50_us);
     STAT("latency_end_to_end_p99_us", p99_us);
-    STAT("worker_cpu_pct", worker_cpu_pct);
+    STAT("worker_cpu_pct_avg", worker_cpu_pct);
     STAT("worker_cpu_us_per_task", worker_cpu_us_per_task);
     STAT("worker_rss_kb_peak", worker_rss_kb_peak);
     STAT("redis_cpu_us_per_task", redis_cpu_us_per_task);
@@ -132,34 +136,48 @@ void report_free(struct report *rep) {
     rep->doc = NULL;
 }
 
+/* The figures the table shows. */
+static const size_t table_fields[] = {
+    offsetof(struct run_figures, tput_end_to_end),
+    offsetof(struct run_figures, tput_processing),
+    offsetof(struct run_figures, tput_enqueue),
+    offsetof(struct run_figures, tput_client_enqueue),
+    offsetof(struct run_figures, p50_us),
+    offsetof(struct run_figures, p99_us),
+    offsetof(struct run_figures, worker_cpu_pct),
+    offsetof(struct run_figures, worker_cpu_us_per_task),
+    offsetof(struct run_figures, worker_rss_kb_peak),
+};
+#define TABLE_FIELDS (sizeof table_fields / sizeof table_fields[0])
+
+static double *field_at(struct run_figures *f, size_t offset) {
+    return (double *)((char *)f + offset);
+}
+
 /* Medians of the ok repeats of one framework (NAN for a figure none of
  * them measured). Returns how many repeats were ok; *imprecise counts
  * those whose worker CPU figures rest on less than 1 s of CPU time. */
 static int medians(const struct run_figures *figs, int n, struct run_figures *m, int *imprecise) {
     memset(m, 0, sizeof *m);
     struct stat_summary s;
-    double v[7][n > 0 ? n : 1];
+    double v[TABLE_FIELDS][n > 0 ? n : 1];
     int k = 0;
     for (int i = 0; i < n; i++) {
         if (!figs[i].ok) continue;
-        v[0][k] = figs[i].tput_end_to_end;
-        v[1][k] = figs[i].tput_processing;
-        v[2][k] = figs[i].p50_us;
-        v[3][k] = figs[i].p99_us;
-        v[4][k] = figs[i].worker_cpu_pct;
-        v[5][k] = figs[i].worker_cpu_us_per_task;
-        v[6][k] = figs[i].worker_rss_kb_peak;
-        if (!figs[i].worker_cpu_precise &&
-            (!isnan(figs[i].worker_cpu_pct) || !isnan(figs[i].worker_cpu_us_per_task)))
+        struct run_figures f = figs[i];
+        for (size_t j = 0; j < TABLE_FIELDS; j++) v[j][k] = *field_at(&f, table_fields[j]);
+        if (!f.worker_cpu_precise && (!isnan(f.worker_cpu_pct) || !isnan(f.worker_cpu_us_per_task)))
             (*imprecise)++;
+        if (k == 0) {
+            m->has_client = f.has_client;
+            m->client_label = f.client_label;
+        }
         k++;
     }
     if (k == 0) return 0;
-    double *dst[7] = {&m->tput_end_to_end, &m->tput_processing, &m->p50_us, &m->p99_us,
-                      &m->worker_cpu_pct, &m->worker_cpu_us_per_task, &m->worker_rss_kb_peak};
-    for (int j = 0; j < 7; j++) {
+    for (size_t j = 0; j < TABLE_FIELDS; j++) {
         stats_summarize(v[j], k, &s);
-        *dst[j] = s.median;
+        *field_at(m, table_fields[j]) = s.median;
     }
     m->ok = 1;
     return k;
@@ -219,6 +237,20 @@ void report_table(FILE *f, const char *scenario, const char *const *names, int n
             fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %10s\n", label, "", a, "", "", b,
                     "", c, d);
         }
+    }
+    /* a framework's own client next to tqbench's C producer: both enqueue
+     * rates, so neither is taken for the other */
+    for (int i = 0; i < nfw; i++) {
+        if (!m[i].ok || !m[i].has_client) continue;
+        char a[32], b[32], who[96];
+        if (m[i].client_label) snprintf(who, sizeof who, "%s", m[i].client_label);
+        else snprintf(who, sizeof who, "%s's own client", names[i]);
+        fprintf(f, "  %s enqueue: %s/s by tqbench's C producer, %s/s by %s%s\n", names[i],
+                cell(a, sizeof a, "%.0f", m[i].tput_enqueue, 1),
+                cell(b, sizeof b, "%.0f", m[i].tput_client_enqueue, 1), who,
+                isnan(m[i].tput_client_enqueue) ? " (not measured: client_enqueue_error in "
+                                                  "results.json)"
+                                                : "");
     }
     if (imprecise)
         fprintf(f, "  note: worker CPU under 1 s in %d run(s): counted in 10 ms clock ticks, so "

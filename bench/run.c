@@ -443,6 +443,37 @@ static cJSON *workers_json(const struct worker_set *ws) {
     return a;
 }
 
+/* External workers run with their own settings: the worker fields of the
+ * run's settings are what their heartbeats report (null where they differ,
+ * or where none reported the field), and per_worker lists each one's. */
+static void settings_external(cJSON *set, const struct worker_set *ws) {
+    int v;
+    cJSON_ReplaceItemInObject(set, "workers", cJSON_CreateNumber(ws->n));
+    cJSON_ReplaceItemInObject(set, "concurrency", workers_same_concurrency(ws, &v) && v >= 0
+                                                      ? cJSON_CreateNumber(v)
+                                                      : cJSON_CreateNull());
+    cJSON_ReplaceItemInObject(set, "prefetch", workers_same_prefetch(ws, &v) && v >= 0
+                                                   ? cJSON_CreateNumber(v)
+                                                   : cJSON_CreateNull());
+    const char *pool = workers_same_pool(ws);
+    cJSON_ReplaceItemInObject(set, "pool", pool ? cJSON_CreateString(pool) : cJSON_CreateNull());
+    /* attach matched every worker on it */
+    cJSON_AddStringToObject(set, "protocol", ws->n ? ws->w[0].protocol : "");
+    cJSON_AddStringToObject(set, "worker_settings_from", "heartbeats (--external)");
+    cJSON *a = cJSON_AddArrayToObject(set, "per_worker");
+    for (int i = 0; i < ws->n; i++) {
+        const struct worker_proc *w = &ws->w[i];
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "id", w->id);
+        stats_add_number(e, "concurrency", w->concurrency >= 0 ? w->concurrency : NAN);
+        stats_add_number(e, "prefetch", w->prefetch >= 0 ? w->prefetch : NAN);
+        cJSON_AddStringToObject(e, "protocol", w->protocol);
+        if (w->pool[0]) cJSON_AddStringToObject(e, "pool", w->pool);
+        else cJSON_AddNullToObject(e, "pool");
+        cJSON_AddItemToArray(a, e);
+    }
+}
+
 /* External workers: their heartbeats read when the measured phase begins
  * start its CPU window, so after a warm-up wait (bounded) for a beat of each
  * worker later than the warm-up's last completion: else the warm-up's CPU
@@ -494,6 +525,13 @@ static int run_phases(struct run_ctx *r) {
         if (workers_attach(&r->ws, b->c, r->fr.queue, r->fw->name, s->workers, &b->ev,
                            cfg->health_timeout_s, err, sizeof err) != 0)
             return fail(r, "%s", err);
+        if (!cfg->quiet) {
+            /* their own settings: the scenario's concurrency and prefetch
+             * do not reach workers tqbench did not start */
+            char desc[768];
+            workers_describe(&r->ws, desc, sizeof desc);
+            fprintf(stderr, "  %s attached %s\n", r->label, desc);
+        }
     } else if (workers_spawn(&r->ws, r->fw, &r->fr, b->log_dir, err, sizeof err) != 0 ||
                workers_health_wait(&r->ws, b->c, &b->ev, cfg->health_timeout_s, err,
                                    sizeof err) != 0) {
@@ -592,6 +630,9 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     cJSON *o = cJSON_CreateObject();
     long processed = r->completed + r->failed;
     fig->tput_end_to_end = fig->tput_processing = fig->tput_enqueue = NAN;
+    fig->tput_client_enqueue = NAN;
+    fig->has_client = r->fw->client_enqueue_rate != NULL;
+    fig->client_label = r->fw->client_label;
     fig->p50_us = fig->p99_us = NAN;
     fig->worker_cpu_pct = fig->worker_cpu_us_per_task = fig->worker_rss_kb_peak = NAN;
     fig->redis_cpu_us_per_task = fig->commands_per_task = NAN;
@@ -650,6 +691,7 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     stats_add_number(t, "enqueue", fig->tput_enqueue);
     if (r->fw->client_enqueue_rate) {
         if (r->client_rate >= 0) {
+            fig->tput_client_enqueue = r->client_rate;
             cJSON_AddNumberToObject(t, "client_enqueue", r->client_rate);
         } else {
             cJSON_AddNullToObject(t, "client_enqueue");
@@ -685,21 +727,25 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
         if (processed > 0 && m->workers.available)
             fig->worker_cpu_us_per_task = (double)m->workers.cpu_us / (double)processed;
         if (m->workers.rss_kb_peak > 0) fig->worker_rss_kb_peak = (double)m->workers.rss_kb_peak;
-        if (processed > 0 && m->redis.available)
-            fig->redis_cpu_us_per_task = (double)m->redis.cpu_us / (double)processed;
         cJSON *w = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "resources"), "workers");
         if (w) stats_add_number(w, "cpu_us_per_task", fig->worker_cpu_us_per_task);
     }
     if (r->have_stats) {
         redis_stats_to_json(&r->rs[0], &r->rs[1], &r->cmds_window, processed, o);
-        cJSON *cpt = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "redis"), "commands_per_task");
+        /* the summaries' figures are the run's, under the same names */
+        const cJSON *rj = cJSON_GetObjectItem(o, "redis");
+        const cJSON *cpt = cJSON_GetObjectItem(rj, "commands_per_task");
         if (cJSON_IsNumber(cpt)) fig->commands_per_task = cpt->valuedouble;
+        const cJSON *cpu = cJSON_GetObjectItem(rj, "cpu_us_per_task");
+        if (cJSON_IsNumber(cpu)) fig->redis_cpu_us_per_task = cpu->valuedouble;
     }
     cJSON *set = scenario_to_json(s);
     cJSON_ReplaceItemInObject(set, "tasks", cJSON_CreateNumber((double)r->tasks));
     cJSON_AddStringToObject(set, "queue", r->fr.queue);
     cJSON_AddStringToObject(set, "queue_key", r->queue_key);
     cJSON_AddNumberToObject(set, "pad_bytes", (double)r->pad_len);
+    if (r->ws.external) settings_external(set, &r->ws);
+    else cJSON_AddStringToObject(set, "worker_settings_from", "scenario");
     cJSON_AddItemToObject(o, "settings", set);
     cJSON_AddItemToObject(o, "workers", workers_json(&r->ws));
     fig->ok = rc == 0;
@@ -732,13 +778,19 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     r->tasks = s->tasks;
     r->have_lat = latency_init(&r->lat) == 0;
     if (!b->cfg->quiet) {
+        /* external workers are described once attached (their own settings) */
+        char what[64], who[TQ_NAME_MAX + 96];
         if (r->tasks > 0)
-            fprintf(stderr, "run %s: %ld %s task(s), %d worker(s) x %d, run id %s\n", r->label,
-                    r->tasks, scenario_arrival_name(s->arrival), s->workers, s->concurrency,
-                    r->fr.run_id);
+            snprintf(what, sizeof what, "%ld %s task(s)", r->tasks,
+                     scenario_arrival_name(s->arrival));
         else
-            fprintf(stderr, "run %s: open loop for %g s, %d worker(s) x %d, run id %s\n", r->label,
-                    s->duration_s, s->workers, s->concurrency, r->fr.run_id);
+            snprintf(what, sizeof what, "open loop for %g s", s->duration_s);
+        if (b->cfg->external)
+            snprintf(who, sizeof who, "external workers on queue %s (at least %d)", r->fr.queue,
+                     s->workers);
+        else
+            snprintf(who, sizeof who, "%d worker(s) x %d", s->workers, s->concurrency);
+        fprintf(stderr, "run %s: %s, %s, run id %s\n", r->label, what, who, r->fr.run_id);
     }
 
     int rc = r->have_lat ? run_phases(r) : fail(r, "out of memory for the histograms");

@@ -30,12 +30,18 @@ struct run_figures {
     int ok;
     int worker_cpu_precise;            /* the workers' CPU time spans >= 100 clock ticks */
     double tput_end_to_end, tput_processing, tput_enqueue;
+    /* the framework's own client (throughput_per_s.client_enqueue), for
+     * frameworks that have one (has_client; client_label as the table
+     * names it) */
+    int has_client;
+    const char *client_label;
+    double tput_client_enqueue;
     double p50_us, p99_us;             /* end_to_end latency */
     double worker_cpu_pct;             /* average, percent of one CPU */
     double worker_cpu_us_per_task;
     double worker_rss_kb_peak;
-    double redis_cpu_us_per_task;
-    double commands_per_task;
+    double redis_cpu_us_per_task;      /* redis.cpu_us_per_task: INFO cpu delta / tasks */
+    double commands_per_task;          /* redis.commands_per_task */
 };
 
 /* Runs s (effective settings) on fw, repeat number rep (1-based). Returns

@@ -237,6 +237,69 @@ static void others_add(struct others *o, const char *id, const char *protocol) {
     o->n++;
 }
 
+/* A heartbeat's count field (concurrency, prefetch): its value, or -1 when
+ * absent or not a whole number >= 0. */
+static int field_count(const redisReply *r) {
+    if (r->type != REDIS_REPLY_STRING || !r->str[0]) return -1;
+    char *end;
+    errno = 0;
+    long v = strtol(r->str, &end, 10);
+    return *end || errno || v < 0 || v > 1000000000 ? -1 : (int)v;
+}
+
+int workers_same_concurrency(const struct worker_set *ws, int *v) {
+    for (int i = 0; i < ws->n; i++)
+        if (ws->w[i].concurrency != ws->w[0].concurrency) return 0;
+    *v = ws->n ? ws->w[0].concurrency : -1;
+    return ws->n > 0;
+}
+
+int workers_same_prefetch(const struct worker_set *ws, int *v) {
+    for (int i = 0; i < ws->n; i++)
+        if (ws->w[i].prefetch != ws->w[0].prefetch) return 0;
+    *v = ws->n ? ws->w[0].prefetch : -1;
+    return ws->n > 0;
+}
+
+const char *workers_same_pool(const struct worker_set *ws) {
+    if (ws->n == 0 || !ws->w[0].pool[0]) return NULL;
+    for (int i = 1; i < ws->n; i++)
+        if (strcmp(ws->w[i].pool, ws->w[0].pool) != 0) return NULL;
+    return ws->w[0].pool;
+}
+
+/* "x 4 (prefetch 1, pool prefork" of one worker (the caller closes it);
+ * "?" for what its heartbeat did not report. */
+static void describe_one(const struct worker_proc *p, char *buf, size_t n) {
+    char c[16] = "?", f[16] = "?";
+    if (p->concurrency >= 0) snprintf(c, sizeof c, "%d", p->concurrency);
+    if (p->prefetch >= 0) snprintf(f, sizeof f, "%d", p->prefetch);
+    snprintf(buf, n, "x %s (prefetch %s%s%s", c, f, p->pool[0] ? ", pool " : "", p->pool);
+}
+
+void workers_describe(const struct worker_set *ws, char *buf, size_t n) {
+    char one[128];
+    int cv, fv;
+    const char *proto = ws->n ? ws->w[0].protocol : "";
+    int same = ws->n > 0 && workers_same_concurrency(ws, &cv) && workers_same_prefetch(ws, &fv);
+    for (int i = 1; same && i < ws->n; i++) same = strcmp(ws->w[i].pool, ws->w[0].pool) == 0;
+    if (ws->n == 0) {
+        snprintf(buf, n, "0 worker(s)");
+        return;
+    }
+    if (same) {
+        describe_one(&ws->w[0], one, sizeof one);
+        snprintf(buf, n, "%d worker(s) %s, protocol %s)", ws->n, one, proto);
+        return;
+    }
+    int len = snprintf(buf, n, "%d worker(s):", ws->n);
+    for (int i = 0; i < ws->n && len > 0 && (size_t)len < n; i++) {
+        describe_one(&ws->w[i], one, sizeof one);
+        len += snprintf(buf + len, n - (size_t)len, "%s %s %s)", i ? "," : "", ws->w[i].id, one);
+    }
+    if (len > 0 && (size_t)len < n) snprintf(buf + len, n - (size_t)len, "; protocol %s", proto);
+}
+
 /* Live heartbeats whose queues list queue: the ones with protocol into ws
  * (replacing it), the others counted in *o. */
 static int scan_external(struct worker_set *ws, redisContext *c, const char *queue,
@@ -252,13 +315,15 @@ static int scan_external(struct worker_set *ws, redisContext *c, const char *que
         const redisReply *id = m->element[i];
         if (id->type != REDIS_REPLY_STRING || !tq_name_valid(id->str)) continue;
         tq_key_worker(key, sizeof key, ws->prefix, id->str);
-        redisReply *h = tq_redis_command(c, err, errlen, "HMGET %s queues pid protocol", key);
+        redisReply *h = tq_redis_command(c, err, errlen,
+                                         "HMGET %s queues pid protocol concurrency prefetch pool",
+                                         key);
         cmd_count_add(ws->cmds, "hmget", 1);
         if (!h) {
             freeReplyObject(m);
             return -1;
         }
-        if (h->type == REDIS_REPLY_ARRAY && h->elements == 3 &&
+        if (h->type == REDIS_REPLY_ARRAY && h->elements == 6 &&
             h->element[0]->type == REDIS_REPLY_STRING && list_has(h->element[0]->str, queue)) {
             /* a heartbeat without the field is not taken for any protocol */
             const char *proto = h->element[2]->type == REDIS_REPLY_STRING ? h->element[2]->str : "";
@@ -270,6 +335,12 @@ static int scan_external(struct worker_set *ws, redisContext *c, const char *que
                     snprintf(p->id, sizeof p->id, "%s", id->str);
                     p->pid =
                         h->element[1]->type == REDIS_REPLY_STRING ? atoi(h->element[1]->str) : 0;
+                    /* what the worker runs with, not what the scenario asked */
+                    snprintf(p->protocol, sizeof p->protocol, "%s", proto);
+                    p->concurrency = field_count(h->element[3]);
+                    p->prefetch = field_count(h->element[4]);
+                    if (h->element[5]->type == REDIS_REPLY_STRING)
+                        snprintf(p->pool, sizeof p->pool, "%s", h->element[5]->str);
                 }
             }
         }

@@ -37,6 +37,11 @@ struct worker_proc {
     int64_t beat_last_us;    /* latest beat_us read, 0 none */
     int64_t beat_gap_us;     /* smallest gap seen between two of its beats, 0 none */
     int64_t pttl_max_ms;     /* largest PTTL seen on its heartbeat, 0 none */
+    /* external: the settings its heartbeat reports (tqbench did not choose
+     * them); -1 or "" when the field is absent or malformed */
+    int concurrency, prefetch;
+    char protocol[32];
+    char pool[32];
 };
 
 /* One reading of a worker's heartbeat: its self-reported resources at the
@@ -76,6 +81,16 @@ int workers_health_wait(struct worker_set *ws, redisContext *c, struct evloop *e
 int workers_attach(struct worker_set *ws, redisContext *c, const char *queue,
                    const char *protocol, int want, struct evloop *ev, double timeout_s,
                    char *err, size_t errlen);
+/* External workers: "1 worker(s) x 4 (prefetch 1, protocol native)" when
+ * every worker reports the same settings, else each worker's, e.g. "2
+ * worker(s): a x 4 (prefetch 1), b x 8 (prefetch 2); protocol native". */
+void workers_describe(const struct worker_set *ws, char *buf, size_t n);
+/* External workers: 1 when every worker reports the same value of the
+ * field (the value in *v), else 0. */
+int workers_same_concurrency(const struct worker_set *ws, int *v);
+int workers_same_prefetch(const struct worker_set *ws, int *v);
+/* The pool every worker reports, or NULL when they differ or none does. */
+const char *workers_same_pool(const struct worker_set *ws);
 /* Reads every worker's heartbeat (HMGET and PTTL, pipelined) into
  * beats[0..ws->n-1], and notes the gaps between beats for the interval.
  * Returns 0, or -1 with err when Redis did not answer. */

@@ -112,6 +112,15 @@ Test(driver, bad_flags, .timeout = 60, .fini = drv_cleanup) {
     const char *a12[] = {"run", "--out", "x", "--results-root", "y", NULL};
     const char *n12[] = {"--out and --results-root exclude each other", NULL};
     expect_run(&d, a12, 2, n12);
+    /* workers tqbench did not start keep their own settings */
+    const char *a13[] = {"run", "--redis", "redis://127.0.0.1:1/0", "--external", "--concurrency",
+                         "4", NULL};
+    const char *n13[] = {"--concurrency does not apply to --external workers", NULL};
+    expect_run(&d, a13, 2, n13);
+    const char *a14[] = {"run", "--redis", "redis://127.0.0.1:1/0", "--external", "--prefetch",
+                         "2", NULL};
+    const char *n14[] = {"--prefetch does not apply to --external workers", NULL};
+    expect_run(&d, a14, 2, n14);
     cr_assert_null(drv_results(&d), "a configuration error must not start a run");
     drv_fini(&d);
 }

@@ -2,10 +2,12 @@
  * the workers' CPU over a short drain comes from a heartbeat window that
  * begins before the run and ends on a beat after its last completion (so
  * it is never 0 for lack of a beat, and never called complete when a fresh
- * beat did not come), and only heartbeats with the framework's protocol
- * count toward --workers (a Celery heartbeat on the same queue name is
- * ignored, and the error names it). Heartbeats of other protocols are
- * written by hand (HSET + PEXPIRE + SADD), as the Celery hook would. */
+ * beat did not come), only heartbeats with the framework's protocol count
+ * toward --workers (a Celery heartbeat on the same queue name is ignored,
+ * and the error names it), and the run records and prints the settings the
+ * attached workers report (concurrency, prefetch, protocol), not the
+ * scenario's. Heartbeats of other protocols are written by hand (HSET +
+ * PEXPIRE + SADD), as the Celery hook would. */
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -83,15 +85,20 @@ static void wait_heartbeat(redisContext *c, const char *id) {
     }
 }
 
-static pid_t start_worker(const struct drv *d, const struct tq_test_redis *r, const char *id,
-                          const char *queue) {
+static pid_t start_worker_with(const struct drv *d, const struct tq_test_redis *r, const char *id,
+                               const char *queue, const char *concurrency, const char *prefetch) {
     char log[400];
     snprintf(log, sizeof log, "%s/%s.log", d->dir, id);
     const char *argv[] = {d->worker, "--redis", r->url, "--queue", queue, "--id", id,
-                          "--concurrency", "4", NULL};
+                          "--concurrency", concurrency, "--prefetch", prefetch, NULL};
     pid_t pid = drv_spawn(argv, log);
     cr_assert_gt(pid, 0, "cannot start %s", d->worker);
     return pid;
+}
+
+static pid_t start_worker(const struct drv *d, const struct tq_test_redis *r, const char *id,
+                          const char *queue) {
+    return start_worker_with(d, r, id, queue, "4", "1");
 }
 
 static char *output(const struct drv *d) {
@@ -295,6 +302,92 @@ Test(external, protocol_filter, .timeout = 90, .fini = drv_cleanup) {
     free(log);
 
     drv_stop(w);
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
+
+/* The entry of settings.per_worker with this id. */
+static const cJSON *per_worker(const cJSON *settings, const char *id) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, obj(settings, "per_worker")) {
+        if (strcmp(str(e, "id"), id) == 0) return e;
+    }
+    cr_assert_fail("settings.per_worker has no %s", id);
+    return NULL;
+}
+
+/* The scenario asks for nothing (concurrency 10, prefetch 1 by default);
+ * the workers were started with their own settings, and those are what the
+ * header prints and results.json records: one worker alone (the common
+ * values), then two that differ (null at the top, each one's per worker). */
+Test(external, settings_from_heartbeats, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
+    redisContext *c = connect_or_fail(&r);
+    /* ext-b alone on "setb"; ext-a and ext-b on "seta" */
+    pid_t a = start_worker_with(&d, &r, "ext-a", "seta", "2", "3");
+    pid_t b = start_worker_with(&d, &r, "ext-b", "seta,setb", "4", "1");
+    wait_heartbeat(c, "ext-a");
+    wait_heartbeat(c, "ext-b");
+
+    char scen[400];
+    drv_write(&d, "t_set.json",
+              "{\"name\": \"t_set\", \"tasks\": 500, \"mix\": [{\"kind\": \"noop\"}],"
+              " \"timeout_s\": 30}",
+              scen, sizeof scen);
+    const char *args[] = {"run", "--redis", r.url, "--external", "--queue", "setb", "--workers",
+                          "1", "--scenario", scen, "--out", d.out, "--health-timeout", "10", NULL};
+    char *log = drv_run_expect(&d, args, 60000, 0);
+    cr_assert(strstr(log, "attached 1 worker(s) x 4 (prefetch 1, protocol native)"),
+              "the header does not say what the worker runs with:\n%s", log);
+    cr_assert_null(strstr(log, "x 10"), "the scenario's concurrency was printed:\n%s", log);
+    free(log);
+    cJSON *j = drv_results_required(&d);
+    const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
+    cr_assert_str_eq(str(run, "status"), "ok");
+    cr_assert_eq(num(run, "completed"), 500);
+    const cJSON *set = obj(run, "settings");
+    cr_assert_str_eq(str(set, "worker_settings_from"), "heartbeats (--external)");
+    cr_assert_eq(num(set, "workers"), 1);
+    cr_assert_eq(num(set, "concurrency"), 4, "settings.concurrency is the scenario's");
+    cr_assert_eq(num(set, "prefetch"), 1);
+    cr_assert_str_eq(str(set, "protocol"), "native");
+    cr_assert(cJSON_IsNull(obj(set, "pool")), "tqworker reports no pool");
+    cr_assert_eq(cJSON_GetArraySize(obj(set, "per_worker")), 1);
+    cr_assert_eq(num(per_worker(set, "ext-b"), "concurrency"), 4);
+    cJSON_Delete(j);
+
+    /* two workers that differ */
+    remove(d.log);
+    drv_set_out(&d, "out-two");
+    const char *args2[] = {"run", "--redis", r.url, "--external", "--queue", "seta", "--workers",
+                           "2", "--scenario", scen, "--out", d.out, "--health-timeout", "10",
+                           NULL};
+    log = drv_run_expect(&d, args2, 60000, 0);
+    cr_assert(strstr(log, "attached 2 worker(s):") && strstr(log, "ext-a x 2 (prefetch 3)") &&
+                  strstr(log, "ext-b x 4 (prefetch 1)") && strstr(log, "; protocol native"),
+              "the header does not give each worker's settings:\n%s", log);
+    free(log);
+    j = drv_results_required(&d);
+    run = cJSON_GetArrayItem(obj(j, "runs"), 0);
+    cr_assert_str_eq(str(run, "status"), "ok");
+    cr_assert_eq(num(run, "completed"), 500);
+    set = obj(run, "settings");
+    cr_assert_eq(num(set, "workers"), 2);
+    cr_assert(cJSON_IsNull(obj(set, "concurrency")) && cJSON_IsNull(obj(set, "prefetch")),
+              "differing settings presented as one value");
+    cr_assert_str_eq(str(set, "protocol"), "native");
+    const cJSON *pa = per_worker(set, "ext-a"), *pb = per_worker(set, "ext-b");
+    cr_assert(num(pa, "concurrency") == 2 && num(pa, "prefetch") == 3, "ext-a's settings");
+    cr_assert(num(pb, "concurrency") == 4 && num(pb, "prefetch") == 1, "ext-b's settings");
+    cr_assert_str_eq(str(pa, "protocol"), "native");
+    cJSON_Delete(j);
+
+    drv_stop(a);
+    drv_stop(b);
     redisFree(c);
     drv_redis_stop(&r);
     drv_fini(&d);

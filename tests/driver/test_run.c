@@ -132,8 +132,14 @@ static int check_run(const cJSON *run, double tasks) {
     check_role(res, "redis", 0);
     check_role(res, "driver", 0);
     cr_assert_gt(num(obj(res, "workers"), "cpu_us_per_task"), 0);
-    double mach = num(run, "machine_cpu_pct_avg");
-    cr_assert(mach >= 0 && mach <= 100, "machine_cpu_pct_avg %g", mach);
+    /* units in the names: the machine's share of all its CPUs, the other
+     * load in percent of one CPU (it cannot exceed what the machine did) */
+    double mach = num(run, "machine_cpu_pct_of_all_cpus_avg");
+    cr_assert(mach >= 0 && mach <= 100, "machine_cpu_pct_of_all_cpus_avg %g", mach);
+    double other = num(run, "other_cpu_pct_of_one_cpu_avg");
+    cr_assert(other >= 0 && other <= mach * num(run, "machine_cpus") + 1e-6,
+              "other_cpu_pct_of_one_cpu_avg %g beyond the machine's %g%% of %g CPUs", other, mach,
+              num(run, "machine_cpus"));
     cr_assert(cJSON_IsBool(obj(run, "noisy")));
     cr_assert_gt(num(obj(run, "redis"), "commands_per_task"), 0);
     cr_assert_gt(num(obj(obj(run, "redis"), "commands_by_name"), "brpop"), 0);
@@ -210,6 +216,19 @@ Test(driver, whole_run_embedded, .timeout = 90, .fini = drv_cleanup) {
     const cJSON *tp = obj(sum, "throughput_end_to_end_per_s");
     cr_assert(num(tp, "min") <= num(tp, "median") && num(tp, "median") <= num(tp, "max"));
     cr_assert_geq(num(tp, "cv"), 0);
+    /* a summary's figure is the runs' figure of the same name: the Redis
+     * CPU per task is redis.cpu_us_per_task (INFO), not another reading */
+    double rc[2];
+    for (int i = 0; i < 2; i++)
+        rc[i] = num(obj(cJSON_GetArrayItem(runs, i), "redis"), "cpu_us_per_task");
+    const cJSON *rs = obj(sum, "redis_cpu_us_per_task");
+    cr_assert_eq(num(rs, "n"), 2);
+    cr_assert(fabs(num(rs, "min") - fmin(rc[0], rc[1])) < 1e-9 &&
+                  fabs(num(rs, "max") - fmax(rc[0], rc[1])) < 1e-9,
+              "summary redis_cpu_us_per_task [%g, %g], runs' redis.cpu_us_per_task %g and %g",
+              num(rs, "min"), num(rs, "max"), rc[0], rc[1]);
+    cr_assert(!cJSON_GetObjectItem(sum, "throughput_client_enqueue_per_s"),
+              "native has no client of its own to summarize");
 
     /* nothing the driver started outlives it */
     pid_t pids[16];
