@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "tq_celery.h"
+#include "tq_log.h"
 #include "tq_spawn.h"
 
 #define CELERY_PYTHON "/usr/bin/python3"
@@ -30,6 +31,7 @@
 #define CELERY_CLIENT_RATE_TASKS 2000
 #define CELERY_CLIENT_RATE_SUFFIX ".client-rate"
 #define CELERY_PYTHON_TIMEOUT_MS 60000
+#define CELERY_DEFAULT_POOL "prefork" /* Celery's own default */
 
 static int celery_dir(const struct fw_run *run, char *buf, size_t n) {
     int len = snprintf(buf, n, "%s/celery", run->frameworks_dir);
@@ -124,10 +126,33 @@ static int celery_env(const struct fw_run *run, const char *dir, const char *wor
     return 0;
 }
 
+/* 1 when the run's mix has tasks that take time (anything but noop). */
+static int mix_has_work(const struct fw_run *run) {
+    for (int i = 0; i < run->mix_len; i++)
+        if (run->mix[i].kind != TQ_KIND_NOOP) return 1;
+    return 0;
+}
+
+/* What the run should know about Celery before its numbers come in, said
+ * once per run (worker 0): the threads pool's measured stalls, and that
+ * tqbench's prefetch is not Celery's. Figures: README.md in this directory. */
+static void celery_warn(const struct fw_run *run, const char *pool) {
+    if (strcmp(pool, "threads") == 0 && mix_has_work(run))
+        tq_warn("celery: --pool threads runs tasks that take time in bursts of about "
+                "5 x concurrency (Celery's prefetch window, 4 x concurrency, plus one per "
+                "thread), one burst per ~2 s event-heartbeat tick: Celery 5.2 does not wake "
+                "its event loop when a thread finishes, so expect far below "
+                "concurrency/duration tasks/s (bench/frameworks/celery/README.md)");
+    if (run->prefetch > 1)
+        tq_warn("celery: prefetch %d is not passed to Celery; its workers run Celery's "
+                "default --prefetch-multiplier (4) (bench/frameworks/celery/README.md)",
+                run->prefetch);
+}
+
 static int celery_worker_argv(const struct fw_run *run, int index, const char *worker_id,
                               struct fw_argv *out, char *err, size_t errlen) {
     char dir[FW_PATH_MAX], node[TQ_NAME_MAX + 16];
-    const char *pool = run->pool[0] ? run->pool : "prefork";
+    const char *pool = run->pool[0] ? run->pool : CELERY_DEFAULT_POOL;
     if (strcmp(pool, "prefork") != 0 && strcmp(pool, "threads") != 0 &&
         strcmp(pool, "solo") != 0) {
         snprintf(err, errlen, "celery: unsupported pool \"%s\" (prefork, threads or solo)", pool);
@@ -137,9 +162,20 @@ static int celery_worker_argv(const struct fw_run *run, int index, const char *w
         snprintf(err, errlen, "celery: frameworks directory or run id too long");
         return -1;
     }
+    if (index == 0) celery_warn(run, pool);
     /* solo runs one task at a time whatever -c says: say so in the heartbeat */
     int concurrency = strcmp(pool, "solo") == 0 ? 1 : (run->concurrency > 0 ? run->concurrency : 1);
     fw_argv_reset(out);
+    /* Celery's defaults but for mingle, which only delays start-up (~1 s
+     * waiting for replies from other workers; the driver waits for the
+     * heartbeats anyway). Not --prefetch-multiplier: tqbench's prefetch is
+     * tqworker's batch size, and Celery's multiplier at 1, its nearest
+     * value, stalls the solo pool after every task and the threads pool
+     * after every window (kombu's loop checks the window before it runs the
+     * acks Celery deferred, then sleeps; only prefork's result pipes wake
+     * it at once).
+     * Gossip and the event heartbeat stay on: the threads pool depends on
+     * their wake-ups (README.md, "Celery behaviour measured here"). */
     if (fw_argv_add(out, err, errlen, CELERY_PYTHON) || fw_argv_add(out, err, errlen, "-m") ||
         fw_argv_add(out, err, errlen, "celery") || fw_argv_add(out, err, errlen, "-A") ||
         fw_argv_add(out, err, errlen, CELERY_MODULE) || fw_argv_add(out, err, errlen, "worker") ||
@@ -149,18 +185,8 @@ static int celery_worker_argv(const struct fw_run *run, int index, const char *w
         fw_argv_add(out, err, errlen, "%s", run->queue) ||
         fw_argv_add(out, err, errlen, "--hostname") ||
         fw_argv_add(out, err, errlen, "%s%d@%%h", node, index) ||
-        /* No worker-to-worker traffic: tqbench's health and progress come
-         * from the hook, and mingle alone costs ~1 s of start-up. Celery's
-         * event heartbeat stays on: its 2 s timer is what re-arms the
-         * consumer's BRPOP in the threads pool once its prefetch window
-         * has filled (without it, measured here, that pool idles 5-16 s
-         * with tasks waiting on the list). */
-        fw_argv_add(out, err, errlen, "--without-gossip") ||
         fw_argv_add(out, err, errlen, "--without-mingle") ||
         fw_argv_add(out, err, errlen, "--loglevel") || fw_argv_add(out, err, errlen, "WARNING"))
-        return -1;
-    if (run->prefetch > 0 && (fw_argv_add(out, err, errlen, "--prefetch-multiplier") ||
-                              fw_argv_add(out, err, errlen, "%d", run->prefetch)))
         return -1;
     return celery_env(run, dir, worker_id, out, err, errlen);
 }

@@ -29,7 +29,7 @@ void ct_run_init(struct fw_run *run, const struct tq_test_redis *r, const char *
     snprintf(run->redis_url_safe, sizeof run->redis_url_safe, "%s", r->url);
     run->workers = 1;
     run->concurrency = concurrency;
-    run->prefetch = 0; /* Celery's own default multiplier */
+    run->prefetch = 1; /* what the built-in scenarios give (not passed to Celery) */
     snprintf(run->pool, sizeof run->pool, "%s", pool ? pool : "");
     run->heartbeat_interval_s = 1;
     snprintf(run->frameworks_dir, sizeof run->frameworks_dir, "%s", CT_FRAMEWORKS_DIR);

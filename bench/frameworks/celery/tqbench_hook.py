@@ -7,7 +7,9 @@ worker instead, on Celery's task signals, and writes what tqworker writes
 
   P:run:<run>:stats   HINCRBY completed / failed / retried
   P:run:<run>:stamps  RPUSH "origin_us,started_us,done_us" per completed task
-  P:worker:<id>       heartbeat hash (MULTI HSET + EXPIRE), SADD P:workers
+  P:worker:<id>       heartbeat hash (MULTI HSET + EXPIRE), SADD P:workers;
+                      the contract's fields plus "pool", the Celery pool
+                      that runs the tasks (prefork, threads, solo)
 
 Counts and stamps are batched per process and flushed every ~100 ms by a
 background thread (and at process exit), counters and stamps of one flush in
@@ -356,6 +358,18 @@ def process_tree_usage(root):
 
 # ---- the heartbeat (main process) ---------------------------------------------
 
+# celery.concurrency modules -> the --pool name that selects them
+POOL_NAMES = {"prefork": "prefork", "thread": "threads", "solo": "solo",
+              "eventlet": "eventlet", "gevent": "gevent"}
+
+
+def pool_name(pool):
+    """The --pool name of a running Celery pool instance, so the heartbeat
+    says which pool actually runs the tasks (prefork when none was asked)."""
+    module = type(pool).__module__.rsplit(".", 1)[-1]
+    return POOL_NAMES.get(module, module)
+
+
 class Heartbeat:
     def __init__(self, cfg, slots, consumer):
         self.cfg = cfg
@@ -369,6 +383,7 @@ class Heartbeat:
             self.queues = ",".join(consumer.app.amqp.queues.consume_from or ())
         self.concurrency = getattr(consumer.pool, "num_processes", None) or \
             getattr(consumer.pool, "limit", None) or 1
+        self.pool = pool_name(consumer.pool)
         self.prefetch = consumer.initial_prefetch_count or 0
         self.client = redis_client()
         self.stop = threading.Event()
@@ -380,7 +395,7 @@ class Heartbeat:
         user, sys_, rss = process_tree_usage(self.pid)
         return {"pid": self.pid, "host": self.host, "queues": self.queues,
                 "concurrency": self.concurrency, "prefetch": self.prefetch,
-                "protocol": "celery", "version": "celery-%s" % celery_version,
+                "protocol": "celery", "version": "celery-%s" % celery_version, "pool": self.pool,
                 "started_us": self.started_us, "beat_us": time.time_ns() // 1000,
                 "processed": processed, "failed": failed, "inflight": inflight,
                 "cpu_user_us": user, "cpu_sys_us": sys_, "rss_kb": rss}

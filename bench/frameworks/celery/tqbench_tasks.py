@@ -26,7 +26,6 @@ app.conf.update(
     task_ignore_result=True,
     result_backend=None,
     worker_send_task_events=False,
-    task_acks_late=tqbench_hook._env("TQ_CELERY_ACKS_LATE", "0") == "1",
 )
 
 hook = tqbench_hook.install()
