@@ -34,6 +34,7 @@ struct run_ctx {
     const struct tq_framework *fw;
     struct fw_run fr;
     struct worker_set ws;
+    int settings_read;           /* spawned workers' heartbeat settings were read */
     struct producer prod;
     char queue_key[TQ_KEY_MAX];
     char label[160];             /* "throughput/native #1" for progress lines */
@@ -443,10 +444,13 @@ static cJSON *workers_json(const struct worker_set *ws) {
     return a;
 }
 
-/* External workers run with their own settings: the worker fields of the
- * run's settings are what their heartbeats report (null where they differ,
- * or where none reported the field), and per_worker lists each one's. */
-static void settings_external(cJSON *set, const struct worker_set *ws) {
+/* Workers run with their own settings: external ones with whatever they were
+ * started with, spawned ones with what their framework made of the
+ * scenario's (Celery keeps its own prefetch window). So the worker fields of
+ * the run's settings are what their heartbeats report (null where they
+ * differ, or where none reported the field), per_worker lists each one's, and
+ * for spawned workers `requested` keeps what the scenario asked. */
+static void settings_from_heartbeats(cJSON *set, const struct worker_set *ws) {
     int v;
     cJSON_ReplaceItemInObject(set, "workers", cJSON_CreateNumber(ws->n));
     cJSON_ReplaceItemInObject(set, "concurrency", workers_same_concurrency(ws, &v) && v >= 0
@@ -459,7 +463,8 @@ static void settings_external(cJSON *set, const struct worker_set *ws) {
     cJSON_ReplaceItemInObject(set, "pool", pool ? cJSON_CreateString(pool) : cJSON_CreateNull());
     /* attach matched every worker on it */
     cJSON_AddStringToObject(set, "protocol", ws->n ? ws->w[0].protocol : "");
-    cJSON_AddStringToObject(set, "worker_settings_from", "heartbeats (--external)");
+    cJSON_AddStringToObject(set, "worker_settings_from",
+                            ws->external ? "heartbeats (--external)" : "heartbeats");
     cJSON *a = cJSON_AddArrayToObject(set, "per_worker");
     for (int i = 0; i < ws->n; i++) {
         const struct worker_proc *w = &ws->w[i];
@@ -536,6 +541,10 @@ static int run_phases(struct run_ctx *r) {
                workers_health_wait(&r->ws, b->c, &b->ev, cfg->health_timeout_s, err,
                                    sizeof err) != 0) {
         return fail(r, "%s", err);
+    } else if (workers_settings_read(&r->ws, b->c, err, sizeof err) != 0) {
+        return fail(r, "%s", err);
+    } else {
+        r->settings_read = 1;
     }
     /* warm-up, and the capacity probe of a rate scenario without a rate */
     long wn = s->warmup_tasks;
@@ -744,7 +753,14 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     cJSON_AddStringToObject(set, "queue", r->fr.queue);
     cJSON_AddStringToObject(set, "queue_key", r->queue_key);
     cJSON_AddNumberToObject(set, "pad_bytes", (double)r->pad_len);
-    if (r->ws.external) settings_external(set, &r->ws);
+    if (!r->ws.external && r->ws.n > 0 && r->settings_read) {
+        cJSON *req = cJSON_AddObjectToObject(set, "requested");
+        static const char *const asked[] = {"concurrency", "prefetch", "pool"};
+        for (size_t i = 0; i < sizeof asked / sizeof asked[0]; i++)
+            cJSON_AddItemToObject(req, asked[i],
+                                  cJSON_Duplicate(cJSON_GetObjectItem(set, asked[i]), 1));
+    }
+    if (r->ws.external || r->settings_read) settings_from_heartbeats(set, &r->ws);
     else cJSON_AddStringToObject(set, "worker_settings_from", "scenario");
     cJSON_AddItemToObject(o, "settings", set);
     cJSON_AddItemToObject(o, "workers", workers_json(&r->ws));

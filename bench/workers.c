@@ -300,6 +300,31 @@ void workers_describe(const struct worker_set *ws, char *buf, size_t n) {
     if (len > 0 && (size_t)len < n) snprintf(buf + len, n - (size_t)len, "; protocol %s", proto);
 }
 
+/* What a worker runs with, not what the scenario asked, from the heartbeat
+ * fields protocol, concurrency, prefetch, pool (f[0..3] of an HMGET). */
+static void settings_from_reply(struct worker_proc *p, redisReply *const *f) {
+    snprintf(p->protocol, sizeof p->protocol, "%s",
+             f[0]->type == REDIS_REPLY_STRING ? f[0]->str : "");
+    p->concurrency = field_count(f[1]);
+    p->prefetch = field_count(f[2]);
+    snprintf(p->pool, sizeof p->pool, "%s", f[3]->type == REDIS_REPLY_STRING ? f[3]->str : "");
+}
+
+int workers_settings_read(struct worker_set *ws, redisContext *c, char *err, size_t errlen) {
+    for (int i = 0; i < ws->n; i++) {
+        char key[TQ_KEY_MAX];
+        tq_key_worker(key, sizeof key, ws->prefix, ws->w[i].id);
+        redisReply *h =
+            tq_redis_command(c, err, errlen, "HMGET %s protocol concurrency prefetch pool", key);
+        cmd_count_add(ws->cmds, "hmget", 1);
+        if (!h) return -1;
+        if (h->type == REDIS_REPLY_ARRAY && h->elements == 4)
+            settings_from_reply(&ws->w[i], h->element);
+        freeReplyObject(h);
+    }
+    return 0;
+}
+
 /* Live heartbeats whose queues list queue: the ones with protocol into ws
  * (replacing it), the others counted in *o. */
 static int scan_external(struct worker_set *ws, redisContext *c, const char *queue,
@@ -335,12 +360,7 @@ static int scan_external(struct worker_set *ws, redisContext *c, const char *que
                     snprintf(p->id, sizeof p->id, "%s", id->str);
                     p->pid =
                         h->element[1]->type == REDIS_REPLY_STRING ? atoi(h->element[1]->str) : 0;
-                    /* what the worker runs with, not what the scenario asked */
-                    snprintf(p->protocol, sizeof p->protocol, "%s", proto);
-                    p->concurrency = field_count(h->element[3]);
-                    p->prefetch = field_count(h->element[4]);
-                    if (h->element[5]->type == REDIS_REPLY_STRING)
-                        snprintf(p->pool, sizeof p->pool, "%s", h->element[5]->str);
+                    settings_from_reply(p, h->element + 2);
                 }
             }
         }

@@ -37,8 +37,9 @@ struct worker_proc {
     int64_t beat_last_us;    /* latest beat_us read, 0 none */
     int64_t beat_gap_us;     /* smallest gap seen between two of its beats, 0 none */
     int64_t pttl_max_ms;     /* largest PTTL seen on its heartbeat, 0 none */
-    /* external: the settings its heartbeat reports (tqbench did not choose
-     * them); -1 or "" when the field is absent or malformed */
+    /* the settings its heartbeat reports (for external workers tqbench did
+     * not choose them; spawned ones may differ from what was asked); -1 or ""
+     * when the field is absent or malformed */
     int concurrency, prefetch;
     char protocol[32];
     char pool[32];
@@ -70,6 +71,12 @@ int workers_spawn(struct worker_set *ws, const struct tq_framework *fw, const st
 /* Waits until every spawned worker's heartbeat exists. Returns 0; -1 with
  * err on timeout (naming the missing ids), on a worker that exited, or when
  * interrupted (ev's signal). */
+/* Reads what each worker's heartbeat says it runs with (protocol,
+ * concurrency, prefetch, pool) into ws->w[i]: for spawned workers, whose
+ * framework may turn the scenario's settings into its own (Celery's prefetch
+ * window). Returns 0, or -1 with err set when Redis failed. */
+int workers_settings_read(struct worker_set *ws, redisContext *c, char *err, size_t errlen);
+
 int workers_health_wait(struct worker_set *ws, redisContext *c, struct evloop *ev,
                         double timeout_s, char *err, size_t errlen);
 /* External mode: waits until at least want live heartbeats list queue in

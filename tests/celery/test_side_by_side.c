@@ -154,6 +154,16 @@ Test(celery, side_by_side, .timeout = 120, .fini = drv_cleanup) {
         cr_assert_eq(num(obj(obj(run, "latency_us"), "end_to_end"), "count"), TASKS,
                      "%s: latency of every task", fw);
     }
+    /* The settings the workers report, not only what the scenario asked:
+     * Celery runs its default pool (prefork) when the scenario names none */
+    const cJSON *sc = obj(by[1], "settings"), *sn = obj(by[0], "settings");
+    cr_assert_str_eq(str(sc, "worker_settings_from"), "heartbeats");
+    cr_assert_str_eq(str(sc, "pool"), "prefork", "celery's pool not reported");
+    cr_assert_str_eq(str(sc, "protocol"), "celery");
+    cr_assert_not_null(cJSON_GetObjectItem(sc, "requested"), "what the scenario asked is kept");
+    cr_assert_str_eq(str(sn, "protocol"), "native");
+    cr_assert_eq(num(sn, "concurrency"), num(obj(sn, "requested"), "concurrency"),
+                 "tqworker runs the concurrency it was asked for");
     /* Celery's own client, measured next to the C producer; none for tqworker */
     const cJSON *tn = obj(by[0], "throughput_per_s"), *tc = obj(by[1], "throughput_per_s");
     cr_assert_null(cJSON_GetObjectItem(tn, "client_enqueue"), "native has no client of its own");
