@@ -16,24 +16,6 @@
 
 #define TASKS 300
 
-static const cJSON *obj(const cJSON *o, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    cr_assert_not_null(v, "results.json: \"%s\" is missing", key);
-    return v;
-}
-
-static double num(const cJSON *o, const char *key) {
-    const cJSON *v = obj(o, key);
-    cr_assert(cJSON_IsNumber(v), "results.json: \"%s\" is not a number", key);
-    return v->valuedouble;
-}
-
-static const char *str(const cJSON *o, const char *key) {
-    const cJSON *v = obj(o, key);
-    cr_assert(cJSON_IsString(v), "results.json: \"%s\" is not a string", key);
-    return v->valuestring;
-}
-
 /* Skips the test unless `/usr/bin/python3 -c "import celery"` succeeds
  * (removing d's dir first: a skipped test runs no .fini). */
 static void require_celery(struct drv *d) {
@@ -83,9 +65,9 @@ static int table_row(const char *log, const char *name, char cells[][32], int ma
 /* The summary median of figure for framework. */
 static double median(const cJSON *j, const char *framework, const char *figure) {
     const cJSON *s;
-    cJSON_ArrayForEach(s, obj(j, "summaries")) {
-        if (strcmp(str(s, "framework"), framework) == 0) {
-            const cJSON *m = obj(obj(s, figure), "median");
+    cJSON_ArrayForEach(s, drv_obj(j, "summaries")) {
+        if (strcmp(drv_str(s, "framework"), framework) == 0) {
+            const cJSON *m = drv_obj(drv_obj(s, figure), "median");
             return cJSON_IsNumber(m) ? m->valuedouble : NAN;
         }
     }
@@ -134,42 +116,42 @@ Test(celery, side_by_side, .timeout = 120, .fini = drv_cleanup) {
     cr_assert_null(strstr(log, "skipping"), "a framework was skipped:\n%s", log);
 
     cJSON *j = drv_results_required(&d);
-    cr_assert_str_eq(str(j, "status"), "ok");
-    const cJSON *runs = obj(j, "runs");
+    cr_assert_str_eq(drv_str(j, "status"), "ok");
+    const cJSON *runs = drv_obj(j, "runs");
     cr_assert_eq(cJSON_GetArraySize(runs), 2, "one run per framework expected:\n%s", log);
     const cJSON *by[2] = {NULL, NULL}; /* native, celery */
     const cJSON *run;
     cJSON_ArrayForEach(run, runs) {
-        const char *fw = str(run, "framework");
+        const char *fw = drv_str(run, "framework");
         int k = strcmp(fw, "native") == 0 ? 0 : strcmp(fw, "celery") == 0 ? 1 : -1;
         cr_assert_geq(k, 0, "unexpected framework %s", fw);
         cr_assert_null(by[k], "two runs of %s", fw);
         by[k] = run;
-        cr_assert_str_eq(str(run, "status"), "ok", "%s: %s", fw, log);
-        cr_assert_eq(num(run, "tasks"), TASKS, "%s: --tasks not applied", fw);
-        cr_assert_eq(num(run, "enqueued"), TASKS, "%s", fw);
-        cr_assert_eq(num(run, "completed"), TASKS, "%s: not every task counted", fw);
-        cr_assert_eq(num(run, "failed"), 0, "%s", fw);
-        cr_assert_eq(num(run, "lost"), 0, "%s", fw);
-        cr_assert_eq(num(obj(obj(run, "latency_us"), "end_to_end"), "count"), TASKS,
+        cr_assert_str_eq(drv_str(run, "status"), "ok", "%s: %s", fw, log);
+        cr_assert_eq(drv_num(run, "tasks"), TASKS, "%s: --tasks not applied", fw);
+        cr_assert_eq(drv_num(run, "enqueued"), TASKS, "%s", fw);
+        cr_assert_eq(drv_num(run, "completed"), TASKS, "%s: not every task counted", fw);
+        cr_assert_eq(drv_num(run, "failed"), 0, "%s", fw);
+        cr_assert_eq(drv_num(run, "lost"), 0, "%s", fw);
+        cr_assert_eq(drv_num(drv_obj(drv_obj(run, "latency_us"), "end_to_end"), "count"), TASKS,
                      "%s: latency of every task", fw);
     }
     /* The settings the workers report, not only what the scenario asked:
      * Celery runs its default pool (prefork) when the scenario names none */
-    const cJSON *sc = obj(by[1], "settings"), *sn = obj(by[0], "settings");
-    cr_assert_str_eq(str(sc, "worker_settings_from"), "heartbeats");
-    cr_assert_str_eq(str(sc, "pool"), "prefork", "celery's pool not reported");
-    cr_assert_str_eq(str(sc, "protocol"), "celery");
+    const cJSON *sc = drv_obj(by[1], "settings"), *sn = drv_obj(by[0], "settings");
+    cr_assert_str_eq(drv_str(sc, "worker_settings_from"), "heartbeats");
+    cr_assert_str_eq(drv_str(sc, "pool"), "prefork", "celery's pool not reported");
+    cr_assert_str_eq(drv_str(sc, "protocol"), "celery");
     cr_assert_not_null(cJSON_GetObjectItem(sc, "requested"), "what the scenario asked is kept");
-    cr_assert_str_eq(str(sn, "protocol"), "native");
-    cr_assert_eq(num(sn, "concurrency"), num(obj(sn, "requested"), "concurrency"),
+    cr_assert_str_eq(drv_str(sn, "protocol"), "native");
+    cr_assert_eq(drv_num(sn, "concurrency"), drv_num(drv_obj(sn, "requested"), "concurrency"),
                  "tqworker runs the concurrency it was asked for");
     /* Celery's own client, measured next to the C producer; none for tqworker */
-    const cJSON *tn = obj(by[0], "throughput_per_s"), *tc = obj(by[1], "throughput_per_s");
+    const cJSON *tn = drv_obj(by[0], "throughput_per_s"), *tc = drv_obj(by[1], "throughput_per_s");
     cr_assert_null(cJSON_GetObjectItem(tn, "client_enqueue"), "native has no client of its own");
-    double client = num(tc, "client_enqueue");
+    double client = drv_num(tc, "client_enqueue");
     cr_assert_gt(client, 0, "no client_enqueue for celery");
-    cr_assert_gt(num(tc, "enqueue"), 0);
+    cr_assert_gt(drv_num(tc, "enqueue"), 0);
     cr_assert_eq(median(j, "celery", "throughput_client_enqueue_per_s"), client,
                  "the summary does not carry client_enqueue");
 
@@ -179,8 +161,8 @@ Test(celery, side_by_side, .timeout = 120, .fini = drv_cleanup) {
     cr_assert_geq(table_row(log, "celery", cel, 12), 9, "short celery row:\n%s", log);
     cr_assert_str_eq(nat[0], "1/1");
     cr_assert_str_eq(cel[0], "1/1");
-    check_cell(nat[1], num(tn, "end_to_end"), 1, 0.5 + 1e-9, "native tasks/s");
-    check_cell(cel[1], num(tc, "end_to_end"), 1, 0.5 + 1e-9, "celery tasks/s");
+    check_cell(nat[1], drv_num(tn, "end_to_end"), 1, 0.5 + 1e-9, "native tasks/s");
+    check_cell(cel[1], drv_num(tc, "end_to_end"), 1, 0.5 + 1e-9, "celery tasks/s");
     /* the ratio row: tasks/s, p99, CPU us/task, peak RSS of native over celery,
      * as results.json's medians and as the two rows shown */
     cr_assert_eq(table_row(log, "native/celery", ratio, 12), 4, "ratio row:\n%s", log);
@@ -206,8 +188,8 @@ Test(celery, side_by_side, .timeout = 120, .fini = drv_cleanup) {
     cr_assert_eq(sscanf(line, "\n  celery enqueue: %lf/s by tqbench's C producer, %lf/s by",
                         &c_prod, &c_client),
                  2, "enqueue line: %.*s", (int)strcspn(line + 1, "\n"), line + 1);
-    cr_assert(fabs(c_prod - num(tc, "enqueue")) <= 0.5 + 1e-9, "C producer %g, results.json %g",
-              c_prod, num(tc, "enqueue"));
+    cr_assert(fabs(c_prod - drv_num(tc, "enqueue")) <= 0.5 + 1e-9, "C producer %g, results.json %g",
+              c_prod, drv_num(tc, "enqueue"));
     cr_assert(fabs(c_client - client) <= 0.5 + 1e-9, "own client %g, results.json %g", c_client,
               client);
     cr_assert_null(strstr(log, "\n  native enqueue: "), "native has no client of its own");

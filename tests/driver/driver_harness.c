@@ -301,3 +301,21 @@ int drv_dir_grep(const char *dir, const char *needle) {
     closedir(d);
     return hits;
 }
+
+const cJSON *drv_obj(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    cr_assert_not_null(v, "results.json: \"%s\" is missing", key);
+    return v;
+}
+
+double drv_num(const cJSON *o, const char *key) {
+    const cJSON *v = drv_obj(o, key);
+    cr_assert(cJSON_IsNumber(v), "results.json: \"%s\" is not a number", key);
+    return v->valuedouble;
+}
+
+const char *drv_str(const cJSON *o, const char *key) {
+    const cJSON *v = drv_obj(o, key);
+    cr_assert(cJSON_IsString(v), "results.json: \"%s\" is not a string", key);
+    return v->valuestring;
+}

@@ -62,6 +62,11 @@ int drv_file_has(const char *path, const char *needle);
 cJSON *drv_results(const struct drv *d);
 /* results.json, parsed; fails the test when it is absent or not JSON. */
 cJSON *drv_results_required(const struct drv *d);
+/* Members of a results.json object, failing the test (naming the key) when
+ * the key is missing or of another type. */
+const cJSON *drv_obj(const cJSON *o, const char *key);
+double drv_num(const cJSON *o, const char *key);
+const char *drv_str(const cJSON *o, const char *key);
 /* A sync connection to r (tq_test_redis_connect); fails the test without one. */
 redisContext *drv_redis_connect(const struct tq_test_redis *r);
 /* drv_redis_start on a unix socket without a password, then

@@ -17,26 +17,8 @@
 #include "driver_harness.h"
 #include "tq_testutil.h"
 
-static const cJSON *obj(const cJSON *o, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    cr_assert_not_null(v, "results.json: \"%s\" is missing", key);
-    return v;
-}
-
-static double num(const cJSON *o, const char *key) {
-    const cJSON *v = obj(o, key);
-    cr_assert(cJSON_IsNumber(v), "results.json: \"%s\" is not a number", key);
-    return v->valuedouble;
-}
-
-static const char *str(const cJSON *o, const char *key) {
-    const cJSON *v = obj(o, key);
-    cr_assert(cJSON_IsString(v), "results.json: \"%s\" is not a string", key);
-    return v->valuestring;
-}
-
 static int boolean(const cJSON *o, const char *key) {
-    const cJSON *v = obj(o, key);
+    const cJSON *v = drv_obj(o, key);
     cr_assert(cJSON_IsBool(v), "results.json: \"%s\" is not a boolean", key);
     return cJSON_IsTrue(v);
 }
@@ -140,47 +122,47 @@ Test(external, cpu_window_over_short_drain, .timeout = 120, .fini = drv_cleanup)
     char *log = output(&d);
     cr_assert_eq(rc, 0, "exit %d; output:\n%s", rc, log);
     cJSON *j = results(&d);
-    const cJSON *runs = obj(j, "runs");
+    const cJSON *runs = drv_obj(j, "runs");
     cr_assert_eq(cJSON_GetArraySize(runs), 2);
     for (int k = 0; k < 2; k++) {
         const cJSON *run = cJSON_GetArrayItem(runs, k);
-        cr_assert_str_eq(str(run, "status"), "ok", "run %d: %s", k, log);
-        cr_assert_eq(num(run, "completed"), 5000);
-        const cJSON *ws = obj(run, "workers");
+        cr_assert_str_eq(drv_str(run, "status"), "ok", "run %d: %s", k, log);
+        cr_assert_eq(drv_num(run, "completed"), 5000);
+        const cJSON *ws = drv_obj(run, "workers");
         cr_assert_eq(cJSON_GetArraySize(ws), 1, "the Celery heartbeat was adopted:\n%s", log);
-        cr_assert_str_eq(str(cJSON_GetArrayItem(ws, 0), "id"), "ext-n");
+        cr_assert_str_eq(drv_str(cJSON_GetArrayItem(ws, 0), "id"), "ext-n");
 
-        const cJSON *wk = obj(obj(run, "resources"), "workers");
-        cr_assert_str_eq(str(wk, "source"), "heartbeats");
+        const cJSON *wk = drv_obj(drv_obj(run, "resources"), "workers");
+        cr_assert_str_eq(drv_str(wk, "source"), "heartbeats");
         cr_assert(boolean(wk, "window_complete"), "run %d: window not complete:\n%s", k, log);
-        cr_assert_gt(num(wk, "cpu_us_per_task"), 0, "run %d: no worker CPU per task", k);
-        cr_assert_gt(num(wk, "cpu_pct_avg"), 0, "run %d: worker CPU%% is 0", k);
-        cr_assert_gt(num(wk, "cpu_s"), 0);
-        cr_assert_geq(num(wk, "cpu_pct_peak"), num(wk, "cpu_pct_avg") * 0.999);
-        cr_assert_gt(num(wk, "rss_kb_peak"), 0);
+        cr_assert_gt(drv_num(wk, "cpu_us_per_task"), 0, "run %d: no worker CPU per task", k);
+        cr_assert_gt(drv_num(wk, "cpu_pct_avg"), 0, "run %d: worker CPU%% is 0", k);
+        cr_assert_gt(drv_num(wk, "cpu_s"), 0);
+        cr_assert_geq(drv_num(wk, "cpu_pct_peak"), drv_num(wk, "cpu_pct_avg") * 0.999);
+        cr_assert_gt(drv_num(wk, "rss_kb_peak"), 0);
 
         /* the window: one beat before the first start, one after the last
          * completion, both of the same worker */
-        const cJSON *win = obj(wk, "window");
-        cr_assert_eq(num(win, "workers_complete"), 1);
-        cr_assert_gt(num(win, "heartbeat_interval_s"), 0.5);
-        cr_assert_lt(num(win, "heartbeat_interval_s"), 2.0);
-        const cJSON *ww = cJSON_GetArrayItem(obj(win, "workers"), 0);
+        const cJSON *win = drv_obj(wk, "window");
+        cr_assert_eq(drv_num(win, "workers_complete"), 1);
+        cr_assert_gt(drv_num(win, "heartbeat_interval_s"), 0.5);
+        cr_assert_lt(drv_num(win, "heartbeat_interval_s"), 2.0);
+        const cJSON *ww = cJSON_GetArrayItem(drv_obj(win, "workers"), 0);
         cr_assert_not_null(ww);
-        cr_assert_str_eq(str(ww, "id"), "ext-n");
+        cr_assert_str_eq(drv_str(ww, "id"), "ext-n");
         cr_assert(boolean(ww, "complete"));
-        double begin = num(ww, "begin_beat_us"), end = num(ww, "end_beat_us");
-        cr_assert_gt(begin, num(win, "begin_after_us"), "the begin beat includes the warm-up");
-        cr_assert_leq(begin, num(win, "begin_before_us"), "begin beat after the first start");
-        cr_assert_gt(end, num(win, "end_after_us"), "end beat before the last completion");
-        cr_assert_gt(num(ww, "cpu_us"), 0);
-        cr_assert_eq(num(ww, "cpu_us") / 1e6, num(wk, "cpu_s"));
-        cr_assert_gt(num(ww, "seconds"), 0);
+        double begin = drv_num(ww, "begin_beat_us"), end = drv_num(ww, "end_beat_us");
+        cr_assert_gt(begin, drv_num(win, "begin_after_us"), "the begin beat includes the warm-up");
+        cr_assert_leq(begin, drv_num(win, "begin_before_us"), "begin beat after the first start");
+        cr_assert_gt(end, drv_num(win, "end_after_us"), "end beat before the last completion");
+        cr_assert_gt(drv_num(ww, "cpu_us"), 0);
+        cr_assert_eq(drv_num(ww, "cpu_us") / 1e6, drv_num(wk, "cpu_s"));
+        cr_assert_gt(drv_num(ww, "seconds"), 0);
         /* the CPU per task is the window's CPU over the tasks */
-        double per_task = num(ww, "cpu_us") / 5000.0;
-        cr_assert(num(wk, "cpu_us_per_task") > per_task * 0.999 &&
-                      num(wk, "cpu_us_per_task") < per_task * 1.001,
-                  "cpu_us_per_task %g, window CPU / tasks %g", num(wk, "cpu_us_per_task"),
+        double per_task = drv_num(ww, "cpu_us") / 5000.0;
+        cr_assert(drv_num(wk, "cpu_us_per_task") > per_task * 0.999 &&
+                      drv_num(wk, "cpu_us_per_task") < per_task * 1.001,
+                  "cpu_us_per_task %g, window CPU / tasks %g", drv_num(wk, "cpu_us_per_task"),
                   per_task);
     }
     cJSON_Delete(j);
@@ -226,23 +208,23 @@ Test(external, stale_beat_marks_window_incomplete, .timeout = 120, .fini = drv_c
     char *log = output(&d);
     cr_assert_eq(rc, 0, "exit %d; output:\n%s", rc, log);
     cJSON *j = results(&d);
-    const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
-    cr_assert_str_eq(str(run, "status"), "ok", "%s", log);
-    cr_assert_eq(num(run, "completed"), 20000);
-    const cJSON *wk = obj(obj(run, "resources"), "workers");
+    const cJSON *run = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_str_eq(drv_str(run, "status"), "ok", "%s", log);
+    cr_assert_eq(drv_num(run, "completed"), 20000);
+    const cJSON *wk = drv_obj(drv_obj(run, "resources"), "workers");
     cr_assert_not(boolean(wk, "window_complete"), "a partial window presented as complete");
-    const cJSON *win = obj(wk, "window");
-    cr_assert_eq(num(win, "workers_complete"), 1);
-    const cJSON *list = obj(win, "workers");
+    const cJSON *win = drv_obj(wk, "window");
+    cr_assert_eq(drv_num(win, "workers_complete"), 1);
+    const cJSON *list = drv_obj(win, "workers");
     cr_assert_eq(cJSON_GetArraySize(list), 2);
     for (int i = 0; i < 2; i++) {
         const cJSON *ww = cJSON_GetArrayItem(list, i);
-        int stuck = strcmp(str(ww, "id"), "ext-stuck") == 0;
-        cr_assert_eq(boolean(ww, "complete"), !stuck, "%s: complete is wrong", str(ww, "id"));
-        if (!stuck) cr_assert_gt(num(ww, "cpu_us"), 0);
+        int stuck = strcmp(drv_str(ww, "id"), "ext-stuck") == 0;
+        cr_assert_eq(boolean(ww, "complete"), !stuck, "%s: complete is wrong", drv_str(ww, "id"));
+        if (!stuck) cr_assert_gt(drv_num(ww, "cpu_us"), 0);
     }
     /* the figures are kept */
-    cr_assert_gt(num(wk, "cpu_us_per_task"), 0);
+    cr_assert_gt(drv_num(wk, "cpu_us_per_task"), 0);
     cr_assert(strstr(log, "heartbeat window is complete for 1 of 2 worker(s)"),
               "no warning about the incomplete window:\n%s", log);
     cJSON_Delete(j);
@@ -282,7 +264,7 @@ Test(external, protocol_filter, .timeout = 90, .fini = drv_cleanup) {
     cr_assert(strstr(log, "(1 more with protocol celery: fake-celery)"),
               "the message does not name the Celery heartbeat:\n%s", log);
     cJSON *j = results(&d);
-    const char *err = str(cJSON_GetArrayItem(obj(j, "runs"), 0), "error");
+    const char *err = drv_str(cJSON_GetArrayItem(drv_obj(j, "runs"), 0), "error");
     cr_assert(strstr(err, want) && strstr(err, "1 more with protocol celery"), "error: %s", err);
     cJSON_Delete(j);
     free(log);
@@ -310,8 +292,8 @@ Test(external, protocol_filter, .timeout = 90, .fini = drv_cleanup) {
 /* The entry of settings.per_worker with this id. */
 static const cJSON *per_worker(const cJSON *settings, const char *id) {
     const cJSON *e;
-    cJSON_ArrayForEach(e, obj(settings, "per_worker")) {
-        if (strcmp(str(e, "id"), id) == 0) return e;
+    cJSON_ArrayForEach(e, drv_obj(settings, "per_worker")) {
+        if (strcmp(drv_str(e, "id"), id) == 0) return e;
     }
     cr_assert_fail("settings.per_worker has no %s", id);
     return NULL;
@@ -346,18 +328,18 @@ Test(external, settings_from_heartbeats, .timeout = 90, .fini = drv_cleanup) {
     cr_assert_null(strstr(log, "x 10"), "the scenario's concurrency was printed:\n%s", log);
     free(log);
     cJSON *j = drv_results_required(&d);
-    const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
-    cr_assert_str_eq(str(run, "status"), "ok");
-    cr_assert_eq(num(run, "completed"), 500);
-    const cJSON *set = obj(run, "settings");
-    cr_assert_str_eq(str(set, "worker_settings_from"), "heartbeats (--external)");
-    cr_assert_eq(num(set, "workers"), 1);
-    cr_assert_eq(num(set, "concurrency"), 4, "settings.concurrency is the scenario's");
-    cr_assert_eq(num(set, "prefetch"), 1);
-    cr_assert_str_eq(str(set, "protocol"), "native");
-    cr_assert(cJSON_IsNull(obj(set, "pool")), "tqworker reports no pool");
-    cr_assert_eq(cJSON_GetArraySize(obj(set, "per_worker")), 1);
-    cr_assert_eq(num(per_worker(set, "ext-b"), "concurrency"), 4);
+    const cJSON *run = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_str_eq(drv_str(run, "status"), "ok");
+    cr_assert_eq(drv_num(run, "completed"), 500);
+    const cJSON *set = drv_obj(run, "settings");
+    cr_assert_str_eq(drv_str(set, "worker_settings_from"), "heartbeats (--external)");
+    cr_assert_eq(drv_num(set, "workers"), 1);
+    cr_assert_eq(drv_num(set, "concurrency"), 4, "settings.concurrency is the scenario's");
+    cr_assert_eq(drv_num(set, "prefetch"), 1);
+    cr_assert_str_eq(drv_str(set, "protocol"), "native");
+    cr_assert(cJSON_IsNull(drv_obj(set, "pool")), "tqworker reports no pool");
+    cr_assert_eq(cJSON_GetArraySize(drv_obj(set, "per_worker")), 1);
+    cr_assert_eq(drv_num(per_worker(set, "ext-b"), "concurrency"), 4);
     cJSON_Delete(j);
 
     /* two workers that differ */
@@ -372,18 +354,18 @@ Test(external, settings_from_heartbeats, .timeout = 90, .fini = drv_cleanup) {
               "the header does not give each worker's settings:\n%s", log);
     free(log);
     j = drv_results_required(&d);
-    run = cJSON_GetArrayItem(obj(j, "runs"), 0);
-    cr_assert_str_eq(str(run, "status"), "ok");
-    cr_assert_eq(num(run, "completed"), 500);
-    set = obj(run, "settings");
-    cr_assert_eq(num(set, "workers"), 2);
-    cr_assert(cJSON_IsNull(obj(set, "concurrency")) && cJSON_IsNull(obj(set, "prefetch")),
+    run = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_str_eq(drv_str(run, "status"), "ok");
+    cr_assert_eq(drv_num(run, "completed"), 500);
+    set = drv_obj(run, "settings");
+    cr_assert_eq(drv_num(set, "workers"), 2);
+    cr_assert(cJSON_IsNull(drv_obj(set, "concurrency")) && cJSON_IsNull(drv_obj(set, "prefetch")),
               "differing settings presented as one value");
-    cr_assert_str_eq(str(set, "protocol"), "native");
+    cr_assert_str_eq(drv_str(set, "protocol"), "native");
     const cJSON *pa = per_worker(set, "ext-a"), *pb = per_worker(set, "ext-b");
-    cr_assert(num(pa, "concurrency") == 2 && num(pa, "prefetch") == 3, "ext-a's settings");
-    cr_assert(num(pb, "concurrency") == 4 && num(pb, "prefetch") == 1, "ext-b's settings");
-    cr_assert_str_eq(str(pa, "protocol"), "native");
+    cr_assert(drv_num(pa, "concurrency") == 2 && drv_num(pa, "prefetch") == 3, "ext-a's settings");
+    cr_assert(drv_num(pb, "concurrency") == 4 && drv_num(pb, "prefetch") == 1, "ext-b's settings");
+    cr_assert_str_eq(drv_str(pa, "protocol"), "native");
     cJSON_Delete(j);
 
     drv_stop(a);

@@ -15,52 +15,34 @@
 #include "driver_harness.h"
 #include "tq_testutil.h"
 
-static const cJSON *obj(const cJSON *o, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    cr_assert_not_null(v, "results.json: \"%s\" is missing", key);
-    return v;
-}
-
-static double num(const cJSON *o, const char *key) {
-    const cJSON *v = obj(o, key);
-    cr_assert(cJSON_IsNumber(v), "results.json: \"%s\" is not a number", key);
-    return v->valuedouble;
-}
-
-static const char *str(const cJSON *o, const char *key) {
-    const cJSON *v = obj(o, key);
-    cr_assert(cJSON_IsString(v), "results.json: \"%s\" is not a string", key);
-    return v->valuestring;
-}
-
 /* The first run of results j, asserted "ok" with all its tasks completed. */
 static const cJSON *first_run_ok(const cJSON *j, double tasks) {
-    const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
-    cr_assert_str_eq(str(run, "status"), "ok");
-    cr_assert_eq(num(run, "completed"), tasks);
+    const cJSON *run = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_str_eq(drv_str(run, "status"), "ok");
+    cr_assert_eq(drv_num(run, "completed"), tasks);
     return run;
 }
 
 static void check_hist(const cJSON *lat, const char *name, double count, int positive) {
-    const cJSON *h = obj(lat, name);
+    const cJSON *h = drv_obj(lat, name);
     const char *order[] = {"p50", "p90", "p95", "p99", "p999", "max"};
     double prev = 0;
     for (int i = 0; i < 6; i++) {
-        double v = num(h, order[i]);
+        double v = drv_num(h, order[i]);
         cr_assert_geq(v, prev, "%s.%s = %g is below the previous percentile %g", name, order[i], v,
                       prev);
         prev = v;
     }
-    cr_assert_eq(num(h, "count"), count, "%s.count = %g, expected %g", name, num(h, "count"), count);
-    cr_assert_geq(num(h, "mean"), 0);
+    cr_assert_eq(drv_num(h, "count"), count, "%s.count = %g, expected %g", name, drv_num(h, "count"), count);
+    cr_assert_geq(drv_num(h, "mean"), 0);
     if (positive) {
-        cr_assert_gt(num(h, "p50"), 0, "%s.p50 is 0", name);
-        cr_assert_gt(num(h, "mean"), 0, "%s.mean is 0", name);
+        cr_assert_gt(drv_num(h, "p50"), 0, "%s.p50 is 0", name);
+        cr_assert_gt(drv_num(h, "mean"), 0, "%s.mean is 0", name);
     }
 }
 
 static int boolean(const cJSON *o, const char *key) {
-    const cJSON *v = obj(o, key);
+    const cJSON *v = drv_obj(o, key);
     cr_assert(cJSON_IsBool(v), "results.json: \"%s\" is not a boolean", key);
     return cJSON_IsTrue(v);
 }
@@ -68,15 +50,15 @@ static int boolean(const cJSON *o, const char *key) {
 /* Returns the role's cpu_precise, checked against its cpu_s (1 s = 100
  * clock ticks of 10 ms: 1% resolution). */
 static int check_role(const cJSON *res, const char *role, int busy) {
-    const cJSON *r = obj(res, role);
+    const cJSON *r = drv_obj(res, role);
     const char *f[] = {"cpu_pct_avg", "cpu_pct_peak", "rss_kb_avg", "rss_kb_peak"};
-    for (int i = 0; i < 4; i++) cr_assert_geq(num(r, f[i]), 0, "%s.%s < 0", role, f[i]);
-    cr_assert_gt(num(r, "rss_kb_peak"), 0, "%s.rss_kb_peak is 0", role);
-    if (busy) cr_assert_gt(num(r, "cpu_pct_avg"), 0, "%s.cpu_pct_avg is 0", role);
-    cr_assert_geq(num(r, "cpu_pct_peak"), num(r, "cpu_pct_avg") * 0.5);
+    for (int i = 0; i < 4; i++) cr_assert_geq(drv_num(r, f[i]), 0, "%s.%s < 0", role, f[i]);
+    cr_assert_gt(drv_num(r, "rss_kb_peak"), 0, "%s.rss_kb_peak is 0", role);
+    if (busy) cr_assert_gt(drv_num(r, "cpu_pct_avg"), 0, "%s.cpu_pct_avg is 0", role);
+    cr_assert_geq(drv_num(r, "cpu_pct_peak"), drv_num(r, "cpu_pct_avg") * 0.5);
     int precise = boolean(r, "cpu_precise");
-    cr_assert_eq(precise, num(r, "cpu_s") >= 1.0, "%s: cpu_precise %d with cpu_s %g", role, precise,
-                 num(r, "cpu_s"));
+    cr_assert_eq(precise, drv_num(r, "cpu_s") >= 1.0, "%s: cpu_precise %d with cpu_s %g", role, precise,
+                 drv_num(r, "cpu_s"));
     return precise;
 }
 
@@ -84,65 +66,65 @@ static int check_role(const cJSON *res, const char *role, int busy) {
  * the counters, EXISTS of the heartbeats) is reported apart, not charged to
  * the tasks; tqworkers send no EXISTS at all. */
 static void check_redis_commands(const cJSON *run, double tasks) {
-    const cJSON *rd = obj(run, "redis");
-    const cJSON *by = obj(rd, "commands_by_name"), *drv = obj(rd, "driver_commands_by_name");
+    const cJSON *rd = drv_obj(run, "redis");
+    const cJSON *by = drv_obj(rd, "commands_by_name"), *drv = drv_obj(rd, "driver_commands_by_name");
     cr_assert_null(cJSON_GetObjectItem(by, "exists"),
                    "the driver's EXISTS polling is charged to the tasks");
-    cr_assert_gt(num(drv, "exists"), 0, "the driver's EXISTS polling is not counted");
-    cr_assert_gt(num(drv, "hmget"), 0, "the driver's HMGET polling is not counted");
+    cr_assert_gt(drv_num(drv, "exists"), 0, "the driver's EXISTS polling is not counted");
+    cr_assert_gt(drv_num(drv, "hmget"), 0, "the driver's HMGET polling is not counted");
     double sum = 0, total = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, drv) sum += e->valuedouble;
-    cr_assert_eq(num(rd, "driver_commands"), sum);
+    cr_assert_eq(drv_num(rd, "driver_commands"), sum);
     cJSON_ArrayForEach(e, by) total += e->valuedouble;
-    cr_assert_eq(num(rd, "commands"), total);
-    cr_assert_float_eq(num(rd, "commands_per_task"), total / tasks, 1e-9);
+    cr_assert_eq(drv_num(rd, "commands"), total);
+    cr_assert_float_eq(drv_num(rd, "commands_per_task"), total / tasks, 1e-9);
 }
 
 /* Checks a complete run; returns its workers' cpu_precise. */
 static int check_run(const cJSON *run, double tasks) {
-    cr_assert_str_eq(str(run, "status"), "ok", "run failed: %s",
-                     cJSON_GetObjectItem(run, "error") ? str(run, "error") : "");
-    cr_assert_str_eq(str(run, "scenario"), "t_whole");
-    cr_assert_str_eq(str(run, "framework"), "native");
-    cr_assert_eq(num(run, "tasks"), tasks);
-    cr_assert_eq(num(run, "enqueued"), tasks);
-    cr_assert_eq(num(run, "completed"), tasks);
-    cr_assert_eq(num(run, "failed"), 0);
-    cr_assert_eq(num(run, "lost"), 0);
+    cr_assert_str_eq(drv_str(run, "status"), "ok", "run failed: %s",
+                     cJSON_GetObjectItem(run, "error") ? drv_str(run, "error") : "");
+    cr_assert_str_eq(drv_str(run, "scenario"), "t_whole");
+    cr_assert_str_eq(drv_str(run, "framework"), "native");
+    cr_assert_eq(drv_num(run, "tasks"), tasks);
+    cr_assert_eq(drv_num(run, "enqueued"), tasks);
+    cr_assert_eq(drv_num(run, "completed"), tasks);
+    cr_assert_eq(drv_num(run, "failed"), 0);
+    cr_assert_eq(drv_num(run, "lost"), 0);
     cr_assert_not(boolean(run, "partial"), "a complete run marked partial");
-    cr_assert_eq(num(run, "queued_at_end"), 0);
-    const cJSON *d = obj(run, "durations_s");
-    cr_assert_gt(num(d, "enqueue"), 0);
-    cr_assert_gt(num(d, "drain"), 0);
-    cr_assert_geq(num(d, "total"), num(d, "drain"));
-    const cJSON *t = obj(run, "throughput_per_s");
-    cr_assert_gt(num(t, "end_to_end"), 0);
-    cr_assert_gt(num(t, "processing"), 0);
-    cr_assert_gt(num(t, "enqueue"), 0);
-    cr_assert_geq(num(t, "processing"), num(t, "end_to_end") * 0.99,
+    cr_assert_eq(drv_num(run, "queued_at_end"), 0);
+    const cJSON *d = drv_obj(run, "durations_s");
+    cr_assert_gt(drv_num(d, "enqueue"), 0);
+    cr_assert_gt(drv_num(d, "drain"), 0);
+    cr_assert_geq(drv_num(d, "total"), drv_num(d, "drain"));
+    const cJSON *t = drv_obj(run, "throughput_per_s");
+    cr_assert_gt(drv_num(t, "end_to_end"), 0);
+    cr_assert_gt(drv_num(t, "processing"), 0);
+    cr_assert_gt(drv_num(t, "enqueue"), 0);
+    cr_assert_geq(drv_num(t, "processing"), drv_num(t, "end_to_end") * 0.99,
                   "processing throughput below end-to-end");
-    const cJSON *l = obj(run, "latency_us");
+    const cJSON *l = drv_obj(run, "latency_us");
     check_hist(l, "queue_wait", tasks, 1);
     check_hist(l, "service", tasks, 1); /* cpu tasks of 20 µs: service is never 0 */
     check_hist(l, "end_to_end", tasks, 1);
-    cr_assert_geq(num(obj(l, "end_to_end"), "p50"), num(obj(l, "queue_wait"), "p50"));
-    const cJSON *res = obj(run, "resources");
+    cr_assert_geq(drv_num(drv_obj(l, "end_to_end"), "p50"), drv_num(drv_obj(l, "queue_wait"), "p50"));
+    const cJSON *res = drv_obj(run, "resources");
     int precise = check_role(res, "workers", 1);
     check_role(res, "redis", 0);
     check_role(res, "driver", 0);
-    cr_assert_gt(num(obj(res, "workers"), "cpu_us_per_task"), 0);
+    cr_assert_gt(drv_num(drv_obj(res, "workers"), "cpu_us_per_task"), 0);
     /* units in the names: the machine's share of all its CPUs, the other
      * load in percent of one CPU (it cannot exceed what the machine did) */
-    double mach = num(run, "machine_cpu_pct_of_all_cpus_avg");
+    double mach = drv_num(run, "machine_cpu_pct_of_all_cpus_avg");
     cr_assert(mach >= 0 && mach <= 100, "machine_cpu_pct_of_all_cpus_avg %g", mach);
-    double other = num(run, "other_cpu_pct_of_one_cpu_avg");
-    cr_assert(other >= 0 && other <= mach * num(run, "machine_cpus") + 1e-6,
+    double other = drv_num(run, "other_cpu_pct_of_one_cpu_avg");
+    cr_assert(other >= 0 && other <= mach * drv_num(run, "machine_cpus") + 1e-6,
               "other_cpu_pct_of_one_cpu_avg %g beyond the machine's %g%% of %g CPUs", other, mach,
-              num(run, "machine_cpus"));
-    cr_assert(cJSON_IsBool(obj(run, "noisy")));
-    cr_assert_gt(num(obj(run, "redis"), "commands_per_task"), 0);
-    cr_assert_gt(num(obj(obj(run, "redis"), "commands_by_name"), "brpop"), 0);
+              drv_num(run, "machine_cpus"));
+    cr_assert(cJSON_IsBool(drv_obj(run, "noisy")));
+    cr_assert_gt(drv_num(drv_obj(run, "redis"), "commands_per_task"), 0);
+    cr_assert_gt(drv_num(drv_obj(drv_obj(run, "redis"), "commands_by_name"), "brpop"), 0);
     check_redis_commands(run, tasks);
     return precise;
 }
@@ -175,24 +157,24 @@ Test(driver, whole_run_embedded, .timeout = 90, .fini = drv_cleanup) {
               "no table / results path in the output:\n%s", log);
 
     cJSON *j = drv_results_required(&d);
-    cr_assert_str_eq(str(j, "tool"), "tqbench");
-    cr_assert_gt(strlen(str(j, "version")), 0);
-    cr_assert_gt(strlen(str(j, "started_at")), 0);
-    cr_assert_str_eq(str(j, "status"), "ok");
-    const cJSON *m = obj(j, "machine");
-    cr_assert_geq(num(m, "cpus"), 1);
-    cr_assert_gt(strlen(str(m, "model")), 0);
-    cr_assert_gt(strlen(str(m, "kernel")), 0);
-    cr_assert_str_eq(str(obj(j, "config"), "redis"), "embedded");
-    cr_assert(cJSON_IsTrue(obj(obj(j, "redis"), "embedded")));
-    const cJSON *cfg = obj(j, "config");
-    const char *wbin = str(cfg, "worker_bin");
+    cr_assert_str_eq(drv_str(j, "tool"), "tqbench");
+    cr_assert_gt(strlen(drv_str(j, "version")), 0);
+    cr_assert_gt(strlen(drv_str(j, "started_at")), 0);
+    cr_assert_str_eq(drv_str(j, "status"), "ok");
+    const cJSON *m = drv_obj(j, "machine");
+    cr_assert_geq(drv_num(m, "cpus"), 1);
+    cr_assert_gt(strlen(drv_str(m, "model")), 0);
+    cr_assert_gt(strlen(drv_str(m, "kernel")), 0);
+    cr_assert_str_eq(drv_str(drv_obj(j, "config"), "redis"), "embedded");
+    cr_assert(cJSON_IsTrue(drv_obj(drv_obj(j, "redis"), "embedded")));
+    const cJSON *cfg = drv_obj(j, "config");
+    const char *wbin = drv_str(cfg, "worker_bin");
     size_t wl = strlen(wbin);
     cr_assert(wl > 9 && strcmp(wbin + wl - 9, "/tqworker") == 0 && access(wbin, X_OK) == 0,
               "config.worker_bin is not the resolved tqworker: %s", wbin);
     cr_assert_not(boolean(cfg, "quiet"));
-    cr_assert_str_eq(str(cfg, "log_level"), "warn");
-    const cJSON *runs = obj(j, "runs");
+    cr_assert_str_eq(drv_str(cfg, "log_level"), "warn");
+    const cJSON *runs = drv_obj(j, "runs");
     cr_assert_eq(cJSON_GetArraySize(runs), 2);
     const cJSON *run;
     int imprecise = 0, rep = 0;
@@ -202,7 +184,7 @@ Test(driver, whole_run_embedded, .timeout = 90, .fini = drv_cleanup) {
         char label[64];
         snprintf(label, sizeof label, "t_whole/native #%d", ++rep);
         double shown = final_rate(log, label);
-        double tput = num(obj(run, "throughput_per_s"), "end_to_end");
+        double tput = drv_num(drv_obj(run, "throughput_per_s"), "end_to_end");
         cr_assert(fabs(shown - tput) <= 0.5 + 1e-9 * tput,
                   "%s: progress says %g tasks/s, results.json %g:\n%s", label, shown, tput, log);
     }
@@ -210,23 +192,23 @@ Test(driver, whole_run_embedded, .timeout = 90, .fini = drv_cleanup) {
     cr_assert_gt(imprecise, 0, "expected worker CPU under 1 s in this short run");
     cr_assert(strstr(log, "note: worker CPU under 1 s in"), "no imprecision note:\n%s", log);
     free(log);
-    const cJSON *sum = cJSON_GetArrayItem(obj(j, "summaries"), 0);
+    const cJSON *sum = cJSON_GetArrayItem(drv_obj(j, "summaries"), 0);
     cr_assert_not_null(sum, "no summary of the repeats");
-    cr_assert_eq(num(sum, "repeats"), 2);
-    const cJSON *tp = obj(sum, "throughput_end_to_end_per_s");
-    cr_assert(num(tp, "min") <= num(tp, "median") && num(tp, "median") <= num(tp, "max"));
-    cr_assert_geq(num(tp, "cv"), 0);
+    cr_assert_eq(drv_num(sum, "repeats"), 2);
+    const cJSON *tp = drv_obj(sum, "throughput_end_to_end_per_s");
+    cr_assert(drv_num(tp, "min") <= drv_num(tp, "median") && drv_num(tp, "median") <= drv_num(tp, "max"));
+    cr_assert_geq(drv_num(tp, "cv"), 0);
     /* a summary's figure is the runs' figure of the same name: the Redis
      * CPU per task is redis.cpu_us_per_task (INFO), not another reading */
     double rc[2];
     for (int i = 0; i < 2; i++)
-        rc[i] = num(obj(cJSON_GetArrayItem(runs, i), "redis"), "cpu_us_per_task");
-    const cJSON *rs = obj(sum, "redis_cpu_us_per_task");
-    cr_assert_eq(num(rs, "n"), 2);
-    cr_assert(fabs(num(rs, "min") - fmin(rc[0], rc[1])) < 1e-9 &&
-                  fabs(num(rs, "max") - fmax(rc[0], rc[1])) < 1e-9,
+        rc[i] = drv_num(drv_obj(cJSON_GetArrayItem(runs, i), "redis"), "cpu_us_per_task");
+    const cJSON *rs = drv_obj(sum, "redis_cpu_us_per_task");
+    cr_assert_eq(drv_num(rs, "n"), 2);
+    cr_assert(fabs(drv_num(rs, "min") - fmin(rc[0], rc[1])) < 1e-9 &&
+                  fabs(drv_num(rs, "max") - fmax(rc[0], rc[1])) < 1e-9,
               "summary redis_cpu_us_per_task [%g, %g], runs' redis.cpu_us_per_task %g and %g",
-              num(rs, "min"), num(rs, "max"), rc[0], rc[1]);
+              drv_num(rs, "min"), drv_num(rs, "max"), rc[0], rc[1]);
     cr_assert(!cJSON_GetObjectItem(sum, "throughput_client_enqueue_per_s"),
               "native has no client of its own to summarize");
 
@@ -275,11 +257,11 @@ Test(driver, external_mode, .timeout = 90, .fini = drv_cleanup) {
     free(drv_run_expect(&d, args, 60000, 0));
     cJSON *j = drv_results_required(&d);
     const cJSON *run = first_run_ok(j, 500);
-    cr_assert_eq(num(run, "lost"), 0);
-    const cJSON *wk = obj(obj(run, "resources"), "workers");
-    cr_assert_str_eq(str(wk, "source"), "heartbeats");
-    cr_assert_gt(num(wk, "rss_kb_peak"), 0);
-    cr_assert_str_eq(str(cJSON_GetArrayItem(obj(run, "workers"), 0), "id"), "ext-a");
+    cr_assert_eq(drv_num(run, "lost"), 0);
+    const cJSON *wk = drv_obj(drv_obj(run, "resources"), "workers");
+    cr_assert_str_eq(drv_str(wk, "source"), "heartbeats");
+    cr_assert_gt(drv_num(wk, "rss_kb_peak"), 0);
+    cr_assert_str_eq(drv_str(cJSON_GetArrayItem(drv_obj(run, "workers"), 0), "id"), "ext-a");
     cJSON_Delete(j);
 
     redisContext *c = drv_redis_connect(&r);
@@ -347,7 +329,7 @@ Test(driver, requirepass_url, .timeout = 90, .fini = drv_cleanup) {
     free(drv_run_expect(&d, args, 60000, 0));
     cJSON *j = drv_results_required(&d);
     first_run_ok(j, 500);
-    cr_assert(strstr(str(obj(j, "config"), "redis"), "***"), "safe URL form expected");
+    cr_assert(strstr(drv_str(drv_obj(j, "config"), "redis"), "***"), "safe URL form expected");
     cJSON_Delete(j);
     /* the output, results.json and the workers' logs */
     cr_assert_eq(drv_dir_grep(d.dir, pw), 0, "the password appears in a file or the output");
@@ -390,38 +372,38 @@ Test(driver, rate_and_live_arrival, .timeout = 90, .fini = drv_cleanup) {
                           "--out", d.out, "--quiet", NULL};
     free(drv_run_expect(&d, args, 80000, 0));
     cJSON *j = drv_results_required(&d);
-    const cJSON *runs = obj(j, "runs");
+    const cJSON *runs = drv_obj(j, "runs");
     cr_assert_eq(cJSON_GetArraySize(runs), 3);
 
     const cJSON *r0 = cJSON_GetArrayItem(runs, 0);
-    cr_assert_str_eq(str(r0, "status"), "ok");
-    cr_assert_eq(num(r0, "offered_rate_per_s"), 2000);
-    cr_assert_eq(num(r0, "completed"), 1000);
-    cr_assert_geq(num(r0, "producer_max_lag_us"), 0);
-    cr_assert(strstr(str(obj(r0, "latency_us"), "origin"), "scheduled"));
+    cr_assert_str_eq(drv_str(r0, "status"), "ok");
+    cr_assert_eq(drv_num(r0, "offered_rate_per_s"), 2000);
+    cr_assert_eq(drv_num(r0, "completed"), 1000);
+    cr_assert_geq(drv_num(r0, "producer_max_lag_us"), 0);
+    cr_assert(strstr(drv_str(drv_obj(r0, "latency_us"), "origin"), "scheduled"));
     /* an open loop at 2,000/s cannot push 1,000 tasks much faster than 0.5 s */
-    cr_assert_geq(num(obj(r0, "durations_s"), "enqueue"), 0.45);
-    cr_assert_lt(num(obj(r0, "throughput_per_s"), "enqueue"), 2300);
+    cr_assert_geq(drv_num(drv_obj(r0, "durations_s"), "enqueue"), 0.45);
+    cr_assert_lt(drv_num(drv_obj(r0, "throughput_per_s"), "enqueue"), 2300);
 
     const cJSON *r1 = cJSON_GetArrayItem(runs, 1);
-    cr_assert_str_eq(str(r1, "status"), "ok");
-    double cap = num(r1, "capacity_probe_per_s");
+    cr_assert_str_eq(drv_str(r1, "status"), "ok");
+    double cap = drv_num(r1, "capacity_probe_per_s");
     cr_assert_gt(cap, 0);
-    cr_assert_float_eq(num(r1, "offered_rate_per_s"), cap / 2, cap * 1e-9);
-    double tasks = num(r1, "tasks");
+    cr_assert_float_eq(drv_num(r1, "offered_rate_per_s"), cap / 2, cap * 1e-9);
+    double tasks = drv_num(r1, "tasks");
     cr_assert_geq(tasks, cap / 4 - 1, "tasks %g should be rate x 0.5 s (capacity %g)", tasks, cap);
-    cr_assert_eq(num(r1, "completed"), tasks);
-    cr_assert_eq(num(r1, "warmup_tasks"), 1000); /* the probe is the warm-up */
+    cr_assert_eq(drv_num(r1, "completed"), tasks);
+    cr_assert_eq(drv_num(r1, "warmup_tasks"), 1000); /* the probe is the warm-up */
 
     /* live, with failures: every task counted once, failed ones retried */
     const cJSON *r2 = cJSON_GetArrayItem(runs, 2);
-    cr_assert_str_eq(str(r2, "status"), "ok");
-    double failed = num(r2, "failed");
+    cr_assert_str_eq(drv_str(r2, "status"), "ok");
+    double failed = drv_num(r2, "failed");
     cr_assert_gt(failed, 300, "about a quarter of 2,000 should fail, got %g", failed);
     cr_assert_lt(failed, 700);
-    cr_assert_eq(num(r2, "completed") + failed, 2000);
-    cr_assert_eq(num(r2, "retried"), failed, "each fail task is retried once (max_attempts 2)");
-    cr_assert_eq(num(r2, "lost"), 0);
+    cr_assert_eq(drv_num(r2, "completed") + failed, 2000);
+    cr_assert_eq(drv_num(r2, "retried"), failed, "each fail task is retried once (max_attempts 2)");
+    cr_assert_eq(drv_num(r2, "lost"), 0);
     cJSON_Delete(j);
     drv_fini(&d);
 }
@@ -521,28 +503,28 @@ Test(driver, nothing_measured_is_null, .timeout = 60, .fini = drv_cleanup) {
     const char *args[] = {"run", "--scenario", scen, "--warmup", "0", "--out", d.out, NULL};
     char *log = drv_run_expect(&d, args, 40000, 0);
     cJSON *j = drv_results_required(&d);
-    const cJSON *run = cJSON_GetArrayItem(obj(j, "runs"), 0);
-    cr_assert_str_eq(str(run, "status"), "ok");
-    cr_assert_eq(num(run, "failed"), 200);
+    const cJSON *run = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_str_eq(drv_str(run, "status"), "ok");
+    cr_assert_eq(drv_num(run, "failed"), 200);
     const char *hists[] = {"queue_wait", "service", "end_to_end"};
     const char *figs[] = {"p50", "p90", "p99", "p999", "max", "mean", "min"};
     for (int h = 0; h < 3; h++) {
-        const cJSON *hj = obj(obj(run, "latency_us"), hists[h]);
-        cr_assert_eq(num(hj, "count"), 0);
+        const cJSON *hj = drv_obj(drv_obj(run, "latency_us"), hists[h]);
+        cr_assert_eq(drv_num(hj, "count"), 0);
         for (int i = 0; i < 7; i++)
-            cr_assert(cJSON_IsNull(obj(hj, figs[i])), "latency_us.%s.%s is not null", hists[h],
+            cr_assert(cJSON_IsNull(drv_obj(hj, figs[i])), "latency_us.%s.%s is not null", hists[h],
                       figs[i]);
     }
     /* failed tasks carry no done stamp either: no drain was timed, so the
      * throughputs are null too; the producer's was measured */
-    const cJSON *tp = obj(run, "throughput_per_s");
-    cr_assert(cJSON_IsNull(obj(tp, "end_to_end")) && cJSON_IsNull(obj(tp, "processing")),
+    const cJSON *tp = drv_obj(run, "throughput_per_s");
+    cr_assert(cJSON_IsNull(drv_obj(tp, "end_to_end")) && cJSON_IsNull(drv_obj(tp, "processing")),
               "a throughput over no timed drain is not null");
-    cr_assert_gt(num(tp, "enqueue"), 0);
-    const cJSON *sum = cJSON_GetArrayItem(obj(j, "summaries"), 0);
-    const cJSON *p99 = obj(sum, "latency_end_to_end_p99_us");
-    cr_assert_eq(num(p99, "n"), 0);
-    cr_assert(cJSON_IsNull(obj(p99, "median")), "a summary of no value is not null");
+    cr_assert_gt(drv_num(tp, "enqueue"), 0);
+    const cJSON *sum = cJSON_GetArrayItem(drv_obj(j, "summaries"), 0);
+    const cJSON *p99 = drv_obj(sum, "latency_end_to_end_p99_us");
+    cr_assert_eq(drv_num(p99, "n"), 0);
+    cr_assert(cJSON_IsNull(drv_obj(p99, "median")), "a summary of no value is not null");
     /* table row: "t_fail ... <tasks/s> <processing/s> - - <cpu>..." */
     const char *row = strstr(log, "  native ");
     cr_assert_not_null(row, "no table row:\n%s", log);
