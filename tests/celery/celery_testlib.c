@@ -124,3 +124,15 @@ int64_t ct_wall_us(void) {
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+void ct_redis_up(struct tq_test_redis *r, redisContext **c) {
+    cr_assert_eq(tq_test_redis_start(r, 0, NULL), 0, "redis-server did not start");
+    *c = tq_test_redis_connect(r);
+    cr_assert_not_null(*c, "cannot connect to the test redis-server (pid %d)", (int)r->pid);
+}
+
+void ct_redis_down(struct tq_test_redis *r, redisContext **c) {
+    if (*c) redisFree(*c);
+    *c = NULL;
+    tq_test_redis_stop(r, 1);
+}

@@ -47,4 +47,10 @@ void ct_hget(redisContext *c, const char *key, const char *field, char *buf, siz
 /* Wall-clock µs. */
 int64_t ct_wall_us(void);
 
+/* A private redis-server on a unix socket and a connection to it, for a
+ * test's .init (fails the test when either fails); ct_redis_down frees the
+ * connection and stops the server by pid, for .fini. */
+void ct_redis_up(struct tq_test_redis *r, redisContext **c);
+void ct_redis_down(struct tq_test_redis *r, redisContext **c);
+
 #endif

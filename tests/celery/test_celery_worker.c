@@ -19,17 +19,8 @@
 static struct tq_test_redis redis_srv;
 static redisContext *rc;
 
-static void setup(void) {
-    cr_assert_eq(tq_test_redis_start(&redis_srv, 0, NULL), 0, "redis-server did not start");
-    rc = tq_test_redis_connect(&redis_srv);
-    cr_assert_not_null(rc);
-}
-
-static void teardown(void) {
-    if (rc) redisFree(rc);
-    rc = NULL;
-    tq_test_redis_stop(&redis_srv, 1);
-}
+static void setup(void) { ct_redis_up(&redis_srv, &rc); }
+static void teardown(void) { ct_redis_down(&redis_srv, &rc); }
 
 static void log_path(char *buf, size_t n, const char *name) {
     snprintf(buf, n, "%s/%s.log", redis_srv.dir, name);

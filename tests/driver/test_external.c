@@ -29,12 +29,6 @@ static long long wall_us(void) {
     return (long long)tv.tv_sec * 1000000 + tv.tv_usec;
 }
 
-static redisContext *connect_or_fail(const struct tq_test_redis *r) {
-    redisContext *c = tq_test_redis_connect(r);
-    cr_assert_not_null(c, "cannot connect to the test redis %s", r->url);
-    return c;
-}
-
 static void command_ok(redisContext *c, const char *what, redisReply *x) {
     cr_assert(x && x->type != REDIS_REPLY_ERROR, "%s: %s", what,
               x ? x->str : (c->err ? c->errstr : "no reply"));
@@ -106,8 +100,7 @@ Test(external, cpu_window_over_short_drain, .timeout = 120, .fini = drv_cleanup)
     struct drv d;
     drv_init(&d);
     struct tq_test_redis r;
-    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
-    redisContext *c = connect_or_fail(&r);
+    redisContext *c = drv_redis_start_connected(&r);
     pid_t w = start_worker(&d, &r, "ext-n", "extcpu");
     wait_heartbeat(c, "ext-n");
     /* a Celery worker on the same queue name: not one of native's workers */
@@ -183,8 +176,7 @@ Test(external, stale_beat_marks_window_incomplete, .timeout = 120, .fini = drv_c
     struct drv d;
     drv_init(&d);
     struct tq_test_redis r;
-    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
-    redisContext *c = connect_or_fail(&r);
+    redisContext *c = drv_redis_start_connected(&r);
     pid_t w = start_worker(&d, &r, "ext-live", "extstale");
     wait_heartbeat(c, "ext-live");
     fake_heartbeat(c, "ext-stuck", "extstale", "native", 3000);
@@ -242,8 +234,7 @@ Test(external, protocol_filter, .timeout = 90, .fini = drv_cleanup) {
     struct drv d;
     drv_init(&d);
     struct tq_test_redis r;
-    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
-    redisContext *c = connect_or_fail(&r);
+    redisContext *c = drv_redis_start_connected(&r);
     pid_t w = start_worker(&d, &r, "ext-p", "pq");
     wait_heartbeat(c, "ext-p");
     fake_heartbeat(c, "fake-celery", "pq", "celery", 60000);
@@ -307,8 +298,7 @@ Test(external, settings_from_heartbeats, .timeout = 90, .fini = drv_cleanup) {
     struct drv d;
     drv_init(&d);
     struct tq_test_redis r;
-    cr_assert_eq(drv_redis_start(&r, 0, NULL), 0);
-    redisContext *c = connect_or_fail(&r);
+    redisContext *c = drv_redis_start_connected(&r);
     /* ext-b alone on "setb"; ext-a and ext-b on "seta" */
     pid_t a = start_worker_with(&d, &r, "ext-a", "seta", "2", "3");
     pid_t b = start_worker_with(&d, &r, "ext-b", "seta,setb", "4", "1");
