@@ -1,15 +1,29 @@
 /* test_clock.c - the wall and monotonic clocks and sleeping to a deadline. */
 #include <criterion/criterion.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "tq_clock.h"
 
+/* gettimeofday is the reference, not time(): glibc serves time() from the
+ * coarse clock, which lags CLOCK_REALTIME by up to a tick, so just after a
+ * second boundary time() still names the previous second. */
+static int64_t reference_wall_us(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
 Test(clock, wall_is_epoch_microseconds) {
-    int64_t before = (int64_t)time(NULL);
+    int64_t before = reference_wall_us();
     int64_t us = tq_clock_wall_us();
-    int64_t after = (int64_t)time(NULL);
-    cr_assert_geq(us, before * 1000000);
-    cr_assert_lt(us, (after + 1) * 1000000);
+    int64_t after = reference_wall_us();
+    cr_assert_geq(us, before, "wall %lld us is before the reference %lld", (long long)us,
+                  (long long)before);
+    cr_assert_leq(us, after, "wall %lld us is after the reference %lld", (long long)us,
+                  (long long)after);
+    /* epoch microseconds, not milliseconds or seconds: after 2020-01-01 */
+    cr_assert_gt(us, INT64_C(1577836800) * 1000000);
 }
 
 Test(clock, monotonic_units_agree_and_never_go_back) {
