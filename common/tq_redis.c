@@ -359,9 +359,10 @@ redisContext *tq_redis_connect(const struct tq_redis_url *u, int timeout_ms, cha
 }
 
 /* What the callback of a queued AUTH/SELECT needs: its label for the log
- * line and the password, to keep it out of that line. */
+ * line, the password, to keep it out of that line, and the caller's limiter. */
 struct async_setup {
     char label[720];                 /* "<safe url>: AUTH" */
+    tq_ratelimit *rl;                /* NULL: log every failure */
     char password[sizeof(((struct tq_redis_url *)0)->password)];
 };
 
@@ -376,20 +377,29 @@ static void async_setup_cb(redisAsyncContext *ac, void *reply, void *privdata) {
         const char *msg = r->str ? r->str : "(no message)";
         if (setup->password[0] && strstr(msg, setup->password))
             msg = "(message withheld: it holds the password)";
-        tq_error("%s failed: %s", setup->label, msg);
+        int64_t suppressed = 0;
+        if (!setup->rl || tq_ratelimit_allow(setup->rl, &suppressed)) {
+            if (suppressed)
+                tq_error("%s failed: %s (%lld similar messages suppressed)", setup->label, msg,
+                         (long long)suppressed);
+            else
+                tq_error("%s failed: %s", setup->label, msg);
+        }
     }
     memset(setup->password, 0, sizeof setup->password);
     free(setup);
 }
 
-static int async_queue(redisAsyncContext *ac, const struct tq_redis_url *u, const char *safe,
-                       const char *what, char *err, size_t errlen, const char *fmt, ...) {
+static int async_queue(redisAsyncContext *ac, const struct tq_redis_url *u, tq_ratelimit *rl,
+                       const char *safe, const char *what, char *err, size_t errlen,
+                       const char *fmt, ...) {
     struct async_setup *setup = malloc(sizeof *setup);
     if (!setup) {
         snprintf(err, errlen, "%s: out of memory", safe);
         return -1;
     }
     snprintf(setup->label, sizeof setup->label, "%s: %s", safe, what);
+    setup->rl = rl;
     memcpy(setup->password, u->password, sizeof setup->password);
     va_list ap;
     va_start(ap, fmt);
@@ -404,7 +414,8 @@ static int async_queue(redisAsyncContext *ac, const struct tq_redis_url *u, cons
     return 0;
 }
 
-redisAsyncContext *tq_redis_connect_async(const struct tq_redis_url *u, char *err, size_t errlen) {
+redisAsyncContext *tq_redis_connect_async(const struct tq_redis_url *u, tq_ratelimit *rl,
+                                          char *err, size_t errlen) {
     char safe[700];
     tq_redis_url_format_safe(u, safe, sizeof safe);
     redisAsyncContext *ac =
@@ -420,14 +431,15 @@ redisAsyncContext *tq_redis_connect_async(const struct tq_redis_url *u, char *er
     }
     int rc = 0;
     if (u->password[0]) {
-        rc = u->user[0] ? async_queue(ac, u, safe, "AUTH", err, errlen, "AUTH %s %s", u->user,
-                                      u->password)
-                        : async_queue(ac, u, safe, "AUTH", err, errlen, "AUTH %s", u->password);
+        rc = u->user[0] ? async_queue(ac, u, rl, safe, "AUTH", err, errlen, "AUTH %s %s",
+                                      u->user, u->password)
+                        : async_queue(ac, u, rl, safe, "AUTH", err, errlen, "AUTH %s",
+                                      u->password);
     }
     if (rc == 0 && u->db != 0) {
         char what[32];
         snprintf(what, sizeof what, "SELECT %d", u->db);
-        rc = async_queue(ac, u, safe, what, err, errlen, "SELECT %d", u->db);
+        rc = async_queue(ac, u, rl, safe, what, err, errlen, "SELECT %d", u->db);
     }
     if (rc != 0) {
         redisAsyncFree(ac);

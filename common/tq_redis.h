@@ -19,6 +19,8 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
 
+#include "tq_log.h"
+
 #define TQ_REDIS_DEFAULT_URL "redis://127.0.0.1:6379/0"
 
 struct tq_redis_url {
@@ -55,8 +57,12 @@ redisContext *tq_redis_connect(const struct tq_redis_url *u, int timeout_ms, cha
 /* Starts a non-blocking connection (not yet attached to any event loop) and
  * queues AUTH and SELECT as its first commands, so every later command runs
  * authenticated on the right db. Returns NULL with err filled on failure.
- * Errors of the queued AUTH/SELECT are logged (without the password). */
-redisAsyncContext *tq_redis_connect_async(const struct tq_redis_url *u, char *err, size_t errlen);
+ * Errors of the queued AUTH/SELECT are logged (without the password) through
+ * rl when it is not NULL, so a program that opens many connections with a
+ * wrong password logs a few lines and a count, not one line per connection;
+ * rl must outlive the connection. */
+redisAsyncContext *tq_redis_connect_async(const struct tq_redis_url *u, tq_ratelimit *rl,
+                                          char *err, size_t errlen);
 
 /* Runs a command and checks the reply type is not an error; returns the
  * reply (caller frees) or NULL with err set ("LPUSH: <redis error>", the

@@ -115,7 +115,8 @@ static void slot_connect(struct slot *s) {
         return;
     }
     char err[1024];
-    redisAsyncContext *ac = tq_redis_connect_async(&w->cfg->redis, err, sizeof err);
+    redisAsyncContext *ac =
+        tq_redis_connect_async(&w->cfg->redis, &w->rl_setup, err, sizeof err);
     if (!ac) {
         worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN,
                            "consumer %d: cannot connect to %s; retrying", s->index, err);

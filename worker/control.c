@@ -102,7 +102,8 @@ static void ctl_drop(struct worker *w, const char *why) {
 static void ctl_connect(struct worker *w) {
     struct control *c = &w->ctl;
     char err[1024];
-    redisAsyncContext *ac = tq_redis_connect_async(&w->cfg->redis, err, sizeof err);
+    redisAsyncContext *ac =
+        tq_redis_connect_async(&w->cfg->redis, &w->rl_setup, err, sizeof err);
     if (!ac) {
         worker_log_limited(w, &w->rl_ctl, TQ_LOG_WARN, "cannot connect to %s; retrying", err);
         c->lost = 1;

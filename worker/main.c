@@ -188,6 +188,7 @@ int main(int argc, char **argv) {
     tq_ratelimit_init(&w.rl_conn, 3, 10 * 1000000LL);
     tq_ratelimit_init(&w.rl_ctl, 5, 10 * 1000000LL);
     tq_ratelimit_init(&w.rl_reply, 5, 10 * 1000000LL);
+    tq_ratelimit_init(&w.rl_setup, 3, 10 * 1000000LL);
 
     uv_signal_init(&loop, &w.sigterm);
     uv_signal_init(&loop, &w.sigint);

@@ -184,6 +184,7 @@ struct worker {
     tq_ratelimit rl_conn;          /* consumers' connection losses and failures */
     tq_ratelimit rl_ctl;           /* the control connection's */
     tq_ratelimit rl_reply;         /* error replies */
+    tq_ratelimit rl_setup;         /* failed AUTH/SELECT of any connection */
     enum phase phase;
     int forced;
     int exit_code;

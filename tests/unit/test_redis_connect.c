@@ -204,7 +204,7 @@ static void async_set(const char *url, struct async_result *res) {
     cr_assert_eq(tq_redis_url_parse(url, &u, err, sizeof err), 0, "%s", err);
     uv_loop_t loop;
     cr_assert_eq(uv_loop_init(&loop), 0);
-    redisAsyncContext *ac = tq_redis_connect_async(&u, err, sizeof err);
+    redisAsyncContext *ac = tq_redis_connect_async(&u, NULL, err, sizeof err);
     cr_assert_not_null(ac, "%s", err);
     cr_assert_eq(redisLibuvAttach(ac, &loop), REDIS_OK);
     memset(res, 0, sizeof *res);
@@ -278,7 +278,7 @@ Test(redis_connect, async_refused_is_an_error_or_a_failed_reply) {
     struct tq_redis_url u;
     char err[512];
     cr_assert_eq(tq_redis_url_parse(url, &u, err, sizeof err), 0);
-    redisAsyncContext *ac = tq_redis_connect_async(&u, err, sizeof err);
+    redisAsyncContext *ac = tq_redis_connect_async(&u, NULL, err, sizeof err);
     cr_assert_null(ac, "connect to a removed socket succeeded");
     cr_assert_not_null(strstr(err, url), "%s", err);
 }

@@ -161,3 +161,42 @@ Test(worker_cli, unreachable_redis_retries_and_masks_password) {
     cr_expect(strstr(buf, "cannot connect") != NULL, "no connect error logged: %s", buf);
     cr_expect(strstr(buf, "s3cretpw") == NULL, "password in the log: %s", buf);
 }
+
+/* A wrong password on many connections: every AUTH fails, yet the log says
+ * so a few times (rate-limited), not once per connection; the worker stays
+ * up (Redis may be fixed under it) and never prints the password. */
+Test(worker_cli, wrong_password_logged_rate_limited) {
+    struct tq_test_redis srv;
+    cr_assert_eq(tq_test_redis_start(&srv, 0, "rightpw"), 0);
+    char bin[512], url[600];
+    snprintf(url, sizeof url, "unix://%s?password=wr0ngpw", srv.socket);
+    const char *argv[] = {tq_test_bin("tqworker", bin, sizeof bin), "--redis", url,
+                          "--concurrency", "64", NULL};
+    unlink(out_path);
+    pid_t pid = tq_test_spawn(argv, out_path);
+    cr_assert_gt(pid, 0);
+    tq_test_sleep_ms(1000);
+    int alive = tq_test_pid_alive(pid);
+    kill(pid, SIGTERM);
+    int st = 0;
+    int exited = tq_test_wait_pid(pid, 5000, &st);
+    if (!exited) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+    }
+    tq_test_redis_stop(&srv, 1);
+    cr_expect(alive, "tqworker exited on a wrong password");
+    cr_expect(exited && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "no clean exit 0 on SIGTERM within 5 s (status %d)", st);
+    FILE *f = fopen(out_path, "r");
+    char buf[65536] = "";
+    if (f) {
+        buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
+        fclose(f);
+    }
+    int lines = 0;
+    for (const char *p = buf; (p = strstr(p, "AUTH failed")) != NULL; p++) lines++;
+    cr_expect_gt(lines, 0, "the failed AUTH is not logged: %s", buf);
+    cr_expect_leq(lines, 3, "%d AUTH lines for 65 connections: %s", lines, buf);
+    cr_expect(strstr(buf, "wr0ngpw") == NULL, "password in the log: %s", buf);
+}
