@@ -26,8 +26,9 @@
  * CPU figures are precise to 1% from 100 ticks on (1 s) */
 #define CPU_PRECISE_TICKS 100
 
+/* pss_kb < 0: PSS not read in this sample. */
 static void role_sample(struct role_usage *r, int64_t cpu_delta_us, int64_t interval_us,
-                        int64_t rss_kb) {
+                        int64_t rss_kb, int64_t pss_kb) {
     if (cpu_delta_us < 0) cpu_delta_us = 0;
     r->cpu_us += cpu_delta_us;
     if (interval_us > 0) {
@@ -36,6 +37,11 @@ static void role_sample(struct role_usage *r, int64_t cpu_delta_us, int64_t inte
     }
     r->rss_kb_sum += (double)rss_kb;
     if (rss_kb > r->rss_kb_peak) r->rss_kb_peak = rss_kb;
+    if (pss_kb >= 0) {
+        r->pss_kb_sum += (double)pss_kb;
+        if (pss_kb > r->pss_kb_peak) r->pss_kb_peak = pss_kb;
+        r->pss_samples++;
+    }
     r->samples++;
     r->available = 1;
 }
@@ -105,13 +111,16 @@ static int beats_sample(struct monitor *m, redisContext *c, int64_t *cpu_delta, 
     return seen;
 }
 
-/* One worker's CPU and RSS from /proc (the process and its descendants). */
-static int worker_usage(struct monitor *m, int i, int64_t *cpu_us, int64_t *rss_kb) {
+/* One worker's CPU, RSS and PSS (-1 unread) from /proc (the process and its
+ * descendants). */
+static int worker_usage(struct monitor *m, int i, int64_t *cpu_us, int64_t *rss_kb,
+                        int64_t *pss_kb) {
     struct worker_proc *w = &m->ws->w[i];
     struct tq_proc_usage u;
     if (!w->running || tq_proc_tree_read(w->pid, &u) != 0) return -1;
     *cpu_us = u.cpu_user_us + u.cpu_sys_us;
     *rss_kb = u.rss_kb;
+    *pss_kb = u.pss_kb;
     return 0;
 }
 
@@ -130,20 +139,22 @@ static void monitor_sample(struct monitor *m, int first) {
         } else if (seen) {
             /* peaks per beat interval: a sample interval shorter than the
              * heartbeat's would see a whole beat's CPU in a fraction of it */
-            role_sample(&m->workers, cpu_delta, 0, rss);
+            role_sample(&m->workers, cpu_delta, 0, rss, -1);
             if (pct > m->workers.cpu_pct_peak) m->workers.cpu_pct_peak = pct;
         }
     } else {
+        int64_t pss = 0; /* -1 once any worker's PSS is unread */
         for (int i = 0; i < m->ws->n; i++) {
-            int64_t cpu, kb;
-            if (worker_usage(m, i, &cpu, &kb) != 0) continue;
+            int64_t cpu, kb, pkb;
+            if (worker_usage(m, i, &cpu, &kb, &pkb) != 0) continue;
             seen++;
             if (m->worker_cpu_last[i] >= 0 && cpu > m->worker_cpu_last[i])
                 cpu_delta += cpu - m->worker_cpu_last[i];
             m->worker_cpu_last[i] = cpu;
             rss += kb;
+            pss = pss >= 0 && pkb >= 0 ? pss + pkb : -1;
         }
-        if (!first && seen) role_sample(&m->workers, cpu_delta, interval, rss);
+        if (!first && seen) role_sample(&m->workers, cpu_delta, interval, rss, pss);
     }
 
     int64_t cpu = -1, kb = 0;
@@ -158,7 +169,7 @@ static void monitor_sample(struct monitor *m, int first) {
     }
     if (cpu >= 0) {
         if (!first && m->redis_cpu_last >= 0)
-            role_sample(&m->redis, cpu - m->redis_cpu_last, interval, kb);
+            role_sample(&m->redis, cpu - m->redis_cpu_last, interval, kb, -1);
         m->redis_cpu_last = cpu;
     }
 
@@ -166,7 +177,7 @@ static void monitor_sample(struct monitor *m, int first) {
     if (tq_proc_self(&self) == 0) {
         cpu = self.cpu_user_us + self.cpu_sys_us;
         if (!first && m->driver_cpu_last >= 0)
-            role_sample(&m->driver, cpu - m->driver_cpu_last, interval, self.rss_kb);
+            role_sample(&m->driver, cpu - m->driver_cpu_last, interval, self.rss_kb, -1);
         m->driver_cpu_last = cpu;
     }
 
@@ -370,6 +381,8 @@ static cJSON *role_json(const struct monitor *m, const struct role_usage *r) {
         cJSON_AddNullToObject(o, "cpu_pct_peak");
         cJSON_AddNullToObject(o, "rss_kb_avg");
         cJSON_AddNullToObject(o, "rss_kb_peak");
+        cJSON_AddNullToObject(o, "pss_kb_avg");
+        cJSON_AddNullToObject(o, "pss_kb_peak");
         cJSON_AddNullToObject(o, "cpu_s");
         return o;
     }
@@ -377,6 +390,10 @@ static cJSON *role_json(const struct monitor *m, const struct role_usage *r) {
     cJSON_AddNumberToObject(o, "cpu_pct_peak", r->cpu_pct_peak);
     stats_add_number(o, "rss_kb_avg", r->samples ? r->rss_kb_sum / r->samples : NAN);
     cJSON_AddNumberToObject(o, "rss_kb_peak", (double)r->rss_kb_peak);
+    /* null when not read: external workers, redis, the driver, or a kernel
+     * without smaps_rollup */
+    stats_add_number(o, "pss_kb_avg", r->pss_samples ? r->pss_kb_sum / r->pss_samples : NAN);
+    stats_add_number(o, "pss_kb_peak", r->pss_samples ? (double)r->pss_kb_peak : NAN);
     cJSON_AddNumberToObject(o, "cpu_s", (double)r->cpu_us / 1e6);
     /* CPU time comes in clock ticks: below CPU_PRECISE_TICKS of them its
      * resolution is worse than 1% */

@@ -36,6 +36,9 @@ struct role_usage {
     double cpu_pct_peak;
     double rss_kb_sum;
     int64_t rss_kb_peak;
+    double pss_kb_sum;       /* over pss_samples: those where every PSS was read */
+    int64_t pss_kb_peak;
+    int pss_samples;
     int samples;
     int available;           /* 0 when the role could not be read at all */
 };

@@ -643,7 +643,8 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     fig->has_client = r->fw->client_enqueue_rate != NULL;
     fig->client_label = r->fw->client_label;
     fig->p50_us = fig->p99_us = NAN;
-    fig->worker_cpu_pct = fig->worker_cpu_us_per_task = fig->worker_rss_kb_peak = NAN;
+    fig->worker_cpu_pct = fig->worker_cpu_us_per_task = NAN;
+    fig->worker_rss_kb_peak = fig->worker_pss_kb_peak = NAN;
     fig->redis_cpu_us_per_task = fig->commands_per_task = NAN;
     fig->worker_cpu_precise = 0;
     cJSON_AddStringToObject(o, "scenario", s->name);
@@ -736,6 +737,8 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
         if (processed > 0 && m->workers.available)
             fig->worker_cpu_us_per_task = (double)m->workers.cpu_us / (double)processed;
         if (m->workers.rss_kb_peak > 0) fig->worker_rss_kb_peak = (double)m->workers.rss_kb_peak;
+        if (m->workers.pss_samples > 0 && m->workers.pss_kb_peak > 0)
+            fig->worker_pss_kb_peak = (double)m->workers.pss_kb_peak;
         cJSON *w = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "resources"), "workers");
         if (w) stats_add_number(w, "cpu_us_per_task", fig->worker_cpu_us_per_task);
     }

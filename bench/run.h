@@ -39,7 +39,8 @@ struct run_figures {
     double p50_us, p99_us;             /* end_to_end latency */
     double worker_cpu_pct;             /* average, percent of one CPU */
     double worker_cpu_us_per_task;
-    double worker_rss_kb_peak;
+    double worker_rss_kb_peak;         /* RSS summed over each worker's process tree */
+    double worker_pss_kb_peak;         /* PSS likewise: shared pages counted once */
     double redis_cpu_us_per_task;      /* redis.cpu_us_per_task: INFO cpu delta / tasks */
     double commands_per_task;          /* redis.commands_per_task */
 };

@@ -74,6 +74,18 @@ static int rss_read_kb(pid_t pid, int64_t *kb) {
     return 0;
 }
 
+/* The "Pss:" line of /proc/PID/smaps_rollup, in kB. */
+static int pss_read_kb(pid_t pid, int64_t *kb) {
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+    if (read_small(path, buf, sizeof buf) <= 0) return -1;
+    const char *p = strstr(buf, "\nPss:");
+    long long v;
+    if (!p || sscanf(p + 5, " %lld kB", &v) != 1 || v < 0) return -1;
+    *kb = v;
+    return 0;
+}
+
 int tq_proc_read(pid_t pid, struct tq_proc_usage *u) {
     struct proc_stat st;
     memset(u, 0, sizeof *u);
@@ -83,6 +95,7 @@ int tq_proc_read(pid_t pid, struct tq_proc_usage *u) {
     u->cpu_user_us = ticks_to_us(st.utime);
     u->cpu_sys_us = ticks_to_us(st.stime);
     u->rss_kb = rss;
+    u->pss_kb = -1;
     u->nprocs = 1;
     return 0;
 }
@@ -154,11 +167,13 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u) {
     }
     qsort(all, n, sizeof *all, by_pid);
     signed char *state = calloc(n + 1, 1); /* 0 unknown, 1 in the tree, -1 not */
-    int64_t rss = 0;
+    int64_t rss = 0, pss = 0;
     if (rss_read_kb(pid, &rss) != 0) rss = 0;
+    if (pss_read_kb(pid, &pss) != 0) pss = -1;
     u->cpu_user_us = ticks_to_us(root.utime);
     u->cpu_sys_us = ticks_to_us(root.stime);
     u->rss_kb = rss;
+    u->pss_kb = pss;
     u->nprocs = 1;
     for (size_t i = 0; state && i < n; i++) {
         if (tree_state(all, state, n, i, pid) != 1) continue;
@@ -168,6 +183,9 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u) {
         u->cpu_sys_us += ticks_to_us(all[i].stime);
         u->rss_kb += kb;
         u->nprocs++;
+        /* one unreadable PSS would make the sum an undercount: none then */
+        if (u->pss_kb >= 0 && pss_read_kb(all[i].pid, &kb) == 0) u->pss_kb += kb;
+        else u->pss_kb = -1;
     }
     free(state);
     free(all);

@@ -1,6 +1,14 @@
 /* tq_proc.h - CPU time and memory of processes, from /proc.
  * utime+stime are read from /proc/PID/stat after the last ')' (a command name
- * may hold spaces and parentheses); RSS from /proc/PID/statm. */
+ * may hold spaces and parentheses); RSS from /proc/PID/statm; PSS from
+ * /proc/PID/smaps_rollup.
+ *
+ * RSS counts every page a process maps, so the RSS of a forked pool summed
+ * over its processes counts the pages they share (the interpreter, the
+ * libraries, copy-on-write memory of the parent) once per process: Celery's
+ * prefork pool of 10 sums to about 600 MB of RSS. PSS (proportional set
+ * size) splits each shared page among the processes that map it, so PSS
+ * summed over a tree is the memory the tree holds. Both are reported. */
 #ifndef TQ_PROC_H
 #define TQ_PROC_H
 
@@ -11,15 +19,20 @@ struct tq_proc_usage {
     int64_t cpu_user_us;
     int64_t cpu_sys_us;
     int64_t rss_kb;
+    int64_t pss_kb;         /* -1 when smaps_rollup is unreadable (a kernel
+                               before 4.14, or no ptrace access to the pid) */
     int nprocs;             /* processes summed (tree reads) */
 };
 
 /* One process. Returns 0, or -1 when it is gone or unreadable. */
 int tq_proc_read(pid_t pid, struct tq_proc_usage *u);
-/* A process and all its descendants, summed (Celery's pool children, say).
- * Returns 0, or -1 when pid itself is gone. */
+/* A process and all its descendants, summed (Celery's pool children, say);
+ * pss_kb is -1 unless every process's PSS was read. Returns 0, or -1 when
+ * pid itself is gone. */
 int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u);
-/* The calling process (for self-reported heartbeat fields). */
+/* The calling process (for self-reported heartbeat fields). tq_proc_read and
+ * tq_proc_self read statm and stat only (pss_kb = -1): they run on every
+ * heartbeat, and smaps_rollup walks the page tables. */
 int tq_proc_self(struct tq_proc_usage *u);
 
 /* Machine-wide CPU jiffies from /proc/stat's "cpu" line. */

@@ -163,9 +163,9 @@ Test(celery, side_by_side, .timeout = 120, .fini = drv_cleanup) {
     cr_assert_str_eq(cel[0], "1/1");
     check_cell(nat[1], drv_num(tn, "end_to_end"), 1, 0.5 + 1e-9, "native tasks/s");
     check_cell(cel[1], drv_num(tc, "end_to_end"), 1, 0.5 + 1e-9, "celery tasks/s");
-    /* the ratio row: tasks/s, p99, CPU us/task, peak RSS of native over celery,
-     * as results.json's medians and as the two rows shown */
-    cr_assert_eq(table_row(log, "native/celery", ratio, 12), 4, "ratio row:\n%s", log);
+    /* the ratio row: tasks/s, p99, CPU us/task, peak RSS and PSS of native
+     * over celery, as results.json's medians and as the two rows shown */
+    cr_assert_eq(table_row(log, "native/celery", ratio, 12), 5, "ratio row:\n%s", log);
     check_ratio(ratio[0], median(j, "native", "throughput_end_to_end_per_s"),
                 median(j, "celery", "throughput_end_to_end_per_s"), "tasks/s");
     check_ratio(ratio[1], median(j, "native", "latency_end_to_end_p99_us"),
@@ -174,6 +174,15 @@ Test(celery, side_by_side, .timeout = 120, .fini = drv_cleanup) {
                 median(j, "celery", "worker_cpu_us_per_task"), "CPU us/task");
     check_ratio(ratio[3], median(j, "native", "worker_rss_kb_peak"),
                 median(j, "celery", "worker_rss_kb_peak"), "peak RSS");
+    check_ratio(ratio[4], median(j, "native", "worker_pss_kb_peak"),
+                median(j, "celery", "worker_pss_kb_peak"), "peak PSS");
+    /* Celery's prefork pool shares its interpreter's pages among its
+     * processes: RSS summed over the pool counts them once per process,
+     * PSS once */
+    const cJSON *cw = drv_obj(drv_obj(by[1], "resources"), "workers");
+    cr_assert_lt(drv_num(cw, "pss_kb_peak"), drv_num(cw, "rss_kb_peak") * 0.8,
+                 "celery's pool: PSS %g kB not clearly below summed RSS %g kB",
+                 drv_num(cw, "pss_kb_peak"), drv_num(cw, "rss_kb_peak"));
     double rows = strtod(nat[1], NULL) / strtod(cel[1], NULL);
     cr_assert(fabs(strtod(ratio[0], NULL) - rows) <= 0.01 * rows,
               "tasks/s ratio %s, the rows give %s / %s", ratio[0], nat[1], cel[1]);

@@ -54,6 +54,14 @@ static int check_role(const cJSON *res, const char *role, int busy) {
     const char *f[] = {"cpu_pct_avg", "cpu_pct_peak", "rss_kb_avg", "rss_kb_peak"};
     for (int i = 0; i < 4; i++) cr_assert_geq(drv_num(r, f[i]), 0, "%s.%s < 0", role, f[i]);
     cr_assert_gt(drv_num(r, "rss_kb_peak"), 0, "%s.rss_kb_peak is 0", role);
+    if (strcmp(role, "workers") == 0) {
+        /* spawned workers: PSS read from /proc too, never above RSS */
+        cr_assert_gt(drv_num(r, "pss_kb_peak"), 0, "%s.pss_kb_peak is 0", role);
+        cr_assert_leq(drv_num(r, "pss_kb_peak"), drv_num(r, "rss_kb_peak"));
+        cr_assert_gt(drv_num(r, "pss_kb_avg"), 0);
+    } else {
+        cr_assert(cJSON_IsNull(drv_obj(r, "pss_kb_peak")), "%s.pss_kb_peak is not null", role);
+    }
     if (busy) cr_assert_gt(drv_num(r, "cpu_pct_avg"), 0, "%s.cpu_pct_avg is 0", role);
     cr_assert_geq(drv_num(r, "cpu_pct_peak"), drv_num(r, "cpu_pct_avg") * 0.5);
     int precise = boolean(r, "cpu_precise");
@@ -261,6 +269,7 @@ Test(driver, external_mode, .timeout = 90, .fini = drv_cleanup) {
     const cJSON *wk = drv_obj(drv_obj(run, "resources"), "workers");
     cr_assert_str_eq(drv_str(wk, "source"), "heartbeats");
     cr_assert_gt(drv_num(wk, "rss_kb_peak"), 0);
+    cr_assert(cJSON_IsNull(drv_obj(wk, "pss_kb_peak")), "external workers' PSS is not measured");
     cr_assert_str_eq(drv_str(cJSON_GetArrayItem(drv_obj(run, "workers"), 0), "id"), "ext-a");
     cJSON_Delete(j);
 

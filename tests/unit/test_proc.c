@@ -1,7 +1,8 @@
-/* test_proc.c - CPU and RSS readings from /proc: the test process itself, a
- * spawned child burning CPU, a process tree, a command name holding ") (",
- * and the machine-wide counters. */
+/* test_proc.c - CPU, RSS and PSS readings from /proc: the test process
+ * itself, a spawned child burning CPU, a process tree, a forked tree sharing
+ * its memory, a command name holding ") (", and the machine-wide counters. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,60 @@ Test(proc, tree_sums_descendants) {
     int64_t cpu_tree = tree.cpu_user_us + tree.cpu_sys_us;
     cr_assert_geq(cpu_tree - cpu_one, 150000, "tree %lld us, parent alone %lld us",
                   (long long)cpu_tree, (long long)cpu_one);
+}
+
+/* A leader that touches SHARED_MB of memory and forks SHARERS children which
+ * keep it shared (copy-on-write, never written again): the tree's RSS counts
+ * it SHARERS + 1 times, its PSS once. */
+#define SHARED_MB 64
+#define SHARERS 3
+
+static pid_t start_sharing_tree(void) {
+    pid_t leader = fork();
+    cr_assert_geq(leader, 0);
+    if (leader == 0) {
+        setpgid(0, 0);
+        size_t len = (size_t)SHARED_MB << 20;
+        char *mem = malloc(len);
+        if (!mem) _exit(1);
+        memset(mem, 0x5a, len);
+        for (int i = 0; i < SHARERS; i++) {
+            pid_t c = fork();
+            if (c == 0) {
+                for (;;) pause();
+            }
+        }
+        for (;;) pause();
+    }
+    setpgid(leader, leader); /* either side may run first */
+    return leader;
+}
+
+Test(proc, tree_pss_counts_shared_memory_once) {
+    pid_t leader = start_sharing_tree();
+    struct tq_proc_usage u = {0};
+    int64_t want_kb = (int64_t)SHARED_MB * 1024;
+    int64_t deadline = tq_clock_mono_us() + 10000000;
+    while (tq_clock_mono_us() < deadline) {
+        if (tq_proc_tree_read(leader, &u) == 0 && u.nprocs == SHARERS + 1 &&
+            u.rss_kb >= (SHARERS + 1) * want_kb)
+            break;
+        usleep(20000);
+    }
+    struct tq_proc_usage one;
+    int one_rc = tq_proc_read(leader, &one);
+    kill(-leader, SIGKILL);
+    int st;
+    cr_assert_eq(waitpid(leader, &st, 0), leader);
+    cr_assert_eq(u.nprocs, SHARERS + 1, "tree of %d processes", u.nprocs);
+    cr_assert_geq(u.rss_kb, (SHARERS + 1) * want_kb, "tree RSS %lld kB", (long long)u.rss_kb);
+    /* the shared block once, plus each process's own few MB at most */
+    cr_assert_geq(u.pss_kb, want_kb, "tree PSS %lld kB", (long long)u.pss_kb);
+    cr_assert_lt(u.pss_kb, want_kb + (SHARERS + 1) * 8 * 1024, "tree PSS %lld kB, RSS %lld kB",
+                 (long long)u.pss_kb, (long long)u.rss_kb);
+    /* single-process reads leave PSS out (they run on every heartbeat) */
+    cr_assert_eq(one_rc, 0);
+    cr_assert_eq(one.pss_kb, -1);
 }
 
 Test(proc, command_name_with_parentheses_and_spaces) {
