@@ -83,12 +83,13 @@ static double beat_pct(const struct worker_beat *from, const struct worker_beat 
 
 /* External workers: a new beat adds the CPU used since the worker's previous
  * beat in the window and sets its CPU% of that beat interval. Fills the CPU
- * added, the RSS of the heartbeats present, and the sum of the workers'
- * latest beat-interval CPU%. Returns the heartbeats present. */
+ * added, the RSS and PSS (-1 unless every beat present has it) of the
+ * heartbeats present, and the sum of the workers' latest beat-interval CPU%.
+ * Returns the heartbeats present. */
 static int beats_sample(struct monitor *m, redisContext *c, int64_t *cpu_delta, int64_t *rss,
-                        double *pct) {
+                        int64_t *pss, double *pct) {
     char err[256];
-    *cpu_delta = *rss = 0;
+    *cpu_delta = *rss = *pss = 0;
     *pct = 0;
     if (workers_beats_read(m->ws, c, m->beat_now, err, sizeof err) != 0) return 0;
     int seen = 0;
@@ -98,6 +99,7 @@ static int beats_sample(struct monitor *m, redisContext *c, int64_t *cpu_delta, 
         if (now->beat_us <= 0) continue;
         seen++;
         *rss += now->rss_kb;
+        *pss = *pss >= 0 && now->pss_kb >= 0 ? *pss + now->pss_kb : -1;
         if (prev->beat_us <= 0) {
             *prev = *now; /* its heartbeat was missing at the start: its window is incomplete */
         } else if (now->beat_us > prev->beat_us) {
@@ -108,6 +110,7 @@ static int beats_sample(struct monitor *m, redisContext *c, int64_t *cpu_delta, 
         }
         *pct += m->beat_pct[i];
     }
+    if (!seen) *pss = -1;
     return seen;
 }
 
@@ -127,23 +130,25 @@ static int worker_usage(struct monitor *m, int i, int64_t *cpu_us, int64_t *rss_
 static void monitor_sample(struct monitor *m, int first) {
     int64_t now = tq_clock_mono_us();
     int64_t interval = now - m->last_mono_us;
-    /* workers: sum of per-process deltas; RSS of the processes alive now */
-    int64_t cpu_delta = 0, rss = 0;
+    /* workers: sum of per-process deltas; RSS and PSS of the processes
+     * alive now */
+    int64_t cpu_delta = 0, rss = 0, pss = 0;
     int seen = 0;
     if (m->ws->external) {
         double pct;
-        seen = beats_sample(m, m->c, &cpu_delta, &rss, &pct);
+        seen = beats_sample(m, m->c, &cpu_delta, &rss, &pss, &pct);
         if (first) {
             memcpy(m->beat_begin, m->beat_now, (size_t)m->ws->n * sizeof *m->beat_begin);
             if (rss > m->workers.rss_kb_peak) m->workers.rss_kb_peak = rss;
+            if (pss > m->workers.pss_kb_peak) m->workers.pss_kb_peak = pss;
         } else if (seen) {
             /* peaks per beat interval: a sample interval shorter than the
              * heartbeat's would see a whole beat's CPU in a fraction of it */
-            role_sample(&m->workers, cpu_delta, 0, rss, -1);
+            role_sample(&m->workers, cpu_delta, 0, rss, pss);
             if (pct > m->workers.cpu_pct_peak) m->workers.cpu_pct_peak = pct;
         }
     } else {
-        int64_t pss = 0; /* -1 once any worker's PSS is unread */
+        /* pss: -1 once any worker's PSS is unread */
         for (int i = 0; i < m->ws->n; i++) {
             int64_t cpu, kb, pkb;
             if (worker_usage(m, i, &cpu, &kb, &pkb) != 0) continue;
@@ -271,7 +276,7 @@ void monitor_beats_end(struct monitor *m, redisContext *c, int64_t first_start_u
     m->beats_begin_before_us = first_start_us;
     m->beats_end_after_us = after_us;
     m->beat_interval_us = workers_beat_interval_us(ws);
-    int64_t cpu = 0, rss = 0;
+    int64_t cpu = 0, rss = 0, pss = 0;
     double pct = 0, last_pct = 0;
     int complete = 0;
     for (int i = 0; i < ws->n; i++) {
@@ -282,6 +287,7 @@ void monitor_beats_end(struct monitor *m, redisContext *c, int64_t first_start_u
         if (e->beat_us > p->beat_us) m->beat_pct[i] = beat_pct(p, e);
         last_pct += m->beat_pct[i];
         rss += e->beat_us > 0 ? e->rss_kb : 0;
+        if (e->beat_us > 0) pss = pss >= 0 && e->pss_kb >= 0 ? pss + e->pss_kb : -1;
         const struct worker_beat *b = &m->beat_begin[i];
         if (b->beat_us > 0 && e->beat_us > b->beat_us && e->started_us == b->started_us &&
             e->cpu_us >= b->cpu_us) {
@@ -294,6 +300,7 @@ void monitor_beats_end(struct monitor *m, redisContext *c, int64_t first_start_u
     m->workers.cpu_us = cpu;
     if (last_pct > m->workers.cpu_pct_peak) m->workers.cpu_pct_peak = last_pct;
     if (rss > m->workers.rss_kb_peak) m->workers.rss_kb_peak = rss;
+    if (pss > m->workers.pss_kb_peak) m->workers.pss_kb_peak = pss;
     m->beats_cpu_pct = pct;
     m->beats_workers_complete = complete;
     m->beats_complete = ws->n > 0 && complete == ws->n;
@@ -390,10 +397,10 @@ static cJSON *role_json(const struct monitor *m, const struct role_usage *r) {
     cJSON_AddNumberToObject(o, "cpu_pct_peak", r->cpu_pct_peak);
     stats_add_number(o, "rss_kb_avg", r->samples ? r->rss_kb_sum / r->samples : NAN);
     cJSON_AddNumberToObject(o, "rss_kb_peak", (double)r->rss_kb_peak);
-    /* null when not read: external workers, redis, the driver, or a kernel
-     * without smaps_rollup */
+    /* null when not read: redis, the driver, external workers whose
+     * heartbeats carry no pss_kb, or a kernel without smaps_rollup */
     stats_add_number(o, "pss_kb_avg", r->pss_samples ? r->pss_kb_sum / r->pss_samples : NAN);
-    stats_add_number(o, "pss_kb_peak", r->pss_samples ? (double)r->pss_kb_peak : NAN);
+    stats_add_number(o, "pss_kb_peak", r->pss_kb_peak > 0 ? (double)r->pss_kb_peak : NAN);
     cJSON_AddNumberToObject(o, "cpu_s", (double)r->cpu_us / 1e6);
     /* CPU time comes in clock ticks: below CPU_PRECISE_TICKS of them its
      * resolution is worse than 1% */

@@ -1,15 +1,18 @@
 /* monitor.h - CPU and memory of every role during a run's measured phase.
  *
- * A uv timer samples every --sample-ms: the workers (each spawned process
- * and its children via /proc; external workers from the cpu_user_us,
- * cpu_sys_us and rss_kb fields of their heartbeats), redis-server (/proc of
- * its pid when embedded, else INFO cpu/memory), the driver itself, and the
+ * A uv timer samples every --sample-ms: the workers (each spawned process and
+ * its children via /proc; external workers from the cpu_user_us, cpu_sys_us,
+ * rss_kb and pss_kb fields of their heartbeats), redis-server (/proc of its
+ * pid when embedded, else INFO cpu/memory), the driver itself, and the
  * machine's CPU from /proc/stat. Averages of CPU are exact (CPU time used over
- * the window), peaks are the highest sample interval; RSS average and peak
- * are over the samples. CPU percentages are of one CPU (200% = two busy
- * CPUs). The run is flagged `noisy` when the machine was busier than the
- * measured roles account for, by a clear margin: someone else was using the
- * CPUs the figures depend on.
+ * the window), peaks are the highest sample interval; RSS average and peak are
+ * over the samples. Workers' memory is also read as PSS (see tq_proc.h): a
+ * pool's summed RSS counts its shared pages once per process, its PSS once;
+ * external workers' PSS comes from the pss_kb of their heartbeats (tqworker
+ * and Celery's hook send it), null when one lacks it. CPU percentages are of
+ * one CPU (200% = two busy CPUs). The run is flagged `noisy` when the machine
+ * was busier than the measured roles account for, by a clear margin: someone
+ * else was using the CPUs the figures depend on.
  *
  * External workers report their CPU only once per heartbeat interval, so a
  * sample window would miss most of a short drain. Their window runs from
@@ -37,7 +40,7 @@ struct role_usage {
     double rss_kb_sum;
     int64_t rss_kb_peak;
     double pss_kb_sum;       /* over pss_samples: those where every PSS was read */
-    int64_t pss_kb_peak;
+    int64_t pss_kb_peak;     /* 0: never read */
     int pss_samples;
     int samples;
     int available;           /* 0 when the role could not be read at all */

@@ -737,7 +737,7 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
         if (processed > 0 && m->workers.available)
             fig->worker_cpu_us_per_task = (double)m->workers.cpu_us / (double)processed;
         if (m->workers.rss_kb_peak > 0) fig->worker_rss_kb_peak = (double)m->workers.rss_kb_peak;
-        if (m->workers.pss_samples > 0 && m->workers.pss_kb_peak > 0)
+        if (m->workers.pss_kb_peak > 0)
             fig->worker_pss_kb_peak = (double)m->workers.pss_kb_peak;
         cJSON *w = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "resources"), "workers");
         if (w) stats_add_number(w, "cpu_us_per_task", fig->worker_cpu_us_per_task);

@@ -413,7 +413,9 @@ int workers_attach(struct worker_set *ws, redisContext *c, const char *queue,
 
 /* --- heartbeat readings ------------------------------------------------------ */
 
-#define BEAT_FIELDS "beat_us started_us cpu_user_us cpu_sys_us rss_kb"
+/* pss_kb last: the only optional one */
+#define BEAT_FIELDS "beat_us started_us cpu_user_us cpu_sys_us rss_kb pss_kb"
+#define BEAT_FIELDS_REQUIRED 5
 #define BEAT_WAIT_MARGIN_US 500000   /* flush and scheduling delays past two intervals */
 #define BEAT_POLL_MS 50
 #define BEAT_INTERVAL_DEFAULT_US 1000000  /* the contract's default --heartbeat-interval */
@@ -445,14 +447,17 @@ int workers_beats_read(struct worker_set *ws, redisContext *c, struct worker_bea
             if (h) freeReplyObject(h);
             return -1; /* the connection is unusable now */
         }
-        if (h->type == REDIS_REPLY_ARRAY && h->elements == 5) {
+        if (h->type == REDIS_REPLY_ARRAY && h->elements == BEAT_FIELDS_REQUIRED + 1) {
             int ok = 1;
-            for (size_t k = 0; k < 5; k++) ok = ok && h->element[k]->type == REDIS_REPLY_STRING;
+            for (size_t k = 0; k < BEAT_FIELDS_REQUIRED; k++)
+                ok = ok && h->element[k]->type == REDIS_REPLY_STRING;
             b->beat_us = ok ? reply_ll(h->element[0]) : 0;
             if (b->beat_us > 0) {
+                const redisReply *pss = h->element[BEAT_FIELDS_REQUIRED];
                 b->started_us = reply_ll(h->element[1]);
                 b->cpu_us = reply_ll(h->element[2]) + reply_ll(h->element[3]);
                 b->rss_kb = reply_ll(h->element[4]);
+                b->pss_kb = pss->type == REDIS_REPLY_STRING && pss->str[0] ? reply_ll(pss) : -1;
             } else {
                 b->beat_us = 0;
             }

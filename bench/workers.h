@@ -52,6 +52,7 @@ struct worker_beat {
     int64_t started_us;      /* tells a restarted worker (its CPU counter restarted) */
     int64_t cpu_us;          /* cpu_user_us + cpu_sys_us */
     int64_t rss_kb;
+    int64_t pss_kb;          /* -1: the heartbeat has no pss_kb (older workers) */
 };
 
 struct worker_set {

@@ -74,8 +74,7 @@ static int rss_read_kb(pid_t pid, int64_t *kb) {
     return 0;
 }
 
-/* The "Pss:" line of /proc/PID/smaps_rollup, in kB. */
-static int pss_read_kb(pid_t pid, int64_t *kb) {
+int tq_proc_pss_read(pid_t pid, int64_t *kb) {
     char path[64], buf[2048];
     snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
     if (read_small(path, buf, sizeof buf) <= 0) return -1;
@@ -169,7 +168,7 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u) {
     signed char *state = calloc(n + 1, 1); /* 0 unknown, 1 in the tree, -1 not */
     int64_t rss = 0, pss = 0;
     if (rss_read_kb(pid, &rss) != 0) rss = 0;
-    if (pss_read_kb(pid, &pss) != 0) pss = -1;
+    if (tq_proc_pss_read(pid, &pss) != 0) pss = -1;
     u->cpu_user_us = ticks_to_us(root.utime);
     u->cpu_sys_us = ticks_to_us(root.stime);
     u->rss_kb = rss;
@@ -184,7 +183,7 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u) {
         u->rss_kb += kb;
         u->nprocs++;
         /* one unreadable PSS would make the sum an undercount: none then */
-        if (u->pss_kb >= 0 && pss_read_kb(all[i].pid, &kb) == 0) u->pss_kb += kb;
+        if (u->pss_kb >= 0 && tq_proc_pss_read(all[i].pid, &kb) == 0) u->pss_kb += kb;
         else u->pss_kb = -1;
     }
     free(state);

@@ -35,6 +35,11 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u);
  * heartbeat, and smaps_rollup walks the page tables. */
 int tq_proc_self(struct tq_proc_usage *u);
 
+/* The PSS of one process in kB (the "Pss:" line of /proc/PID/smaps_rollup).
+ * Returns 0, or -1 when unreadable (gone, a kernel before 4.14, or no ptrace
+ * access). */
+int tq_proc_pss_read(pid_t pid, int64_t *kb);
+
 /* Machine-wide CPU jiffies from /proc/stat's "cpu" line. */
 struct tq_cpu_times {
     uint64_t busy;    /* user+nice+system+irq+softirq+steal */

@@ -202,7 +202,7 @@ static void on_beat(redisAsyncContext *ac, void *r, void *privdata) {
                                                                           : "unexpected reply");
 }
 
-#define BEAT_FIELDS 15
+#define BEAT_FIELDS 16
 
 void control_beat(struct worker *w) {
     struct control *c = &w->ctl;
@@ -210,7 +210,11 @@ void control_beat(struct worker *w) {
     if (!c->ac || c->beat_pending || w->phase >= PHASE_DEREGISTERING) return;
     struct tq_proc_usage u;
     if (tq_proc_self(&u) != 0) memset(&u, 0, sizeof u);
-    char num[11][24];
+    /* PSS as well as RSS, so a driver measuring this worker from afar can
+     * count the memory it shares with other processes once */
+    int64_t pss_kb = -1;
+    if (tq_proc_pss_read(getpid(), &pss_kb) != 0) pss_kb = -1;
+    char num[12][24];
     snprintf(num[0], sizeof num[0], "%d", (int)getpid());
     snprintf(num[1], sizeof num[1], "%d", cfg->concurrency);
     snprintf(num[2], sizeof num[2], "%d", cfg->prefetch);
@@ -222,19 +226,22 @@ void control_beat(struct worker *w) {
     snprintf(num[8], sizeof num[8], "%lld", (long long)u.cpu_user_us);
     snprintf(num[9], sizeof num[9], "%lld", (long long)u.cpu_sys_us);
     snprintf(num[10], sizeof num[10], "%lld", (long long)u.rss_kb);
+    snprintf(num[11], sizeof num[11], "%lld", (long long)pss_kb);
     const char *fv[BEAT_FIELDS][2] = {
         {"pid", num[0]},         {"host", w->host},           {"queues", cfg->queues_csv},
         {"concurrency", num[1]}, {"prefetch", num[2]},        {"protocol", cfg->protocol->name},
         {"version", TQ_VERSION}, {"started_us", num[3]},      {"beat_us", num[4]},
         {"processed", num[5]},   {"failed", num[6]},          {"inflight", num[7]},
         {"cpu_user_us", num[8]}, {"cpu_sys_us", num[9]},      {"rss_kb", num[10]},
+        {"pss_kb", num[11]}, /* last: left out when unreadable */
     };
+    int nfields = pss_kb >= 0 ? BEAT_FIELDS : BEAT_FIELDS - 1;
     const char *argv[2 + 2 * BEAT_FIELDS];
     size_t lens[2 + 2 * BEAT_FIELDS];
     int argc = 0;
     argv[argc++] = "HSET";
     argv[argc++] = w->worker_key;
-    for (int i = 0; i < BEAT_FIELDS; i++) {
+    for (int i = 0; i < nfields; i++) {
         argv[argc++] = fv[i][0];
         argv[argc++] = fv[i][1];
     }

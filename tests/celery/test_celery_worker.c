@@ -104,11 +104,16 @@ static void wait_heartbeat(const struct fw_run *run, const char *worker_id, pid_
     cr_assert_eq(atoi(v), concurrency);
     ct_hget(rc, key, "pool", v, sizeof v); /* the pool Celery actually runs */
     cr_assert_str_eq(v, pool);
-    const char *numeric[] = {"started_us", "beat_us", "rss_kb", "cpu_user_us"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *numeric[] = {"started_us", "beat_us", "rss_kb", "pss_kb", "cpu_user_us"};
+    for (size_t i = 0; i < sizeof numeric / sizeof numeric[0]; i++) {
         ct_hget(rc, key, numeric[i], v, sizeof v);
         cr_assert_gt(atoll(v), 0, "heartbeat %s = \"%s\"", numeric[i], v);
     }
+    /* the pool's PSS counts its shared pages once: below its summed RSS */
+    ct_hget(rc, key, "pss_kb", v, sizeof v);
+    long long pss = atoll(v);
+    ct_hget(rc, key, "rss_kb", v, sizeof v);
+    cr_assert_leq(pss, atoll(v), "heartbeat pss_kb %lld above rss_kb %s", pss, v);
     long long ttl = tq_test_redis_int(rc, "TTL %s", key);
     cr_assert(ttl > 0 && ttl <= 3, "heartbeat TTL %lld", ttl);
     char workers[TQ_KEY_MAX];

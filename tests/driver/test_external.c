@@ -133,6 +133,9 @@ Test(external, cpu_window_over_short_drain, .timeout = 120, .fini = drv_cleanup)
         cr_assert_gt(drv_num(wk, "cpu_s"), 0);
         cr_assert_geq(drv_num(wk, "cpu_pct_peak"), drv_num(wk, "cpu_pct_avg") * 0.999);
         cr_assert_gt(drv_num(wk, "rss_kb_peak"), 0);
+        /* tqworker's heartbeat carries its PSS too */
+        cr_assert_gt(drv_num(wk, "pss_kb_peak"), 0);
+        cr_assert_leq(drv_num(wk, "pss_kb_peak"), drv_num(wk, "rss_kb_peak"));
 
         /* the window: one beat before the first start, one after the last
          * completion, both of the same worker */
@@ -215,8 +218,10 @@ Test(external, stale_beat_marks_window_incomplete, .timeout = 120, .fini = drv_c
         cr_assert_eq(boolean(ww, "complete"), !stuck, "%s: complete is wrong", drv_str(ww, "id"));
         if (!stuck) cr_assert_gt(drv_num(ww, "cpu_us"), 0);
     }
-    /* the figures are kept */
+    /* the figures are kept; no PSS, since one heartbeat (an older
+     * worker's, written by hand) carries none: a sum of one is no total */
     cr_assert_gt(drv_num(wk, "cpu_us_per_task"), 0);
+    cr_assert(cJSON_IsNull(drv_obj(wk, "pss_kb_peak")), "PSS summed over part of the workers");
     cr_assert(strstr(log, "heartbeat window is complete for 1 of 2 worker(s)"),
               "no warning about the incomplete window:\n%s", log);
     cJSON_Delete(j);

@@ -17,7 +17,7 @@ WT_TEST_SUITE(worker_lifecycle, 60);
 static const char *const beat_fields[] = {
     "pid",       "host",    "queues",   "concurrency", "prefetch",    "protocol",
     "version",   "started_us", "beat_us", "processed", "failed",      "inflight",
-    "cpu_user_us", "cpu_sys_us", "rss_kb",
+    "cpu_user_us", "cpu_sys_us", "rss_kb", "pss_kb",
 };
 
 Test(worker_lifecycle, heartbeat_fields_ttl_and_removal) {
@@ -42,6 +42,8 @@ Test(worker_lifecycle, heartbeat_fields_ttl_and_removal) {
     cr_expect_eq(wt_hget(t.c, key, "concurrency"), 3);
     cr_expect_eq(wt_hget(t.c, key, "prefetch"), 7);
     cr_expect_gt(wt_hget(t.c, key, "rss_kb"), 0);
+    cr_expect_gt(wt_hget(t.c, key, "pss_kb"), 0);
+    cr_expect_leq(wt_hget(t.c, key, "pss_kb"), wt_hget(t.c, key, "rss_kb"));
     cr_expect_gt(wt_hget(t.c, key, "started_us"), 0);
     redisReply *r = redisCommand(t.c, "HMGET %s queues protocol version", key);
     cr_assert(r && r->type == REDIS_REPLY_ARRAY && r->elements == 3);

@@ -53,7 +53,7 @@ def one_run(r, url, hook, opts, log):
     try:
         benchlib.wait_until(lambda: consumer_blocked(r), 60, "the Celery worker's BRPOP")
         msgs = [benchlib.message(QUEUE, RUN, i) for i in range(opts.tasks)]
-        user0, sys0, _ = process_tree_usage(worker.pid)
+        user0, sys0, _, _ = process_tree_usage(worker.pid)
         t0 = time.monotonic()
         pipe = r.pipeline(transaction=False)
         for i in range(0, len(msgs), 1000):
@@ -62,7 +62,7 @@ def one_run(r, url, hook, opts, log):
         benchlib.wait_until(lambda: r.llen(QUEUE) == 0 and r.hlen("unacked") == 0, 600,
                             "the drain")
         seconds = time.monotonic() - t0
-        user1, sys1, _ = process_tree_usage(worker.pid)
+        user1, sys1, _, _ = process_tree_usage(worker.pid)
         cpu_us = (user1 + sys1 - user0 - sys0) / opts.tasks
         if hook:
             stats = "tq:run:%s:stats" % RUN

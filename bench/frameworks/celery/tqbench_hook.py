@@ -331,8 +331,23 @@ def _proc_rss_kb(pid):
         return 0
 
 
+def _proc_pss_kb(pid):
+    """The Pss: line of /proc/PID/smaps_rollup in kB, or None when unreadable."""
+    try:
+        with open("/proc/%d/smaps_rollup" % pid, "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (OSError, IndexError, ValueError):
+        pass
+    return None
+
+
 def process_tree_usage(root):
-    """cpu_user_us, cpu_sys_us, rss_kb of root and all its descendants."""
+    """cpu_user_us, cpu_sys_us, rss_kb, pss_kb of root and all its
+    descendants; pss_kb is None unless every process's PSS was read (summed
+    RSS counts the pages the pool's processes share once per process, PSS
+    once)."""
     stats = {}
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -342,7 +357,7 @@ def process_tree_usage(root):
     children = {}
     for pid, (ppid, _, _) in stats.items():
         children.setdefault(ppid, []).append(pid)
-    user = sys_ = rss = 0
+    user = sys_ = rss = pss = 0
     todo = [root]
     while todo:
         pid = todo.pop()
@@ -352,8 +367,10 @@ def process_tree_usage(root):
         user += st[1]
         sys_ += st[2]
         rss += _proc_rss_kb(pid)
+        kb = _proc_pss_kb(pid) if pss is not None else None
+        pss = pss + kb if kb is not None else None
         todo.extend(children.get(pid, ()))
-    return user * 1000000 // CLK_TCK, sys_ * 1000000 // CLK_TCK, rss
+    return user * 1000000 // CLK_TCK, sys_ * 1000000 // CLK_TCK, rss, pss
 
 
 # ---- the heartbeat (main process) ---------------------------------------------
@@ -392,13 +409,16 @@ class Heartbeat:
 
     def fields(self):
         processed, failed, inflight = self.slots.totals()
-        user, sys_, rss = process_tree_usage(self.pid)
-        return {"pid": self.pid, "host": self.host, "queues": self.queues,
+        user, sys_, rss, pss = process_tree_usage(self.pid)
+        fields = {"pid": self.pid, "host": self.host, "queues": self.queues,
                 "concurrency": self.concurrency, "prefetch": self.prefetch,
                 "protocol": "celery", "version": "celery-%s" % celery_version, "pool": self.pool,
                 "started_us": self.started_us, "beat_us": time.time_ns() // 1000,
                 "processed": processed, "failed": failed, "inflight": inflight,
                 "cpu_user_us": user, "cpu_sys_us": sys_, "rss_kb": rss}
+        if pss is not None:
+            fields["pss_kb"] = pss
+        return fields
 
     def beat(self, first=False):
         try:
