@@ -132,17 +132,15 @@ Test(worker_cli, password_never_printed) {
     free(out);
 }
 
-/* Unreachable at start: keeps retrying, logs the URL with the password
- * masked, and still shuts down cleanly (exit 0: nothing to flush). */
-Test(worker_cli, unreachable_redis_retries_and_masks_password) {
-    char bin[512];
-    const char *argv[] = {tq_test_bin("tqworker", bin, sizeof bin), "--redis",
-                          "redis://:s3cretpw@127.0.0.1:1/0", "--concurrency", "2", NULL};
+/* Runs tqworker (argv) for ms, tells whether it was still alive then, stops
+ * it with SIGTERM and reads its output into buf. Returns its exit code, or -1
+ * when it did not exit within 5 s (then it is killed) or died of a signal. */
+static int run_then_stop(const char *const argv[], int ms, int *alive, char *buf, size_t len) {
     unlink(out_path);
     pid_t pid = tq_test_spawn(argv, out_path);
     cr_assert_gt(pid, 0);
-    tq_test_sleep_ms(700);
-    cr_expect(tq_test_pid_alive(pid), "tqworker exited while Redis is unreachable");
+    tq_test_sleep_ms(ms);
+    *alive = tq_test_pid_alive(pid);
     kill(pid, SIGTERM);
     int st = 0;
     int exited = tq_test_wait_pid(pid, 5000, &st);
@@ -150,13 +148,26 @@ Test(worker_cli, unreachable_redis_retries_and_masks_password) {
         kill(pid, SIGKILL);
         waitpid(pid, &st, 0);
     }
-    cr_expect(exited && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    buf[0] = '\0';
     FILE *f = fopen(out_path, "r");
-    char buf[65536] = "";
     if (f) {
-        buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
+        buf[fread(buf, 1, len - 1, f)] = '\0';
         fclose(f);
     }
+    return exited && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Unreachable at start: keeps retrying, logs the URL with the password
+ * masked, and still shuts down cleanly (exit 0: nothing to flush). */
+Test(worker_cli, unreachable_redis_retries_and_masks_password) {
+    char bin[512];
+    const char *argv[] = {tq_test_bin("tqworker", bin, sizeof bin), "--redis",
+                          "redis://:s3cretpw@127.0.0.1:1/0", "--concurrency", "2", NULL};
+    static char buf[65536];
+    int alive = 0;
+    int code = run_then_stop(argv, 700, &alive, buf, sizeof buf);
+    cr_expect(alive, "tqworker exited while Redis is unreachable");
+    cr_expect_eq(code, 0, "exit code %d on SIGTERM (-1: none within 5 s)", code);
     cr_expect(strstr(buf, "redis://:***@127.0.0.1:1/0") != NULL, "URL not logged: %s", buf);
     cr_expect(strstr(buf, "cannot connect") != NULL, "no connect error logged: %s", buf);
     cr_expect(strstr(buf, "s3cretpw") == NULL, "password in the log: %s", buf);
@@ -172,28 +183,12 @@ Test(worker_cli, wrong_password_logged_rate_limited) {
     snprintf(url, sizeof url, "unix://%s?password=wr0ngpw", srv.socket);
     const char *argv[] = {tq_test_bin("tqworker", bin, sizeof bin), "--redis", url,
                           "--concurrency", "64", NULL};
-    unlink(out_path);
-    pid_t pid = tq_test_spawn(argv, out_path);
-    cr_assert_gt(pid, 0);
-    tq_test_sleep_ms(1000);
-    int alive = tq_test_pid_alive(pid);
-    kill(pid, SIGTERM);
-    int st = 0;
-    int exited = tq_test_wait_pid(pid, 5000, &st);
-    if (!exited) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &st, 0);
-    }
+    static char buf[65536];
+    int alive = 0;
+    int code = run_then_stop(argv, 1000, &alive, buf, sizeof buf);
     tq_test_redis_stop(&srv, 1);
     cr_expect(alive, "tqworker exited on a wrong password");
-    cr_expect(exited && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-              "no clean exit 0 on SIGTERM within 5 s (status %d)", st);
-    FILE *f = fopen(out_path, "r");
-    char buf[65536] = "";
-    if (f) {
-        buf[fread(buf, 1, sizeof buf - 1, f)] = '\0';
-        fclose(f);
-    }
+    cr_expect_eq(code, 0, "exit code %d on SIGTERM (-1: none within 5 s)", code);
     int lines = 0;
     for (const char *p = buf; (p = strstr(p, "AUTH failed")) != NULL; p++) lines++;
     cr_expect_gt(lines, 0, "the failed AUTH is not logged: %s", buf);
