@@ -419,15 +419,20 @@ static int cmd_workers(const struct config *cfg) {
             stale++;
         } else {
             if (live == 0)
-                printf("%-32s %-16s %8s %-20s %7s %10s %9s %9s %8s\n", "id", "host", "pid",
-                       "queues", "age", "processed", "inflight", "cpu s", "rss MB");
+                printf("%-32s %-16s %8s %-20s %7s %10s %9s %9s %8s %8s\n", "id", "host", "pid",
+                       "queues", "age", "processed", "inflight", "cpu s", "rss MB", "pss MB");
             live++;
             long long beat = atoll(field(h, "beat_us"));
-            double cpu = (double)(atoll(field(h, "cpu_user_us")) + atoll(field(h, "cpu_sys_us"))) / 1e6;
-            printf("%-32s %-16s %8s %-20s %6.1fs %10s %9s %9.2f %8.1f\n", m->element[i]->str,
+            double cpu =
+                (double)(atoll(field(h, "cpu_user_us")) + atoll(field(h, "cpu_sys_us"))) / 1e6;
+            /* pss_kb is absent from the heartbeats of older workers */
+            const char *pss_kb = field(h, "pss_kb");
+            char pss[32] = "-";
+            if (pss_kb[0]) snprintf(pss, sizeof pss, "%.1f", (double)atoll(pss_kb) / 1024.0);
+            printf("%-32s %-16s %8s %-20s %6.1fs %10s %9s %9.2f %8.1f %8s\n", m->element[i]->str,
                    field(h, "host"), field(h, "pid"), field(h, "queues"),
                    beat > 0 ? (double)(now - beat) / 1e6 : -1.0, field(h, "processed"),
-                   field(h, "inflight"), cpu, (double)atoll(field(h, "rss_kb")) / 1024.0);
+                   field(h, "inflight"), cpu, (double)atoll(field(h, "rss_kb")) / 1024.0, pss);
         }
         freeReplyObject(h);
     }

@@ -283,6 +283,19 @@ Test(driver, external_mode, .timeout = 90, .fini = drv_cleanup) {
     const char *wa[] = {"workers", "--redis", r.url, NULL};
     cr_assert_eq(drv_run(&d, wa, 10000), 0);
     cr_assert(drv_file_has(d.log, "ext-a"), "tqbench workers does not list ext-a");
+    {
+        /* its row ends with the PSS tqworker's heartbeat reports, in MB */
+        char *out = drv_read(d.log);
+        cr_assert(out && strstr(out, "pss MB"), "tqbench workers shows no PSS column");
+        const char *row = strstr(out, "\next-a ");
+        cr_assert_not_null(row, "no row for ext-a:\n%s", out);
+        size_t len = strcspn(row + 1, "\n");
+        const char *last = row + 1 + len;
+        while (last > row + 1 && last[-1] != ' ') last--;
+        cr_assert_gt(strtod(last, NULL), 0, "ext-a's PSS cell \"%.*s\"", (int)(row + 1 + len - last),
+                     last);
+        free(out);
+    }
 
     /* fewer workers than --workers: a clear error with the count seen */
     remove(d.log);
