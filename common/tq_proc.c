@@ -37,6 +37,7 @@ static int64_t ticks_to_us(unsigned long long ticks) {
 struct proc_stat {
     pid_t pid, ppid;
     unsigned long long utime, stime;
+    int last_cpu;           /* "processor": the CPU it last ran on; -1 unknown */
 };
 
 /* Parses /proc/PID/stat. Fields are counted after the last ')', since the
@@ -59,6 +60,12 @@ static int stat_read(pid_t pid, struct proc_stat *st) {
     st->ppid = ppid;
     st->utime = utime;
     st->stime = stime;
+    /* field 39, processor: 37 fields after the ')' */
+    st->last_cpu = -1;
+    const char *q = p + 1;
+    for (int field = 3; field < 39 && q; field++) q = strchr(q + 1, ' ');
+    int cpu;
+    if (q && sscanf(q, " %d", &cpu) == 1 && cpu >= 0) st->last_cpu = cpu;
     return 0;
 }
 
@@ -96,6 +103,8 @@ int tq_proc_read(pid_t pid, struct tq_proc_usage *u) {
     u->rss_kb = rss;
     u->pss_kb = -1;
     u->nprocs = 1;
+    CPU_ZERO(&u->cpus_seen);
+    if (st.last_cpu >= 0 && st.last_cpu < CPU_SETSIZE) CPU_SET(st.last_cpu, &u->cpus_seen);
     return 0;
 }
 
@@ -174,6 +183,8 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u) {
     u->rss_kb = rss;
     u->pss_kb = pss;
     u->nprocs = 1;
+    CPU_ZERO(&u->cpus_seen);
+    if (root.last_cpu >= 0 && root.last_cpu < CPU_SETSIZE) CPU_SET(root.last_cpu, &u->cpus_seen);
     for (size_t i = 0; state && i < n; i++) {
         if (tree_state(all, state, n, i, pid) != 1) continue;
         int64_t kb;
@@ -182,6 +193,8 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u) {
         u->cpu_sys_us += ticks_to_us(all[i].stime);
         u->rss_kb += kb;
         u->nprocs++;
+        if (all[i].last_cpu >= 0 && all[i].last_cpu < CPU_SETSIZE)
+            CPU_SET(all[i].last_cpu, &u->cpus_seen);
         /* one unreadable PSS would make the sum an undercount: none then */
         if (u->pss_kb >= 0 && tq_proc_pss_read(all[i].pid, &kb) == 0) u->pss_kb += kb;
         else u->pss_kb = -1;

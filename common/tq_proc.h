@@ -12,6 +12,7 @@
 #ifndef TQ_PROC_H
 #define TQ_PROC_H
 
+#include <sched.h> /* cpu_set_t (_GNU_SOURCE, defined by CMake) */
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -22,6 +23,8 @@ struct tq_proc_usage {
     int64_t pss_kb;         /* -1 when smaps_rollup is unreadable (a kernel
                                before 4.14, or no ptrace access to the pid) */
     int nprocs;             /* processes summed (tree reads) */
+    cpu_set_t cpus_seen;    /* the CPU each process last ran on ("processor" in
+                               /proc/PID/stat): where the work sat just now */
 };
 
 /* One process. Returns 0, or -1 when it is gone or unreadable. */

@@ -7,8 +7,7 @@
  * tq_spawn() naming the program. The environment is built in the parent, so
  * the child between fork and exec only makes async-signal-safe calls (the
  * parent may run threads, libuv's pool say). */
-#define _GNU_SOURCE /* execvpe, pipe2, sigabbrev_np, close_range */
-#include "tq_spawn.h"
+#include "tq_spawn.h" /* execvpe, pipe2, sigabbrev_np, close_range: _GNU_SOURCE (CMake) */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,7 +24,14 @@
 
 extern char **environ;
 
-enum spawn_stage { STAGE_STDOUT = 1, STAGE_STDERR, STAGE_SETPGID, STAGE_PDEATHSIG, STAGE_EXEC };
+enum spawn_stage {
+    STAGE_STDOUT = 1,
+    STAGE_STDERR,
+    STAGE_SETPGID,
+    STAGE_PDEATHSIG,
+    STAGE_AFFINITY,
+    STAGE_EXEC
+};
 
 struct spawn_failure {
     int stage;
@@ -38,6 +44,7 @@ static const char *stage_name(int stage) {
     case STAGE_STDERR: return "redirect stderr";
     case STAGE_SETPGID: return "setpgid";
     case STAGE_PDEATHSIG: return "prctl(PR_SET_PDEATHSIG)";
+    case STAGE_AFFINITY: return "sched_setaffinity";
     case STAGE_EXEC: return "exec";
     default: return "start";
     }
@@ -98,6 +105,10 @@ static void child_run(const char *const argv[], const struct tq_spawn_opts *o, c
         }
         /* The parent may have died before prctl() took effect. */
         if (getppid() != parent) _exit(1);
+    }
+    if (o->cpus && sched_setaffinity(0, sizeof *o->cpus, o->cpus) != 0) {
+        f = (struct spawn_failure){STAGE_AFFINITY, errno};
+        goto fail;
     }
     if (o->stdout_path) {
         int fd = open_append(o->stdout_path);

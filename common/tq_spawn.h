@@ -9,6 +9,7 @@
 #ifndef TQ_SPAWN_H
 #define TQ_SPAWN_H
 
+#include <sched.h> /* cpu_set_t (_GNU_SOURCE, defined by CMake) */
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -18,6 +19,8 @@ struct tq_spawn_opts {
     const char *stderr_path;       /* redirect stderr (appended) when not NULL */
     int new_process_group;         /* setpgid(0, 0) in the child */
     int die_with_parent;           /* PR_SET_PDEATHSIG SIGKILL */
+    const cpu_set_t *cpus;         /* sched_setaffinity before exec when not NULL
+                                      (children of the child inherit it) */
 };
 
 /* Starts argv[0] (searched in PATH when it has no '/'; opts may be NULL).
