@@ -22,7 +22,12 @@ struct bench {
     int tty;                      /* stderr is a terminal: progress line with \r */
     int seq;                      /* runs started: part of each run id */
     struct cmd_count cmds;        /* commands the driver sent to Redis (cmdcount.h) */
+    cpu_set_t cpus_start;         /* the CPUs tqbench started with (before --pin-driver) */
 };
+
+/* The CPUs a child of a role gets: its --pin-ROLE list, else the CPUs
+ * tqbench started with (so a pinned driver does not pin its children). */
+const cpu_set_t *bench_cpus(const struct bench *b, const struct config_pin *pin);
 
 /* (Re)connects b->c when it is missing or broken. Returns 0, or -1 with err
  * ("cannot connect to Redis <safe URL>: <reason>"). */

@@ -20,7 +20,8 @@ enum {
     OPT_SCENARIO = 1000, OPT_FRAMEWORK, OPT_TASKS, OPT_WORKERS, OPT_CONCURRENCY, OPT_PREFETCH,
     OPT_REPEAT, OPT_WARMUP, OPT_RATE, OPT_REDIS, OPT_EXTERNAL, OPT_QUEUE, OPT_PREFIX,
     OPT_WORKER_BIN, OPT_OUT, OPT_SAMPLE_MS, OPT_HEALTH_TIMEOUT, OPT_STALL_TIMEOUT, OPT_QUIET,
-    OPT_LOG_LEVEL, OPT_PAYLOAD_BYTES, OPT_RESULTS_ROOT, OPT_HELP, OPT_VERSION,
+    OPT_LOG_LEVEL, OPT_PAYLOAD_BYTES, OPT_RESULTS_ROOT, OPT_PIN_WORKERS, OPT_PIN_REDIS,
+    OPT_PIN_DRIVER, OPT_HELP, OPT_VERSION,
 };
 
 #define FOR_RUN (1u << CMD_RUN)
@@ -53,6 +54,9 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"payload-bytes", required_argument, NULL, OPT_PAYLOAD_BYTES},
     {"results-root", required_argument, NULL, OPT_RESULTS_ROOT},
+    {"pin-workers", required_argument, NULL, OPT_PIN_WORKERS},
+    {"pin-redis", required_argument, NULL, OPT_PIN_REDIS},
+    {"pin-driver", required_argument, NULL, OPT_PIN_DRIVER},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -63,7 +67,7 @@ static const unsigned opt_scope[] = {
     FOR_RUN, FOR_RUN, FOR_RUN | FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN,
     FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE, FOR_RUN, FOR_RUN | FOR_ENQUEUE,
     FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN,
-    FOR_RUN, FOR_ALL, FOR_ENQUEUE, FOR_RUN, FOR_ALL, FOR_ALL,
+    FOR_RUN, FOR_ALL, FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_ALL, FOR_ALL,
 };
 
 _Static_assert(sizeof opt_scope / sizeof opt_scope[0] == OPT_VERSION - OPT_SCENARIO + 1,
@@ -114,6 +118,15 @@ void config_usage(FILE *f) {
         "  --results-root DIR        parent of the results folder: each invocation gets a new\n"
         "                            DIR/<UTC timestamp>[-N] (default: results)\n"
         "  --sample-ms MS            resource sampling period (default 500)\n"
+        "  --pin-workers LIST        run the spawned workers (and their children) on these\n"
+        "                            CPUs: 0, 0-3 or 0,2-3, as taskset writes them (not with\n"
+        "                            --external)\n"
+        "  --pin-redis LIST          run the embedded redis-server on these CPUs (not with\n"
+        "                            --redis)\n"
+        "  --pin-driver LIST         run tqbench itself (producer, monitor, helpers) on these\n"
+        "                            CPUs; unpinned roles keep the CPUs tqbench started with.\n"
+        "                            results.json records each role's cpus_allowed and\n"
+        "                            cpus_seen, pinned or not\n"
         "  --health-timeout S        seconds for every expected heartbeat to appear (default 30)\n"
         "  --stall-timeout S         seconds without progress before a run fails (default 30)\n"
         "  --quiet                   no progress line, no table (results.json only)\n"
@@ -240,6 +253,18 @@ static int parse_cmd(const char *s, enum config_cmd *cmd) {
     return -1;
 }
 
+static int parse_pin(const char *flag, const char *s, struct config_pin *pin, char *err,
+                     size_t errlen) {
+    char perr[384];
+    if (tq_cpuset_parse(s, &pin->cpus, perr, sizeof perr) != 0) {
+        snprintf(err, errlen, "%s: %s", flag, perr);
+        return -1;
+    }
+    pin->set = 1;
+    tq_cpuset_format(&pin->cpus, pin->list, sizeof pin->list);
+    return 0;
+}
+
 static int apply_opt(struct config *cfg, int opt, const char *arg, const char *flag, char *err,
                      size_t errlen) {
     long v;
@@ -344,6 +369,12 @@ static int apply_opt(struct config *cfg, int opt, const char *arg, const char *f
         if (parse_long(flag, arg, 0, 1 << 20, &v, err, errlen)) return -1;
         cfg->payload_bytes = (size_t)v;
         return 0;
+    case OPT_PIN_WORKERS:
+        return parse_pin(flag, arg, &cfg->pin_workers, err, errlen);
+    case OPT_PIN_REDIS:
+        return parse_pin(flag, arg, &cfg->pin_redis, err, errlen);
+    case OPT_PIN_DRIVER:
+        return parse_pin(flag, arg, &cfg->pin_driver, err, errlen);
     case OPT_HELP:
         cfg->cmd = CMD_HELP;
         return 0;
@@ -421,6 +452,18 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
                  cfg->concurrency > 0 ? "--concurrency" : "--prefetch");
         return -1;
     }
+    if (cmd == CMD_RUN && cfg->external && cfg->pin_workers.set) {
+        snprintf(err, errlen,
+                 "--pin-workers applies to spawned workers only (pin --external workers where "
+                 "they start, e.g. taskset -c LIST tqworker ...)");
+        return -1;
+    }
+    if (cmd == CMD_RUN && cfg->has_redis && cfg->pin_redis.set) {
+        snprintf(err, errlen,
+                 "--pin-redis applies to the embedded redis-server only (a --redis server runs "
+                 "where it was started)");
+        return -1;
+    }
     if (cmd == CMD_RUN && !cfg->external && strcmp(cfg->queue, "default") != 0) {
         /* accepted, but say it does nothing rather than leave a false impression */
         snprintf(err, errlen,
@@ -474,6 +517,12 @@ cJSON *config_to_json(const struct config *cfg) {
     if (cfg->results_root[0]) cJSON_AddStringToObject(o, "results_root", cfg->results_root);
     else if (cfg->out_dir[0]) cJSON_AddNullToObject(o, "results_root");
     else cJSON_AddStringToObject(o, "results_root", "results");
+    const struct config_pin *pins[] = {&cfg->pin_workers, &cfg->pin_redis, &cfg->pin_driver};
+    const char *pin_names[] = {"pin_workers", "pin_redis", "pin_driver"};
+    for (int i = 0; i < 3; i++) {
+        if (pins[i]->set) cJSON_AddStringToObject(o, pin_names[i], pins[i]->list);
+        else cJSON_AddNullToObject(o, pin_names[i]);
+    }
     cJSON_AddBoolToObject(o, "quiet", cfg->quiet);
     static const char *const levels[] = {"debug", "info", "warn", "error", "off"};
     cJSON_AddStringToObject(o, "log_level", cfg->log_level >= 0 && cfg->log_level <= TQ_LOG_OFF

@@ -11,12 +11,20 @@
 #include <stdio.h>
 #include <cjson/cJSON.h>
 #include "framework.h"
+#include "tq_cpuset.h"
 #include "tq_redis.h"
 
 #define CONFIG_SCENARIOS_MAX 64
 
 enum config_cmd { CMD_NONE = 0, CMD_RUN, CMD_LIST, CMD_WORKERS, CMD_CLEAN, CMD_ENQUEUE,
                   CMD_HELP, CMD_VERSION };
+
+/* A role's CPU pinning: set = 0 leaves it where the driver started. */
+struct config_pin {
+    int set;
+    cpu_set_t cpus;
+    char list[128];             /* as tq_cpuset_format writes it: "0-1,3" */
+};
 
 struct config {
     enum config_cmd cmd;
@@ -41,6 +49,8 @@ struct config {
     char out_dir[FW_PATH_MAX];  /* --out; "" = a fresh <results root>/<UTC timestamp> */
     char results_root[FW_PATH_MAX]; /* --results-root; "" = "results" */
     int sample_ms;              /* resource sampling period */
+    /* --pin-workers/--pin-redis/--pin-driver LIST: the CPUs of that role */
+    struct config_pin pin_workers, pin_redis, pin_driver;
     double health_timeout_s;
     double stall_timeout_s;
     int quiet;

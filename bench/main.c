@@ -7,6 +7,8 @@
  *   enqueue  (benchmark helper) the producer alone, for scripts/bench-driver
  *
  * Exit codes: 0 every run complete, 1 a run failed, 2 usage/configuration. */
+#include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,10 @@ int bench_connect(struct bench *b, char *err, size_t errlen) {
     }
     cmd_count_connect(&b->cmds, &b->url);
     return 0;
+}
+
+const cpu_set_t *bench_cpus(const struct bench *b, const struct config_pin *pin) {
+    return pin->set ? &pin->cpus : &b->cpus_start;
 }
 
 /* A fw_run with the paths only, for available(). */
@@ -200,6 +206,19 @@ static int cmd_run(const struct config *cfg) {
     memset(&b, 0, sizeof b);
     b.cfg = cfg;
     b.tty = isatty(STDERR_FILENO);
+    if (tq_cpuset_allowed(0, &b.cpus_start) != 0) {
+        fprintf(stderr, "tqbench: cannot read its CPU affinity: %s\n", strerror(errno));
+        free(scen);
+        return EXIT_FAILED;
+    }
+    /* before anything starts: the producer, the monitor and the framework
+     * helpers all run on the driver's CPUs */
+    if (cfg->pin_driver.set &&
+        sched_setaffinity(0, sizeof cfg->pin_driver.cpus, &cfg->pin_driver.cpus) != 0) {
+        fprintf(stderr, "tqbench: --pin-driver %s: %s\n", cfg->pin_driver.list, strerror(errno));
+        free(scen);
+        return EXIT_USAGE;
+    }
     struct report rep;
     if (report_init(&rep, cfg) != 0) {
         fprintf(stderr, "tqbench: out of memory\n");
@@ -247,7 +266,8 @@ static int cmd_run(const struct config *cfg) {
         cJSON_AddBoolToObject(rj, "embedded", 0);
         cJSON_AddStringToObject(rj, "url", b.url_safe);
     } else {
-        if (redis_embed_start(&b.redis, &b.ev, 10000, err, sizeof err) != 0) {
+        if (redis_embed_start(&b.redis, &b.ev, bench_cpus(&b, &cfg->pin_redis), 10000, err,
+                              sizeof err) != 0) {
             fprintf(stderr, "tqbench: %s\n", err);
             cJSON_AddStringToObject(rep.doc, "error", err);
             code = EXIT_FAILED;

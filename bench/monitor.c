@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "stats.h"
 #include "tq_clock.h"
+#include "tq_cpuset.h"
 #include "tq_keys.h"
 #include "tq_log.h"
 #include "tq_redis.h"
@@ -44,6 +45,16 @@ static void role_sample(struct role_usage *r, int64_t cpu_delta_us, int64_t inte
     }
     r->samples++;
     r->available = 1;
+}
+
+/* Adds pid's affinity and the CPUs its processes were seen on (seen) to the
+ * role's placement. */
+static void role_place(struct role_usage *r, pid_t pid, const cpu_set_t *seen) {
+    cpu_set_t allowed;
+    if (tq_cpuset_allowed(pid, &allowed) != 0) return; /* gone meanwhile */
+    CPU_OR(&r->cpus_allowed, &r->cpus_allowed, &allowed);
+    CPU_OR(&r->cpus_seen, &r->cpus_seen, seen);
+    r->placed = 1;
 }
 
 /* INFO cpu / memory of a Redis we did not start. */
@@ -115,7 +126,7 @@ static int beats_sample(struct monitor *m, redisContext *c, int64_t *cpu_delta, 
 }
 
 /* One worker's CPU, RSS and PSS (-1 unread) from /proc (the process and its
- * descendants). */
+ * descendants); adds its placement to the workers' role. */
 static int worker_usage(struct monitor *m, int i, int64_t *cpu_us, int64_t *rss_kb,
                         int64_t *pss_kb) {
     struct worker_proc *w = &m->ws->w[i];
@@ -124,6 +135,7 @@ static int worker_usage(struct monitor *m, int i, int64_t *cpu_us, int64_t *rss_
     *cpu_us = u.cpu_user_us + u.cpu_sys_us;
     *rss_kb = u.rss_kb;
     *pss_kb = u.pss_kb;
+    role_place(&m->workers, w->pid, &u.cpus_seen);
     return 0;
 }
 
@@ -168,6 +180,7 @@ static void monitor_sample(struct monitor *m, int first) {
         if (tq_proc_read(m->redis_pid, &u) == 0) {
             cpu = u.cpu_user_us + u.cpu_sys_us;
             kb = u.rss_kb;
+            role_place(&m->redis, m->redis_pid, &u.cpus_seen);
         }
     } else if (m->c && redis_info_usage(m->c, &cpu, &kb) != 0) {
         cpu = -1;
@@ -181,6 +194,7 @@ static void monitor_sample(struct monitor *m, int first) {
     struct tq_proc_usage self;
     if (tq_proc_self(&self) == 0) {
         cpu = self.cpu_user_us + self.cpu_sys_us;
+        role_place(&m->driver, 0, &self.cpus_seen);
         if (!first && m->driver_cpu_last >= 0)
             role_sample(&m->driver, cpu - m->driver_cpu_last, interval, self.rss_kb, -1);
         m->driver_cpu_last = cpu;
@@ -391,6 +405,8 @@ static cJSON *role_json(const struct monitor *m, const struct role_usage *r) {
         cJSON_AddNullToObject(o, "pss_kb_avg");
         cJSON_AddNullToObject(o, "pss_kb_peak");
         cJSON_AddNullToObject(o, "cpu_s");
+        cJSON_AddNullToObject(o, "cpus_allowed");
+        cJSON_AddNullToObject(o, "cpus_seen");
         return o;
     }
     stats_add_number(o, "cpu_pct_avg", monitor_cpu_pct_avg(m, r));
@@ -402,6 +418,15 @@ static cJSON *role_json(const struct monitor *m, const struct role_usage *r) {
     stats_add_number(o, "pss_kb_avg", r->pss_samples ? r->pss_kb_sum / r->pss_samples : NAN);
     stats_add_number(o, "pss_kb_peak", r->pss_kb_peak > 0 ? (double)r->pss_kb_peak : NAN);
     cJSON_AddNumberToObject(o, "cpu_s", (double)r->cpu_us / 1e6);
+    if (r->placed) {
+        char list[256];
+        cJSON_AddStringToObject(o, "cpus_allowed",
+                                tq_cpuset_format(&r->cpus_allowed, list, sizeof list));
+        cJSON_AddStringToObject(o, "cpus_seen", tq_cpuset_format(&r->cpus_seen, list, sizeof list));
+    } else {
+        cJSON_AddNullToObject(o, "cpus_allowed");
+        cJSON_AddNullToObject(o, "cpus_seen");
+    }
     /* CPU time comes in clock ticks: below CPU_PRECISE_TICKS of them its
      * resolution is worse than 1% */
     cJSON_AddBoolToObject(o, "cpu_precise", monitor_cpu_precise(r));

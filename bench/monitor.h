@@ -12,7 +12,10 @@
  * and Celery's hook send it), null when one lacks it. CPU percentages are of
  * one CPU (200% = two busy CPUs). The run is flagged `noisy` when the machine
  * was busier than the measured roles account for, by a clear margin: someone
- * else was using the CPUs the figures depend on.
+ * else was using the CPUs the figures depend on. Where tqbench sees the
+ * processes (spawned workers, the embedded Redis, itself) it also records
+ * placement: the CPUs each role may run on and those it was seen on at the
+ * samples (a round trip costs ~3x more across CPUs than on one).
  *
  * External workers report their CPU only once per heartbeat interval, so a
  * sample window would miss most of a short drain. Their window runs from
@@ -42,6 +45,10 @@ struct role_usage {
     double pss_kb_sum;       /* over pss_samples: those where every PSS was read */
     int64_t pss_kb_peak;     /* 0: never read */
     int pss_samples;
+    /* placement, for the roles whose processes tqbench can see: the union
+     * of their CPU affinity and of the CPU each was last on at each sample */
+    cpu_set_t cpus_allowed, cpus_seen;
+    int placed;              /* 0: not read (external workers, a --redis server) */
     int samples;
     int available;           /* 0 when the role could not be read at all */
 };

@@ -44,8 +44,8 @@ static void remove_dir(struct redis_embed *r) {
     r->dir[0] = '\0';
 }
 
-int redis_embed_start(struct redis_embed *r, struct evloop *ev, int timeout_ms, char *err,
-                      size_t errlen) {
+int redis_embed_start(struct redis_embed *r, struct evloop *ev, const cpu_set_t *cpus,
+                      int timeout_ms, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     const char *tmp = getenv("TMPDIR");
     snprintf(r->dir, sizeof r->dir, "%s/tqbench-redis-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -61,7 +61,7 @@ int redis_embed_start(struct redis_embed *r, struct evloop *ev, int timeout_ms, 
                           "--dir", r->dir, "--daemonize", "no", "--logfile", r->log, NULL};
     /* Own process group: a Ctrl-C at the terminal reaches tqbench only, which
      * then tears down in order (workers first, Redis last). */
-    struct tq_spawn_opts opts = {.new_process_group = 1, .die_with_parent = 1};
+    struct tq_spawn_opts opts = {.new_process_group = 1, .die_with_parent = 1, .cpus = cpus};
     char serr[256];
     if (tq_spawn(argv, &opts, &r->pid, serr, sizeof serr) != 0) {
         snprintf(err, errlen, "embedded redis: %s (is redis-server installed and on PATH?)", serr);

@@ -20,11 +20,11 @@ struct redis_embed {
     struct tq_redis_url url; /* unix://<socket> */
 };
 
-/* Starts it and waits up to timeout_ms for PING (pumping ev, so Ctrl-C is
- * seen). Returns 0, or -1 with err (the log's last line when it died).
- * On failure nothing is left running. */
-int redis_embed_start(struct redis_embed *r, struct evloop *ev, int timeout_ms, char *err,
-                      size_t errlen);
+/* Starts it on cpus (NULL: the caller's) and waits up to timeout_ms for
+ * PING (pumping ev, so Ctrl-C is seen). Returns 0, or -1 with err (the log's
+ * last line when it died). On failure nothing is left running. */
+int redis_embed_start(struct redis_embed *r, struct evloop *ev, const cpu_set_t *cpus,
+                      int timeout_ms, char *err, size_t errlen);
 /* Stops it by pid (SIGTERM, grace, SIGKILL), reaps it, removes the temp dir.
  * Safe to call when not started or twice. */
 void redis_embed_stop(struct redis_embed *r);

@@ -537,7 +537,8 @@ static int run_phases(struct run_ctx *r) {
             workers_describe(&r->ws, desc, sizeof desc);
             fprintf(stderr, "  %s attached %s\n", r->label, desc);
         }
-    } else if (workers_spawn(&r->ws, r->fw, &r->fr, b->log_dir, err, sizeof err) != 0 ||
+    } else if (workers_spawn(&r->ws, r->fw, &r->fr, bench_cpus(b, &cfg->pin_workers), b->log_dir,
+                             err, sizeof err) != 0 ||
                workers_health_wait(&r->ws, b->c, &b->ev, cfg->health_timeout_s, err,
                                    sizeof err) != 0) {
         return fail(r, "%s", err);

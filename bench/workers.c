@@ -63,7 +63,7 @@ static void describe_exit(const struct worker_proc *p, const char *when, char *e
 }
 
 int workers_spawn(struct worker_set *ws, const struct tq_framework *fw, const struct fw_run *run,
-                  const char *log_dir, char *err, size_t errlen) {
+                  const cpu_set_t *cpus, const char *log_dir, char *err, size_t errlen) {
     struct fw_argv *av = malloc(sizeof *av);
     if (!av) {
         snprintf(err, errlen, "out of memory");
@@ -96,7 +96,8 @@ int workers_spawn(struct worker_set *ws, const struct tq_framework *fw, const st
                                      .stdout_path = p->log,
                                      .stderr_path = p->log,
                                      .new_process_group = 1,
-                                     .die_with_parent = 1};
+                                     .die_with_parent = 1,
+                                     .cpus = cpus};
         char serr[256];
         if (tq_spawn(av->argv, &opts, &p->pid, serr, sizeof serr) != 0) {
             snprintf(err, errlen, "cannot start worker %s of %s: %s", p->id, fw->name, serr);

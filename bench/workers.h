@@ -65,10 +65,11 @@ struct worker_set {
 
 void workers_init(struct worker_set *ws, const char *prefix, int external);
 /* Spawns run->workers processes of fw with ids "<run_id>.w<i>", logs in
- * log_dir/<id>.log. Returns 0, or -1 with err (already spawned ones stay in
- * ws for workers_stop). */
+ * log_dir/<id>.log, on cpus (NULL: the caller's; their children inherit
+ * them). Returns 0, or -1 with err (already spawned ones stay in ws for
+ * workers_stop). */
 int workers_spawn(struct worker_set *ws, const struct tq_framework *fw, const struct fw_run *run,
-                  const char *log_dir, char *err, size_t errlen);
+                  const cpu_set_t *cpus, const char *log_dir, char *err, size_t errlen);
 /* Waits until every spawned worker's heartbeat exists. Returns 0; -1 with
  * err on timeout (naming the missing ids), on a worker that exited, or when
  * interrupted (ev's signal). */

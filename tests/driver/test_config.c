@@ -121,6 +121,25 @@ Test(driver, bad_flags, .timeout = 60, .fini = drv_cleanup) {
                          "2", NULL};
     const char *n14[] = {"--prefetch does not apply to --external workers", NULL};
     expect_run(&d, a14, 2, n14);
+    /* pinning: a bad list names the flag and the item; a CPU that does not
+     * exist here names the ones that do; roles tqbench did not start cannot
+     * be pinned by it */
+    const char *a15[] = {"run", "--pin-workers", "0-x", NULL};
+    const char *n15[] = {"--pin-workers:", "bad CPU list item \"0-x\"", NULL};
+    expect_run(&d, a15, 2, n15);
+    const char *a16[] = {"run", "--pin-redis", "1000", NULL};
+    const char *n16[] = {"--pin-redis:", "CPU 1000 is not available", NULL};
+    expect_run(&d, a16, 2, n16);
+    const char *a17[] = {"run", "--pin-driver", "3-1", NULL};
+    const char *n17[] = {"--pin-driver:", "runs backwards", NULL};
+    expect_run(&d, a17, 2, n17);
+    const char *a18[] = {"run", "--redis", "redis://127.0.0.1:1/0", "--external", "--pin-workers",
+                         "0", NULL};
+    const char *n18[] = {"--pin-workers applies to spawned workers only", NULL};
+    expect_run(&d, a18, 2, n18);
+    const char *a19[] = {"run", "--redis", "redis://127.0.0.1:1/0", "--pin-redis", "0", NULL};
+    const char *n19[] = {"--pin-redis applies to the embedded redis-server only", NULL};
+    expect_run(&d, a19, 2, n19);
     cr_assert_null(drv_results(&d), "a configuration error must not start a run");
     drv_fini(&d);
 }
@@ -183,7 +202,7 @@ Test(driver, help_version_list, .timeout = 60, .fini = drv_cleanup) {
     const char *h[] = {"--help", NULL};
     const char *hn[] = {"tqbench run", "Exit codes", "--health-timeout", "tqbench enqueue",
                         "?db=N", "password=P", "--results-root", "exit 2: Redis cannot be reached",
-                        NULL};
+                        "--pin-workers", "--pin-redis", "--pin-driver", NULL};
     expect_run(&d, h, 0, hn);
     const char *v[] = {"--version", NULL};
     const char *vn[] = {"tqbench ", NULL};

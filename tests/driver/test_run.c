@@ -1,8 +1,9 @@
 /* test_run.c - whole tqbench runs that should succeed: on the embedded Redis
  * (exact counts, every results.json field present and sane, repeats
  * summarized, no process left), in external mode against a standalone
- * tqworker (and the clear error when fewer workers are there), and against a
- * Redis with requirepass given through the URL (the password nowhere). */
+ * tqworker (and the clear error when fewer workers are there), against a
+ * Redis with requirepass given through the URL (the password nowhere), and
+ * with each role pinned to CPUs (and recorded there). */
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
 #include <math.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "driver_harness.h"
+#include "tq_cpuset.h"
 #include "tq_testutil.h"
 
 /* The first run of results j, asserted "ok" with all its tasks completed. */
@@ -45,6 +47,21 @@ static int boolean(const cJSON *o, const char *key) {
     const cJSON *v = drv_obj(o, key);
     cr_assert(cJSON_IsBool(v), "results.json: \"%s\" is not a boolean", key);
     return cJSON_IsTrue(v);
+}
+
+/* The role's placement: cpus_allowed and cpus_seen are CPU lists of this
+ * machine, seen within allowed; allowed is `want` when not NULL. */
+static void check_placement(const cJSON *r, const char *role, const char *want) {
+    cpu_set_t allowed, seen, outside;
+    char err[256];
+    const char *a = drv_str(r, "cpus_allowed"), *s = drv_str(r, "cpus_seen");
+    cr_assert_eq(tq_cpuset_parse(a, &allowed, err, sizeof err), 0, "%s.cpus_allowed: %s", role,
+                 err);
+    cr_assert_eq(tq_cpuset_parse(s, &seen, err, sizeof err), 0, "%s.cpus_seen: %s", role, err);
+    CPU_XOR(&outside, &seen, &allowed);
+    CPU_AND(&outside, &outside, &seen);
+    cr_assert_eq(CPU_COUNT(&outside), 0, "%s seen on %s, allowed only %s", role, s, a);
+    if (want) cr_assert_str_eq(a, want, "%s.cpus_allowed", role);
 }
 
 /* Returns the role's cpu_precise, checked against its cpu_s (1 s = 100
@@ -121,6 +138,14 @@ static int check_run(const cJSON *run, double tasks) {
     int precise = check_role(res, "workers", 1);
     check_role(res, "redis", 0);
     check_role(res, "driver", 0);
+    /* unpinned, every role may use what the driver started with: this
+     * test's CPUs */
+    cpu_set_t mine;
+    char mine_list[256];
+    cr_assert_eq(tq_cpuset_allowed(0, &mine), 0);
+    tq_cpuset_format(&mine, mine_list, sizeof mine_list);
+    const char *roles[] = {"workers", "redis", "driver"};
+    for (int i = 0; i < 3; i++) check_placement(drv_obj(res, roles[i]), roles[i], mine_list);
     cr_assert_gt(drv_num(drv_obj(res, "workers"), "cpu_us_per_task"), 0);
     /* units in the names: the machine's share of all its CPUs, the other
      * load in percent of one CPU (it cannot exceed what the machine did) */
@@ -559,6 +584,47 @@ Test(driver, nothing_measured_is_null, .timeout = 60, .fini = drv_cleanup) {
                   strcmp(c5, "-") == 0,
               "tasks/s, processing/s, p50, p99 not shown as -: %s", line);
     free(log);
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+/* Each role pinned to CPUs: workers on the highest CPU this test may use,
+ * Redis and the driver on the lowest (the same CPU on a one-CPU machine).
+ * The run completes, and results.json records each role allowed and seen
+ * exactly there, and the pins in the config echo. */
+Test(driver, pinned_roles_run_there, .timeout = 90, .fini = drv_cleanup) {
+    cpu_set_t mine;
+    cr_assert_eq(tq_cpuset_allowed(0, &mine), 0);
+    int lo = -1, hi = -1;
+    for (int c = 0; c < CPU_SETSIZE; c++) {
+        if (!CPU_ISSET(c, &mine)) continue;
+        if (lo < 0) lo = c;
+        hi = c;
+    }
+    char los[16], his[16];
+    snprintf(los, sizeof los, "%d", lo);
+    snprintf(his, sizeof his, "%d", hi);
+    struct drv d;
+    drv_init(&d);
+    const char *args[] = {"run",          "--tasks",     "5000", "--pin-workers", his,
+                          "--pin-redis",  los,           "--pin-driver", los, "--out", d.out,
+                          "--sample-ms",  "50",          NULL};
+    free(drv_run_expect(&d, args, 60000, 0));
+    cJSON *j = drv_results_required(&d);
+    const cJSON *run = first_run_ok(j, 5000);
+    const cJSON *res = drv_obj(run, "resources");
+    const char *roles[] = {"workers", "redis", "driver"};
+    const char *want[] = {his, los, los};
+    for (int i = 0; i < 3; i++) {
+        const cJSON *r = drv_obj(res, roles[i]);
+        check_placement(r, roles[i], want[i]);
+        cr_assert_str_eq(drv_str(r, "cpus_seen"), want[i], "%s ran outside its pin",
+                         roles[i]);
+    }
+    const cJSON *cfg = drv_obj(j, "config");
+    cr_assert_str_eq(drv_str(cfg, "pin_workers"), his);
+    cr_assert_str_eq(drv_str(cfg, "pin_redis"), los);
+    cr_assert_str_eq(drv_str(cfg, "pin_driver"), los);
     cJSON_Delete(j);
     drv_fini(&d);
 }
