@@ -192,6 +192,19 @@ static long vm_hwm_kb(void) {
     return kb;
 }
 
+/* Under the tables: the pins of a pinned invocation, so its figures are not
+ * compared with unpinned ones by mistake. */
+static void print_pins(const struct config *cfg) {
+    const struct config_pin *pins[] = {&cfg->pin_workers, &cfg->pin_redis, &cfg->pin_driver};
+    const char *roles[] = {"workers", "redis", "driver"};
+    int shown = 0;
+    for (int i = 0; i < 3; i++) {
+        if (!pins[i]->set) continue;
+        printf("%s%s on CPU %s", shown++ ? ", " : "\npinned: ", roles[i], pins[i]->list);
+    }
+    if (shown) printf(" (results.json: resources.*.cpus_allowed, cpus_seen)\n");
+}
+
 static int cmd_run(const struct config *cfg) {
     char err[1024];
     struct scenario *scen = NULL;
@@ -352,6 +365,7 @@ finish:
         fprintf(stderr, "tqbench: %s\n", err);
         if (code == EXIT_OK) code = EXIT_FAILED;
     } else if (!cfg->quiet) {
+        print_pins(cfg);
         printf("\nresults: %s\n", rep.path);
     }
     fflush(stdout);

@@ -609,7 +609,12 @@ Test(driver, pinned_roles_run_there, .timeout = 90, .fini = drv_cleanup) {
     const char *args[] = {"run",          "--tasks",     "5000", "--pin-workers", his,
                           "--pin-redis",  los,           "--pin-driver", los, "--out", d.out,
                           "--sample-ms",  "50",          NULL};
-    free(drv_run_expect(&d, args, 60000, 0));
+    char *log = drv_run_expect(&d, args, 60000, 0);
+    char line[128];
+    snprintf(line, sizeof line, "pinned: workers on CPU %s, redis on CPU %s, driver on CPU %s", his,
+             los, los);
+    cr_assert(strstr(log, line), "no \"%s\" under the table:\n%s", line, log);
+    free(log);
     cJSON *j = drv_results_required(&d);
     const cJSON *run = first_run_ok(j, 5000);
     const cJSON *res = drv_obj(run, "resources");
