@@ -317,8 +317,8 @@ Test(driver, external_mode, .timeout = 90, .fini = drv_cleanup) {
         size_t len = strcspn(row + 1, "\n");
         const char *last = row + 1 + len;
         while (last > row + 1 && last[-1] != ' ') last--;
-        cr_assert_gt(strtod(last, NULL), 0, "ext-a's PSS cell \"%.*s\"", (int)(row + 1 + len - last),
-                     last);
+        int cell = (int)(row + 1 + len - last);
+        cr_assert_gt(strtod(last, NULL), 0, "ext-a's PSS cell \"%.*s\"", cell, last);
         free(out);
     }
 
