@@ -132,14 +132,32 @@ Test(worker_cli, password_never_printed) {
     free(out);
 }
 
-/* Runs tqworker (argv) for ms, tells whether it was still alive then, stops
- * it with SIGTERM and reads its output into buf. Returns its exit code, or -1
- * when it did not exit within 5 s (then it is killed) or died of a signal. */
-static int run_then_stop(const char *const argv[], int ms, int *alive, char *buf, size_t len) {
+/* Reads the output file into buf (NUL-terminated; empty when absent). */
+static void read_output(char *buf, size_t len) {
+    buf[0] = '\0';
+    FILE *f = fopen(out_path, "r");
+    if (f) {
+        buf[fread(buf, 1, len - 1, f)] = '\0';
+        fclose(f);
+    }
+}
+
+/* Runs tqworker (argv) until its output holds `until` (at most 10 s: a busy
+ * machine may be slow to start it) and then for settle_ms more, tells
+ * whether it was still alive then, stops it with SIGTERM and reads its
+ * output into buf. Returns its exit code, or -1 when it did not exit within
+ * 5 s (then it is killed) or died of a signal. */
+static int run_then_stop(const char *const argv[], const char *until, int settle_ms, int *alive,
+                         char *buf, size_t len) {
     unlink(out_path);
     pid_t pid = tq_test_spawn(argv, out_path);
     cr_assert_gt(pid, 0);
-    tq_test_sleep_ms(ms);
+    int64_t deadline = tq_test_now_ms() + 10000;
+    do {
+        tq_test_sleep_ms(50);
+        read_output(buf, len);
+    } while (!strstr(buf, until) && tq_test_now_ms() < deadline && tq_test_pid_alive(pid));
+    tq_test_sleep_ms(settle_ms);
     *alive = tq_test_pid_alive(pid);
     kill(pid, SIGTERM);
     int st = 0;
@@ -148,12 +166,7 @@ static int run_then_stop(const char *const argv[], int ms, int *alive, char *buf
         kill(pid, SIGKILL);
         waitpid(pid, &st, 0);
     }
-    buf[0] = '\0';
-    FILE *f = fopen(out_path, "r");
-    if (f) {
-        buf[fread(buf, 1, len - 1, f)] = '\0';
-        fclose(f);
-    }
+    read_output(buf, len);
     return exited && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -165,7 +178,7 @@ Test(worker_cli, unreachable_redis_retries_and_masks_password) {
                           "redis://:s3cretpw@127.0.0.1:1/0", "--concurrency", "2", NULL};
     static char buf[65536];
     int alive = 0;
-    int code = run_then_stop(argv, 700, &alive, buf, sizeof buf);
+    int code = run_then_stop(argv, "cannot connect", 300, &alive, buf, sizeof buf);
     cr_expect(alive, "tqworker exited while Redis is unreachable");
     cr_expect_eq(code, 0, "exit code %d on SIGTERM (-1: none within 5 s)", code);
     cr_expect(strstr(buf, "redis://:***@127.0.0.1:1/0") != NULL, "URL not logged: %s", buf);
@@ -185,7 +198,9 @@ Test(worker_cli, wrong_password_logged_rate_limited) {
                           "--concurrency", "64", NULL};
     static char buf[65536];
     int alive = 0;
-    int code = run_then_stop(argv, 1000, &alive, buf, sizeof buf);
+    /* the whole burst: every connection's AUTH fails within the first
+     * moments, and the next attempts wait for their backoff */
+    int code = run_then_stop(argv, "AUTH failed", 1000, &alive, buf, sizeof buf);
     tq_test_redis_stop(&srv, 1);
     cr_expect(alive, "tqworker exited on a wrong password");
     cr_expect_eq(code, 0, "exit code %d on SIGTERM (-1: none within 5 s)", code);
