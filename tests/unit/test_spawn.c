@@ -113,14 +113,33 @@ Test(spawn, graceful_stop, .init = make_tmpdir, .fini = remove_tmpdir) {
     cr_assert_str_eq(buf, "killed by SIGTERM");
 }
 
+static pid_t read_pid_file(const char *path) {
+    char buf[32] = "";
+    int64_t deadline = tq_test_now_ms() + 5000;
+    while (tq_test_now_ms() < deadline) {
+        read_file(path, buf, sizeof buf);
+        if (strchr(buf, '\n')) return (pid_t)atoi(buf);
+        tq_test_sleep_ms(10);
+    }
+    return -1;
+}
+
 static void stop_falls_back_to_sigkill(int group) {
-    /* The shell ignores SIGTERM and so does sleep, which inherits SIG_IGN. */
-    const char *argv[] = {"/bin/sh", "-c", group ? "trap '' TERM; sleep 30"
-                                                 : "trap '' TERM; exec sleep 30", NULL};
+    /* The shell ignores SIGTERM and so does sleep, which inherits SIG_IGN;
+     * the shell writes its pid once the trap is set (a fixed sleep could
+     * come too soon on a loaded machine). */
+    char ready[128], script[256];
+    snprintf(ready, sizeof ready, "%s/trap-set.pid", tmpdir);
+    snprintf(script, sizeof script, "trap '' TERM; echo $$ > '%s'; %ssleep 30", ready,
+             group ? "" : "exec ");
+    const char *argv[] = {"/bin/sh", "-c", script, NULL};
     struct tq_spawn_opts o = {.new_process_group = group};
     pid_t pid = start(argv, &o);
-    tq_test_sleep_ms(100); /* let the trap be set */
     int st;
+    if (read_pid_file(ready) != pid) {
+        tq_spawn_stop(pid, 0, &st); /* reaped before the test fails */
+        cr_assert_fail("the shell did not say its trap is set");
+    }
     int64_t t0 = tq_clock_mono_us();
     cr_assert_eq(tq_spawn_stop(pid, 300, &st), 0, "exited within the grace despite the trap");
     int64_t took = tq_clock_mono_us() - t0;
@@ -132,23 +151,12 @@ static void stop_falls_back_to_sigkill(int group) {
     cr_assert_eq(tq_test_pid_alive(pid), 0);
 }
 
-Test(spawn, stop_falls_back_to_sigkill) {
+Test(spawn, stop_falls_back_to_sigkill, .init = make_tmpdir, .fini = remove_tmpdir) {
     stop_falls_back_to_sigkill(0);
 }
 
-Test(spawn, stop_falls_back_to_sigkill_in_group) {
+Test(spawn, stop_falls_back_to_sigkill_in_group, .init = make_tmpdir, .fini = remove_tmpdir) {
     stop_falls_back_to_sigkill(1);
-}
-
-static pid_t read_pid_file(const char *path) {
-    char buf[32] = "";
-    int64_t deadline = tq_test_now_ms() + 5000;
-    while (tq_test_now_ms() < deadline) {
-        read_file(path, buf, sizeof buf);
-        if (strchr(buf, '\n')) return (pid_t)atoi(buf);
-        tq_test_sleep_ms(10);
-    }
-    return -1;
 }
 
 static void group_stop_reaches_grandchild(int ignore_term) {
