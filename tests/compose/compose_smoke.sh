@@ -135,6 +135,10 @@ field "$T_TMP/native.yaml" redis healthcheck &&
   t_check "redis: healthcheck '${FIELD_ITEMS[*]}' answers PONG" \
     bash -c '"$1" -h 127.0.0.1 -p "$2" "${@:3}" | grep -q PONG' _ "${FIELD_ITEMS[0]}" "$T_REDIS_PORT" "${FIELD_ITEMS[@]:1}"
 RCLI=(redis-cli -h 127.0.0.1 -p "$T_REDIS_PORT")
+# the other containers reach it over the compose network, not loopback:
+# protected mode must be off whatever the image's default
+t_check "redis: protected-mode off (other containers may connect)" \
+  bash -c '[ "$("$@" config get protected-mode | tail -1)" = no ]' _ "${RCLI[@]}"
 
 # --- worker x TQ_WORKERS
 field "$T_TMP/native.yaml" worker replicas
