@@ -23,9 +23,12 @@
  * what was measured (sampling jitter grows with the measured load). */
 #define NOISE_FLOOR_PCT 25.0
 #define NOISE_SHARE 0.15
-/* CPU time is counted in clock ticks (10 ms at the usual 100 Hz): a role's
- * CPU figures are precise to 1% from 100 ticks on (1 s) */
+/* CPU time counted in clock ticks (10 ms at the usual 100 Hz: heartbeats,
+ * or a process whose CPU clock could not be read) is precise to 1% from 100
+ * ticks on (1 s); CPU clocks and Redis's INFO are to the microsecond. */
 #define CPU_PRECISE_TICKS 100
+#define CPU_SRC_CLOCK 1
+#define CPU_SRC_TICKS 2
 
 /* pss_kb < 0: PSS not read in this sample. */
 static void role_sample(struct role_usage *r, int64_t cpu_delta_us, int64_t interval_us,
@@ -125,17 +128,28 @@ static int beats_sample(struct monitor *m, redisContext *c, int64_t *cpu_delta, 
     return seen;
 }
 
-/* One worker's CPU, RSS and PSS (-1 unread) from /proc (the process and its
+/* Reads u's CPU from t's source into t (see struct cpu_track). Returns 1
+ * with *delta_us the CPU used since t's previous reading (0 when it went
+ * down: a child exited), 0 for the first reading or a skipped one. */
+static int cpu_track_read(struct cpu_track *t, const struct tq_proc_usage *u,
+                          struct role_usage *r, int64_t *delta_us) {
+    int source = u->cpu_ns >= 0 ? CPU_SRC_CLOCK : CPU_SRC_TICKS;
+    if (t->source == 0) t->source = source;
+    if (t->source == CPU_SRC_TICKS) r->cpu_from_ticks = 1;
+    else if (source != CPU_SRC_CLOCK) return 0;
+    int64_t us = t->source == CPU_SRC_CLOCK ? u->cpu_ns / 1000 : u->cpu_user_us + u->cpu_sys_us;
+    int had = t->last_us >= 0;
+    *delta_us = had && us > t->last_us ? us - t->last_us : 0;
+    t->last_us = us;
+    return had;
+}
+
+/* One worker's usage from /proc and its CPU clocks (the process and its
  * descendants); adds its placement to the workers' role. */
-static int worker_usage(struct monitor *m, int i, int64_t *cpu_us, int64_t *rss_kb,
-                        int64_t *pss_kb) {
+static int worker_usage(struct monitor *m, int i, struct tq_proc_usage *u) {
     struct worker_proc *w = &m->ws->w[i];
-    struct tq_proc_usage u;
-    if (!w->running || tq_proc_tree_read(w->pid, &u) != 0) return -1;
-    *cpu_us = u.cpu_user_us + u.cpu_sys_us;
-    *rss_kb = u.rss_kb;
-    *pss_kb = u.pss_kb;
-    role_place(&m->workers, w->pid, &u.cpus_seen);
+    if (!w->running || tq_proc_tree_read(w->pid, u) != 0) return -1;
+    role_place(&m->workers, w->pid, &u->cpus_seen);
     return 0;
 }
 
@@ -162,42 +176,41 @@ static void monitor_sample(struct monitor *m, int first) {
     } else {
         /* pss: -1 once any worker's PSS is unread */
         for (int i = 0; i < m->ws->n; i++) {
-            int64_t cpu, kb, pkb;
-            if (worker_usage(m, i, &cpu, &kb, &pkb) != 0) continue;
+            struct tq_proc_usage u;
+            int64_t d;
+            if (worker_usage(m, i, &u) != 0) continue;
             seen++;
-            if (m->worker_cpu_last[i] >= 0 && cpu > m->worker_cpu_last[i])
-                cpu_delta += cpu - m->worker_cpu_last[i];
-            m->worker_cpu_last[i] = cpu;
-            rss += kb;
-            pss = pss >= 0 && pkb >= 0 ? pss + pkb : -1;
+            if (cpu_track_read(&m->worker_cpu[i], &u, &m->workers, &d)) cpu_delta += d;
+            rss += u.rss_kb;
+            pss = pss >= 0 && u.pss_kb >= 0 ? pss + u.pss_kb : -1;
         }
         if (!first && seen) role_sample(&m->workers, cpu_delta, interval, rss, pss);
     }
 
-    int64_t cpu = -1, kb = 0;
-    if (m->redis_pid > 0) {
-        struct tq_proc_usage u;
-        if (tq_proc_read(m->redis_pid, &u) == 0) {
-            cpu = u.cpu_user_us + u.cpu_sys_us;
-            kb = u.rss_kb;
-            role_place(&m->redis, m->redis_pid, &u.cpus_seen);
+    /* Redis: /proc and its CPU clock when embedded, else INFO (Redis's own
+     * getrusage, to the microsecond: a clock-precise source too) */
+    struct tq_proc_usage u;
+    int have_redis = 0;
+    if (m->redis_pid > 0 && tq_proc_read(m->redis_pid, &u) == 0) {
+        role_place(&m->redis, m->redis_pid, &u.cpus_seen);
+        have_redis = 1;
+    } else if (m->redis_pid <= 0 && m->c) {
+        int64_t cpu_us = 0, kb = 0;
+        if (redis_info_usage(m->c, &cpu_us, &kb) == 0) {
+            memset(&u, 0, sizeof u);
+            u.cpu_ns = cpu_us * 1000;
+            u.rss_kb = kb;
+            have_redis = 1;
         }
-    } else if (m->c && redis_info_usage(m->c, &cpu, &kb) != 0) {
-        cpu = -1;
     }
-    if (cpu >= 0) {
-        if (!first && m->redis_cpu_last >= 0)
-            role_sample(&m->redis, cpu - m->redis_cpu_last, interval, kb, -1);
-        m->redis_cpu_last = cpu;
-    }
+    int64_t d;
+    if (have_redis && cpu_track_read(&m->redis_cpu, &u, &m->redis, &d) && !first)
+        role_sample(&m->redis, d, interval, u.rss_kb, -1);
 
-    struct tq_proc_usage self;
-    if (tq_proc_self(&self) == 0) {
-        cpu = self.cpu_user_us + self.cpu_sys_us;
-        role_place(&m->driver, 0, &self.cpus_seen);
-        if (!first && m->driver_cpu_last >= 0)
-            role_sample(&m->driver, cpu - m->driver_cpu_last, interval, self.rss_kb, -1);
-        m->driver_cpu_last = cpu;
+    if (tq_proc_self(&u) == 0) {
+        role_place(&m->driver, 0, &u.cpus_seen);
+        if (cpu_track_read(&m->driver_cpu, &u, &m->driver, &d) && !first)
+            role_sample(&m->driver, d, interval, u.rss_kb, -1);
     }
 
     struct tq_cpu_times t;
@@ -230,9 +243,11 @@ int monitor_begin(struct monitor *m, struct evloop *ev, int sample_ms, struct wo
     snprintf(m->prefix, sizeof m->prefix, "%s", prefix);
     m->ncpus = tq_machine_cpus();
     if (m->ncpus < 1) m->ncpus = 1;
-    m->worker_cpu_last = malloc((size_t)(ws->n > 0 ? ws->n : 1) * sizeof *m->worker_cpu_last);
-    if (!m->worker_cpu_last) return -1;
-    for (int i = 0; i < ws->n; i++) m->worker_cpu_last[i] = -1;
+    m->worker_cpu = malloc((size_t)(ws->n > 0 ? ws->n : 1) * sizeof *m->worker_cpu);
+    if (!m->worker_cpu) return -1;
+    for (int i = 0; i < ws->n; i++) m->worker_cpu[i] = (struct cpu_track){-1, 0};
+    /* heartbeats report CPU in clock ticks (the worker's own /proc) */
+    if (ws->external) m->workers.cpu_from_ticks = 1;
     if (ws->external) {
         m->beat_begin = beats_alloc(ws->n);
         m->beat_prev = beats_alloc(ws->n);
@@ -243,7 +258,7 @@ int monitor_begin(struct monitor *m, struct evloop *ev, int sample_ms, struct wo
             return -1;
         m->beats_begin_after_us = beats_after_us;
     }
-    m->redis_cpu_last = m->driver_cpu_last = -1;
+    m->redis_cpu = m->driver_cpu = (struct cpu_track){-1, 0};
     m->begin_mono_us = m->last_mono_us = tq_clock_mono_us();
     monitor_sample(m, 1);
     m->begin_mono_us = m->last_mono_us;
@@ -327,8 +342,8 @@ void monitor_beats_end(struct monitor *m, redisContext *c, int64_t first_start_u
 
 void monitor_free(struct monitor *m) {
     monitor_end(m);
-    free(m->worker_cpu_last);
-    m->worker_cpu_last = NULL;
+    free(m->worker_cpu);
+    m->worker_cpu = NULL;
     free(m->beat_begin);
     free(m->beat_prev);
     free(m->beat_end);
@@ -349,10 +364,15 @@ double monitor_cpu_pct_avg(const struct monitor *m, const struct role_usage *r) 
     return s > 0 ? (double)r->cpu_us / 1e4 / s : NAN;
 }
 
-int monitor_cpu_precise(const struct role_usage *r) {
+/* The resolution of a role's CPU time in µs: a clock tick, or 1. */
+static int64_t cpu_resolution_us(const struct role_usage *r) {
     long hz = sysconf(_SC_CLK_TCK);
-    int64_t tick_us = hz > 0 ? 1000000 / hz : 10000;
-    return r->available && r->cpu_us >= CPU_PRECISE_TICKS * tick_us;
+    return r->cpu_from_ticks ? (hz > 0 ? 1000000 / hz : 10000) : 1;
+}
+
+int monitor_cpu_precise(const struct role_usage *r) {
+    if (!r->available) return 0;
+    return !r->cpu_from_ticks || r->cpu_us >= CPU_PRECISE_TICKS * cpu_resolution_us(r);
 }
 
 /* A wall-clock µs stamp, exact: cJSON prints numbers with 15 significant
@@ -427,8 +447,9 @@ static cJSON *role_json(const struct monitor *m, const struct role_usage *r) {
         cJSON_AddNullToObject(o, "cpus_allowed");
         cJSON_AddNullToObject(o, "cpus_seen");
     }
-    /* CPU time comes in clock ticks: below CPU_PRECISE_TICKS of them its
+    /* CPU time counted in clock ticks: below CPU_PRECISE_TICKS of them its
      * resolution is worse than 1% */
+    cJSON_AddNumberToObject(o, "cpu_resolution_us", (double)cpu_resolution_us(r));
     cJSON_AddBoolToObject(o, "cpu_precise", monitor_cpu_precise(r));
     cJSON_AddNumberToObject(o, "samples", r->samples);
     return o;

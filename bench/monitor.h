@@ -1,7 +1,7 @@
 /* monitor.h - CPU and memory of every role during a run's measured phase.
  *
  * A uv timer samples every --sample-ms: the workers (each spawned process and
- * its children via /proc; external workers from the cpu_user_us, cpu_sys_us,
+ * its children via /proc, their CPU from their CPU clocks to the µs; external workers from the cpu_user_us, cpu_sys_us,
  * rss_kb and pss_kb fields of their heartbeats), redis-server (/proc of its
  * pid when embedded, else INFO cpu/memory), the driver itself, and the
  * machine's CPU from /proc/stat. Averages of CPU are exact (CPU time used over
@@ -49,8 +49,17 @@ struct role_usage {
      * of their CPU affinity and of the CPU each was last on at each sample */
     cpu_set_t cpus_allowed, cpus_seen;
     int placed;              /* 0: not read (external workers, a --redis server) */
+    int cpu_from_ticks;      /* some of cpu_us was counted in clock ticks (10 ms) */
     int samples;
     int available;           /* 0 when the role could not be read at all */
+};
+
+/* The last CPU reading of a process (or tree), always from one source: its
+ * CPU clocks (to the ns) when the first reading had them, else clock ticks.
+ * A reading without that source is skipped: the next delta covers it. */
+struct cpu_track {
+    int64_t last_us;         /* -1: none yet */
+    int source;              /* 0 unset, 1 CPU clocks, 2 clock ticks */
 };
 
 struct monitor {
@@ -64,8 +73,8 @@ struct monitor {
     char prefix[TQ_NAME_MAX];
     int ncpus;
     int64_t begin_mono_us, last_mono_us;
-    int64_t *worker_cpu_last;  /* per worker: last CPU reading (-1 unknown) */
-    int64_t redis_cpu_last, driver_cpu_last;
+    struct cpu_track *worker_cpu; /* per worker */
+    struct cpu_track redis_cpu, driver_cpu;
     struct tq_cpu_times mach_begin, mach_last;
     double machine_pct_peak;
     struct role_usage workers, redis, driver;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Reads a small /proc file into buf (NUL-terminated). Returns bytes or -1. */
@@ -92,6 +93,14 @@ int tq_proc_pss_read(pid_t pid, int64_t *kb) {
     return 0;
 }
 
+/* User + system CPU of pid from its POSIX CPU clock, in ns; -1 when gone. */
+static int64_t cpu_clock_ns(pid_t pid) {
+    clockid_t id;
+    struct timespec ts;
+    if (clock_getcpuclockid(pid, &id) != 0 || clock_gettime(id, &ts) != 0) return -1;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 int tq_proc_read(pid_t pid, struct tq_proc_usage *u) {
     struct proc_stat st;
     memset(u, 0, sizeof *u);
@@ -102,6 +111,7 @@ int tq_proc_read(pid_t pid, struct tq_proc_usage *u) {
     u->cpu_sys_us = ticks_to_us(st.stime);
     u->rss_kb = rss;
     u->pss_kb = -1;
+    u->cpu_ns = cpu_clock_ns(pid);
     u->nprocs = 1;
     CPU_ZERO(&u->cpus_seen);
     if (st.last_cpu >= 0 && st.last_cpu < CPU_SETSIZE) CPU_SET(st.last_cpu, &u->cpus_seen);
@@ -182,6 +192,7 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u) {
     u->cpu_sys_us = ticks_to_us(root.stime);
     u->rss_kb = rss;
     u->pss_kb = pss;
+    u->cpu_ns = cpu_clock_ns(pid);
     u->nprocs = 1;
     CPU_ZERO(&u->cpus_seen);
     if (root.last_cpu >= 0 && root.last_cpu < CPU_SETSIZE) CPU_SET(root.last_cpu, &u->cpus_seen);
@@ -189,8 +200,11 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u) {
         if (tree_state(all, state, n, i, pid) != 1) continue;
         int64_t kb;
         if (rss_read_kb(all[i].pid, &kb) != 0) continue; /* exited meanwhile */
+        int64_t ns = cpu_clock_ns(all[i].pid);
+        if (ns < 0) continue; /* exited meanwhile: out of every sum */
         u->cpu_user_us += ticks_to_us(all[i].utime);
         u->cpu_sys_us += ticks_to_us(all[i].stime);
+        if (u->cpu_ns >= 0) u->cpu_ns += ns;
         u->rss_kb += kb;
         u->nprocs++;
         if (all[i].last_cpu >= 0 && all[i].last_cpu < CPU_SETSIZE)

@@ -1,7 +1,9 @@
 /* tq_proc.h - CPU time and memory of processes, from /proc.
  * utime+stime are read from /proc/PID/stat after the last ')' (a command name
- * may hold spaces and parentheses); RSS from /proc/PID/statm; PSS from
- * /proc/PID/smaps_rollup.
+ * may hold spaces and parentheses), in clock ticks (10 ms at USER_HZ 100);
+ * the same CPU time to the nanosecond from the process's POSIX CPU clock
+ * (clock_getcpuclockid), which any process may read for any other; RSS from
+ * /proc/PID/statm; PSS from /proc/PID/smaps_rollup.
  *
  * RSS counts every page a process maps, so the RSS of a forked pool summed
  * over its processes counts the pages they share (the interpreter, the
@@ -17,8 +19,12 @@
 #include <sys/types.h>
 
 struct tq_proc_usage {
-    int64_t cpu_user_us;
+    int64_t cpu_user_us;    /* clock ticks, as /proc/PID/stat counts them */
     int64_t cpu_sys_us;
+    int64_t cpu_ns;         /* user + system from the CPU clocks, to the ns;
+                               -1 when the root's clock cannot be read. A
+                               process that exits during a tree read is left
+                               out of both sums alike */
     int64_t rss_kb;
     int64_t pss_kb;         /* -1 when smaps_rollup is unreadable (a kernel
                                before 4.14, or no ptrace access to the pid) */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/time.h>
 #include "driver_harness.h"
 #include "tq_testutil.h"
@@ -133,6 +134,8 @@ Test(external, cpu_window_over_short_drain, .timeout = 120, .fini = drv_cleanup)
         cr_assert_gt(drv_num(wk, "cpu_s"), 0);
         cr_assert_geq(drv_num(wk, "cpu_pct_peak"), drv_num(wk, "cpu_pct_avg") * 0.999);
         cr_assert_gt(drv_num(wk, "rss_kb_peak"), 0);
+        /* heartbeats report CPU from the worker's /proc, in clock ticks */
+        cr_assert_eq(drv_num(wk, "cpu_resolution_us"), 1e6 / (double)sysconf(_SC_CLK_TCK));
         /* tqworker's heartbeat carries its PSS too */
         cr_assert_gt(drv_num(wk, "pss_kb_peak"), 0);
         cr_assert_leq(drv_num(wk, "pss_kb_peak"), drv_num(wk, "rss_kb_peak"));

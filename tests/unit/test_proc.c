@@ -92,6 +92,38 @@ Test(proc, child_cpu_grows) {
     cr_assert_eq(tq_proc_tree_read(pid, &a), -1);
 }
 
+/* The CPU clock agrees with the ticks of /proc/PID/stat (read just before
+ * and just after it, within a tick each way) and is finer than a tick: two
+ * readings a few ms apart differ by a non-multiple of 10 ms. */
+Test(proc, cpu_clock_precise_and_consistent_with_ticks) {
+    const char *argv[] = {"/bin/sh", "-c", "while :; do :; done", NULL};
+    pid_t pid = spawn_or_fail(argv, 1);
+    wait_cpu_growth(pid, 0, 50000);
+    struct tq_proc_usage before, mid, after, tree;
+    cr_assert_eq(tq_proc_read(pid, &before), 0);
+    cr_assert_eq(tq_proc_read(pid, &mid), 0);
+    cr_assert_eq(tq_proc_read(pid, &after), 0);
+    usleep(3000);
+    cr_assert_eq(tq_proc_tree_read(pid, &tree), 0);
+    reap(pid);
+    long hz = sysconf(_SC_CLK_TCK);
+    int64_t tick_us = 1000000 / (hz > 0 ? hz : 100);
+    int64_t ticks_before = before.cpu_user_us + before.cpu_sys_us;
+    int64_t ticks_after = after.cpu_user_us + after.cpu_sys_us;
+    cr_assert_geq(mid.cpu_ns, 0, "the child's CPU clock is unreadable");
+    cr_assert_geq(mid.cpu_ns / 1000, ticks_before - tick_us, "clock %lld ns, ticks %lld us before",
+                  (long long)mid.cpu_ns, (long long)ticks_before);
+    cr_assert_leq(mid.cpu_ns / 1000, ticks_after + tick_us, "clock %lld ns, ticks %lld us after",
+                  (long long)mid.cpu_ns, (long long)ticks_after);
+    cr_assert_gt(tree.cpu_ns, mid.cpu_ns);
+    cr_assert_neq((tree.cpu_ns - mid.cpu_ns) % (tick_us * 1000), 0,
+                  "the clock moved by whole ticks only (%lld ns)",
+                  (long long)(tree.cpu_ns - mid.cpu_ns));
+    /* gone: no clock either */
+    struct tq_proc_usage gone;
+    cr_assert_eq(tq_proc_read(pid, &gone), -1);
+}
+
 Test(proc, tree_sums_descendants) {
     /* sh runs a busy grandchild and waits: the tree is 2 processes, and its
      * CPU is the grandchild's, which sh alone does not show. */
