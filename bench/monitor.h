@@ -1,21 +1,22 @@
 /* monitor.h - CPU and memory of every role during a run's measured phase.
  *
  * A uv timer samples every --sample-ms: the workers (each spawned process and
- * its children via /proc, their CPU from their CPU clocks to the µs; external workers from the cpu_user_us, cpu_sys_us,
- * rss_kb and pss_kb fields of their heartbeats), redis-server (/proc of its
- * pid when embedded, else INFO cpu/memory), the driver itself, and the
- * machine's CPU from /proc/stat. Averages of CPU are exact (CPU time used over
- * the window), peaks are the highest sample interval; RSS average and peak are
- * over the samples. Workers' memory is also read as PSS (see tq_proc.h): a
- * pool's summed RSS counts its shared pages once per process, its PSS once;
- * external workers' PSS comes from the pss_kb of their heartbeats (tqworker
- * and Celery's hook send it), null when one lacks it. CPU percentages are of
- * one CPU (200% = two busy CPUs). The run is flagged `noisy` when the machine
- * was busier than the measured roles account for, by a clear margin: someone
- * else was using the CPUs the figures depend on. Where tqbench sees the
- * processes (spawned workers, the embedded Redis, itself) it also records
- * placement: the CPUs each role may run on and those it was seen on at the
- * samples (a round trip costs ~3x more across CPUs than on one).
+ * its children via /proc, their CPU from their CPU clocks to the µs; external
+ * workers from the cpu_user_us, cpu_sys_us, rss_kb and pss_kb fields of their
+ * heartbeats), redis-server (/proc of its pid when embedded, else INFO
+ * cpu/memory), the driver itself, and the machine's CPU from /proc/stat.
+ * Averages of CPU are exact (CPU time used over the window), peaks are the
+ * highest sample interval; RSS average and peak are over the samples. Workers'
+ * memory is also read as PSS (see tq_proc.h): a pool's summed RSS counts its
+ * shared pages once per process, its PSS once; external workers' PSS comes
+ * from the pss_kb of their heartbeats (tqworker and Celery's hook send it),
+ * null when one lacks it. CPU percentages are of one CPU (200% = two busy
+ * CPUs). The run is flagged `noisy` when the machine was busier than the
+ * measured roles account for, by a clear margin: someone else was using the
+ * CPUs the figures depend on. Where tqbench sees the processes (spawned
+ * workers, the embedded Redis, itself) it also records placement: the CPUs
+ * each role may run on and those it was seen on at the samples (a round trip
+ * costs ~3x more across CPUs than on one).
  *
  * External workers report their CPU only once per heartbeat interval, so a
  * sample window would miss most of a short drain. Their window runs from
