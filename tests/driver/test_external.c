@@ -78,6 +78,28 @@ static pid_t start_worker(const struct drv *d, const struct tq_test_redis *r, co
     return start_worker_with(d, r, id, queue, "4", "1");
 }
 
+/* The start every test here shares: d, a private Redis (*r, *c) and, when id
+ * is not NULL, one standalone tqworker id on queue whose heartbeat is up.
+ * Returns its pid (0 without id). */
+static pid_t ext_up(struct drv *d, struct tq_test_redis *r, redisContext **c, const char *id,
+                    const char *queue) {
+    drv_init(d);
+    *c = drv_redis_start_connected(r);
+    if (!id) return 0;
+    pid_t w = start_worker(d, r, id, queue);
+    wait_heartbeat(*c, id);
+    return w;
+}
+
+/* Undoes ext_up: the worker stopped and reaped by pid (w > 0), the
+ * connection closed, Redis stopped, d's files removed. */
+static void ext_down(struct drv *d, struct tq_test_redis *r, redisContext *c, pid_t w) {
+    if (w > 0) drv_stop(w);
+    redisFree(c);
+    drv_redis_stop(r);
+    drv_fini(d);
+}
+
 static char *output(const struct drv *d) {
     char *log = drv_read(d->log);
     return log ? log : strdup("");
@@ -99,11 +121,9 @@ static const char short_scenario[] =
 
 Test(external, cpu_window_over_short_drain, .timeout = 120, .fini = drv_cleanup) {
     struct drv d;
-    drv_init(&d);
     struct tq_test_redis r;
-    redisContext *c = drv_redis_start_connected(&r);
-    pid_t w = start_worker(&d, &r, "ext-n", "extcpu");
-    wait_heartbeat(c, "ext-n");
+    redisContext *c;
+    pid_t w = ext_up(&d, &r, &c, "ext-n", "extcpu");
     /* a Celery worker on the same queue name: not one of native's workers */
     fake_heartbeat(c, "fake-celery", "extcpu", "celery", 60000);
 
@@ -167,10 +187,7 @@ Test(external, cpu_window_over_short_drain, .timeout = 120, .fini = drv_cleanup)
     cJSON_Delete(j);
     free(log);
 
-    drv_stop(w);
-    redisFree(c);
-    drv_redis_stop(&r);
-    drv_fini(&d);
+    ext_down(&d, &r, c, w);
 }
 
 /* A native heartbeat whose beat never advances (kept alive by the test):
@@ -180,11 +197,9 @@ Test(external, cpu_window_over_short_drain, .timeout = 120, .fini = drv_cleanup)
  * seen at all. */
 Test(external, stale_beat_marks_window_incomplete, .timeout = 120, .fini = drv_cleanup) {
     struct drv d;
-    drv_init(&d);
     struct tq_test_redis r;
-    redisContext *c = drv_redis_start_connected(&r);
-    pid_t w = start_worker(&d, &r, "ext-live", "extstale");
-    wait_heartbeat(c, "ext-live");
+    redisContext *c;
+    pid_t w = ext_up(&d, &r, &c, "ext-live", "extstale");
     fake_heartbeat(c, "ext-stuck", "extstale", "native", 3000);
 
     char scen[400];
@@ -230,21 +245,16 @@ Test(external, stale_beat_marks_window_incomplete, .timeout = 120, .fini = drv_c
     cJSON_Delete(j);
     free(log);
 
-    drv_stop(w);
-    redisFree(c);
-    drv_redis_stop(&r);
-    drv_fini(&d);
+    ext_down(&d, &r, c, w);
 }
 
 /* A Celery heartbeat on the queue does not count toward --workers for
  * framework native, and the error says how many of each were seen. */
 Test(external, protocol_filter, .timeout = 90, .fini = drv_cleanup) {
     struct drv d;
-    drv_init(&d);
     struct tq_test_redis r;
-    redisContext *c = drv_redis_start_connected(&r);
-    pid_t w = start_worker(&d, &r, "ext-p", "pq");
-    wait_heartbeat(c, "ext-p");
+    redisContext *c;
+    pid_t w = ext_up(&d, &r, &c, "ext-p", "pq");
     fake_heartbeat(c, "fake-celery", "pq", "celery", 60000);
 
     char scen[400];
@@ -282,10 +292,7 @@ Test(external, protocol_filter, .timeout = 90, .fini = drv_cleanup) {
               "no clear message:\n%s", log);
     free(log);
 
-    drv_stop(w);
-    redisFree(c);
-    drv_redis_stop(&r);
-    drv_fini(&d);
+    ext_down(&d, &r, c, w);
 }
 
 /* The entry of settings.per_worker with this id. */
@@ -304,9 +311,9 @@ static const cJSON *per_worker(const cJSON *settings, const char *id) {
  * values), then two that differ (null at the top, each one's per worker). */
 Test(external, settings_from_heartbeats, .timeout = 90, .fini = drv_cleanup) {
     struct drv d;
-    drv_init(&d);
     struct tq_test_redis r;
-    redisContext *c = drv_redis_start_connected(&r);
+    redisContext *c;
+    ext_up(&d, &r, &c, NULL, NULL);
     /* ext-b alone on "setb"; ext-a and ext-b on "seta" */
     pid_t a = start_worker_with(&d, &r, "ext-a", "seta", "2", "3");
     pid_t b = start_worker_with(&d, &r, "ext-b", "seta,setb", "4", "1");
@@ -367,8 +374,5 @@ Test(external, settings_from_heartbeats, .timeout = 90, .fini = drv_cleanup) {
     cJSON_Delete(j);
 
     drv_stop(a);
-    drv_stop(b);
-    redisFree(c);
-    drv_redis_stop(&r);
-    drv_fini(&d);
+    ext_down(&d, &r, c, b);
 }
