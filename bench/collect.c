@@ -31,7 +31,7 @@ void latency_reset(struct run_latency *l) {
     tq_hist_reset(&l->end_to_end);
     l->first_start_us = l->last_done_us = 0;
     l->snapshots = 0;
-    l->stamps = l->malformed = 0;
+    l->stamps = l->malformed = l->no_origin = 0;
 }
 
 long latency_covered(const struct run_latency *l) {
@@ -64,6 +64,10 @@ static void merge_field(struct run_latency *l, const char *field, const char *va
     }
     char *end;
     long long v = strtoll(val, &end, 10);
+    if (strcmp(suffix, TQ_HIST_FIELD_NO_ORIGIN) == 0 && end != val && *end == '\0' && v >= 0) {
+        l->no_origin += (long)v; /* absent from older workers' snapshots: 0 */
+        return;
+    }
     if (end == val || v <= 0) {
         l->malformed++;
         return;

@@ -24,6 +24,8 @@ struct run_latency {
     int snapshots;            /* worker histogram snapshots merged */
     long stamps;              /* triples merged */
     long malformed;           /* fields or triples that did not parse */
+    long no_origin;           /* completed without an enqueue stamp: in service, in neither
+                                 queue_wait nor end_to_end (snapshot field <id>:no_origin) */
 };
 
 int latency_init(struct run_latency *l);

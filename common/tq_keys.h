@@ -37,6 +37,9 @@
 #define TQ_HIST_FIELD_END_TO_END "end_to_end"  /* done - enqueue (or scheduled) */
 #define TQ_HIST_FIELD_FIRST_START "first_start_us"
 #define TQ_HIST_FIELD_LAST_DONE   "last_done_us"
+/* completed tasks without an origin stamp (absent when none): in service,
+ * in neither queue_wait nor end_to_end */
+#define TQ_HIST_FIELD_NO_ORIGIN   "no_origin"
 
 /* Each writes the key into buf (NUL-terminated) and returns its length, or -1
  * when it does not fit in n bytes. */

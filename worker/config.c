@@ -17,7 +17,8 @@
 
 enum {
     OPT_REDIS = 1000, OPT_QUEUE, OPT_CONCURRENCY, OPT_PREFETCH, OPT_HEARTBEAT, OPT_PREFIX,
-    OPT_ID, OPT_PROTOCOL, OPT_RUN, OPT_BRPOP_TIMEOUT, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION
+    OPT_ID, OPT_PROTOCOL, OPT_RUN, OPT_BRPOP_TIMEOUT, OPT_MAX_PAYLOAD, OPT_LOG_LEVEL, OPT_HELP,
+    OPT_VERSION
 };
 
 static const struct option long_options[] = {
@@ -31,6 +32,7 @@ static const struct option long_options[] = {
     {"protocol", required_argument, NULL, OPT_PROTOCOL},
     {"run", required_argument, NULL, OPT_RUN},
     {"brpop-timeout", required_argument, NULL, OPT_BRPOP_TIMEOUT},
+    {"max-payload-bytes", required_argument, NULL, OPT_MAX_PAYLOAD},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -65,13 +67,17 @@ static void usage(FILE *f) {
 "  --heartbeat-interval S    seconds between heartbeats; the heartbeat's TTL\n"
 "                            is 3 intervals (default: 1; 0.1..3600)\n"
 "  --prefix P                key prefix (default: " TQ_DEFAULT_PREFIX ")\n"
-"  --id ID                   worker id (default: <hostname>-<pid>)\n"
+"  --id ID                   worker id (default: <hostname>-<pid>); the id\n"
+"                            of a live worker is refused (exit 2)\n"
 "  --protocol NAME           wire format: %s (default: native)\n"
 "  --run ID                  run id for tasks that carry none\n"
 "                            (default: " DEFAULT_RUN ")\n"
 "  --brpop-timeout S         BRPOP timeout in seconds; bounds how long a\n"
 "                            graceful shutdown waits for pops (default: 1;\n"
 "                            0.01..3600)\n"
+"  --max-payload-bytes N     largest payload run; a larger one is counted\n"
+"                            failed without being decoded or kept\n"
+"                            (default: %u = 4 MiB; 1..%u)\n"
 "  --log-level LEVEL         debug, info, warn or error (default: info)\n"
 "  --help                    print this help and exit\n"
 "  --version                 print \"tqworker VERSION\" and exit\n"
@@ -93,10 +99,11 @@ static void usage(FILE *f) {
 "  0        clean shutdown\n"
 "  1        runtime failure (out of memory, or the final flush could not\n"
 "           reach Redis within %d s of the shutdown)\n"
-"  2        usage or configuration error\n"
+"  2        usage or configuration error, or --id held by a live worker\n"
+"           (at start; or taken by another worker while this one ran)\n"
 "  128+N    forced shutdown by a second signal N (130 SIGINT, 143 SIGTERM)\n",
             WORKER_MAX_QUEUES, WORKER_MAX_CONCURRENCY, WORKER_MAX_PREFETCH, protocols,
-            TQ_NAME_MAX - 1, WORKER_BACKOFF_MIN_MS, WORKER_BACKOFF_MAX_MS,
+            WORKER_MAX_PAYLOAD_DEFAULT, WORKER_MAX_PAYLOAD_MAX, TQ_NAME_MAX - 1, WORKER_BACKOFF_MIN_MS, WORKER_BACKOFF_MAX_MS,
             WORKER_SHUTDOWN_FLUSH_MS / 1000);
 }
 
@@ -185,6 +192,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
     cfg->prefetch = 1;
     cfg->heartbeat_ms = 1000;
     cfg->brpop_timeout_ms = 1000;
+    cfg->max_payload = WORKER_MAX_PAYLOAD_DEFAULT;
     cfg->protocol = &tq_protocol_native;
     cfg->log_level = TQ_LOG_INFO;
     snprintf(cfg->prefix, sizeof cfg->prefix, "%s", TQ_DEFAULT_PREFIX);
@@ -227,6 +235,13 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
             rc = parse_seconds("--brpop-timeout", optarg, 0.01, 3600, &cfg->brpop_timeout_ms, err,
                                errlen);
             break;
+        case OPT_MAX_PAYLOAD: {
+            int v;
+            rc = parse_int("--max-payload-bytes", optarg, 1, WORKER_MAX_PAYLOAD_MAX, &v, err,
+                           errlen);
+            if (rc == 0) cfg->max_payload = (size_t)v;
+            break;
+        }
         case OPT_LOG_LEVEL: {
             int level = tq_log_level_parse(optarg);
             if (level < 0 || level == TQ_LOG_OFF) {

@@ -11,6 +11,17 @@
  * hiredis 0.14 has no async timeouts: consumers_watchdog() drops a link
  * whose reply is overdue by the pop's timeout plus a margin. A lost link is
  * reconnected with capped exponential backoff; the worker never exits on it.
+ * A pop that had left this process when its link went (dropped by the
+ * watchdog, broken, or freed at a forced exit) may have taken tasks that
+ * nobody will run: BRPOP and RPOP remove them when they answer, and the
+ * answer went to a closed socket. Such pops are counted (pops_abandoned in
+ * the heartbeat), as the most tasks they can have taken.
+ *
+ * Memory: a payload larger than --max-payload-bytes is counted failed and
+ * never copied (execute.c); the slot's batch buffer is freed when a batch
+ * made it grow past BUF_KEEP_MAX, and hiredis frees its reader buffer when it
+ * is idle and larger than maxbuf, so a burst of large payloads leaves no
+ * lasting growth (main.c keeps glibc from holding such blocks).
  *
  * hiredis rules honoured here: a context is only freed from our own timers,
  * signal and work callbacks, or reply callbacks (where hiredis defers it),
@@ -27,6 +38,10 @@
 
 #define CONNECT_TIMEOUT_MS 5000
 #define BUF_KEEP_MAX (1 << 20) /* a batch buffer grown beyond this is shrunk afterwards */
+/* hiredis's own default: its reader frees an idle buffer larger than this
+ * before reading more (set explicitly, as 0 would keep the largest reply's
+ * buffer for the life of the connection). */
+#define READER_KEEP_MAX (16 * 1024)
 
 static void slot_connect(struct slot *s);
 
@@ -132,6 +147,7 @@ static void slot_connect(struct slot *s) {
         return;
     }
     ac->data = s;
+    ac->c.reader->maxbuf = READER_KEEP_MAX;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     s->ac = ac;
@@ -173,6 +189,31 @@ oom:
              len, w->keys[key]);
     worker_fail(w, "out of memory");
     return -1;
+}
+
+/* Takes one popped payload: held for running, or refused unread when it is
+ * larger than --max-payload-bytes. Returns 0, or -1 when out of memory. */
+static int slot_take(struct slot *s, const char *p, size_t len, int key) {
+    if (len > s->w->cfg->max_payload) {
+        task_refuse_oversized(s, p, len, key);
+        return 0;
+    }
+    return slot_append(s, p, len, key);
+}
+
+/* A pop's reply callback got no reply: its link went away. Counts the pop
+ * as abandoned when Redis may have run it: the link was up and the command
+ * had left hiredis's output buffer (a pop queued on a link that never
+ * connected, or not yet written, cannot have taken anything). */
+static void pop_lost(struct slot *s, const redisAsyncContext *ac, int tasks) {
+    struct worker *w = s->w;
+    if (!(ac->c.flags & REDIS_CONNECTED) || (ac->c.obuf && ac->c.obuf[0] != '\0')) return;
+    w->pops_abandoned++;
+    w->pops_abandoned_tasks += tasks;
+    worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN,
+                       "consumer %d: a pop was in flight on the lost link: up to %d task(s) it "
+                       "took may be lost (%lld such pops so far, heartbeat field pops_abandoned)",
+                       s->index, tasks, (long long)w->pops_abandoned);
 }
 
 static int key_index(const struct worker *w, const char *k, size_t len) {
@@ -219,6 +260,7 @@ static void on_brpop(redisAsyncContext *ac, void *r, void *privdata) {
     redisReply *reply = r;
     s->pop_pending = 0;
     if (!reply) {
+        pop_lost(s, ac, 1);
         /* The link went away. If it is still ours its disconnect callback
          * follows; otherwise nobody else will move the slot on. */
         if (s->ac != ac) slot_advance(s);
@@ -228,7 +270,7 @@ static void on_brpop(redisAsyncContext *ac, void *r, void *privdata) {
         is_str(reply->element[1])) {
         s->backoff_ms = 0;
         int key = key_index(w, reply->element[0]->str, reply->element[0]->len);
-        if (slot_append(s, reply->element[1]->str, reply->element[1]->len, key) == 0 &&
+        if (slot_take(s, reply->element[1]->str, reply->element[1]->len, key) == 0 &&
             w->cfg->prefetch > 1 && w->rpop_count_ok && w->phase == PHASE_RUNNING && s->ac == ac)
             send_rpop(s, key, w->cfg->prefetch - 1);
     } else if (reply->type == REDIS_REPLY_NIL) {
@@ -246,6 +288,7 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
     redisReply *reply = r;
     s->pop_pending = 0;
     if (!reply) {
+        pop_lost(s, ac, s->rpop_asked);
         if (s->ac != ac) slot_advance(s);
         return;
     }
@@ -255,7 +298,7 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
         size_t got = 0;
         for (size_t i = 0; i < reply->elements; i++) {
             if (!is_str(reply->element[i])) continue;
-            if (slot_append(s, reply->element[i]->str, reply->element[i]->len, s->rpop_key) != 0)
+            if (slot_take(s, reply->element[i]->str, reply->element[i]->len, s->rpop_key) != 0)
                 break;
             got++;
         }

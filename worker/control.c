@@ -2,9 +2,16 @@
  * the final deregistration, kept off the consumers' connections so a BRPOP
  * never delays a heartbeat.
  *
- * Heartbeat: MULTI; HSET P:worker:<id> <fields>; PEXPIRE 3*interval; SADD
- * P:workers <id>; EXEC - every interval and on every (re)connection, so the
- * key reappears at once after a Redis restart and never exists without TTL.
+ * Heartbeat: one script (EVAL) doing HSET P:worker:<id> <fields>; PEXPIRE
+ * 3*interval; SADD P:workers <id> - every interval and on every
+ * (re)connection, so the key reappears at once after a Redis restart and
+ * never exists without TTL. The same script claims the id: it writes only
+ * when the hash is absent or names this process (pid, host, started_us),
+ * else it returns the owner. Tasks are popped only after the first claim
+ * succeeded; a live owner makes tqworker exit 2 (at start before popping
+ * anything, later after a graceful drain), a stale one (a dead process of
+ * this host) is taken over. Deregistration removes the hash only while it
+ * is this worker's.
  *
  * Flush (every WORKER_FLUSH_MS, one at a time): for each run with changes,
  * HINCRBY of the completed/failed/retried deltas and HSET of the histogram
@@ -15,6 +22,8 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,45 +185,199 @@ static void exec_errors(struct worker *w, const char *what, const redisReply *re
     }
 }
 
-/* --- heartbeat ---------------------------------------------------------------- */
+/* --- heartbeat: the claim on the worker id ---------------------------------- */
+
+/* Every heartbeat is this script, so writing it and checking whose it is are
+ * one atomic step: two workers started with one --id at the same instant
+ * cannot both win, and a worker whose id was taken while it ran (its
+ * heartbeat lost with a Redis restart, or expired while it was stopped) does
+ * not overwrite the new owner's. The hash belongs to whoever it names by
+ * pid, host and started_us; an absent hash belongs to nobody. ARGV[6..8]
+ * name a stale owner (a dead process, checked by the caller, which Redis
+ * cannot do) whose hash may be replaced; its leftover fields go with it.
+ *
+ * KEYS: heartbeat hash, registry set. ARGV: id, TTL ms, own pid, host,
+ * started_us, stale pid, host, started_us ("" "" "": none), field/value...
+ * Returns 1, or {pid, host, started_us, PTTL} of the worker holding the id. */
+static const char beat_script[] =
+    "local o = redis.call('HMGET', KEYS[1], 'pid', 'host', 'started_us')\n"
+    "local p, h, s = o[1] or '', o[2] or '', o[3] or ''\n"
+    "if (p ~= '' or h ~= '' or s ~= '') and\n"
+    "   not (p == ARGV[3] and h == ARGV[4] and s == ARGV[5]) then\n"
+    "  if ARGV[6] ~= '' and p == ARGV[6] and h == ARGV[7] and s == ARGV[8] then\n"
+    "    redis.call('DEL', KEYS[1])\n"
+    "  else\n"
+    "    return {p, h, s, redis.call('PTTL', KEYS[1])}\n"
+    "  end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 9))\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "redis.call('SADD', KEYS[2], ARGV[1])\n"
+    "return 1\n";
+
+/* The deregistration: the heartbeat and the registry entry go only while the
+ * hash is this worker's (or gone), never another's that took the id.
+ * KEYS: heartbeat hash, registry set. ARGV: id, own pid, host, started_us.
+ * Returns 1 when removed, 0 when another worker holds the id. */
+static const char dereg_script[] =
+    "local o = redis.call('HMGET', KEYS[1], 'pid', 'host', 'started_us')\n"
+    "local p, h, s = o[1] or '', o[2] or '', o[3] or ''\n"
+    "if (p ~= '' or h ~= '' or s ~= '') and\n"
+    "   not (p == ARGV[2] and h == ARGV[3] and s == ARGV[4]) then\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('SREM', KEYS[2], ARGV[1])\n"
+    "return 1\n";
+
+static int64_t parse_ll(const char *s) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    return errno || end == s || *end ? -1 : v;
+}
+
+/* 1 when pid is no running process: none (ESRCH), or a zombie that its
+ * parent has not reaped yet (kill(pid, 0) succeeds on those). */
+static int pid_gone(pid_t pid) {
+    if (kill(pid, 0) != 0) return errno == ESRCH;
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')'); /* "pid (comm) S ...": comm may hold ") " */
+    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+/* 1 when the heartbeat of (pid, host, started) is an earlier process's that
+ * is gone: on this host, started before this worker, and its pid is no
+ * running process (a worker restarted right after kill -9, within the
+ * heartbeat's TTL) or is this very process (a container restarted with the
+ * same hostname and pid). Another host's worker cannot be checked from
+ * here: only its TTL tells. */
+static int owner_is_stale(const struct worker *w, const char *pid_s, const char *host,
+                          const char *started_s) {
+    int64_t pid = parse_ll(pid_s), started = parse_ll(started_s);
+    if (strcmp(host, w->host) != 0 || pid <= 0 || pid > INT32_MAX || started <= 0 ||
+        started >= w->started_us)
+        return 0;
+    return (pid_t)pid == getpid() || pid_gone((pid_t)pid);
+}
+
+/* "expires in 2.3 s", or why it does not, for messages. */
+static void describe_ttl(long long pttl_ms, char *buf, size_t n) {
+    if (pttl_ms >= 0)
+        snprintf(buf, n, "its heartbeat expires in %.1f s unless it beats again",
+                 (double)pttl_ms / 1000.0);
+    else if (pttl_ms == -1)
+        snprintf(buf, n, "its heartbeat has no TTL and never expires");
+    else
+        snprintf(buf, n, "its heartbeat is gone now");
+}
+
+/* The beat found the id held by another worker (reply: {pid, host,
+ * started_us, PTTL}). A stale owner is taken over at once; a live one ends
+ * this worker with exit code 2: before it served anything when it was
+ * starting, after a graceful drain when the id was taken while it ran. */
+static void beat_conflict(struct worker *w, const redisReply *reply) {
+    struct control *c = &w->ctl;
+    const char *f[3] = {"", "", ""};
+    for (int i = 0; i < 3; i++)
+        if (reply->element[i]->type == REDIS_REPLY_STRING) f[i] = reply->element[i]->str;
+    long long pttl = reply->element[3]->type == REDIS_REPLY_INTEGER ? reply->element[3]->integer
+                                                                    : -2;
+    int64_t started = parse_ll(f[2]);
+    char since[64] = "at an unknown time", ttl[96];
+    if (started > 0)
+        snprintf(since, sizeof since, "%.1f s ago",
+                 (double)(tq_clock_wall_us() - started) / 1e6);
+    describe_ttl(pttl, ttl, sizeof ttl);
+    if (w->phase == PHASE_RUNNING && !c->take_pid[0] && owner_is_stale(w, f[0], f[1], f[2])) {
+        tq_warn("worker id %s: taking over the heartbeat %s of pid %s on this host (started "
+                "%s), which is no longer running",
+                w->cfg->id, w->worker_key, f[0], since);
+        snprintf(c->take_pid, sizeof c->take_pid, "%s", f[0]);
+        snprintf(c->take_host, sizeof c->take_host, "%s", f[1]);
+        snprintf(c->take_started, sizeof c->take_started, "%s", f[2]);
+        control_beat(w);
+        return;
+    }
+    c->take_pid[0] = '\0';
+    c->id_lost = 1;
+    if (w->phase != PHASE_RUNNING && !c->registered) {
+        /* stopping before it ever claimed the id: nothing more to say */
+        tq_info("worker id %s is held by pid %s on host %s; stopping without it", w->cfg->id,
+                f[0], f[1]);
+        worker_progress(w);
+        return;
+    }
+    w->exit_code = WORKER_EXIT_USAGE;
+    if (!c->registered) {
+        tq_error("worker id %s is in use by pid %s on host %s (started %s; %s): each live "
+                 "worker needs its own --id; exiting",
+                 w->cfg->id, f[0][0] ? f[0] : "?", f[1][0] ? f[1] : "?", since, ttl);
+    } else {
+        tq_error("worker id %s was taken while this worker ran by pid %s on host %s (started "
+                 "%s; %s), so two workers share it: stopping this one (pid %d)",
+                 w->cfg->id, f[0][0] ? f[0] : "?", f[1][0] ? f[1] : "?", since, ttl,
+                 (int)getpid());
+    }
+    uv_timer_stop(&w->beat_timer);
+    if (w->phase == PHASE_RUNNING) {
+        /* the same steps as a signal: finish what was popped, flush, exit */
+        w->phase = PHASE_DRAINING;
+        consumers_stop(w);
+    }
+    worker_progress(w);
+}
 
 static void on_beat(redisAsyncContext *ac, void *r, void *privdata) {
     struct worker *w = privdata;
+    struct control *c = &w->ctl;
     redisReply *reply = r;
     (void)ac;
-    w->ctl.beat_pending = 0;
-    ctl_replied(&w->ctl, reply);
+    c->beat_pending = 0;
+    ctl_replied(c, reply);
     if (!reply) return;
-    if (reply->type == REDIS_REPLY_ARRAY) {
+    if (reply->type == REDIS_REPLY_INTEGER) {
         /* Said once Redis answers, not when a socket accepts: a stopped
          * server still completes connects. */
-        if (!w->ctl.registered || w->ctl.lost)
-            tq_info("%s to %s", w->ctl.registered ? "reconnected" : "connected",
-                    w->cfg->redis_safe);
-        w->ctl.lost = 0;
-        w->ctl.registered = 1;
-        exec_errors(w, "heartbeat", reply);
-    }
-    else
-        worker_log_limited(w, &w->rl_reply, TQ_LOG_ERROR, "heartbeat to %s failed: %s",
+        if (!c->registered || c->lost)
+            tq_info("%s to %s", c->registered ? "reconnected" : "connected", w->cfg->redis_safe);
+        int first = !c->registered;
+        c->lost = 0;
+        c->registered = 1;
+        c->take_pid[0] = '\0';
+        /* Tasks are popped only once the id is this worker's. */
+        if (first && w->phase == PHASE_RUNNING) consumers_start(w);
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 4) {
+        beat_conflict(w, reply);
+    } else {
+        worker_log_limited(w, &w->rl_reply, TQ_LOG_ERROR, "heartbeat to %s failed: %s%s",
                            w->cfg->redis_safe,
                            reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str
-                                                                          : "unexpected reply");
+                                                                          : "unexpected reply",
+                           c->registered ? "" : "; no task is popped until one succeeds");
+    }
 }
 
-#define BEAT_FIELDS 16
+#define BEAT_FIELDS 18
+#define BEAT_ARGS 8    /* id, TTL, own pid/host/started_us, stale pid/host/started_us */
 
 void control_beat(struct worker *w) {
     struct control *c = &w->ctl;
     const struct config *cfg = w->cfg;
-    if (!c->ac || c->beat_pending || w->phase >= PHASE_DEREGISTERING) return;
+    if (!c->ac || c->beat_pending || c->id_lost || w->phase >= PHASE_DEREGISTERING) return;
     struct tq_proc_usage u;
     if (tq_proc_self(&u) != 0) memset(&u, 0, sizeof u);
     /* PSS as well as RSS, so a driver measuring this worker from afar can
      * count the memory it shares with other processes once */
     int64_t pss_kb = -1;
     if (tq_proc_pss_read(getpid(), &pss_kb) != 0) pss_kb = -1;
-    char num[12][24];
+    char num[15][24];
     snprintf(num[0], sizeof num[0], "%d", (int)getpid());
     snprintf(num[1], sizeof num[1], "%d", cfg->concurrency);
     snprintf(num[2], sizeof num[2], "%d", cfg->prefetch);
@@ -227,31 +390,41 @@ void control_beat(struct worker *w) {
     snprintf(num[9], sizeof num[9], "%lld", (long long)u.cpu_sys_us);
     snprintf(num[10], sizeof num[10], "%lld", (long long)u.rss_kb);
     snprintf(num[11], sizeof num[11], "%lld", (long long)pss_kb);
+    snprintf(num[12], sizeof num[12], "%lld", (long long)(3 * cfg->heartbeat_ms));
+    snprintf(num[13], sizeof num[13], "%lld", (long long)w->pops_abandoned);
+    snprintf(num[14], sizeof num[14], "%lld", (long long)w->pops_abandoned_tasks);
     const char *fv[BEAT_FIELDS][2] = {
         {"pid", num[0]},         {"host", w->host},           {"queues", cfg->queues_csv},
         {"concurrency", num[1]}, {"prefetch", num[2]},        {"protocol", cfg->protocol->name},
         {"version", TQ_VERSION}, {"started_us", num[3]},      {"beat_us", num[4]},
         {"processed", num[5]},   {"failed", num[6]},          {"inflight", num[7]},
         {"cpu_user_us", num[8]}, {"cpu_sys_us", num[9]},      {"rss_kb", num[10]},
+        {"pops_abandoned", num[13]}, {"pops_abandoned_tasks", num[14]},
         {"pss_kb", num[11]}, /* last: left out when unreadable */
     };
     int nfields = pss_kb >= 0 ? BEAT_FIELDS : BEAT_FIELDS - 1;
-    const char *argv[2 + 2 * BEAT_FIELDS];
-    size_t lens[2 + 2 * BEAT_FIELDS];
+    const char *argv[5 + BEAT_ARGS + 2 * BEAT_FIELDS];
+    size_t lens[5 + BEAT_ARGS + 2 * BEAT_FIELDS];
     int argc = 0;
-    argv[argc++] = "HSET";
+    argv[argc++] = "EVAL";
+    argv[argc++] = beat_script;
+    argv[argc++] = "2";
     argv[argc++] = w->worker_key;
+    argv[argc++] = w->registry_key;
+    argv[argc++] = cfg->id;
+    argv[argc++] = num[12];
+    argv[argc++] = num[0];
+    argv[argc++] = w->host;
+    argv[argc++] = num[3];
+    argv[argc++] = c->take_pid;
+    argv[argc++] = c->take_host;
+    argv[argc++] = c->take_started;
     for (int i = 0; i < nfields; i++) {
         argv[argc++] = fv[i][0];
         argv[argc++] = fv[i][1];
     }
     for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
-    if (redisAsyncCommand(c->ac, NULL, NULL, "MULTI") != REDIS_OK) return;
-    redisAsyncCommandArgv(c->ac, NULL, NULL, argc, argv, lens);
-    redisAsyncCommand(c->ac, NULL, NULL, "PEXPIRE %s %lld", w->worker_key,
-                      (long long)(3 * cfg->heartbeat_ms));
-    redisAsyncCommand(c->ac, NULL, NULL, "SADD %s %s", w->registry_key, cfg->id);
-    if (redisAsyncCommand(c->ac, on_beat, w, "EXEC") != REDIS_OK) return;
+    if (redisAsyncCommandArgv(c->ac, on_beat, w, argc, argv, lens) != REDIS_OK) return;
     c->beat_pending = 1;
     ctl_sent(c);
 }
@@ -262,9 +435,12 @@ static void hist_field(char *buf, size_t n, const struct worker *w, const char *
     snprintf(buf, n, "%s:%s", w->cfg->id, suffix);
 }
 
-static const char *const hist_suffixes[5] = {TQ_HIST_FIELD_QUEUE_WAIT, TQ_HIST_FIELD_SERVICE,
-                                             TQ_HIST_FIELD_END_TO_END, TQ_HIST_FIELD_FIRST_START,
-                                             TQ_HIST_FIELD_LAST_DONE};
+/* The fields of a run's snapshot: three histograms, then the stamps and the
+ * no-origin count (numbers, written only once non-zero). */
+#define HIST_NFIELDS 6
+static const char *const hist_suffixes[HIST_NFIELDS] = {
+    TQ_HIST_FIELD_QUEUE_WAIT, TQ_HIST_FIELD_SERVICE,   TQ_HIST_FIELD_END_TO_END,
+    TQ_HIST_FIELD_FIRST_START, TQ_HIST_FIELD_LAST_DONE, TQ_HIST_FIELD_NO_ORIGIN};
 
 static void on_load(redisAsyncContext *ac, void *r, void *privdata) {
     struct worker *w = ac->data;
@@ -276,9 +452,9 @@ static void on_load(redisAsyncContext *ac, void *r, void *privdata) {
         run->load = RUN_LOAD_NONE; /* asked again after the reconnection */
         return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 5) {
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == HIST_NFIELDS) {
         tq_hist *h[3] = {&run->queue_wait, &run->service, &run->end_to_end};
-        for (int i = 0; i < 5; i++) {
+        for (int i = 0; i < HIST_NFIELDS; i++) {
             const redisReply *e = reply->element[i];
             if (!e || e->type != REDIS_REPLY_STRING) continue;
             int bad;
@@ -288,7 +464,8 @@ static void on_load(redisAsyncContext *ac, void *r, void *privdata) {
                 char *end;
                 errno = 0;
                 long long v = strtoll(e->str, &end, 10);
-                bad = errno || end == e->str || *end || v <= 0;
+                bad = errno || end == e->str || *end || v < (i == 5 ? 0 : 1);
+                if (!bad && i == 5) run->no_origin += v;
                 if (!bad && i == 3 && (run->first_start_us == 0 || v < run->first_start_us))
                     run->first_start_us = v;
                 if (!bad && i == 4 && v > run->last_done_us) run->last_done_us = v;
@@ -312,17 +489,18 @@ static void on_load(redisAsyncContext *ac, void *r, void *privdata) {
 }
 
 static void send_load(struct worker *w, struct run_state *run) {
-    char fields[5][TQ_NAME_MAX + 32];
-    const char *argv[7];
-    size_t lens[7];
+    char fields[HIST_NFIELDS][TQ_NAME_MAX + 32];
+    const char *argv[HIST_NFIELDS + 2];
+    size_t lens[HIST_NFIELDS + 2];
     argv[0] = "HMGET";
     argv[1] = run->hist_key;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < HIST_NFIELDS; i++) {
         hist_field(fields[i], sizeof fields[i], w, hist_suffixes[i]);
         argv[i + 2] = fields[i];
     }
-    for (int i = 0; i < 7; i++) lens[i] = strlen(argv[i]);
-    if (redisAsyncCommandArgv(w->ctl.ac, on_load, run, 7, argv, lens) != REDIS_OK) return;
+    for (int i = 0; i < HIST_NFIELDS + 2; i++) lens[i] = strlen(argv[i]);
+    if (redisAsyncCommandArgv(w->ctl.ac, on_load, run, HIST_NFIELDS + 2, argv, lens) != REDIS_OK)
+        return;
     run->load = RUN_LOAD_PENDING;
     w->ctl.loads_pending++;
     ctl_sent(&w->ctl);
@@ -431,21 +609,22 @@ static void flush_counters(struct worker *w, struct run_state *run) {
     }
 }
 
-/* HSET of the three snapshots and the first/last stamps. Returns 0, or -1
- * when out of memory (the snapshot then stays dirty). */
+/* HSET of the three snapshots, the first/last stamps and the no-origin
+ * count. Returns 0, or -1 when out of memory (the snapshot then stays
+ * dirty). */
 static int flush_snapshot(struct worker *w, struct run_state *run) {
-    char fields[5][TQ_NAME_MAX + 32], stamps[2][24];
+    char fields[HIST_NFIELDS][TQ_NAME_MAX + 32], stamps[3][24];
     const tq_hist *h[3] = {&run->queue_wait, &run->service, &run->end_to_end};
-    int64_t stamp[2] = {run->first_start_us, run->last_done_us};
+    int64_t stamp[3] = {run->first_start_us, run->last_done_us, run->no_origin};
     char *ser[3] = {NULL, NULL, NULL};
-    const char *argv[12];
-    size_t lens[12];
+    const char *argv[2 + 2 * HIST_NFIELDS];
+    size_t lens[2 + 2 * HIST_NFIELDS];
     int argc = 0, rc = 0;
     argv[argc] = "HSET";
     lens[argc++] = 4;
     argv[argc] = run->hist_key;
     lens[argc++] = strlen(run->hist_key);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < HIST_NFIELDS; i++) {
         hist_field(fields[i], sizeof fields[i], w, hist_suffixes[i]);
         const char *value;
         size_t len;
@@ -457,7 +636,7 @@ static int flush_snapshot(struct worker *w, struct run_state *run) {
             }
             value = ser[i];
         } else {
-            if (stamp[i - 3] == 0) continue; /* no task completed yet */
+            if (stamp[i - 3] == 0) continue; /* no task completed yet, or none without origin */
             snprintf(stamps[i - 3], sizeof stamps[i - 3], "%lld", (long long)stamp[i - 3]);
             value = stamps[i - 3];
             len = strlen(value);
@@ -537,9 +716,10 @@ static void on_dereg(redisAsyncContext *ac, void *r, void *privdata) {
     w->ctl.dereg_pending = 0;
     ctl_replied(&w->ctl, reply);
     if (!reply) return; /* sent again once reconnected */
-    if (reply->type == REDIS_REPLY_ARRAY)
-        exec_errors(w, "deregistration", reply);
-    else
+    if (reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
+        tq_warn("worker id %s is held by another worker now: its heartbeat %s stays",
+                w->cfg->id, w->worker_key);
+    else if (reply->type != REDIS_REPLY_INTEGER)
         worker_log_limited(w, &w->rl_reply, TQ_LOG_ERROR,
                            "deregistration from %s failed: %s; the heartbeat expires by its TTL",
                            w->cfg->redis_safe,
@@ -551,17 +731,22 @@ static void on_dereg(redisAsyncContext *ac, void *r, void *privdata) {
 
 void control_deregister(struct worker *w) {
     struct control *c = &w->ctl;
-    if (!c->registered && !c->beat_pending) {
-        /* Never registered (Redis was never reached): nothing to remove. */
+    if (c->id_lost || (!c->registered && !c->beat_pending)) {
+        /* Never registered (Redis was never reached), or the id is another
+         * worker's now: nothing of this worker's to remove. */
         c->dereg_done = 1;
         worker_progress(w);
         return;
     }
     if (!c->ac || c->dereg_pending || c->dereg_done) return;
-    if (redisAsyncCommand(c->ac, NULL, NULL, "MULTI") != REDIS_OK) return;
-    redisAsyncCommand(c->ac, NULL, NULL, "SREM %s %s", w->registry_key, w->cfg->id);
-    redisAsyncCommand(c->ac, NULL, NULL, "DEL %s", w->worker_key);
-    if (redisAsyncCommand(c->ac, on_dereg, w, "EXEC") != REDIS_OK) return;
+    char pid[24], started[24];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    snprintf(started, sizeof started, "%lld", (long long)w->started_us);
+    const char *argv[9] = {"EVAL", dereg_script, "2",  w->worker_key, w->registry_key,
+                           w->cfg->id, pid,      w->host, started};
+    size_t lens[9];
+    for (int i = 0; i < 9; i++) lens[i] = strlen(argv[i]);
+    if (redisAsyncCommandArgv(c->ac, on_dereg, w, 9, argv, lens) != REDIS_OK) return;
     c->dereg_pending = 1;
     ctl_sent(c);
 }

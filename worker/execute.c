@@ -11,8 +11,15 @@
  * Latency (wall-clock µs, so it compares with the producer's stamps):
  * origin = scheduled time if the task has one (open-loop runs), else its
  * enqueue time; queue_wait = start - origin, service = done - start,
- * end_to_end = done - origin. Only completed tasks enter the histograms, so
- * their count equals `completed`. */
+ * end_to_end = done - origin. Only completed tasks enter the histograms, and
+ * each of them exactly once per histogram: service count + out_of_range =
+ * `completed`, and so is queue_wait's and end_to_end's count + out_of_range
+ * + no_origin (tasks without an origin stamp, whose queue wait is unknown).
+ *
+ * A payload larger than --max-payload-bytes is refused before anything is
+ * copied or decoded: counted failed in the run a bounded peek at its first
+ * and last bytes names (tqbench's producers write the run id there), else in
+ * --run, so a run still reaches completed + failed == pushed. */
 #include "worker.h"
 
 #include <stdio.h>
@@ -45,6 +52,8 @@ static void task_completed(struct slot *s) {
     if (origin > 0) {
         tq_hist_record(&r->queue_wait, s->task_start_us - origin);
         tq_hist_record(&r->end_to_end, done - origin);
+    } else {
+        r->no_origin++;
     }
     if (r->first_start_us == 0 || s->task_start_us < r->first_start_us)
         r->first_start_us = s->task_start_us;
@@ -83,6 +92,70 @@ static void task_malformed(struct slot *s, const char *why) {
                 more);
     }
     task_failed(s, r);
+}
+
+#define PEEK_HEAD 1024 /* bytes searched for the run id at each end of a refused payload */
+#define PEEK_TAIL 4096
+
+/* Finds "<field>": "<name>" in p[0..len) (JSON spacing either way) and
+ * copies a valid run name into run. Returns 1 when found. */
+static int peek_in(const char *p, size_t len, const char *field, char run[TQ_NAME_MAX]) {
+    char pat[64];
+    int plen = snprintf(pat, sizeof pat, "\"%s\"", field);
+    if (plen <= 0 || (size_t)plen >= sizeof pat) return 0;
+    for (const char *q = p, *end = p + len; (size_t)(end - q) > (size_t)plen;) {
+        const char *hit = memmem(q, (size_t)(end - q), pat, (size_t)plen);
+        if (!hit) return 0;
+        const char *v = hit + plen;
+        q = hit + 1;
+        while (v < end && *v == ' ') v++;
+        if (v >= end || *v++ != ':') continue;
+        while (v < end && *v == ' ') v++;
+        if (v >= end || *v++ != '"') continue;
+        const char *close = memchr(v, '"', (size_t)(end - v));
+        if (!close || close - v >= TQ_NAME_MAX) continue;
+        memcpy(run, v, (size_t)(close - v));
+        run[close - v] = '\0';
+        if (tq_name_valid(run)) return 1;
+    }
+    return 0;
+}
+
+/* The run id of a payload too large to decode, from its first PEEK_HEAD and
+ * last PEEK_TAIL bytes only (the native task has it second, a Celery
+ * envelope in the headers after the body); "" when not found. */
+static void peek_run(const struct tq_protocol *proto, const char *p, size_t len,
+                     char run[TQ_NAME_MAX]) {
+    run[0] = '\0';
+    if (!proto->run_field) return;
+    size_t head = len < PEEK_HEAD ? len : PEEK_HEAD;
+    if (peek_in(p, head, proto->run_field, run)) return;
+    size_t tail = len - head < PEEK_TAIL ? len - head : PEEK_TAIL;
+    if (tail && peek_in(p + len - tail, tail, proto->run_field, run)) return;
+    run[0] = '\0';
+}
+
+void task_refuse_oversized(struct slot *s, const char *p, size_t len, int key) {
+    struct worker *w = s->w;
+    char run_id[TQ_NAME_MAX];
+    peek_run(w->cfg->protocol, p, len, run_id);
+    struct run_state *r = runs_get(w, run_id[0] ? run_id : w->cfg->run);
+    if (!r) worker_fail(w, "out of memory for a run state");
+    int64_t suppressed = 0;
+    if (tq_ratelimit_allow(&w->rl_task, &suppressed)) {
+        char ex[64], more[64] = "";
+        tq_log_excerpt(p, len, 48, ex, sizeof ex);
+        if (suppressed)
+            snprintf(more, sizeof more, " (%lld similar messages suppressed)",
+                     (long long)suppressed);
+        tq_warn("oversized task from %s (%zu bytes, \"%s\"): larger than --max-payload-bytes "
+                "%zu; counted failed%s%s%s",
+                w->keys[key], len, ex, w->cfg->max_payload, r ? " in run " : "",
+                r ? r->id : "", more);
+    }
+    if (r) r->failed++;
+    w->failed++;
+    w->processed++;
 }
 
 /* A failed attempt: back onto its list with attempt+1 while attempts remain.

@@ -8,10 +8,16 @@
  * second signal hands the unfinished tasks back to their lists and flushes at
  * once; the exit code is then 128 + that signal. A lost Redis never ends the
  * worker; only a final flush that cannot reach Redis within
- * WORKER_SHUTDOWN_FLUSH_MS of the shutdown turns the exit code into 1. */
+ * WORKER_SHUTDOWN_FLUSH_MS of the shutdown turns the exit code into 1.
+ *
+ * Start: the consumers pop only once the first heartbeat claimed the worker
+ * id (control.c). An id held by a live worker ends the worker with exit code
+ * 2 before it popped anything; one taken by another worker while this one
+ * ran ends it the way a signal does, with exit code 2. */
 #include "worker.h"
 
 #include <assert.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +27,8 @@
 #include <unistd.h>
 
 #include "tq_clock.h"
+
+#define MALLOC_MMAP_MIN (256 * 1024)
 
 void worker_log_limited(struct worker *w, tq_ratelimit *rl, enum tq_log_level level,
                         const char *fmt, ...) {
@@ -167,6 +175,12 @@ int main(int argc, char **argv) {
     }
     tq_log_init("tqworker", cfg.log_level);
     signal(SIGPIPE, SIG_IGN); /* a write to a dropped link is an error, not death */
+    /* Blocks of MALLOC_MMAP_MIN and more (a large payload's reply, hiredis's
+     * reader buffer, a slot's batch) are mapped and unmapped on their own.
+     * Left dynamic, glibc raises the threshold to the largest block freed,
+     * after which such blocks come from the heap and stay resident: ten 10 MB
+     * payloads left tqworker at 80 MB for good. */
+    mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_MIN);
     raise_nofile(cfg.concurrency);
 
     uv_loop_t loop;
@@ -214,8 +228,8 @@ int main(int argc, char **argv) {
                 "default run %s",
                 cfg.id, cfg.redis_safe, cfg.queues_csv, cfg.concurrency, cfg.prefetch,
                 cfg.protocol->name, cfg.run);
+        /* the consumers start once the first heartbeat claimed the id */
         control_start(&w);
-        consumers_start(&w);
         uv_timer_start(&w.beat_timer, on_beat_timer, (uint64_t)cfg.heartbeat_ms,
                        (uint64_t)cfg.heartbeat_ms);
         uv_timer_start(&w.flush_timer, on_flush_timer, WORKER_FLUSH_MS, WORKER_FLUSH_MS);

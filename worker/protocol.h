@@ -20,6 +20,9 @@ struct tq_protocol {
     /* Decodes one payload. Returns 0, or -1 with err naming the problem; on
      * error out->run is the run id when it could still be read, else "". */
     int (*decode)(const char *buf, size_t len, struct tq_task *out, char *err, size_t errlen);
+    /* The JSON key whose string value is the run id: a payload too large to
+     * decode is counted in the run a bounded peek for it finds (NULL: none). */
+    const char *run_field;
 };
 
 extern const struct tq_protocol tq_protocol_native;

@@ -37,4 +37,5 @@ const struct tq_protocol tq_protocol_celery = {
     .name = "celery",
     .queue_keys = celery_queue_keys,
     .decode = celery_decode,
+    .run_field = TQ_CELERY_H_RUN,
 };

@@ -12,4 +12,5 @@ const struct tq_protocol tq_protocol_native = {
     .name = "native",
     .queue_keys = native_queue_keys,
     .decode = tq_task_decode,
+    .run_field = "run",
 };

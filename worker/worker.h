@@ -35,6 +35,8 @@
 #define WORKER_SHUTDOWN_FLUSH_MS 5000  /* graceful: time allowed for the final flush */
 #define WORKER_FORCED_FLUSH_MS 2000    /* after a second signal */
 #define WORKER_RUN_IDLE_MS 30000       /* a flushed run state idle this long is freed */
+#define WORKER_MAX_PAYLOAD_DEFAULT (4u << 20) /* --max-payload-bytes: 4 MiB */
+#define WORKER_MAX_PAYLOAD_MAX (512u << 20)   /* Redis's own proto-max-bulk-len default */
 
 /* Exit codes (also in --help). */
 #define WORKER_EXIT_OK 0
@@ -52,6 +54,7 @@ struct config {
     int prefetch;
     int64_t heartbeat_ms;
     int64_t brpop_timeout_ms;
+    size_t max_payload;                /* bytes; a larger payload is counted failed unread */
     char prefix[TQ_NAME_MAX];
     char id[TQ_NAME_MAX];
     char run[TQ_NAME_MAX];
@@ -73,6 +76,11 @@ struct run_state {
     char hist_key[TQ_KEY_MAX];
     tq_hist queue_wait, service, end_to_end;
     int64_t first_start_us, last_done_us;    /* 0 when none yet */
+    /* Completed tasks without an origin stamp (enq 0 and no sched: Celery's
+     * own client, a hand-written payload): in `service` but in neither
+     * queue_wait nor end_to_end, whose count + out_of_range + no_origin is
+     * `completed`. Part of the snapshot (field <id>:no_origin). */
+    int64_t no_origin;
     /* Deltas not yet sent, and the deltas of the flush in flight (added back
      * when that flush fails, dropped when its EXEC succeeds). */
     int64_t completed, failed, retried;
@@ -146,7 +154,12 @@ struct control {
     uv_timer_t retry;
     int beat_pending;
     int flush_pending;
-    int registered;                /* a heartbeat EXEC succeeded at least once */
+    int registered;                /* a heartbeat claimed the id at least once */
+    int id_lost;                   /* another live worker holds the id: no more
+                                      heartbeats, no deregistration */
+    /* The owner of a stale heartbeat (a dead process of this host) that the
+     * next heartbeat takes the id over from; take_pid[0] == 0: none. */
+    char take_pid[24], take_host[256], take_started[24];
     int dereg_pending, dereg_done;
     int loads_pending;
     int outstanding;               /* replies awaited */
@@ -177,6 +190,12 @@ struct worker {
     struct run_state *runs, *last_run;
     struct requeue *requeues, **requeue_tail;
     int64_t processed, failed, inflight;
+    /* Pops whose reply never came because their link was dropped (the
+     * watchdog, a broken connection, a forced exit) after the command left
+     * this process: Redis may have removed tasks for them that nobody runs.
+     * pops_abandoned_tasks: the most tasks those pops can have taken (1 per
+     * BRPOP, the count of an RPOP). Worker-global, in the heartbeat. */
+    int64_t pops_abandoned, pops_abandoned_tasks;
     int64_t started_us;
     char host[256];
     char worker_key[TQ_KEY_MAX], registry_key[TQ_KEY_MAX];
@@ -220,6 +239,10 @@ void slot_advance(struct slot *s);
 /* Starts the task in entry s->next; it either finishes inline (s->next
  * moves on) or leaves the slot busy until its timer or work completes. */
 void task_start(struct slot *s);
+/* A popped payload larger than --max-payload-bytes, never copied nor
+ * decoded: counted failed (in the run a bounded peek finds, else --run) and
+ * logged at a bounded rate. */
+void task_refuse_oversized(struct slot *s, const char *p, size_t len, int key);
 
 /* runs.c */
 /* The state of run id, created on first use; NULL when out of memory. */
