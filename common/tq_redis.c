@@ -151,6 +151,12 @@ static int parse_tcp(const char *s, struct tq_redis_url *u, char *err, size_t er
     if (memchr(host, '@', hlen) || memchr(host, '[', hlen) || memchr(host, ']', hlen) ||
         (!bracketed && memchr(host, ':', hlen)))
         URL_ERR("redis URL: bad host");
+    /* [...] holds an IPv6 literal (a zone id after '%' allowed): nothing that
+     * would end the host or need the brackets back when formatted. */
+    if (bracketed && (!memchr(host, ':', hlen) ||
+                      strspn(host, "0123456789abcdefghijklmnopqrstuvwxyz"
+                                   "ABCDEFGHIJKLMNOPQRSTUVWXYZ:.%_-") < hlen))
+        URL_ERR("redis URL: bad IPv6 host (want [address], e.g. [::1])");
     memcpy(u->host, host, hlen);
     u->host[hlen] = '\0';
     u->port = 6379;

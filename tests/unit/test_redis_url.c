@@ -135,6 +135,11 @@ static const struct bad_case bad[] = {
     {"redis://host:65536", "bad port (want 1..65535)"},
     {"redis://host:99999999999", "bad port (want 1..65535)"},
     {"redis://[::1]x", "unexpected text after the host"},
+    /* Found by tests/fuzz/fuzz_redis_url: brackets around a non-IPv6 host
+     * were accepted, and tq_redis_url_format wrote it back without them. */
+    {"redis://:" PW "@[f\\/f]/2", "bad IPv6 host"},
+    {"redis://[a?b]:1", "bad IPv6 host"},
+    {"redis://[localhost]", "bad IPv6 host"},
     {"redis://host/abc", "bad db"},
     {"redis://host/-1", "bad db"},
     {"redis://host/1x", "bad db"},
