@@ -40,6 +40,14 @@ bench-worker: build
 bench-driver: build
     scripts/bench-driver
 
+# Fuzz every parser with libFuzzer (clang build in build-fuzz) for SECONDS each; optional harness names (fuzz_task ...).
+fuzz SECONDS="60" *HARNESSES:
+    tests/fuzz/run --build-dir build-fuzz --seconds "$@"
+
+# Soak (not in CI): open loop at 80% of measured capacity for MINUTES, a worker SIGKILLed every minute, Redis restarted once; per-minute table and verdict.
+soak MINUTES="10": build
+    TQ_BIN="$PWD/build/bin" scripts/soak "$1"
+
 # Start N standalone tqworkers in the background (pid files in .run/workers).
 workers-start N="2" *ARGS: build
     scripts/workers start "$@"

@@ -9,6 +9,9 @@
 #include "config.h"
 #include "evloop.h"
 #include "redis_embed.h"
+#include "tq_redis.h"
+
+#define BENCH_REDIS_TIMEOUT_MS 10000 /* any one reply of the control connection */
 
 struct bench {
     const struct config *cfg;
@@ -17,6 +20,7 @@ struct bench {
     struct tq_redis_url url;      /* the Redis of every run (password inside: never print) */
     char url_safe[FW_ARG_LEN];
     redisContext *c;              /* control connection: main thread only */
+    struct tq_redis_wait wait;    /* how b->c waits (tq_redis.h): bounded, ends after Ctrl-C */
     char out_dir[FW_PATH_MAX];
     char log_dir[FW_PATH_MAX + 8];    /* workers' stdout/stderr */
     int tty;                      /* stderr is a terminal: progress line with \r */

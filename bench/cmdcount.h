@@ -13,7 +13,7 @@
 
 #include "tq_redis.h"
 
-#define CMD_COUNT_MAX 16
+#define CMD_COUNT_MAX 32
 
 struct cmd_count {
     int n;

@@ -8,11 +8,14 @@
  * must not silently redirect a benchmark. */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include "redis_embed.h"
 #include "tq_log.h"
 #include "tq_parse.h"
 
@@ -21,7 +24,7 @@ enum {
     OPT_REPEAT, OPT_WARMUP, OPT_RATE, OPT_REDIS, OPT_EXTERNAL, OPT_QUEUE, OPT_PREFIX,
     OPT_WORKER_BIN, OPT_OUT, OPT_SAMPLE_MS, OPT_HEALTH_TIMEOUT, OPT_STALL_TIMEOUT, OPT_QUIET,
     OPT_LOG_LEVEL, OPT_PAYLOAD_BYTES, OPT_RESULTS_ROOT, OPT_PIN_WORKERS, OPT_PIN_REDIS,
-    OPT_PIN_DRIVER, OPT_HELP, OPT_VERSION,
+    OPT_PIN_DRIVER, OPT_SHARED_QUEUE, OPT_DRY_RUN, OPT_RUN, OPT_FORMAT, OPT_HELP, OPT_VERSION,
 };
 
 #define FOR_RUN (1u << CMD_RUN)
@@ -29,6 +32,7 @@ enum {
 #define FOR_WORKERS (1u << CMD_WORKERS)
 #define FOR_CLEAN (1u << CMD_CLEAN)
 #define FOR_ENQUEUE (1u << CMD_ENQUEUE)
+#define FOR_STATS (1u << CMD_STATS)
 #define FOR_ALL 0xffffu
 
 static const struct option long_opts[] = {
@@ -57,6 +61,10 @@ static const struct option long_opts[] = {
     {"pin-workers", required_argument, NULL, OPT_PIN_WORKERS},
     {"pin-redis", required_argument, NULL, OPT_PIN_REDIS},
     {"pin-driver", required_argument, NULL, OPT_PIN_DRIVER},
+    {"shared-queue", no_argument, NULL, OPT_SHARED_QUEUE},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"run", required_argument, NULL, OPT_RUN},
+    {"format", required_argument, NULL, OPT_FORMAT},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -65,15 +73,17 @@ static const struct option long_opts[] = {
 /* Which subcommands accept each flag (indexed by OPT_* - OPT_SCENARIO). */
 static const unsigned opt_scope[] = {
     FOR_RUN, FOR_RUN, FOR_RUN | FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN,
-    FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE, FOR_RUN, FOR_RUN | FOR_ENQUEUE,
-    FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN,
-    FOR_RUN, FOR_ALL, FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_ALL, FOR_ALL,
+    FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE | FOR_STATS, FOR_RUN, FOR_RUN | FOR_ENQUEUE,
+    FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE | FOR_STATS, FOR_RUN, FOR_RUN, FOR_RUN,
+    FOR_RUN, FOR_RUN, FOR_RUN, FOR_ALL, FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN,
+    FOR_CLEAN, FOR_STATS, FOR_STATS, FOR_ALL, FOR_ALL,
 };
 
 _Static_assert(sizeof opt_scope / sizeof opt_scope[0] == OPT_VERSION - OPT_SCENARIO + 1,
                "one scope per flag");
 
-static const char *const cmd_names[] = {"", "run", "list", "workers", "clean", "enqueue", "", ""};
+static const char *const cmd_names[] = {"", "run", "list", "workers", "clean", "enqueue",
+                                        "stats", "", ""};
 
 void config_usage(FILE *f) {
     fputs(
@@ -82,10 +92,21 @@ void config_usage(FILE *f) {
         "       tqbench workers [--redis URL] [--prefix P]\n"
         "                                  live workers from their heartbeats (exit 1: none\n"
         "                                  live; exit 2: Redis cannot be reached)\n"
-        "       tqbench clean [--redis URL] [--prefix P]\n"
-        "                                  delete tqbench's own keys (P:run:*, P:queue:*,\n"
-        "                                  stale P:workers entries); never FLUSH (exit 2:\n"
-        "                                  Redis cannot be reached)\n"
+        "       tqbench clean [--redis URL] [--prefix P] [--dry-run]\n"
+        "                                  delete what tqbench runs that are over left: the\n"
+        "                                  P:run:<run>:* keys of runs whose driver no longer\n"
+        "                                  keeps P:run:<run>:live alive, the queue tqbench\n"
+        "                                  created for such a run, stale P:workers entries.\n"
+        "                                  Live runs are skipped (named, with their driver's\n"
+        "                                  pid and host); no other queue is ever deleted (not\n"
+        "                                  another producer's, not an --external run's). Never\n"
+        "                                  FLUSH. --dry-run: list each key it would delete,\n"
+        "                                  delete nothing (exit 2: Redis cannot be reached)\n"
+        "       tqbench stats --run ID [--redis URL] [--prefix P] [--format text|json]\n"
+        "                                  one run's counters (P:run:<run>:stats) and latency\n"
+        "                                  percentiles from its merged histograms (end to end\n"
+        "                                  and queue wait, µs); exit 1: no such run or a Redis\n"
+        "                                  error; exit 2: Redis cannot be reached\n"
         "       tqbench --help | --version\n"
         "\n"
         "run flags:\n"
@@ -111,6 +132,10 @@ void config_usage(FILE *f) {
         "                            --workers heartbeats listing --queue\n"
         "  --queue NAME              queue of external workers (default \"default\"); spawned\n"
         "                            workers always get a fresh per-run queue\n"
+        "  --shared-queue            with --external: run although the queue already holds\n"
+        "                            tasks tqbench did not put there (refused otherwise, exit\n"
+        "                            2); they stay, are run among this run's tasks, and are\n"
+        "                            counted in results.json (foreign_at_start/_at_end)\n"
         "  --prefix P                native key prefix (default tq)\n"
         "  --worker-bin PATH         tqworker binary (default: next to tqbench)\n"
         "  --out DIR                 results folder; refused (exit 2) when DIR already holds a\n"
@@ -141,6 +166,9 @@ void config_usage(FILE *f) {
         "Scenario directory: $TQ_SCENARIO_DIR, else <tqbench dir>/../../bench/scenarios\n"
         "(build/bin/tqbench -> bench/scenarios of the checkout).\n"
         "tqbench does not read TQ_REDIS_URL.\n"
+        "The embedded redis-server gets --maxmemory half of the free memory (MemAvailable, or\n"
+        "the cgroup's limit; at least 128 MB) with noeviction: a run that fills it fails,\n"
+        "naming the limit. TQBENCH_EMBEDDED_MAXMEMORY_MB=N sets another limit (MB).\n"
         "\n"
         "Exit codes: 0 every run complete; 1 a run failed (lost tasks, stall, dead worker,\n"
         "health-check timeout, interrupted); 2 usage or configuration error (a bad flag or\n"
@@ -237,7 +265,7 @@ static void config_defaults(struct config *cfg) {
 }
 
 static int parse_cmd(const char *s, enum config_cmd *cmd) {
-    for (int i = CMD_RUN; i <= CMD_ENQUEUE; i++)
+    for (int i = CMD_RUN; i <= CMD_STATS; i++)
         if (strcmp(s, cmd_names[i]) == 0) {
             *cmd = (enum config_cmd)i;
             return 0;
@@ -262,6 +290,26 @@ static int parse_pin(const char *flag, const char *s, struct config_pin *pin, ch
     }
     pin->set = 1;
     tq_cpuset_format(&pin->cpus, pin->list, sizeof pin->list);
+    return 0;
+}
+
+/* --worker-bin must be a program that can run: found at parse time (exit 2)
+ * rather than by a fork/exec that fails after Redis and the results folder
+ * were set up. */
+static int check_program(const char *flag, const char *path, char *err, size_t errlen) {
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "%s %s: %s", flag, path,
+                 errno == ENOENT ? "no such file" : strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || access(path, X_OK) != 0) {
+        snprintf(err, errlen, "%s %s: %s", flag, path,
+                 S_ISDIR(st.st_mode) ? "is a directory, not a program"
+                 : !S_ISREG(st.st_mode) ? "is not a regular file"
+                                        : "is not executable");
+        return -1;
+    }
     return 0;
 }
 
@@ -334,12 +382,16 @@ static int apply_opt(struct config *cfg, int opt, const char *arg, const char *f
     case OPT_EXTERNAL:
         cfg->external = 1;
         return 0;
+    case OPT_SHARED_QUEUE:
+        cfg->shared_queue = 1;
+        return 0;
     case OPT_QUEUE:
         return copy_name(flag, arg, cfg->queue, sizeof cfg->queue, err, errlen);
     case OPT_PREFIX:
         return copy_name(flag, arg, cfg->prefix, sizeof cfg->prefix, err, errlen);
     case OPT_WORKER_BIN:
-        return copy_path(flag, arg, cfg->worker_bin, sizeof cfg->worker_bin, err, errlen);
+        if (copy_path(flag, arg, cfg->worker_bin, sizeof cfg->worker_bin, err, errlen)) return -1;
+        return check_program(flag, arg, err, errlen);
     case OPT_OUT:
         return copy_path(flag, arg, cfg->out_dir, sizeof cfg->out_dir, err, errlen);
     case OPT_RESULTS_ROOT:
@@ -375,6 +427,19 @@ static int apply_opt(struct config *cfg, int opt, const char *arg, const char *f
         return parse_pin(flag, arg, &cfg->pin_redis, err, errlen);
     case OPT_PIN_DRIVER:
         return parse_pin(flag, arg, &cfg->pin_driver, err, errlen);
+    case OPT_DRY_RUN:
+        cfg->dry_run = 1;
+        return 0;
+    case OPT_RUN:
+        return copy_name(flag, arg, cfg->run_id, sizeof cfg->run_id, err, errlen);
+    case OPT_FORMAT:
+        if (strcmp(arg, "json") == 0) cfg->format_json = 1;
+        else if (strcmp(arg, "text") == 0) cfg->format_json = 0;
+        else {
+            snprintf(err, errlen, "--format must be text or json (got \"%s\")", arg);
+            return -1;
+        }
+        return 0;
     case OPT_HELP:
         cfg->cmd = CMD_HELP;
         return 0;
@@ -386,15 +451,16 @@ static int apply_opt(struct config *cfg, int opt, const char *arg, const char *f
     return -1;
 }
 
+#define SUBCOMMANDS "run, list, workers, clean, stats, enqueue"
+
 int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen) {
     config_defaults(cfg);
     if (argc < 2) {
-        snprintf(err, errlen, "a subcommand is required (run, list, workers, clean; see --help)");
+        snprintf(err, errlen, "a subcommand is required (" SUBCOMMANDS "; see --help)");
         return -1;
     }
     if (parse_cmd(argv[1], &cfg->cmd) != 0) {
-        snprintf(err, errlen, "unknown subcommand \"%s\" (run, list, workers, clean; see --help)",
-                 argv[1]);
+        snprintf(err, errlen, "unknown subcommand \"%s\" (" SUBCOMMANDS "; see --help)", argv[1]);
         return -1;
     }
     if (cfg->cmd == CMD_HELP || cfg->cmd == CMD_VERSION) return 0;
@@ -452,6 +518,11 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
                  cfg->concurrency > 0 ? "--concurrency" : "--prefetch");
         return -1;
     }
+    if (cmd == CMD_RUN && cfg->shared_queue && !cfg->external) {
+        snprintf(err, errlen, "--shared-queue applies to --external only (spawned workers get a "
+                              "fresh per-run queue)");
+        return -1;
+    }
     if (cmd == CMD_RUN && cfg->external && cfg->pin_workers.set) {
         snprintf(err, errlen,
                  "--pin-workers applies to spawned workers only (pin --external workers where "
@@ -470,7 +541,18 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
                  "--queue applies to --external only (spawned workers get a fresh per-run queue)");
         return -1;
     }
-    if ((cmd == CMD_WORKERS || cmd == CMD_CLEAN || cmd == CMD_ENQUEUE) && !cfg->has_redis) {
+    if (cmd == CMD_RUN && !cfg->has_redis) {
+        /* $TQBENCH_EMBEDDED_MAXMEMORY_MB, checked before anything starts */
+        long mb;
+        char from[96];
+        if (redis_embed_maxmemory(&mb, from, sizeof from, err, errlen) != 0) return -1;
+    }
+    if (cmd == CMD_STATS && !cfg->run_id[0]) {
+        snprintf(err, errlen, "stats needs --run ID");
+        return -1;
+    }
+    if ((cmd == CMD_WORKERS || cmd == CMD_CLEAN || cmd == CMD_ENQUEUE || cmd == CMD_STATS) &&
+        !cfg->has_redis) {
         char perr[256];
         if (tq_redis_url_parse(TQ_REDIS_DEFAULT_URL, &cfg->redis, perr, sizeof perr) != 0) {
             snprintf(err, errlen, "internal: default URL: %s", perr);
@@ -506,6 +588,7 @@ cJSON *config_to_json(const struct config *cfg) {
     else cJSON_AddStringToObject(o, "redis", "embedded");
     cJSON_AddBoolToObject(o, "external", cfg->external);
     cJSON_AddStringToObject(o, "queue", cfg->external ? cfg->queue : "per-run");
+    cJSON_AddBoolToObject(o, "shared_queue", cfg->shared_queue);
     cJSON_AddStringToObject(o, "prefix", cfg->prefix);
     /* the binary the native framework starts: --worker-bin, else the one
      * next to tqbench */

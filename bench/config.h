@@ -17,7 +17,7 @@
 #define CONFIG_SCENARIOS_MAX 64
 
 enum config_cmd { CMD_NONE = 0, CMD_RUN, CMD_LIST, CMD_WORKERS, CMD_CLEAN, CMD_ENQUEUE,
-                  CMD_HELP, CMD_VERSION };
+                  CMD_STATS, CMD_HELP, CMD_VERSION };
 
 /* A role's CPU pinning: set = 0 leaves it where the driver started. */
 struct config_pin {
@@ -43,6 +43,7 @@ struct config {
     struct tq_redis_url redis;  /* parsed --redis (password inside: never print) */
     char redis_safe[FW_ARG_LEN];/* --redis with the password as "***" */
     int external;               /* --external: attach to running workers */
+    int shared_queue;           /* --shared-queue: the external queue may hold others' tasks */
     char queue[TQ_NAME_MAX];    /* --queue (external mode / enqueue), default "default" */
     char prefix[TQ_NAME_MAX];   /* --prefix, default "tq" */
     char worker_bin[FW_PATH_MAX];
@@ -55,6 +56,11 @@ struct config {
     double stall_timeout_s;
     int quiet;
     int log_level;
+    /* clean */
+    int dry_run;                /* --dry-run: list what would be deleted, delete nothing */
+    /* stats: one run's counters and merged latency histograms */
+    char run_id[TQ_NAME_MAX];   /* --run ID (required) */
+    int format_json;            /* --format json (default text) */
     /* enqueue (benchmark helper) */
     size_t payload_bytes;
     /* where things are (derived, overridable by TQ_SCENARIO_DIR) */

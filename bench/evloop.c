@@ -1,13 +1,31 @@
-/* evloop.c - libuv loop, signal watch and bounded pumps (see evloop.h). */
+/* evloop.c - libuv loop, signal catching and bounded pumps (see evloop.h). */
 #include "evloop.h"
 
-#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <time.h>
 
-static void on_signal(uv_signal_t *h, int signo) {
-    struct evloop *ev = h->data;
+#define SIGNAL_REPEAT_US 1000000 /* a repeat within this is the same Ctrl-C */
+#define GIVE_UP_AFTER_SIGNAL_MS 1000
+
+/* The loop the handler reports to. A signal handler takes no argument, so
+ * this one pointer is the driver's only process-wide state besides its
+ * config; it is set once by evloop_init and cleared by evloop_close. */
+static struct evloop *volatile signal_loop;
+
+/* Async-signal-safe: clock_gettime, sig_atomic_t stores and uv_async_send
+ * (documented as safe in a handler). */
+static void on_signal(int signo) {
+    struct evloop *ev = signal_loop;
+    if (!ev) return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    if (ev->nsignals > 0 && now - ev->last_signal_us < SIGNAL_REPEAT_US) return;
+    ev->last_signal_us = now;
     if (!ev->signo) ev->signo = signo;
     ev->nsignals++;
+    uv_async_send(&ev->async);
 }
 
 static void on_wake(uv_timer_t *t) { (void)t; }
@@ -21,22 +39,31 @@ int evloop_init(struct evloop *ev) {
     }
     ev->signo = 0;
     ev->nsignals = 0;
-    uv_signal_init(&ev->loop, &ev->sigint);
-    uv_signal_init(&ev->loop, &ev->sigterm);
+    ev->last_signal_us = 0;
     uv_timer_init(&ev->loop, &ev->wake);
     uv_async_init(&ev->loop, &ev->async, on_async);
-    ev->sigint.data = ev->sigterm.data = ev;
-    if ((rc = uv_signal_start(&ev->sigint, on_signal, SIGINT)) != 0 ||
-        (rc = uv_signal_start(&ev->sigterm, on_signal, SIGTERM)) != 0) {
-        fprintf(stderr, "tqbench: uv_signal_start: %s\n", uv_strerror(rc));
+    /* The async handle must not keep uv_run() alive on its own: a pump ends
+     * on its timer even when nothing else is pending. */
+    uv_unref((uv_handle_t *)&ev->async);
+    signal_loop = ev;
+    /* SA_RESTART: reads and writes elsewhere go on; poll(2), which every
+     * wait uses, returns EINTR regardless */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0) {
+        perror("tqbench: sigaction");
         return -1;
     }
-    /* The handles must not keep uv_run() alive on their own: a pump ends
-     * on its timer even when nothing else is pending. */
-    uv_unref((uv_handle_t *)&ev->sigint);
-    uv_unref((uv_handle_t *)&ev->sigterm);
-    uv_unref((uv_handle_t *)&ev->async);
     return 0;
+}
+
+const char *evloop_give_up(void *arg, int waited_ms) {
+    const struct evloop *ev = arg;
+    if (ev->signo && waited_ms >= GIVE_UP_AFTER_SIGNAL_MS) return evloop_signal_name(ev->signo);
+    return NULL;
 }
 
 int evloop_pump(struct evloop *ev, int timeout_ms) {
@@ -77,8 +104,10 @@ static void close_walk(uv_handle_t *h, void *arg) {
 }
 
 void evloop_close(struct evloop *ev) {
-    uv_signal_stop(&ev->sigint);
-    uv_signal_stop(&ev->sigterm);
+    /* back to the default actions: a signal after this ends the program */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal_loop = NULL;
     uv_walk(&ev->loop, close_walk, NULL);
     while (uv_run(&ev->loop, UV_RUN_NOWAIT) != 0) {
     }

@@ -3,8 +3,10 @@
  *   run      scenarios x frameworks x repeats, results.json and a table
  *   list     scenarios and frameworks, one line each
  *   workers  live workers from their heartbeats
- *   clean    delete tqbench's own keys
+ *   clean    delete what runs that are over left (never a live run's keys or
+ *            a queue tqbench did not create); --dry-run lists it
  *   enqueue  (benchmark helper) the producer alone, for scripts/bench-driver
+ *   stats    one run's counters and latency percentiles (scripts/soak)
  *
  * Exit codes: 0 every run complete, 1 a run failed, 2 usage/configuration. */
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 #include "bench.h"
 #include "cleanup.h"
+#include "collect.h"
 #include "config.h"
 #include "framework.h"
 #include "outdir.h"
@@ -23,6 +26,7 @@
 #include "report.h"
 #include "run.h"
 #include "scenario.h"
+#include "stale.h"
 #include "tq_clock.h"
 #include "tq_keys.h"
 #include "tq_log.h"
@@ -34,8 +38,12 @@
 int bench_connect(struct bench *b, char *err, size_t errlen) {
     if (b->c && !b->c->err) return 0;
     if (b->c) redisFree(b->c);
-    char cerr[256];
-    b->c = tq_redis_connect(&b->url, 10000, cerr, sizeof cerr);
+    char cerr[512];
+    /* every call bounded, and cut short after Ctrl-C (evloop_give_up) */
+    b->wait.timeout_ms = BENCH_REDIS_TIMEOUT_MS;
+    b->wait.give_up = evloop_give_up;
+    b->wait.arg = &b->ev;
+    b->c = tq_redis_connect_wait(&b->url, &b->wait, cerr, sizeof cerr);
     if (!b->c) {
         /* cerr starts with the URL (safe form) */
         snprintf(err, errlen, "cannot connect to Redis %s", cerr);
@@ -161,6 +169,11 @@ static int scenarios_load(const struct config *cfg, struct scenario **out, int *
                 goto fail;
             }
             scenario_override(cfg, &s[*n]);
+            /* --rate x the file's duration_s: bounded like --tasks, before anything starts */
+            if (scenario_check_total(&s[*n], cfg->rate > 0, err, errlen) != 0) {
+                scenario_paths_free(paths, np);
+                goto fail;
+            }
             (*n)++;
         }
         scenario_paths_free(paths, np);
@@ -204,6 +217,9 @@ static void print_pins(const struct config *cfg) {
     }
     if (shown) printf(" (results.json: resources.*.cpus_allowed, cpus_seen)\n");
 }
+
+/* No further run once a signal came or the embedded Redis died. */
+static int runs_go_on(const struct bench *b) { return !b->ev.signo && !b->redis.died[0]; }
 
 static int cmd_run(const struct config *cfg) {
     char err[1024];
@@ -259,7 +275,22 @@ static int cmd_run(const struct config *cfg) {
             fprintf(stderr, "tqbench: %s (--redis)\n", err);
             goto early;
         }
+        /* an external queue holding others' tasks: refused before anything
+         * is created, unless --shared-queue */
+        for (int f = 0; f < nfw; f++) {
+            int q = run_check_external_queue(&b, fws[f], err, sizeof err);
+            if (q != 0) {
+                fprintf(stderr, "tqbench: %s\n", err);
+                if (q < 0) code = EXIT_FAILED;
+                goto early;
+            }
+        }
     }
+    /* what a tqbench killed with SIGKILL left: its embedded Redis's
+     * directory, its results.json still "running" */
+    const char *tmp = getenv("TMPDIR");
+    stale_sweep_redis_dirs(tmp && *tmp ? tmp : "/tmp");
+    if (outdir_root(cfg)) stale_mark_results(outdir_root(cfg));
     if (outdir_create(cfg, b.out_dir, sizeof b.out_dir, err, sizeof err) != 0) {
         fprintf(stderr, "tqbench: %s\n", err);
         goto early;
@@ -291,6 +322,7 @@ static int cmd_run(const struct config *cfg) {
         tq_redis_url_format_safe(&b.url, b.url_safe, sizeof b.url_safe);
         cJSON_AddBoolToObject(rj, "embedded", 1);
         cJSON_AddNumberToObject(rj, "pid", b.redis.pid);
+        redis_embed_to_json(&b.redis, rj);
         cJSON_AddStringToObject(rj, "url", b.url_safe);
         if (bench_connect(&b, err, sizeof err) != 0) {
             fprintf(stderr, "tqbench: %s\n", err);
@@ -311,7 +343,7 @@ static int cmd_run(const struct config *cfg) {
         status = "failed";
         goto finish;
     }
-    for (int si = 0; si < nscen && !b.ev.signo; si++) {
+    for (int si = 0; si < nscen && runs_go_on(&b); si++) {
         const struct scenario *s = &scen[si];
         int reps = s->repeat;
         struct run_figures *figs = calloc((size_t)(nfw * reps), sizeof *figs);
@@ -320,10 +352,10 @@ static int cmd_run(const struct config *cfg) {
             break;
         }
         int ran = 0;
-        for (int r = 0; r < reps && !b.ev.signo; r++) {
+        for (int r = 0; r < reps && runs_go_on(&b); r++) {
             /* frameworks interleaved per repeat: slow drift of the machine
              * affects them alike */
-            for (int f = 0; f < nfw && !b.ev.signo; f++) {
+            for (int f = 0; f < nfw && runs_go_on(&b); f++) {
                 cJSON *run = run_one(&b, s, fws[f], r + 1, &figs[f * reps + r]);
                 report_add_run(&rep, run);
                 if (!figs[f * reps + r].ok) code = EXIT_FAILED;
@@ -349,6 +381,11 @@ static int cmd_run(const struct config *cfg) {
     }
     if (b.ev.signo) {
         status = "interrupted";
+        code = EXIT_FAILED;
+    } else if (b.redis.died[0]) {
+        fprintf(stderr, "tqbench: %s: no further run started\n", b.redis.died);
+        cJSON_AddStringToObject(rep.doc, "error", b.redis.died);
+        status = "failed";
         code = EXIT_FAILED;
     } else if (code != EXIT_OK) {
         status = "failed";
@@ -481,42 +518,126 @@ static int cmd_workers(const struct config *cfg) {
     return EXIT_OK;
 }
 
+/* Deletes what runs that are over left behind, never a live run's keys nor a
+ * queue tqbench did not create (cleanup_stale); --dry-run lists it all. */
 static int cmd_clean(const struct config *cfg) {
-    char err[512], pattern[TQ_KEY_MAX], key[TQ_KEY_MAX];
+    char err[512];
     redisContext *c = connect_or_say(cfg);
     if (!c) return EXIT_USAGE;
-    long runs = 0, queues = 0, stale = 0;
-    snprintf(pattern, sizeof pattern, "%s:run:*", cfg->prefix);
-    int rc = cleanup_pattern(c, pattern, &runs, err, sizeof err);
-    snprintf(pattern, sizeof pattern, "%s:queue:*", cfg->prefix);
-    if (rc == 0) rc = cleanup_pattern(c, pattern, &queues, err, sizeof err);
-    if (rc == 0) {
-        /* registry entries whose heartbeat expired (live workers keep theirs) */
-        tq_key_workers(key, sizeof key, cfg->prefix);
-        redisReply *m = tq_redis_command(c, err, sizeof err, "SMEMBERS %s", key);
-        if (!m) rc = -1;
-        for (size_t i = 0; m && i < m->elements; i++) {
-            char hb[TQ_KEY_MAX];
-            if (m->element[i]->type != REDIS_REPLY_STRING) continue;
-            tq_key_worker(hb, sizeof hb, cfg->prefix, m->element[i]->str);
-            redisReply *e = tq_redis_command(c, err, sizeof err, "EXISTS %s", hb);
-            if (e && e->type == REDIS_REPLY_INTEGER && e->integer == 0) {
-                redisReply *d = tq_redis_command(c, err, sizeof err, "SREM %s %s", key,
-                                                 m->element[i]->str);
-                if (d) freeReplyObject(d);
-                stale++;
-            }
-            if (e) freeReplyObject(e);
-        }
-        if (m) freeReplyObject(m);
-    }
+    struct cleanup_totals t;
+    int rc = cleanup_stale(c, cfg->prefix, cfg->dry_run, stdout, &t, err, sizeof err);
     redisFree(c);
     if (rc != 0) {
         fprintf(stderr, "tqbench: clean on %s: %s\n", cfg->redis_safe, err);
         return EXIT_FAILED;
     }
-    printf("deleted %ld run key(s) and %ld queue(s), removed %ld stale worker registration(s) on %s\n",
-           runs, queues, stale, cfg->redis_safe);
+    if (cfg->dry_run)
+        printf("dry run on %s: would delete %ld run key(s) of %ld run(s) and %ld queue(s), "
+               "would remove %ld stale worker registration(s); skipped %ld live run(s); "
+               "nothing deleted\n",
+               cfg->redis_safe, t.run_keys, t.runs, t.queues, t.stale_workers, t.live_runs);
+    else
+        printf("deleted %ld run key(s) of %ld run(s) and %ld queue(s), removed %ld stale worker "
+               "registration(s), skipped %ld live run(s) on %s\n",
+               t.run_keys, t.runs, t.queues, t.stale_workers, t.live_runs, cfg->redis_safe);
+    return EXIT_OK;
+}
+
+/* One histogram as a text line or a JSON object (hist_to_json's figures). */
+static void stats_hist_line(const char *name, const tq_hist *h) {
+    if (h->total_count == 0) {
+        printf("%-12s no values (out of range %lld)\n", name, (long long)h->out_of_range);
+        return;
+    }
+    printf("%-12s p50 %lld  p90 %lld  p99 %lld  p99.9 %lld  max %lld us  (%lld values, %lld out "
+           "of range)\n",
+           name, (long long)tq_hist_value_at_percentile(h, 50),
+           (long long)tq_hist_value_at_percentile(h, 90),
+           (long long)tq_hist_value_at_percentile(h, 99),
+           (long long)tq_hist_value_at_percentile(h, 99.9), (long long)tq_hist_max(h),
+           (long long)h->total_count, (long long)h->out_of_range);
+}
+
+/* `tqbench stats --run ID`: the run's counters and its merged histograms
+ * (latency_collect, the same merge as a run's collect). Exit 1 when the run
+ * has no keys at all (a wrong id, or keys already deleted). */
+static int cmd_stats(const struct config *cfg) {
+    char err[512], key[TQ_KEY_MAX];
+    redisContext *c = connect_or_say(cfg);
+    if (!c) return EXIT_USAGE;
+    tq_key_run_stats(key, sizeof key, cfg->prefix, cfg->run_id);
+    redisReply *r = tq_redis_command(c, err, sizeof err, "HMGET %s completed failed", key);
+    if (!r) {
+        fprintf(stderr, "tqbench: stats on %s: %s\n", cfg->redis_safe, err);
+        redisFree(c);
+        return EXIT_FAILED;
+    }
+    long long completed = 0, failed = 0;
+    int have_stats = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        if (r->element[0]->type == REDIS_REPLY_STRING) {
+            completed = atoll(r->element[0]->str);
+            have_stats = 1;
+        }
+        if (r->element[1]->type == REDIS_REPLY_STRING) {
+            failed = atoll(r->element[1]->str);
+            have_stats = 1;
+        }
+    }
+    freeReplyObject(r);
+    struct run_latency l;
+    if (latency_init(&l) != 0) {
+        fprintf(stderr, "tqbench: out of memory\n");
+        redisFree(c);
+        return EXIT_FAILED;
+    }
+    int rc = latency_collect(c, cfg->prefix, cfg->run_id, &l, err, sizeof err);
+    redisFree(c);
+    if (rc != 0) {
+        fprintf(stderr, "tqbench: stats on %s: %s\n", cfg->redis_safe, err);
+        latency_free(&l);
+        return EXIT_FAILED;
+    }
+    long covered = latency_covered(&l);
+    if (!have_stats && covered == 0 && l.snapshots == 0 && l.stamps == 0) {
+        fprintf(stderr,
+                "tqbench: no run \"%s\" on %s (prefix %s): %s and its histograms do not exist "
+                "(a wrong --run, or its keys were deleted)\n",
+                cfg->run_id, cfg->redis_safe, cfg->prefix, key);
+        latency_free(&l);
+        return EXIT_FAILED;
+    }
+    double window_s = l.first_start_us > 0 && l.last_done_us > l.first_start_us
+                          ? (double)(l.last_done_us - l.first_start_us) / 1e6 : 0;
+    if (cfg->format_json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "run", cfg->run_id);
+        cJSON_AddNumberToObject(o, "completed", (double)completed);
+        cJSON_AddNumberToObject(o, "failed", (double)failed);
+        cJSON_AddNumberToObject(o, "latency_covered", (double)covered);
+        cJSON_AddNumberToObject(o, "snapshots", l.snapshots);
+        cJSON_AddNumberToObject(o, "stamps", (double)l.stamps);
+        cJSON_AddNumberToObject(o, "malformed", (double)l.malformed);
+        if (window_s > 0) cJSON_AddNumberToObject(o, "window_s", window_s);
+        else cJSON_AddNullToObject(o, "window_s");
+        cJSON_AddItemToObject(o, "end_to_end_us", hist_to_json(&l.end_to_end));
+        cJSON_AddItemToObject(o, "queue_wait_us", hist_to_json(&l.queue_wait));
+        char *s = cJSON_PrintUnformatted(o);
+        if (s) printf("%s\n", s);
+        free(s);
+        cJSON_Delete(o);
+    } else {
+        printf("run %s on %s\n", cfg->run_id, cfg->redis_safe);
+        printf("completed %lld  failed %lld  latency-covered %ld  (%d worker snapshot(s), %ld "
+               "stamp(s), %ld malformed)\n",
+               completed, failed, covered, l.snapshots, l.stamps, l.malformed);
+        if (window_s > 0)
+            printf("window %.3f s (first start to last done): %.0f tasks/s\n", window_s,
+                   (double)(completed + failed) / window_s);
+        stats_hist_line("end_to_end", &l.end_to_end);
+        stats_hist_line("queue_wait", &l.queue_wait);
+    }
+    latency_free(&l);
     return EXIT_OK;
 }
 
@@ -586,6 +707,8 @@ int main(int argc, char **argv) {
         return cmd_clean(&cfg);
     case CMD_ENQUEUE:
         return cmd_enqueue(&cfg);
+    case CMD_STATS:
+        return cmd_stats(&cfg);
     case CMD_NONE:
         break;
     }

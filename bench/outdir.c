@@ -61,6 +61,11 @@ static int stamp_dir(const char *flag, const char *root, char *dir, size_t n, ch
     return -1;
 }
 
+const char *outdir_root(const struct config *cfg) {
+    if (cfg->out_dir[0]) return NULL;
+    return cfg->results_root[0] ? cfg->results_root : DEFAULT_ROOT;
+}
+
 int outdir_create(const struct config *cfg, char *dir, size_t n, char *err, size_t errlen) {
     const char *flag = cfg->out_dir[0] ? "--out" : cfg->results_root[0] ? "--results-root"
                                                                         : "results folder";

@@ -20,4 +20,8 @@
  * exists ..."). */
 int outdir_create(const struct config *cfg, char *dir, size_t n, char *err, size_t errlen);
 
+/* The folder that holds the timestamped results folders (--results-root,
+ * else "results"), or NULL with --out. */
+const char *outdir_root(const struct config *cfg);
+
 #endif

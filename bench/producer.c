@@ -11,6 +11,7 @@
 #include "tq_clock.h"
 #include "tq_log.h"
 
+#define PRODUCER_TIMEOUT_MS 30000 /* one reply (a batch of LPUSHes) */
 #define PRODUCER_SLOT_BASE 4096  /* room for one task besides its pad (Celery's envelope ~1.3 KB) */
 
 void producer_init(struct producer *p) {
@@ -41,29 +42,36 @@ const struct fw_mix_entry *producer_pick(const struct fw_mix_entry *mix, int mix
     return &mix[mix_len - 1];
 }
 
+/* Sends what the socket takes now; the rest goes with the next reply
+ * read (the connection is non-blocking: a hung Redis must not hold the
+ * thread in write(2) once it is asked to stop). */
 static int flush_out(struct producer *p, redisContext *c) {
     int done = 0;
-    do {
-        if (redisBufferWrite(c, &done) != REDIS_OK) {
-            snprintf(p->err, sizeof p->err, "LPUSH %.200s: %s", p->list_key, c->errstr);
-            return -1;
-        }
-    } while (!done);
+    if (redisBufferWrite(c, &done) != REDIS_OK) {
+        snprintf(p->err, sizeof p->err, "LPUSH %.200s: %s", p->list_key, c->errstr);
+        return -1;
+    }
     return 0;
 }
 
 /* Reads one LPUSH reply; counts its batch (n values) as sent. */
 static int read_reply(struct producer *p, redisContext *c, long n) {
     redisReply *r = NULL;
-    if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
+    if (tq_redis_get_reply(c, (void **)&r) != REDIS_OK || !r) {
         snprintf(p->err, sizeof p->err, "LPUSH %.200s: %s", p->list_key,
                  c->err ? c->errstr : "no reply");
         return -1;
     }
     int ok = r->type == REDIS_REPLY_INTEGER;
-    if (!ok)
-        snprintf(p->err, sizeof p->err, "LPUSH %.200s: %s", p->list_key,
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type");
+    if (!ok) {
+        /* the embedded server's maxmemory refusal says which limit and how
+         * to change it; Redis's own words name neither */
+        const char *why = r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type";
+        char oom[400];
+        if (redis_embed_explain_oom(p->embedded, why, oom, sizeof oom))
+            snprintf(p->err, sizeof p->err, "%s (LPUSH %.100s)", oom, p->list_key);
+        else snprintf(p->err, sizeof p->err, "LPUSH %.200s: %.300s", p->list_key, why);
+    }
     freeReplyObject(r);
     if (ok) p->sent += n;
     return ok ? 0 : -1;
@@ -177,11 +185,21 @@ out:
     return rc;
 }
 
+/* The producer's waits end when it is asked to stop (teardown, Ctrl-C). */
+static const char *producer_give_up(void *arg, int waited_ms) {
+    (void)waited_ms;
+    struct producer *p = arg;
+    return atomic_load(&p->stop) ? "the producer was asked to stop" : NULL;
+}
+
 int producer_run(struct producer *p) {
     char err[256];
     if (p->batch < 1) p->batch = 1;
     if (p->depth < 1) p->depth = 1;
-    redisContext *c = tq_redis_connect(&p->url, 30000, err, sizeof err);
+    p->wait.timeout_ms = PRODUCER_TIMEOUT_MS;
+    p->wait.give_up = producer_give_up;
+    p->wait.arg = p;
+    redisContext *c = tq_redis_connect_wait(&p->url, &p->wait, err, sizeof err);
     if (!c) {
         /* err names the URL (safe form) already */
         snprintf(p->err, sizeof p->err, "cannot connect to Redis %.400s", err);

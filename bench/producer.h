@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include "evloop.h"
 #include "framework.h"
+#include "redis_embed.h"
 #include "tq_redis.h"
 
 struct producer {
@@ -52,6 +53,9 @@ struct producer {
     pthread_t thread;
     int started;
     atomic_int stop;              /* set to ask the producer to stop early */
+    struct tq_redis_wait wait;    /* its connection's: bounded, ends on stop */
+    const struct redis_embed *embedded; /* the server when tqbench started it (its memory
+                                           limit explains an OOM refusal), else NULL */
     atomic_int done;              /* set by the thread when it ends */
 };
 

@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+#include "stale.h"
 #include "stats.h"
 #include "tq_proc.h"
 
@@ -34,6 +35,11 @@ int report_init(struct report *rep, const struct config *cfg) {
     cJSON_AddStringToObject(rep->doc, "version", TQ_VERSION);
     cJSON_AddStringToObject(rep->doc, "started_at", now);
     cJSON_AddStringToObject(rep->doc, "status", "running");
+    /* who is writing it: a later invocation marks the file "abandoned" when
+     * this process is gone and the status still says "running" (stale.h) */
+    struct stale_owner self;
+    stale_self(&self);
+    stale_owner_to_json(&self, rep->doc);
     cJSON *m = cJSON_AddObjectToObject(rep->doc, "machine");
     char model[256];
     tq_machine_cpu_model(model, sizeof model);

@@ -25,7 +25,10 @@
 #define PROBE_MIN_TASKS 1000     /* capacity probe for a rate scenario without a rate */
 #define CHECK_EVERY_US 250000    /* workers' liveness and heartbeats */
 #define PLAIN_PROGRESS_US 5000000
-#define STOP_GRACE_MS 5000
+/* workers' stop grace: above tqworker's own limit for its final flush
+ * (WORKER_SHUTDOWN_FLUSH_MS, 5 s), so a worker that gives up flushing to a
+ * hung Redis still exits by itself before it is killed */
+#define STOP_GRACE_MS 7000
 #define LATENCY_SETTLE_US 3000000 /* histograms trailing the counters by a flush */
 
 struct run_ctx {
@@ -36,6 +39,7 @@ struct run_ctx {
     struct worker_set ws;
     int settings_read;           /* spawned workers' heartbeat settings were read */
     struct producer prod;
+    struct cleanup_live live;    /* P:run:<run>:live, refreshed while the run goes on */
     char queue_key[TQ_KEY_MAX];
     char label[160];             /* "throughput/native #1" for progress lines */
     char err[1024];
@@ -57,7 +61,11 @@ struct run_ctx {
     struct redis_stats rs[2];    /* INFO before and after */
     struct cmd_count cmds_begin; /* the driver's commands when rs[0] was read */
     struct cmd_count cmds_window;/* ... sent between rs[0] and rs[1] */
-    long queued_at_end;          /* LLEN of the run's lists after the stop, -1 unknown */
+    long queued_at_end;          /* the run's tasks on its lists after the stop, -1 unknown */
+    long pops_abandoned;         /* workers' pops abandoned in the measured phase, -1 unknown */
+    /* an external queue's tasks of others (--shared-queue), -1 unknown */
+    long foreign_at_start;       /* on the queue when the measured phase began */
+    long foreign_at_end;         /* on the queue after the stop */
     double client_rate;          /* the framework's own client, < 0 when none */
     char client_err[256];
 };
@@ -121,6 +129,20 @@ static int read_counters(struct run_ctx *r, const char *run_id, long *completed,
     return 0;
 }
 
+/* The run's counters into r, once more (r->err is kept: a failed run's
+ * cause stays its error when this read fails too). */
+static void reread_counters(struct run_ctx *r) {
+    long c, f, re;
+    char keep[sizeof r->err];
+    memcpy(keep, r->err, sizeof keep);
+    if (read_counters(r, r->fr.run_id, &c, &f, &re) == 0) {
+        r->completed = c;
+        r->failed = f;
+        r->retried = re;
+    }
+    memcpy(r->err, keep, sizeof keep);
+}
+
 static long list_len(struct run_ctx *r, const char *key) {
     char err[256];
     redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "LLEN %s", key);
@@ -141,6 +163,23 @@ static void backlog_key(struct run_ctx *r, const char *task_run, char *buf, size
         return;
     }
     snprintf(buf + len - 1, n - (size_t)(len - 1), "backlog");
+}
+
+/* Refreshes the run's live key (cleanup.h) when due, so a `tqbench clean`
+ * elsewhere keeps skipping it; counted among the driver's commands. */
+static void keep_live(struct run_ctx *r) {
+    char err[256];
+    int ka = cleanup_run_keepalive(r->b->c, &r->live, err, sizeof err);
+    if (ka > 0) cmd_count_add(&r->b->cmds, "set", 1);
+    else if (ka < 0) tq_warn("run %s: refreshing its live key: %s", r->fr.run_id, err);
+}
+
+/* The live key's TTL: longer than the longest phase that does not refresh
+ * it (the health-check's --health-timeout; the teardown's stop grace and
+ * latency settle), so a clean never takes a live run for a dead one. */
+static int live_ttl_ms(const struct run_ctx *r) {
+    double ms = r->b->cfg->health_timeout_s * 1000 + STOP_GRACE_MS + LATENCY_SETTLE_US / 1000;
+    return ms + 5000 > CLEANUP_LIVE_TTL_MS ? (int)(ms + 5000) : CLEANUP_LIVE_TTL_MS;
 }
 
 /* Joins a producer thread (asking it to stop first when stop is set) and
@@ -209,6 +248,7 @@ static int wait_done(struct run_ctx *r, const char *run_id, long target, struct 
                 progress_clear(r);
                 return fail(r, "%s; %ld of %ld counted", werr, done, target);
             }
+            keep_live(r);
         }
         if (now > deadline_us) {
             progress_clear(r);
@@ -236,6 +276,7 @@ static int wait_producer(struct run_ctx *r, struct producer *p, int64_t deadline
             char werr[768];
             if (workers_check(&r->ws, r->b->c, werr, sizeof werr) != 0)
                 rc = fail(r, "%s (during enqueue)", werr);
+            keep_live(r);
         }
         if (rc == 0 && now > deadline_us)
             rc = fail(r, "enqueue did not finish within timeout_s=%g (scenario %s)",
@@ -264,30 +305,67 @@ static void producer_setup(struct run_ctx *r, struct producer *p, const char *ta
     p->mix = r->s->mix;
     p->mix_len = r->s->mix_len;
     p->ev = &r->b->ev;
+    p->embedded = r->b->redis.pid > 0 ? &r->b->redis : NULL;
 }
 
-/* LPUSH onto a staging list, then RENAME it onto the queue in one step: the
- * running workers see the whole backlog at once. Returns the release time
- * (wall µs) in *released. */
+/* Moves the staging list onto the queue in one atomic step, so the running
+ * workers see the whole backlog at once, without replacing what the queue
+ * holds (another producer's tasks, another run's): a RENAME when the queue
+ * does not exist (O(1)), else RPOP/LPUSH in chunks of 1000 (under Lua's
+ * unpack limit), which keeps the queue's own tasks ahead of the backlog and
+ * the backlog in its order. Returns {renamed, chunks moved}. */
+static const char release_script[] =
+    "if redis.call('EXISTS', KEYS[2]) == 0 then\n"
+    "  redis.call('RENAME', KEYS[1], KEYS[2])\n"
+    "  return {1, 0}\n"
+    "end\n"
+    "local chunks = 0\n"
+    "while true do\n"
+    "  local v = redis.call('RPOP', KEYS[1], 1000)\n"
+    "  if not v then break end\n"
+    "  redis.call('LPUSH', KEYS[2], unpack(v))\n"
+    "  chunks = chunks + 1\n"
+    "end\n"
+    "return {0, chunks}\n";
+
+static int release_backlog(struct run_ctx *r, const char *staging) {
+    char err[256];
+    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "EVAL %s 2 %s %s", release_script,
+                                       staging, r->queue_key);
+    if (!rep) return fail(r, "releasing the backlog onto %s: %s", r->queue_key, err);
+    long long renamed = 0, chunks = 0;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+        renamed = rep->element[0]->integer;
+        chunks = rep->element[1]->integer;
+    }
+    freeReplyObject(rep);
+    /* what the script ran, by the names INFO commandstats counts it under */
+    cmd_count_add(&r->b->cmds, "eval", 1);
+    cmd_count_add(&r->b->cmds, "exists", 1);
+    cmd_count_add(&r->b->cmds, "rename", renamed);
+    cmd_count_add(&r->b->cmds, "rpop", renamed ? 0 : chunks + 1);
+    cmd_count_add(&r->b->cmds, "lpush", chunks);
+    return 0;
+}
+
+/* LPUSH onto a staging list, then release it onto the queue in one step:
+ * the running workers see the whole backlog at once. Returns the release
+ * time (wall µs) in *released. */
 static int enqueue_backlog(struct run_ctx *r, struct producer *p, const char *task_run, long tasks,
                            int64_t deadline_us, int64_t *released) {
-    char staging[TQ_KEY_MAX + 8], err[256];
+    char staging[TQ_KEY_MAX + 8];
     backlog_key(r, task_run, staging, sizeof staging);
     if (!staging[0]) return fail(r, "run id %s too long for a key", task_run);
     producer_setup(r, p, task_run, staging, tasks, 0);
     if (producer_start(p) != 0) return fail(r, "producer: %s", p->err);
     if (wait_producer(r, p, deadline_us) != 0) return -1;
-    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "RENAME %s %s", staging,
-                                       r->queue_key);
+    int rc = release_backlog(r, staging);
     *released = tq_clock_wall_us();
-    cmd_count_add(&r->b->cmds, "rename", 1);
-    if (!rep) return fail(r, "releasing the backlog onto %s: %s", r->queue_key, err);
-    freeReplyObject(rep);
-    return 0;
+    return rc;
 }
 
-static void collect_latency(struct run_ctx *r, const char *run_id, long completed,
-                            struct run_latency *lat, int complete);
+static int collect_latency(struct run_ctx *r, const char *run_id, long completed,
+                           struct run_latency *lat, int complete);
 
 /* Warm-up (and capacity probe): real tasks under <run>-warmup, released as a
  * backlog, drained, then deleted. *per_s: tasks / (last done - release). */
@@ -322,22 +400,26 @@ static int warmup(struct run_ctx *r, long n, double *per_s) {
 /* The run's latency data. Workers write their histogram snapshots with the
  * counters they cover, but a snapshot can trail the counters by one flush,
  * so when every task was counted we wait (briefly) until the histograms
- * cover every completed task; failed tasks have no latency. */
-static void collect_latency(struct run_ctx *r, const char *run_id, long completed,
-                            struct run_latency *lat, int complete) {
+ * cover every completed task; failed tasks have no latency. Returns 0, or
+ * -1 when a complete run's histograms still cover fewer tasks than were
+ * completed (two workers sharing an id overwrite each other's snapshot; a
+ * worker that could not flush): its latency would describe a sample. */
+static int collect_latency(struct run_ctx *r, const char *run_id, long completed,
+                           struct run_latency *lat, int complete) {
     char err[256];
     int64_t deadline = tq_clock_mono_us() + LATENCY_SETTLE_US;
     for (;;) {
         latency_reset(lat);
         if (latency_collect(r->b->c, r->fr.prefix, run_id, lat, err, sizeof err) != 0) {
             tq_warn("collecting the latency of run %s: %s", run_id, err);
-            return;
+            return complete ? -1 : 0;
         }
-        if (!complete || latency_covered(lat) >= completed) return;
+        if (!complete || latency_covered(lat) >= completed) return 0;
         if (tq_clock_mono_us() >= deadline || evloop_pump(&r->b->ev, 20)) break;
     }
     tq_warn("run %s: latency data covers %ld of %ld completed tasks", run_id,
             latency_covered(lat), completed);
+    return -1;
 }
 
 static void fill_fw_run(struct run_ctx *r, int rep) {
@@ -383,11 +465,55 @@ static size_t pad_for(struct run_ctx *r) {
     return r->s->payload_bytes - (size_t)len;
 }
 
-/* What the run's lists still held once it stopped: the queue (*on_queue),
- * plus the staging list of a backlog that was never released. -1 when
- * unknown. */
+/* Counts the elements of a list that hold needle (plain find), in pages:
+ * {LLEN, matches}. A task names its run in its payload as a JSON string
+ * ("run":"<id>" natively, headers.tqbench_run for Celery), so the quoted run
+ * id matches this run's tasks and no others ("<id>-warmup" neither). */
+static const char count_script[] =
+    "local len = redis.call('LLEN', KEYS[1])\n"
+    "local n = 0\n"
+    "for i = 0, len - 1, 1000 do\n"
+    "  for _, v in ipairs(redis.call('LRANGE', KEYS[1], i, i + 999)) do\n"
+    "    if string.find(v, ARGV[1], 1, true) then n = n + 1 end\n"
+    "  end\n"
+    "end\n"
+    "return {len, n}\n";
+
+/* The run's own tasks on a queue shared with others; *len gets its
+ * length. -1 when unknown. */
+static long queue_count_run(struct run_ctx *r, long *len) {
+    char err[256], needle[TQ_NAME_MAX + 4];
+    snprintf(needle, sizeof needle, "\"%s\"", r->fr.run_id);
+    *len = -1;
+    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "EVAL %s 1 %s %s", count_script,
+                                       r->queue_key, needle);
+    cmd_count_add(&r->b->cmds, "eval", 1);
+    if (!rep) {
+        tq_warn("run %s: counting its tasks on %s: %s", r->fr.run_id, r->queue_key, err);
+        return -1;
+    }
+    long n = -1;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
+        *len = (long)rep->element[0]->integer;
+        n = (long)rep->element[1]->integer;
+    }
+    freeReplyObject(rep);
+    return n;
+}
+
+/* What the run's lists still held of its tasks once it stopped: the queue
+ * (*on_queue; on a shared external queue only the run's own tasks, the
+ * others' in foreign_at_end), plus the staging list of a backlog that was
+ * never released. -1 when unknown. */
 static long queued_now(struct run_ctx *r, long *on_queue) {
-    long n = *on_queue = queue_len(r);
+    long n;
+    if (r->b->cfg->external) {
+        long len;
+        n = *on_queue = queue_count_run(r, &len);
+        if (n >= 0) r->foreign_at_end = len - n;
+    } else {
+        n = *on_queue = queue_len(r);
+    }
     if (n >= 0 && r->s->arrival == ARRIVAL_BACKLOG) {
         char staging[TQ_KEY_MAX + 8];
         backlog_key(r, r->fr.run_id, staging, sizeof staging);
@@ -399,15 +525,25 @@ static long queued_now(struct run_ctx *r, long *on_queue) {
 
 static void teardown(struct run_ctx *r) {
     char err[1024];
+    if (r->b->ev.signo && !r->b->cfg->quiet) {
+        progress_clear(r);
+        fprintf(stderr, "  %s: %s received, stopping%s (again to kill at once)\n", r->label,
+                evloop_signal_name(r->b->ev.signo), r->ws.external ? "" : " the workers");
+    }
     producer_finish(r, &r->prod, 1);
+    /* before the stop: a spawned worker's heartbeat goes with it */
+    if (r->measured && r->b->c) r->pops_abandoned = workers_abandoned_since_mark(&r->ws, r->b->c);
     workers_stop(&r->ws, STOP_GRACE_MS, &r->b->ev);
     if (bench_connect(r->b, err, sizeof err) != 0) {
         tq_warn("teardown of run %s: its keys are not deleted: %s", r->fr.run_id, err);
         return;
     }
-    /* after the stop: spawned workers pop nothing more */
+    /* after the stop: spawned workers pop nothing more, and what they
+     * finished while stopping is flushed, so these counts are final (a
+     * failed run read its counters before the stop) */
     long left = 0;
     r->queued_at_end = queued_now(r, &left);
+    if (r->measured) reread_counters(r);
     workers_forget(&r->ws, r->b->c);
     long deleted = 0;
     if (cleanup_run(r->b->c, r->fr.prefix, r->fr.run_id, &deleted, err, sizeof err) != 0)
@@ -524,6 +660,11 @@ static int run_phases(struct run_ctx *r) {
     if (bench_connect(b, err, sizeof err) != 0) return fail(r, "%s", err);
     if (cleanup_run(b->c, r->fr.prefix, r->fr.run_id, NULL, err, sizeof err) != 0)
         return fail(r, "preparing run %s on %s: %s", r->fr.run_id, b->url_safe, err);
+    /* P:run:<run>:live and :meta, so a `tqbench clean` elsewhere skips this
+     * run and, were the driver to die, knows which queue was tqbench's */
+    if (cleanup_run_announce(b->c, &r->live, r->fr.prefix, r->fr.run_id, r->queue_key,
+                             !cfg->external, live_ttl_ms(r), err, sizeof err) != 0)
+        return fail(r, "announcing run %s on %s: %s", r->fr.run_id, b->url_safe, err);
     /* workers */
     if (cfg->external) {
         /* a framework's workers heartbeat with its name as their protocol */
@@ -566,12 +707,28 @@ static int run_phases(struct run_ctx *r) {
         }
     }
     if (s->arrival == ARRIVAL_RATE && s->duration_s > 0) {
-        r->tasks = (long)ceil(r->rate * s->duration_s);
-        if (r->tasks < 1) r->tasks = 1;
+        /* a given rate was bounded before the start (scenario_check_total);
+         * a probed one only now: such a run fails, naming the figures,
+         * rather than run a shorter open loop than the scenario asked for */
+        long n = scenario_rate_tasks(s, r->rate,
+                                     probe ? "the offered rate (half the probed capacity; "
+                                             "--rate sets it)"
+                                           : "\"rate\"",
+                                     err, sizeof err);
+        if (n < 0) return fail(r, "%s", err);
+        r->tasks = n;
     }
 
     /* measured phase */
     if (cfg->external && r->warmup_done > 0 && beats_after_warmup(r) != 0) return -1;
+    if (cfg->external) {
+        /* others' tasks: they stay, and run before and among this run's */
+        r->foreign_at_start = queue_len(r);
+        if (r->foreign_at_start > 0)
+            tq_warn("run %s: %ld task(s) of others are on %s; they run among this run's tasks "
+                    "(results.json: foreign_at_start)",
+                    r->fr.run_id, r->foreign_at_start, r->queue_key);
+    }
     if (redis_stats_read(b->c, &r->rs[0], err, sizeof err) != 0)
         return fail(r, "INFO before the run: %s", err);
     r->cmds_begin = b->cmds;
@@ -582,12 +739,14 @@ static int run_phases(struct run_ctx *r) {
         r->enqueued = r->prod.sent;
         if (rc != 0) return -1;
         r->clock_start_wall_us = released;
+        workers_abandoned_mark(&r->ws, b->c);
         monitor_begin(&r->mon, &b->ev, cfg->sample_ms, &r->ws, b->redis.pid, b->c, cfg->prefix,
                       r->warmup_done > 0 ? r->warmup_last_done_us : 0);
         r->measured = 1;
         return wait_done(r, r->fr.run_id, r->tasks, NULL, deadline, 1);
     }
     producer_setup(r, &r->prod, r->fr.run_id, r->queue_key, r->tasks, r->rate);
+    workers_abandoned_mark(&r->ws, b->c);
     monitor_begin(&r->mon, &b->ev, cfg->sample_ms, &r->ws, b->redis.pid, b->c, cfg->prefix,
                   r->warmup_done > 0 ? r->warmup_last_done_us : 0);
     r->measured = 1;
@@ -609,16 +768,13 @@ static int run_collect(struct run_ctx *r, int rc) {
         cmd_count_diff(&r->cmds_begin, &b->cmds, &r->cmds_window);
         if (redis_stats_read(b->c, &r->rs[1], err, sizeof err) == 0) r->have_stats = 1;
         /* the counters once more: a failed run reports what did finish */
-        long c, f, re;
-        char keep[sizeof r->err];
-        memcpy(keep, r->err, sizeof keep);
-        if (read_counters(r, r->fr.run_id, &c, &f, &re) == 0) {
-            r->completed = c;
-            r->failed = f;
-            r->retried = re;
-        }
-        memcpy(r->err, keep, sizeof keep);
-        if (r->have_lat) collect_latency(r, r->fr.run_id, r->completed, &r->lat, rc == 0);
+        reread_counters(r);
+        if (r->have_lat && collect_latency(r, r->fr.run_id, r->completed, &r->lat, rc == 0) != 0 &&
+            rc == 0 && !b->ev.signo)
+            rc = fail(r,
+                      "the workers' latency data covers %ld of %ld completed tasks: histograms "
+                      "overwritten (two workers with one id?) or not flushed",
+                      latency_covered(&r->lat), r->completed);
         beats_end(r, rc);
         if (rc == 0 && r->completed + r->failed > r->tasks)
             rc = fail(r, "counted %ld tasks but %ld were enqueued: duplicates",
@@ -662,10 +818,28 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     cJSON_AddNumberToObject(o, "completed", (double)r->completed);
     cJSON_AddNumberToObject(o, "failed", (double)r->failed);
     cJSON_AddNumberToObject(o, "retried", (double)r->retried);
-    cJSON_AddNumberToObject(o, "lost", (double)(r->enqueued - processed));
-    /* what the lost tasks may still be: on the run's lists when it stopped */
-    if (r->queued_at_end >= 0) cJSON_AddNumberToObject(o, "queued_at_end", (double)r->queued_at_end);
-    else cJSON_AddNullToObject(o, "queued_at_end");
+    /* Every enqueued task is counted, still queued, in flight, or lost,
+     * each after the stop. Spawned workers were stopped, so none is in
+     * flight: what a killed one held is lost. External workers keep running
+     * and their heartbeats count all their tasks, not this run's, so for a
+     * run they did not finish what is neither counted nor queued is
+     * "unaccounted" (in flight or lost) and lost is null. */
+    double queued = r->queued_at_end >= 0 ? (double)r->queued_at_end : NAN;
+    double in_flight = NAN;
+    if (!r->ws.external || processed >= r->enqueued) in_flight = 0;
+    double rest = (double)(r->enqueued - processed) - queued;
+    stats_add_number(o, "queued_at_end", queued);
+    stats_add_number(o, "in_flight_at_end", in_flight);
+    stats_add_number(o, "lost", rest - in_flight);
+    stats_add_number(o, "pops_abandoned", r->pops_abandoned >= 0 ? (double)r->pops_abandoned : NAN);
+    stats_add_number(o, "unaccounted", rest);
+    if (r->b->cfg->external) {
+        /* others' tasks on the shared queue, never touched by tqbench */
+        stats_add_number(o, "foreign_at_start",
+                         r->foreign_at_start >= 0 ? (double)r->foreign_at_start : NAN);
+        stats_add_number(o, "foreign_at_end",
+                         r->foreign_at_end >= 0 ? (double)r->foreign_at_end : NAN);
+    }
     cJSON_AddNumberToObject(o, "warmup_tasks", (double)r->warmup_done);
     if (s->arrival == ARRIVAL_RATE) {
         cJSON_AddNumberToObject(o, "offered_rate_per_s", r->rate);
@@ -719,6 +893,7 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
         cJSON_AddItemToObject(l, "queue_wait", hist_to_json(&lat->queue_wait));
         cJSON_AddItemToObject(l, "service", hist_to_json(&lat->service));
         cJSON_AddItemToObject(l, "end_to_end", hist_to_json(&lat->end_to_end));
+        cJSON_AddNumberToObject(l, "no_origin", (double)lat->no_origin);
         cJSON_AddStringToObject(l, "origin", s->arrival == ARRIVAL_RATE
                                                  ? "scheduled enqueue time (open loop)"
                                                  : "enqueue time");
@@ -787,6 +962,8 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     r->fw = fw;
     r->client_rate = -1;
     r->queued_at_end = -1;
+    r->pops_abandoned = -1;
+    r->foreign_at_start = r->foreign_at_end = -1;
     b->seq++;
     fill_fw_run(r, rep);
     workers_init(&r->ws, b->cfg->prefix, b->cfg->external);
@@ -814,6 +991,16 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     }
 
     int rc = r->have_lat ? run_phases(r) : fail(r, "out of memory for the histograms");
+    if (rc != 0) {
+        /* a dead embedded server makes every Redis error a "Broken pipe" or
+         * "Connection refused": name the cause instead */
+        char dead[600];
+        if (redis_embed_check(&b->redis, dead, sizeof dead) != 0) {
+            char was[sizeof r->err];
+            memcpy(was, r->err, sizeof was);
+            fail(r, "%s (the run stopped on: %.300s)", dead, was);
+        }
+    }
     rc = run_collect(r, rc);
     teardown(r);
     progress_clear(r);
@@ -826,4 +1013,32 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     workers_free(&r->ws);
     free(r);
     return o;
+}
+
+int run_check_external_queue(struct bench *b, const struct tq_framework *fw, char *err,
+                             size_t errlen) {
+    const struct config *cfg = b->cfg;
+    if (!cfg->external || cfg->shared_queue) return 0;
+    struct fw_run fr;
+    memset(&fr, 0, sizeof fr);
+    snprintf(fr.prefix, sizeof fr.prefix, "%s", cfg->prefix);
+    snprintf(fr.queue, sizeof fr.queue, "%s", cfg->queue);
+    char key[TQ_KEY_MAX], rerr[256];
+    fw->queue_key(&fr, key, sizeof key);
+    redisReply *rep = tq_redis_command(b->c, rerr, sizeof rerr, "LLEN %s", key);
+    cmd_count_add(&b->cmds, "llen", 1);
+    if (!rep) {
+        snprintf(err, errlen, "checking the queue %s on %s: %s", key, b->url_safe, rerr);
+        return -1;
+    }
+    long long n = rep->type == REDIS_REPLY_INTEGER ? rep->integer : 0;
+    freeReplyObject(rep);
+    if (n == 0) return 0;
+    snprintf(err, errlen,
+             "the queue %s already holds %lld task(s) that this run did not enqueue; tqbench "
+             "leaves them alone, and they would run before and among the run's tasks. Let the "
+             "workers drain it first, or pass --shared-queue to run beside them (counted in "
+             "results.json as foreign_at_start/foreign_at_end)",
+             key, n);
+    return 1;
 }

@@ -51,4 +51,12 @@ struct run_figures {
 cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framework *fw, int rep,
                struct run_figures *fig);
 
+/* --external without --shared-queue: the queue fw's workers serve must be
+ * empty, since tqbench never deletes tasks it did not enqueue and tasks
+ * already there would run before and among the run's own. Returns 0 when it
+ * is (or --shared-queue was given), 1 when it is not (err names the queue
+ * and how many tasks it holds), -1 with err when Redis did not answer. */
+int run_check_external_queue(struct bench *b, const struct tq_framework *fw, char *err,
+                             size_t errlen);
+
 #endif

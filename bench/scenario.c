@@ -9,7 +9,12 @@
  * Only "tasks" is required (or "duration_s" with "arrival": "rate"); the rest
  * have the defaults set in scenario_defaults(). Mix entries: "kind" (noop,
  * sleep, cpu, fail), "weight" (> 0, default 1), "ms" (sleep, required), "us"
- * (cpu, required), "max_attempts" (any kind, default 1). */
+ * (cpu, required), "max_attempts" (any kind, default 1).
+ *
+ * The file must be exactly that object: a NUL byte or text after it is
+ * refused (a truncated or concatenated file is not silently half-read), and
+ * every count is bounded, rate x duration_s included, with the bound named
+ * in the error. */
 #include "scenario.h"
 
 #include <errno.h>
@@ -85,14 +90,12 @@ static int get_int(const char *path, const char *where, const cJSON *obj, const 
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || v->valuedouble < min ||
         v->valuedouble > max) {
         char got[64];
-        if (cJSON_IsNumber(v)) snprintf(got, sizeof got, "%g", v->valuedouble);
+        if (cJSON_IsNumber(v)) snprintf(got, sizeof got, "%.15g", v->valuedouble);
         else snprintf(got, sizeof got, "%s", json_type_name(v));
-        if (max >= 1e9)
-            snprintf(err, errlen, "%s: \"%s%s\" must be an integer >= %.0f (got %s)", path, where,
-                     key, min, got);
-        else
-            snprintf(err, errlen, "%s: \"%s%s\" must be an integer in %.0f..%.0f (got %s)", path,
-                     where, key, min, max, got);
+        /* the bound is always stated: "an integer >= 1" for 1e15 would
+         * send the user looking for the wrong mistake */
+        snprintf(err, errlen, "%s: \"%s%s\" must be an integer in %.0f..%.0f (got %s)", path,
+                 where, key, min, max, got);
         return -1;
     }
     *out = (long)v->valuedouble;
@@ -107,10 +110,14 @@ static int get_num(const char *path, const char *where, const cJSON *obj, const 
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) ||
         (min_exclusive ? v->valuedouble <= min : v->valuedouble < min) || v->valuedouble > max) {
         char got[64];
-        if (cJSON_IsNumber(v)) snprintf(got, sizeof got, "%g", v->valuedouble);
+        if (cJSON_IsNumber(v)) snprintf(got, sizeof got, "%.15g", v->valuedouble);
         else snprintf(got, sizeof got, "%s", json_type_name(v));
-        snprintf(err, errlen, "%s: \"%s%s\" must be a number %s %g (got %s)", path, where, key,
-                 min_exclusive ? ">" : ">=", min, got);
+        if (min_exclusive)
+            snprintf(err, errlen, "%s: \"%s%s\" must be a number > %.15g and at most %.15g (got %s)",
+                     path, where, key, min, max, got);
+        else
+            snprintf(err, errlen, "%s: \"%s%s\" must be a number in %.15g..%.15g (got %s)", path,
+                     where, key, min, max, got);
         return -1;
     }
     *out = v->valuedouble;
@@ -205,6 +212,15 @@ static int read_file(const char *path, char **buf, size_t *len, char *err, size_
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
+    /* fopen() opens a directory and only read() fails (EISDIR): say what
+     * it is rather than "read error" */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+        fclose(f);
+        snprintf(err, errlen, "%s: %s, not a scenario file", path,
+                 S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file");
+        return -1;
+    }
     char *b = malloc(SCENARIO_FILE_MAX + 1);
     if (!b) {
         fclose(f);
@@ -226,21 +242,49 @@ static int read_file(const char *path, char **buf, size_t *len, char *err, size_
     return 0;
 }
 
+static int line_of(const char *buf, size_t off) {
+    int line = 1;
+    for (size_t i = 0; i < off; i++)
+        if (buf[i] == '\n') line++;
+    return line;
+}
+
 int scenario_load(const char *path, struct scenario *s, char *err, size_t errlen) {
     char *buf;
     size_t len;
     scenario_defaults(s);
     snprintf(s->path, sizeof s->path, "%s", path);
     if (read_file(path, &buf, &len, err, errlen)) return -1;
-    cJSON *root = cJSON_ParseWithLength(buf, len);
+    /* a NUL ends the text for cJSON's error pointer and for any tool the
+     * user reads the file with: refuse it wherever it is */
+    const char *nul = memchr(buf, '\0', len);
+    if (nul) {
+        size_t off = (size_t)(nul - buf);
+        snprintf(err, errlen, "%s: holds a NUL byte (line %d, byte %zu): not a JSON text file",
+                 path, line_of(buf, off), off);
+        free(buf);
+        return -1;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
         long off = (at && at >= buf && at <= buf + len) ? (long)(at - buf) : -1;
-        int line = 1;
-        for (long i = 0; i < off; i++)
-            if (buf[i] == '\n') line++;
-        if (off >= 0) snprintf(err, errlen, "%s: not valid JSON (line %d, byte %ld)", path, line, off);
+        if (off >= 0)
+            snprintf(err, errlen, "%s: not valid JSON (line %d, byte %ld)", path,
+                     line_of(buf, (size_t)off), off);
         else snprintf(err, errlen, "%s: not valid JSON", path);
+        free(buf);
+        return -1;
+    }
+    /* cJSON stops at the end of the first value: whatever follows it
+     * (a second object, a stray brace, text) would otherwise be ignored */
+    size_t tail = end && end >= buf && end <= buf + len ? (size_t)(end - buf) : len;
+    while (tail < len && strchr(" \t\r\n", buf[tail])) tail++;
+    if (tail < len) {
+        snprintf(err, errlen, "%s: text after the JSON object (line %d, byte %zu): one object "
+                 "per file", path, line_of(buf, tail), tail);
+        cJSON_Delete(root);
         free(buf);
         return -1;
     }
@@ -267,7 +311,7 @@ int scenario_load(const char *path, struct scenario *s, char *err, size_t errlen
         goto out;
     }
     v = 0;
-    if (get_int(path, "", root, "tasks", 1, 1e9, &v, err, errlen)) goto out;
+    if (get_int(path, "", root, "tasks", 1, (double)SCENARIO_TASKS_MAX, &v, err, errlen)) goto out;
     s->tasks = v;
     v = s->warmup_tasks;
     if (get_int(path, "", root, "warmup_tasks", 0, 1e8, &v, err, errlen)) goto out;
@@ -319,14 +363,39 @@ int scenario_load(const char *path, struct scenario *s, char *err, size_t errlen
         goto out;
     }
     if (s->tasks == 0 && !(s->arrival == ARRIVAL_RATE && s->duration_s > 0)) {
-        snprintf(err, errlen, "%s: \"tasks\" is required (an integer >= 1)%s", path,
-                 s->arrival == ARRIVAL_RATE ? ", or \"duration_s\"" : "");
+        snprintf(err, errlen, "%s: \"tasks\" is required (an integer in 1..%ld)%s", path,
+                 SCENARIO_TASKS_MAX, s->arrival == ARRIVAL_RATE ? ", or \"duration_s\"" : "");
         goto out;
     }
+    if (scenario_check_total(s, 0, err, errlen)) goto out;
     rc = 0;
 out:
     cJSON_Delete(root);
     return rc;
+}
+
+long scenario_rate_tasks(const struct scenario *s, double rate, const char *what, char *err,
+                         size_t errlen) {
+    /* in double: 1e8 x 86400 does not fit every long, and is what to report */
+    double n = ceil(rate * s->duration_s);
+    if (!(n <= (double)SCENARIO_TASKS_MAX)) {
+        /* a probed rate has decimals nobody asked for */
+        char r[32];
+        if (rate >= 100) snprintf(r, sizeof r, "%.0f", rate);
+        else snprintf(r, sizeof r, "%.4g", rate);
+        snprintf(err, errlen,
+                 "%s: %s %s tasks/s x \"duration_s\" %.15g s = %.0f tasks, more than the %ld "
+                 "one run may enqueue (the bound of \"tasks\"): lower one of them",
+                 s->path, what, r, s->duration_s, n, SCENARIO_TASKS_MAX);
+        return -1;
+    }
+    return n < 1 ? 1 : (long)n;
+}
+
+int scenario_check_total(const struct scenario *s, int rate_from_cli, char *err, size_t errlen) {
+    if (s->arrival != ARRIVAL_RATE || s->duration_s <= 0 || s->rate <= 0) return 0;
+    return scenario_rate_tasks(s, s->rate, rate_from_cli ? "--rate" : "\"rate\"", err, errlen) < 0
+               ? -1 : 0;
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -338,8 +407,14 @@ int scenario_resolve(const char *dir, const char *arg, char *path, size_t n, cha
                      size_t errlen) {
     struct stat st;
     if (strchr(arg, '/') || ends_with(arg, ".json")) {
-        if (stat(arg, &st) != 0 || !S_ISREG(st.st_mode)) {
-            snprintf(err, errlen, "--scenario %s: no such file", arg);
+        if (stat(arg, &st) != 0) {
+            snprintf(err, errlen, "--scenario %s: %s", arg,
+                     errno == ENOENT ? "no such file" : strerror(errno));
+            return -1;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "--scenario %s: %s, not a scenario file", arg,
+                     S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file");
             return -1;
         }
         snprintf(path, n, "%s", arg);
@@ -350,8 +425,13 @@ int scenario_resolve(const char *dir, const char *arg, char *path, size_t n, cha
         snprintf(err, errlen, "--scenario %s: path too long", arg);
         return -1;
     }
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (stat(path, &st) != 0) {
         snprintf(err, errlen, "--scenario %s: no file %s (see `tqbench list`)", arg, path);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "--scenario %s: %s %s, not a scenario file", arg, path,
+                 S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file");
         return -1;
     }
     return 0;

@@ -12,6 +12,11 @@
 #include <cjson/cJSON.h>
 #include "framework.h"
 
+/* The most tasks one run may enqueue, however they are given: "tasks",
+ * --tasks, or rate x duration_s for open-loop runs (a run's tasks all fit in
+ * one Redis; the embedded one is also bounded in memory, redis_embed.h). */
+#define SCENARIO_TASKS_MAX 1000000000L
+
 enum arrival {
     ARRIVAL_BACKLOG = 0, /* enqueue all onto a staging list, then release it to the running
                             workers in one RENAME: the clock starts at the release */
@@ -42,6 +47,18 @@ struct scenario {
 /* Loads and validates one file. Returns 0, or -1 with err naming the file and
  * the key ("bench/scenarios/x.json: key \"taks\" is unknown"). */
 int scenario_load(const char *path, struct scenario *s, char *err, size_t errlen);
+/* The task count of s once the command line's overrides are applied
+ * (rate_from_cli: the rate came from --rate): rate x duration_s must stay
+ * within SCENARIO_TASKS_MAX, like "tasks". Returns 0, or -1 with err naming
+ * the file, the rate (and where it came from) and the duration. A rate scenario
+ * without a rate learns its rate from a capacity probe at run time: the run
+ * checks that count itself (scenario_rate_tasks). */
+int scenario_check_total(const struct scenario *s, int rate_from_cli, char *err, size_t errlen);
+/* ceil(rate x duration_s), at least 1; -1 (with err) when above
+ * SCENARIO_TASKS_MAX. what names where the rate came from ("--rate", "half
+ * the probed capacity"). */
+long scenario_rate_tasks(const struct scenario *s, double rate, const char *what, char *err,
+                         size_t errlen);
 /* Resolves NAME (a file NAME.json in dir) or FILE (contains '/' or ends in
  * .json) to a path. Returns 0, or -1 with err. */
 int scenario_resolve(const char *dir, const char *arg, char *path, size_t n, char *err,

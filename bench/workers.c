@@ -144,7 +144,7 @@ static int heartbeats_exist(struct worker_set *ws, redisContext *c, int *alive, 
     int rc = 0;
     for (int i = 0; i < ws->n; i++) {
         redisReply *r = NULL;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK || !r) {
+        if (tq_redis_get_reply(c, (void **)&r) != REDIS_OK || !r) {
             snprintf(err, errlen, "Redis: %s", c->err ? c->errstr : "no reply to EXISTS");
             return -1; /* the connection is unusable now */
         }
@@ -326,6 +326,20 @@ int workers_settings_read(struct worker_set *ws, redisContext *c, char *err, siz
     return 0;
 }
 
+/* A heartbeat field as text ("" when absent), into buf. */
+static void field_str(const redisReply *r, char *buf, size_t n) {
+    snprintf(buf, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+}
+
+/* Records the process a heartbeat names (its pid, host, started_us). */
+static void inst_from_reply(struct worker_proc *p, const redisReply *pid, const redisReply *host,
+                            const redisReply *started) {
+    field_str(pid, p->inst_pid, sizeof p->inst_pid);
+    field_str(host, p->inst_host, sizeof p->inst_host);
+    field_str(started, p->inst_started, sizeof p->inst_started);
+    p->inst_seen = 1;
+}
+
 /* Live heartbeats whose queues list queue: the ones with protocol into ws
  * (replacing it), the others counted in *o. */
 static int scan_external(struct worker_set *ws, redisContext *c, const char *queue,
@@ -342,14 +356,15 @@ static int scan_external(struct worker_set *ws, redisContext *c, const char *que
         if (id->type != REDIS_REPLY_STRING || !tq_name_valid(id->str)) continue;
         tq_key_worker(key, sizeof key, ws->prefix, id->str);
         redisReply *h = tq_redis_command(c, err, errlen,
-                                         "HMGET %s queues pid protocol concurrency prefetch pool",
+                                         "HMGET %s queues pid protocol concurrency prefetch pool "
+                                         "host started_us",
                                          key);
         cmd_count_add(ws->cmds, "hmget", 1);
         if (!h) {
             freeReplyObject(m);
             return -1;
         }
-        if (h->type == REDIS_REPLY_ARRAY && h->elements == 6 &&
+        if (h->type == REDIS_REPLY_ARRAY && h->elements == 8 &&
             h->element[0]->type == REDIS_REPLY_STRING && list_has(h->element[0]->str, queue)) {
             /* a heartbeat without the field is not taken for any protocol */
             const char *proto = h->element[2]->type == REDIS_REPLY_STRING ? h->element[2]->str : "";
@@ -362,6 +377,9 @@ static int scan_external(struct worker_set *ws, redisContext *c, const char *que
                     p->pid =
                         h->element[1]->type == REDIS_REPLY_STRING ? atoi(h->element[1]->str) : 0;
                     settings_from_reply(p, h->element + 2);
+                    /* the process attached: workers_check fails the run
+                     * when the heartbeat later names another one */
+                    inst_from_reply(p, h->element[1], h->element[6], h->element[7]);
                 }
             }
         }
@@ -442,8 +460,8 @@ int workers_beats_read(struct worker_set *ws, redisContext *c, struct worker_bea
         struct worker_beat *b = &beats[i];
         memset(b, 0, sizeof *b);
         redisReply *h = NULL, *t = NULL;
-        if (redisGetReply(c, (void **)&h) != REDIS_OK || !h ||
-            redisGetReply(c, (void **)&t) != REDIS_OK || !t) {
+        if (tq_redis_get_reply(c, (void **)&h) != REDIS_OK || !h ||
+            tq_redis_get_reply(c, (void **)&t) != REDIS_OK || !t) {
             snprintf(err, errlen, "Redis: %s", c->err ? c->errstr : "no reply to HMGET/PTTL");
             if (h) freeReplyObject(h);
             return -1; /* the connection is unusable now */
@@ -508,26 +526,130 @@ int workers_beats_wait(struct worker_set *ws, redisContext *c, struct evloop *ev
     }
 }
 
+/* Pipelined HGET pops_abandoned of every heartbeat into out (-1: absent).
+ * Returns 0, or -1 when Redis did not answer. */
+static int read_abandoned(struct worker_set *ws, redisContext *c, int64_t *out) {
+    char key[TQ_KEY_MAX];
+    for (int i = 0; i < ws->n; i++) {
+        tq_key_worker(key, sizeof key, ws->prefix, ws->w[i].id);
+        redisAppendCommand(c, "HGET %s pops_abandoned", key);
+    }
+    cmd_count_add(ws->cmds, "hget", ws->n);
+    for (int i = 0; i < ws->n; i++) {
+        redisReply *h = NULL;
+        if (tq_redis_get_reply(c, (void **)&h) != REDIS_OK || !h) return -1;
+        out[i] = h->type == REDIS_REPLY_STRING && h->str[0] ? atoll(h->str) : -1;
+        freeReplyObject(h);
+    }
+    return 0;
+}
+
+void workers_abandoned_mark(struct worker_set *ws, redisContext *c) {
+    int64_t *now = calloc((size_t)(ws->n > 0 ? ws->n : 1), sizeof *now);
+    int ok = now && c && read_abandoned(ws, c, now) == 0;
+    for (int i = 0; i < ws->n; i++) ws->w[i].abandoned_base = ok ? now[i] : -1;
+    free(now);
+}
+
+long workers_abandoned_since_mark(struct worker_set *ws, redisContext *c) {
+    int64_t *now = calloc((size_t)(ws->n > 0 ? ws->n : 1), sizeof *now);
+    long sum = -1;
+    if (now && c && read_abandoned(ws, c, now) == 0) {
+        for (int i = 0; i < ws->n; i++) {
+            int64_t base = ws->w[i].abandoned_base;
+            if (now[i] < 0 || (base < 0 && ws->external)) continue;
+            int64_t d = now[i] - (base > 0 ? base : 0);
+            sum = (sum < 0 ? 0 : sum) + (d > 0 ? (long)d : 0);
+        }
+    }
+    free(now);
+    return sum;
+}
+
+/* "pid 12 on host h" of a heartbeat's process, with its started_us when
+ * with_started (to tell apart two that differ only there). */
+static void describe_inst(const char *pid, const char *host, const char *started,
+                          int with_started, char *buf, size_t n) {
+    snprintf(buf, n, "pid %s on host %s%s%s%s", pid[0] ? pid : "?", host[0] ? host : "?",
+             with_started ? " (started_us " : "", with_started ? (started[0] ? started : "?") : "",
+             with_started ? ")" : "");
+}
+
+/* One heartbeat's pid, host and started_us (an HMGET reply) against the
+ * process recorded for p: the first reading records it; another process
+ * later fills err. Returns 0, or -1 with err. */
+static int inst_check(struct worker_set *ws, struct worker_proc *p, const redisReply *h,
+                      char *err, size_t errlen) {
+    char pid[24], host[256], started[24];
+    field_str(h->element[0], pid, sizeof pid);
+    field_str(h->element[1], host, sizeof host);
+    field_str(h->element[2], started, sizeof started);
+    if (!p->inst_seen) {
+        snprintf(p->inst_pid, sizeof p->inst_pid, "%s", pid);
+        snprintf(p->inst_host, sizeof p->inst_host, "%s", host);
+        snprintf(p->inst_started, sizeof p->inst_started, "%s", started);
+        p->inst_seen = 1;
+        return 0;
+    }
+    if (strcmp(pid, p->inst_pid) == 0 && strcmp(host, p->inst_host) == 0 &&
+        strcmp(started, p->inst_started) == 0)
+        return 0;
+    int same = strcmp(pid, p->inst_pid) == 0 && strcmp(host, p->inst_host) == 0;
+    char was[360], now[360];
+    describe_inst(p->inst_pid, p->inst_host, p->inst_started, same, was, sizeof was);
+    describe_inst(pid, host, started, same, now, sizeof now);
+    snprintf(err, errlen,
+             "worker id %s is used by two workers: its heartbeat %s:worker:%s named %s, now %s "
+             "(each worker needs its own --id; or the worker restarted during the run)",
+             p->id, ws->prefix, p->id, was, now);
+    return -1;
+}
+
+/* Pipelined HMGET pid host started_us of every heartbeat: an absent one
+ * (every field nil) expired, one naming another process than before is a
+ * shared id. Returns 0, or -1 with err. */
+static int heartbeats_check(struct worker_set *ws, redisContext *c, char *err, size_t errlen) {
+    char key[TQ_KEY_MAX];
+    for (int i = 0; i < ws->n; i++) {
+        tq_key_worker(key, sizeof key, ws->prefix, ws->w[i].id);
+        redisAppendCommand(c, "HMGET %s pid host started_us", key);
+    }
+    cmd_count_add(ws->cmds, "hmget", ws->n);
+    int rc = 0;
+    for (int i = 0; i < ws->n; i++) {
+        struct worker_proc *p = &ws->w[i];
+        redisReply *h = NULL;
+        if (tq_redis_get_reply(c, (void **)&h) != REDIS_OK || !h) {
+            snprintf(err, errlen, "Redis: %s", c->err ? c->errstr : "no reply to HMGET");
+            return -1; /* the connection is unusable now */
+        }
+        if (rc != 0) {
+            /* the first problem is reported; the other replies are read */
+        } else if (h->type != REDIS_REPLY_ARRAY || h->elements != 3) {
+            snprintf(err, errlen, "HMGET heartbeat of %s: %s", p->id,
+                     h->type == REDIS_REPLY_ERROR ? h->str : "bad reply");
+            rc = -1;
+        } else if (h->element[0]->type != REDIS_REPLY_STRING &&
+                   h->element[1]->type != REDIS_REPLY_STRING &&
+                   h->element[2]->type != REDIS_REPLY_STRING) {
+            snprintf(err, errlen, "worker %s (pid %d): heartbeat %s:worker:%s expired", p->id,
+                     (int)p->pid, ws->prefix, p->id);
+            rc = -1;
+        } else {
+            rc = inst_check(ws, p, h, err, errlen);
+        }
+        freeReplyObject(h);
+    }
+    return rc;
+}
+
 int workers_check(struct worker_set *ws, redisContext *c, char *err, size_t errlen) {
     struct worker_proc *dead = reap_exited(ws);
     if (dead) {
         describe_exit(dead, "during the run", err, errlen);
         return -1;
     }
-    int *alive = calloc((size_t)(ws->n > 0 ? ws->n : 1), sizeof *alive);
-    if (!alive) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = heartbeats_exist(ws, c, alive, err, errlen);
-    for (int i = 0; rc == 0 && i < ws->n; i++)
-        if (!alive[i]) {
-            snprintf(err, errlen, "worker %s (pid %d): heartbeat %s:worker:%s expired", ws->w[i].id,
-                     (int)ws->w[i].pid, ws->prefix, ws->w[i].id);
-            rc = -1;
-        }
-    free(alive);
-    return rc;
+    return heartbeats_check(ws, c, err, errlen);
 }
 
 /* A second signal hurries the teardown that the first one started. */
@@ -594,7 +716,7 @@ void workers_forget(struct worker_set *ws, redisContext *c) {
     }
     for (int i = 0; i < 2 * ws->n; i++) {
         redisReply *r = NULL;
-        if (redisGetReply(c, (void **)&r) != REDIS_OK) break;
+        if (tq_redis_get_reply(c, (void **)&r) != REDIS_OK) break;
         freeReplyObject(r);
     }
 }

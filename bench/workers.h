@@ -43,6 +43,13 @@ struct worker_proc {
     int concurrency, prefetch;
     char protocol[32];
     char pool[32];
+    /* the process its heartbeat names (fields pid, host, started_us), as
+     * first seen: at attach (external) or at the first workers_check
+     * (spawned). Another one later means two workers share the id. */
+    int inst_seen;
+    char inst_pid[24], inst_host[256], inst_started[24];
+    /* its heartbeat's pops_abandoned at workers_abandoned_mark, -1 unread */
+    int64_t abandoned_base;
 };
 
 /* One reading of a worker's heartbeat: its self-reported resources at the
@@ -117,8 +124,21 @@ int64_t workers_beat_interval_us(const struct worker_set *ws);
 int workers_beats_wait(struct worker_set *ws, redisContext *c, struct evloop *ev, int64_t after_us,
                        struct worker_beat *beats, char *err, size_t errlen);
 /* 0 while every worker lives; -1 with err naming the first one that exited
- * (pid and status) or whose heartbeat expired. */
+ * (pid and status), whose heartbeat expired, or whose heartbeat names
+ * another process (pid, host, started_us) than it did at attach or at the
+ * first check: two workers share its id (a tqworker refuses the id of a live
+ * one, but older workers, other frameworks' hooks and a Redis that lost the
+ * heartbeat do not guard it), or it restarted mid-run. */
 int workers_check(struct worker_set *ws, redisContext *c, char *err, size_t errlen);
+/* Pops the workers abandoned (heartbeat field pops_abandoned: a pop in flight
+ * on a connection the worker dropped after a stall, or that broke; the task
+ * it took may be lost) between workers_abandoned_mark and
+ * workers_abandoned_since_mark: the difference of their heartbeats, summed
+ * (a worker seen only at the end counts from 0 when spawned). Heartbeats
+ * lag by up to one interval. Returns -1 when no heartbeat carried the field
+ * (older workers, other frameworks) or Redis did not answer. */
+void workers_abandoned_mark(struct worker_set *ws, redisContext *c);
+long workers_abandoned_since_mark(struct worker_set *ws, redisContext *c);
 /* Spawned workers: SIGTERM to every process group, wait up to grace_ms,
  * SIGKILL what is left, reap every child by pid. No-op for external ones.
  * The grace is skipped (SIGKILL at once) once ev has seen a second

@@ -38,6 +38,7 @@ static int64_t ticks_to_us(unsigned long long ticks) {
 struct proc_stat {
     pid_t pid, ppid;
     unsigned long long utime, stime;
+    unsigned long long start_ticks; /* "starttime": ticks after boot it started at */
     int last_cpu;           /* "processor": the CPU it last ran on; -1 unknown */
 };
 
@@ -61,12 +62,23 @@ static int stat_read(pid_t pid, struct proc_stat *st) {
     st->ppid = ppid;
     st->utime = utime;
     st->stime = stime;
-    /* field 39, processor: 37 fields after the ')' */
+    /* field 22, starttime, and field 39, processor: counted from the ')' */
+    st->start_ticks = 0;
     st->last_cpu = -1;
     const char *q = p + 1;
-    for (int field = 3; field < 39 && q; field++) q = strchr(q + 1, ' ');
+    for (int field = 3; field < 39 && q; field++) {
+        q = strchr(q + 1, ' ');
+        if (field == 21 && q) sscanf(q, " %llu", &st->start_ticks);
+    }
     int cpu;
     if (q && sscanf(q, " %d", &cpu) == 1 && cpu >= 0) st->last_cpu = cpu;
+    return 0;
+}
+
+int tq_proc_start_ticks(pid_t pid, unsigned long long *ticks) {
+    struct proc_stat st;
+    if (pid <= 0 || stat_read(pid, &st) != 0 || st.start_ticks == 0) return -1;
+    *ticks = st.start_ticks;
     return 0;
 }
 

@@ -44,6 +44,11 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u);
  * heartbeat, and smaps_rollup walks the page tables. */
 int tq_proc_self(struct tq_proc_usage *u);
 
+/* When pid started, in clock ticks after boot (field 22 of /proc/PID/stat):
+ * with the pid, it names one process for good (a pid is reused, a pid and
+ * its start time are not). Returns 0, or -1 when it is gone. */
+int tq_proc_start_ticks(pid_t pid, unsigned long long *ticks);
+
 /* The PSS of one process in kB (the "Pss:" line of /proc/PID/smaps_rollup).
  * Returns 0, or -1 when unreadable (gone, a kernel before 4.14, or no ptrace
  * access). */

@@ -315,8 +315,20 @@ static int connect_setup_command(redisContext *c, const struct tq_redis_url *u, 
     return ok ? 0 : -1;
 }
 
-redisContext *tq_redis_connect(const struct tq_redis_url *u, int timeout_ms, char *err,
-                               size_t errlen) {
+/* redisCommand through tq_redis_get_reply, so the handshake waits as an
+ * attached tq_redis_wait says. */
+static redisReply *handshake_command(redisContext *c, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAppendCommand(c, fmt, ap);
+    va_end(ap);
+    void *reply = NULL;
+    if (rc != REDIS_OK || tq_redis_get_reply(c, &reply) != REDIS_OK) return NULL;
+    return reply;
+}
+
+static redisContext *connect_sync(const struct tq_redis_url *u, int timeout_ms,
+                                  struct tq_redis_wait *w, char *err, size_t errlen) {
     char safe[700];
     tq_redis_url_format_safe(u, safe, sizeof safe);
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
@@ -340,28 +352,42 @@ redisContext *tq_redis_connect(const struct tq_redis_url *u, int timeout_ms, cha
         redisFree(c);
         return NULL;
     }
+    if (w) {
+        snprintf(w->where, sizeof w->where, "%.255s", safe);
+        tq_redis_wait_attach(c, w);
+    }
     int rc = 0;
     if (u->password[0]) {
-        redisReply *r = u->user[0] ? redisCommand(c, "AUTH %s %s", u->user, u->password)
-                                   : redisCommand(c, "AUTH %s", u->password);
+        redisReply *r = u->user[0] ? handshake_command(c, "AUTH %s %s", u->user, u->password)
+                                   : handshake_command(c, "AUTH %s", u->password);
         rc = connect_setup_command(c, u, "AUTH", safe, err, errlen, r);
     }
     if (rc == 0 && u->db != 0) {
         char what[32];
         snprintf(what, sizeof what, "SELECT %d", u->db);
         rc = connect_setup_command(c, u, what, safe, err, errlen,
-                                   redisCommand(c, "SELECT %d", u->db));
+                                   handshake_command(c, "SELECT %d", u->db));
     }
     if (rc == 0 && !u->password[0] && u->db == 0) {
         /* Nothing was sent yet: a PING turns "NOAUTH" or a server that does
          * not speak RESP into a connect error instead of a later surprise. */
-        rc = connect_setup_command(c, u, "PING", safe, err, errlen, redisCommand(c, "PING"));
+        rc = connect_setup_command(c, u, "PING", safe, err, errlen, handshake_command(c, "PING"));
     }
     if (rc != 0) {
         redisFree(c);
         return NULL;
     }
     return c;
+}
+
+redisContext *tq_redis_connect(const struct tq_redis_url *u, int timeout_ms, char *err,
+                               size_t errlen) {
+    return connect_sync(u, timeout_ms, NULL, err, errlen);
+}
+
+redisContext *tq_redis_connect_wait(const struct tq_redis_url *u, struct tq_redis_wait *w,
+                                    char *err, size_t errlen) {
+    return connect_sync(u, w->timeout_ms, w, err, errlen);
 }
 
 /* What the callback of a queued AUTH/SELECT needs: its label for the log
@@ -454,27 +480,49 @@ redisAsyncContext *tq_redis_connect_async(const struct tq_redis_url *u, tq_ratel
     return ac;
 }
 
-redisReply *tq_redis_command(redisContext *c, char *err, size_t errlen, const char *fmt, ...) {
-    char name[32];
-    size_t n = strcspn(fmt, " ");
-    if (n == 0 || n >= sizeof name || memchr(fmt, '%', n)) {
-        snprintf(name, sizeof name, "command");
-    } else {
-        memcpy(name, fmt, n);
-        name[n] = '\0';
+/* The command's name for err: fmt's (or argv[0]'s) first word. */
+static void command_name(const char *s, size_t len, char *name, size_t n) {
+    size_t k = strcspn(s, " ");
+    if (k > len) k = len;
+    if (k == 0 || k >= n || memchr(s, '%', k)) {
+        snprintf(name, n, "command");
+        return;
     }
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    if (!r) {
+    memcpy(name, s, k);
+    name[k] = '\0';
+}
+
+/* The reply of a command appended to c (rc: redisAppendCommand's), checked. */
+static redisReply *command_reply(redisContext *c, int rc, const char *name, char *err,
+                                 size_t errlen) {
+    void *reply = NULL;
+    if (rc != REDIS_OK || tq_redis_get_reply(c, &reply) != REDIS_OK || !reply) {
         snprintf(err, errlen, "%s: %s", name, c->errstr[0] ? c->errstr : "no reply");
         return NULL;
     }
+    redisReply *r = reply;
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(err, errlen, "%s: %s", name, r->str ? r->str : "error reply");
         freeReplyObject(r);
         return NULL;
     }
     return r;
+}
+
+redisReply *tq_redis_command(redisContext *c, char *err, size_t errlen, const char *fmt, ...) {
+    char name[32];
+    command_name(fmt, strlen(fmt), name, sizeof name);
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAppendCommand(c, fmt, ap);
+    va_end(ap);
+    return command_reply(c, rc, name, err, errlen);
+}
+
+redisReply *tq_redis_command_argv(redisContext *c, char *err, size_t errlen, int argc,
+                                  const char **argv, const size_t *lens) {
+    char name[32];
+    command_name(argc > 0 ? argv[0] : "", argc > 0 ? lens[0] : 0, name, sizeof name);
+    int rc = redisAppendCommandArgv(c, argc, argv, lens);
+    return command_reply(c, rc, name, err, errlen);
 }

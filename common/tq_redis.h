@@ -67,7 +67,47 @@ redisAsyncContext *tq_redis_connect_async(const struct tq_redis_url *u, tq_ratel
 /* Runs a command and checks the reply type is not an error; returns the
  * reply (caller frees) or NULL with err set ("LPUSH: <redis error>", the
  * command named by fmt's first word; "LPUSH: <hiredis error>" when the
- * connection failed, c->err then set). */
+ * connection failed, c->err then set). Waits as tq_redis_get_reply does. */
 redisReply *tq_redis_command(redisContext *c, char *err, size_t errlen, const char *fmt, ...);
+/* The same with an argument vector (argv[0] names the command in err). */
+redisReply *tq_redis_command_argv(redisContext *c, char *err, size_t errlen, int argc,
+                                  const char **argv, const size_t *lens);
+
+/* --- bounded, interruptible waits (tq_redis_wait.c) ----------------------
+ *
+ * A blocking hiredis context waits for a reply in read(2), bounded only by
+ * the socket timeout, and a signal (SA_RESTART) does not end that wait: a
+ * program that must act on Ctrl-C within a second while Redis hangs cannot
+ * use it as is. A context with a tq_redis_wait attached waits in poll(2)
+ * slices instead, asking give_up() between slices, and fails with a message
+ * that names the server and the time it waited. */
+struct tq_redis_wait {
+    int timeout_ms;   /* a reply not complete within it fails the call; <= 0: no bound */
+    /* Asked at least every 100 ms while waiting (waited_ms so far); non-zero
+     * ends the wait, the call then fails with why (a static string such as
+     * "SIGINT"). NULL: never. */
+    const char *(*give_up)(void *arg, int waited_ms);
+    void *arg;
+    char where[256];  /* the server, safe for messages (tq_redis_url_format_safe) */
+};
+
+/* Makes every tq_redis_get_reply/tq_redis_command on c wait as w says. w is
+ * kept in the reader's user field (hiredis's privdata) and must outlive c.
+ * The socket becomes non-blocking (hiredis's REDIS_BLOCK cleared): from then
+ * on hiredis's redisCommand/redisGetReply must not be used on c, only the
+ * tq_redis_* calls (redisAppendCommand and redisBufferWrite stay fine). NULL
+ * detaches and makes c blocking again. */
+void tq_redis_wait_attach(redisContext *c, struct tq_redis_wait *w);
+/* redisGetReply, bounded and interruptible when a wait is attached (plain
+ * redisGetReply otherwise). On a timeout or give-up the context is marked
+ * broken (c->err = REDIS_ERR_IO, c->errstr "Redis at <where> did not answer
+ * within 10 s", or "... gave up waiting for Redis at <where> after 1.2 s:
+ * SIGINT"): a reply may be half read, so the connection cannot be reused. */
+int tq_redis_get_reply(redisContext *c, void **reply);
+/* tq_redis_connect with w attached before the handshake, so AUTH/SELECT/PING
+ * wait as w says too (the connect itself is bounded by w->timeout_ms); fills
+ * w->where. */
+redisContext *tq_redis_connect_wait(const struct tq_redis_url *u, struct tq_redis_wait *w,
+                                    char *err, size_t errlen);
 
 #endif

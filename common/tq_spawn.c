@@ -232,6 +232,7 @@ int tq_spawn_stop(pid_t pid, int grace_ms, int *status) {
     int graceful = 1;
     if (rc == 0) {
         kill(group ? -pid : pid, SIGTERM);
+        kill(group ? -pid : pid, SIGCONT); /* a stopped process acts on SIGTERM once resumed */
         rc = tq_spawn_wait(pid, grace_ms, &st);
         if (rc < 0) return -1;
         if (rc == 0) {

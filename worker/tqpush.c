@@ -4,12 +4,25 @@
  * Tasks are built with tq_task_encode (ids 0..N-1, the enqueue stamp taken
  * per task) and sent as multi-value LPUSH commands of --batch tasks with
  * --pipeline commands in flight, so a million tasks take about a second.
- * Prints one line: "pushed N tasks to KEY in S s (R tasks/s)". */
+ * Prints one line: "pushed N tasks to KEY in S s (R tasks/s)".
+ *
+ * Open loop (--rate R, with --duration S and/or --tasks N; scripts/soak):
+ * task i is scheduled at start + i/R and carries that scheduled time as its
+ * enqueue stamp, so a producer that falls behind (a Redis stall) shows in
+ * the tasks' latency instead of hiding it (coordinated omission). Due tasks
+ * go out as one LPUSH per wake-up (at most --batch, one command in flight;
+ * wake-ups at least 1 ms apart). A Redis error does not end the run: the
+ * tasks of a command that failed and those that come due while Redis cannot
+ * be reached are not pushed (never re-sent, so never duplicated), counted,
+ * and the connection is retried every 100 ms. The line then adds
+ * "not_pushed=M max_lag_ms=L" (L: how late the latest send was). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 
 #include "tq_clock.h"
 #include "tq_keys.h"
@@ -25,6 +38,7 @@ struct config {
     long long arg;
     int batch, pipeline, max_attempts;
     long pad;
+    double rate, duration; /* open loop: tasks/s, seconds (0: off) */
 };
 
 static void usage(FILE *f) {
@@ -32,12 +46,15 @@ static void usage(FILE *f) {
             "Usage: tqpush --tasks N [--redis URL] [--queue NAME] [--prefix P] [--run ID]\n"
             "              [--kind noop|sleep|cpu|fail] [--arg N] [--max-attempts N]\n"
             "              [--pad BYTES]\n"
-            "              [--batch N] [--pipeline N]\n"
+            "              [--batch N] [--pipeline N] [--rate R [--duration S]]\n"
             "Pushes N native tasks onto P:queue:NAME (defaults: --redis $TQ_REDIS_URL or\n"
             "%s, --queue default, --prefix tq, --run standalone, --kind noop,\n"
             "--arg 0, --max-attempts 1, --pad 0, --batch 1000 tasks per LPUSH,\n"
             "--pipeline 8 LPUSH commands in flight). Exit codes: 0 done, 1 Redis error,\n"
-            "2 usage error.\n",
+            "2 usage error.\n"
+            "--rate R: open loop at R tasks/s for --duration S seconds (or --tasks N, the\n"
+            "smaller when both), each task stamped with its scheduled time; once connected,\n"
+            "Redis errors are counted (not_pushed=M) and the connection retried, exit 0.\n",
             TQ_REDIS_DEFAULT_URL);
 }
 
@@ -67,6 +84,7 @@ static int parse_args(struct config *c, int argc, char **argv) {
         {"arg", required_argument, NULL, 'a'},     {"batch", required_argument, NULL, 'b'},
         {"pipeline", required_argument, NULL, 'P'}, {"max-attempts", required_argument, NULL, 'm'},
         {"pad", required_argument, NULL, 'x'},     {"help", no_argument, NULL, 'h'},
+        {"rate", required_argument, NULL, 'T'},    {"duration", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     memset(c, 0, sizeof *c);
@@ -98,6 +116,21 @@ static int parse_args(struct config *c, int argc, char **argv) {
             rc = parse_ll("--max-attempts", optarg, 1, 1000000, &v);
             c->max_attempts = (int)v;
             break;
+        case 'T':
+        case 'D': {
+            double d;
+            double hi = o == 'T' ? 1e7 : 31536000.0;
+            if (tq_parse_double(optarg, o == 'T' ? 1 : 0.001, hi, &d) != 0) {
+                fprintf(stderr, "tqpush: %s: expected a number in %g..%g, got \"%s\"\n",
+                        o == 'T' ? "--rate" : "--duration", o == 'T' ? 1.0 : 0.001, hi, optarg);
+                rc = -1;
+            } else if (o == 'T') {
+                c->rate = d;
+            } else {
+                c->duration = d;
+            }
+            break;
+        }
         case 'k':
             c->kind = tq_task_kind_parse(optarg);
             if (c->kind < 0) {
@@ -115,8 +148,16 @@ static int parse_args(struct config *c, int argc, char **argv) {
         fprintf(stderr, "tqpush: unexpected argument \"%s\"\n", argv[optind]);
         return -1;
     }
+    if (c->duration > 0 && c->rate <= 0) {
+        fprintf(stderr, "tqpush: --duration needs --rate\n");
+        return -1;
+    }
+    if (c->rate > 0 && c->duration > 0) {
+        long long n = (long long)(c->rate * c->duration + 0.5);
+        if (c->tasks < 0 || n < c->tasks) c->tasks = n;
+    }
     if (c->tasks < 0) {
-        fprintf(stderr, "tqpush: --tasks is required\n");
+        fprintf(stderr, "tqpush: --tasks is required (or --rate R --duration S)\n");
         return -1;
     }
     return 0;
@@ -133,6 +174,80 @@ static int read_reply(redisContext *ctx, const char *safe) {
     if (!ok) fprintf(stderr, "tqpush: %s: LPUSH: %s\n", safe, r->str ? r->str : "error");
     freeReplyObject(r);
     return ok ? 0 : -1;
+}
+
+/* The open loop (--rate): see the header comment. Returns 0. */
+static int push_at_rate(const struct config *c, const struct tq_redis_url *u, const char *safe,
+                        const char *key, redisContext *ctx, struct tq_task *t, char *buf,
+                        size_t slot, const char **args, size_t *lens) {
+    int64_t t0 = tq_clock_mono_us(), w0 = tq_clock_wall_us();
+    double step_us = 1e6 / c->rate;
+    long long sent = 0, pushed = 0, not_pushed = 0;
+    int64_t max_lag = 0, next_connect = 0;
+    int warned = 0;
+    char err[512];
+    while (sent < c->tasks) {
+        int64_t now = tq_clock_mono_us();
+        long long due = (long long)((double)(now - t0) / step_us) + 1;
+        if (due > c->tasks) due = c->tasks;
+        if (due <= sent) {
+            int64_t next = t0 + (int64_t)((double)sent * step_us);
+            int64_t wait = next - now < 1000 ? 1000 : next - now;
+            struct timespec ts = {(time_t)(wait / 1000000), (long)(wait % 1000000) * 1000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        int n = due - sent < c->batch ? (int)(due - sent) : c->batch;
+        int64_t lag = now - (t0 + (int64_t)((double)sent * step_us));
+        if (lag > max_lag) max_lag = lag;
+        if (!ctx && now >= next_connect) {
+            ctx = tq_redis_connect(u, 200, err, sizeof err);
+            next_connect = now + 100000;
+            if (ctx && warned) fprintf(stderr, "tqpush: %s: reconnected\n", safe);
+        }
+        int ok = 0;
+        if (ctx) {
+            args[0] = "LPUSH";
+            lens[0] = 5;
+            args[1] = key;
+            lens[1] = strlen(key);
+            for (int i = 0; i < n; i++) {
+                t->id = (uint64_t)(sent + i);
+                t->enqueued_us = w0 + (int64_t)((double)(sent + i) * step_us);
+                int len = tq_task_encode(t, buf + (size_t)i * slot, slot);
+                if (len < 0) {
+                    fprintf(stderr, "tqpush: cannot encode task %lld\n", sent + i);
+                    return 1;
+                }
+                args[i + 2] = buf + (size_t)i * slot;
+                lens[i + 2] = (size_t)len;
+            }
+            redisReply *r = redisCommandArgv(ctx, n + 2, args, lens);
+            ok = r && r->type == REDIS_REPLY_INTEGER;
+            if (!ok && !warned) {
+                fprintf(stderr, "tqpush: %s: LPUSH: %s; counting tasks as not pushed and "
+                        "reconnecting\n", safe,
+                        r && r->str ? r->str : ctx->errstr[0] ? ctx->errstr : "no reply");
+                warned = 1;
+            }
+            if (r) freeReplyObject(r);
+            if (!ok) {
+                redisFree(ctx);
+                ctx = NULL;
+                next_connect = now + 100000;
+            }
+        }
+        if (ok) pushed += n;
+        else not_pushed += n;
+        sent += n;
+    }
+    double secs = (double)(tq_clock_mono_us() - t0) / 1e6;
+    printf("pushed %lld tasks to %s in %.3f s (%.0f tasks/s) not_pushed=%lld max_lag_ms=%.1f\n",
+           pushed, key, secs, secs > 0 ? (double)pushed / secs : 0.0, not_pushed,
+           (double)max_lag / 1000.0);
+    fflush(stdout);
+    if (ctx) redisFree(ctx);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -170,6 +285,15 @@ int main(int argc, char **argv) {
     t.max_attempts = c.max_attempts;
     t.pad_len = (size_t)c.pad;
 
+    if (c.rate > 0) {
+        /* a Redis that goes away is a counted error here, not a SIGPIPE death */
+        signal(SIGPIPE, SIG_IGN);
+        int prc = push_at_rate(&c, &u, safe, key, ctx, &t, buf, slot, args, lens);
+        free(buf);
+        free(args);
+        free(lens);
+        return prc;
+    }
     int rc = 0, inflight = 0;
     int64_t t0 = tq_clock_mono_us();
     for (long long sent = 0; sent < c.tasks && rc == 0;) {

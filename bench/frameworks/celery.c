@@ -23,6 +23,7 @@
 
 #include "tq_celery.h"
 #include "tq_log.h"
+#include "tq_redis.h"
 #include "tq_spawn.h"
 
 #define CELERY_PYTHON "/usr/bin/python3"
@@ -261,9 +262,9 @@ static int celery_client_enqueue_rate(const struct fw_run *run, double *per_s, c
  * message was routed to queue. Those two keys are shared by every Celery
  * worker of the database, so only this queue's entries go. */
 static void clean_unacked(redisContext *c, const char *queue) {
-    char cursor[32] = "0";
+    char cursor[32] = "0", err[256];
     do {
-        redisReply *r = redisCommand(c, "HSCAN unacked %s COUNT 500", cursor);
+        redisReply *r = tq_redis_command(c, err, sizeof err, "HSCAN unacked %s COUNT 500", cursor);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
             r->element[0]->type != REDIS_REPLY_STRING) {
             if (r) freeReplyObject(r);
@@ -278,9 +279,11 @@ static void clean_unacked(redisContext *c, const char *queue) {
             if (cJSON_IsString(rk) && strcmp(rk->valuestring, queue) == 0) {
                 const char *tag = kv->element[i]->str;
                 size_t tag_len = kv->element[i]->len;
-                redisReply *d = redisCommand(c, "HDEL unacked %b", tag, tag_len);
+                redisReply *d =
+                    tq_redis_command(c, err, sizeof err, "HDEL unacked %b", tag, tag_len);
                 if (d) freeReplyObject(d);
-                d = redisCommand(c, "ZREM unacked_index %b", tag, tag_len);
+                d = tq_redis_command(c, err, sizeof err, "ZREM unacked_index %b", tag,
+                                     tag_len);
                 if (d) freeReplyObject(d);
             }
             cJSON_Delete(entry);
@@ -306,9 +309,9 @@ static int pidbox_member_is_runs(const char *member, const char *node) {
  * ("...\x06\x16<nodename>.celery.pidbox"), left behind when a worker is
  * killed before it could unbind; other workers' bindings stay. */
 static void clean_pidbox(redisContext *c, const struct fw_run *run) {
-    char node[TQ_NAME_MAX + 16];
+    char node[TQ_NAME_MAX + 16], err[256];
     if (celery_node_prefix(run, node, sizeof node) < 0) return;
-    redisReply *r = redisCommand(c, "SMEMBERS " CELERY_PIDBOX_BINDING);
+    redisReply *r = tq_redis_command(c, err, sizeof err, "SMEMBERS " CELERY_PIDBOX_BINDING);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         if (r) freeReplyObject(r);
         return;
@@ -317,7 +320,8 @@ static void clean_pidbox(redisContext *c, const struct fw_run *run) {
         const redisReply *m = r->element[i];
         if (m->type != REDIS_REPLY_STRING) continue;
         if (pidbox_member_is_runs(m->str, node)) {
-            redisReply *d = redisCommand(c, "SREM " CELERY_PIDBOX_BINDING " %b", m->str, m->len);
+            redisReply *d = tq_redis_command(c, err, sizeof err,
+                                             "SREM " CELERY_PIDBOX_BINDING " %b", m->str, m->len);
             if (d) freeReplyObject(d);
         }
     }
@@ -325,12 +329,13 @@ static void clean_pidbox(redisContext *c, const struct fw_run *run) {
 }
 
 static void clean_queue(redisContext *c, const char *queue) {
-    char keys[TQ_CELERY_LISTS][TQ_KEY_MAX], binding[TQ_KEY_MAX];
+    char keys[TQ_CELERY_LISTS][TQ_KEY_MAX], binding[TQ_KEY_MAX], err[256];
     for (int i = 0; i < TQ_CELERY_LISTS; i++)
         if (tq_celery_list_key(keys[i], sizeof keys[i], queue, i) < 0) return;
     snprintf(binding, sizeof binding, "_kombu.binding.%s", queue);
-    redisReply *r = redisCommand(c, "DEL %s %b %b %b %s", keys[0], keys[1], strlen(keys[1]),
-                                 keys[2], strlen(keys[2]), keys[3], strlen(keys[3]), binding);
+    redisReply *r = tq_redis_command(c, err, sizeof err, "DEL %s %b %b %b %s", keys[0], keys[1],
+                                     strlen(keys[1]), keys[2], strlen(keys[2]), keys[3],
+                                     strlen(keys[3]), binding);
     if (r) freeReplyObject(r);
     clean_unacked(c, queue);
 }

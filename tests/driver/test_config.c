@@ -1,12 +1,17 @@
 /* test_config.c - configuration errors exit 2 with a message naming the file
  * and the key (or the flag), before anything is started: bad scenarios and
  * flags, a Redis that cannot be reached, --out over an earlier results.json;
- * the shipped scenarios all validate; --help, --version and list work. */
+ * the shipped scenarios all validate; --help, --version and list work.
+ * Issue 8, defects 5 and 6: every count is bounded and the bound is named
+ * ("tasks", rate x duration_s from the file or with --rate); a directory, a
+ * NUL byte or text after the object is refused as such; --worker-bin must
+ * be a program, checked before anything starts. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include "driver_harness.h"
 #include "tq_testutil.h"
 
@@ -31,9 +36,25 @@ struct bad_case {
 Test(driver, malformed_scenarios, .timeout = 120, .fini = drv_cleanup) {
     static const struct bad_case cases[] = {
         {"{\"taks\": 10}", "key \"taks\" is unknown"},
-        {"{\"tasks\": \"many\"}", "\"tasks\" must be an integer >= 1 (got a string)"},
-        {"{\"tasks\": 0}", "\"tasks\" must be an integer >= 1 (got 0)"},
-        {"{\"tasks\": 2.5}", "\"tasks\" must be an integer >= 1 (got 2.5)"},
+        {"{\"tasks\": \"many\"}", "\"tasks\" must be an integer in 1..1000000000 (got a string)"},
+        {"{\"tasks\": 0}", "\"tasks\" must be an integer in 1..1000000000 (got 0)"},
+        {"{\"tasks\": 2.5}", "\"tasks\" must be an integer in 1..1000000000 (got 2.5)"},
+        /* the bound that was crossed, not only the lower one */
+        {"{\"tasks\": 1e15}", "\"tasks\" must be an integer in 1..1000000000 (got 1e+15)"},
+        {"{\"tasks\": 1000000001}", "\"tasks\" must be an integer in 1..1000000000 (got 1000000001)"},
+        {"{\"arrival\": \"rate\", \"rate\": 1e9, \"duration_s\": 1}",
+         "\"rate\" must be a number in 0..100000000 (got 1000000000)"},
+        /* an open loop is bounded like "tasks" (timeout_s: a binary that
+         * accepts it gives up within seconds) */
+        {"{\"arrival\": \"rate\", \"rate\": 100000000, \"duration_s\": 86400, \"timeout_s\": 2}",
+         "\"rate\" 100000000 tasks/s x \"duration_s\" 86400 s = 8640000000000 tasks, more than "
+         "the 1000000000"},
+        {"{\"arrival\": \"rate\", \"rate\": 11575, \"duration_s\": 86400, \"timeout_s\": 2}",
+         "= 1000080000 tasks, more than the 1000000000"},
+        /* one object per file: what follows it is not silently ignored */
+        {"{\"tasks\": 10, \"timeout_s\": 2} {\"tasks\": 20}", "text after the JSON object (line 1, byte 30)"},
+        {"{\"tasks\": 10, \"timeout_s\": 2}\n}\n", "text after the JSON object (line 2, byte 30)"},
+        {"{\"tasks\": 10, \"timeout_s\": 2}\n# a comment\n", "text after the JSON object (line 2"},
         {"{\"tasks\": 10, \"concurrency\": -1}", "\"concurrency\" must be an integer in 1..100000"},
         {"{\"tasks\": 10, \"workers\": true}", "\"workers\" must be an integer in 1..1024 (got a boolean)"},
         {"{\"tasks\": 10, \"arrival\": \"burst\"}", "\"arrival\" must be \"backlog\", \"live\" or \"rate\""},
@@ -62,6 +83,99 @@ Test(driver, malformed_scenarios, .timeout = 120, .fini = drv_cleanup) {
         expect_run(&d, args, 2, needles);
     }
     /* nothing ran: no results directory was even created */
+    cr_assert_null(drv_results(&d), "a configuration error must not start a run");
+    drv_fini(&d);
+}
+
+/* A NUL byte after the object (a file cut and glued by a tool, a binary
+ * written by mistake) is refused, naming where it is. */
+Test(driver, scenario_with_nul, .timeout = 60, .fini = drv_cleanup) {
+    static const char text[] = "{\"tasks\": 10, \"timeout_s\": 2}\0{\"tasks\": 99}\n";
+    struct drv d;
+    drv_init(&d);
+    char path[400];
+    snprintf(path, sizeof path, "%s/nul.json", d.dir);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(text, 1, sizeof text - 1, f), sizeof text - 1);
+    fclose(f);
+    const char *args[] = {"run", "--scenario", path, "--out", d.out, NULL};
+    const char *needles[] = {path, "holds a NUL byte (line 1, byte 29)", NULL};
+    expect_run(&d, args, 2, needles);
+    cr_assert_null(drv_results(&d), "a configuration error must not start a run");
+    drv_fini(&d);
+}
+
+/* A directory is not "no such file": say what it is, for a path and for a
+ * name in the scenario directory alike. */
+Test(driver, scenario_is_directory, .timeout = 60, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    char dir[400], named[400];
+    snprintf(dir, sizeof dir, "%s/scen.json", d.dir);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    const char *a1[] = {"run", "--scenario", dir, "--out", d.out, NULL};
+    const char *n1[] = {dir, "is a directory", NULL};
+    expect_run(&d, a1, 2, n1);
+    /* NAME resolves to <scenario dir>/NAME.json */
+    snprintf(named, sizeof named, "%s/throughput2.json", d.dir);
+    cr_assert_eq(mkdir(named, 0755), 0);
+    cr_assert_eq(setenv("TQ_SCENARIO_DIR", d.dir, 1), 0);
+    const char *a2[] = {"run", "--scenario", "throughput2", "--out", d.out, NULL};
+    const char *n2[] = {named, "is a directory", NULL};
+    expect_run(&d, a2, 2, n2);
+    /* `list` over every *.json: the directory is named as one, not a "read error" */
+    const char *a3[] = {"list", NULL};
+    const char *n3[] = {"INVALID", named, "is a directory", NULL};
+    expect_run(&d, a3, 2, n3);
+    unsetenv("TQ_SCENARIO_DIR");
+    cr_assert_null(drv_results(&d), "a configuration error must not start a run");
+    drv_fini(&d);
+}
+
+/* --rate over a file's duration_s: the product is bounded like --tasks,
+ * naming both, before anything starts. */
+Test(driver, rate_override_bounded, .timeout = 60, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    char path[400];
+    /* 86,400,000 tasks on its own: within the bound */
+    drv_write(&d, "day.json",
+              "{\"arrival\": \"rate\", \"rate\": 1000, \"duration_s\": 86400, \"timeout_s\": 2}",
+              path, sizeof path);
+    const char *a[] = {"run", "--scenario", path, "--rate", "100000", "--out", d.out, NULL};
+    const char *n[] = {path, "--rate 100000 tasks/s x \"duration_s\" 86400 s = 8640000000 tasks",
+                       "more than the 1000000000", NULL};
+    expect_run(&d, a, 2, n);
+    cr_assert_null(drv_results(&d), "a configuration error must not start a run");
+    drv_fini(&d);
+}
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --worker-bin must be a program: refused at parse time (exit 2, naming the
+ * path), before Redis, the results folder or any worker exists. */
+Test(driver, worker_bin_checked, .timeout = 60, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    char plain[400];
+    drv_write(&d, "plain", "not a program\n", plain, sizeof plain);
+    const char *bins[] = {"/nonexistent", d.dir, plain};
+    const char *why[] = {"no such file", "is a directory", "is not executable"};
+    for (int i = 0; i < 3; i++) {
+        const char *a[] = {"run", "--worker-bin", bins[i], "--tasks", "10", "--out", d.out, NULL};
+        char flag[480];
+        snprintf(flag, sizeof flag, "--worker-bin %s: %s", bins[i], why[i]);
+        const char *n[] = {flag, NULL};
+        long long t0 = now_ms();
+        expect_run(&d, a, 2, n);
+        cr_assert_lt(now_ms() - t0, 2000, "--worker-bin %s took %lld ms to refuse", bins[i],
+                     now_ms() - t0);
+    }
     cr_assert_null(drv_results(&d), "a configuration error must not start a run");
     drv_fini(&d);
 }
@@ -202,7 +316,8 @@ Test(driver, help_version_list, .timeout = 60, .fini = drv_cleanup) {
     const char *h[] = {"--help", NULL};
     const char *hn[] = {"tqbench run", "Exit codes", "--health-timeout", "tqbench enqueue",
                         "?db=N", "password=P", "--results-root", "exit 2: Redis cannot be reached",
-                        "--pin-workers", "--pin-redis", "--pin-driver", NULL};
+                        "--pin-workers", "--pin-redis", "--pin-driver",
+                        "TQBENCH_EMBEDDED_MAXMEMORY_MB", NULL};
     expect_run(&d, h, 0, hn);
     const char *v[] = {"--version", NULL};
     const char *vn[] = {"tqbench ", NULL};

@@ -1,5 +1,5 @@
 /* test_failures.c - runs that must fail cleanly: a worker that never comes up
- * (bad binary, exits at once, alive but silent) -> a health-check error
+ * (exits at once, alive but silent) -> a health-check error
  * within the deadline, the run marked partial with null figures; a worker
  * killed with SIGKILL mid-run -> the run ends within seconds naming it,
  * partial results written (with what was still queued); SIGINT to the
@@ -88,9 +88,8 @@ static void never_up(const char *worker_bin, const char *health, int limit_ms, c
     drv_fini(&d);
 }
 
-Test(driver, worker_bin_missing, .timeout = 60, .fini = drv_cleanup) {
-    never_up("/nonexistent/tqworker", "5", 15000, "/nonexistent/tqworker", 1);
-}
+/* A --worker-bin that does not exist is a configuration error found before
+ * anything starts: driver_config's worker_bin_checked. */
 
 Test(driver, worker_exits_at_once, .timeout = 60, .fini = drv_cleanup) {
     /* exits 1 long before the 20 s health deadline: reported at once */
@@ -147,11 +146,19 @@ Test(driver, worker_killed_mid_run, .timeout = 90, .fini = drv_cleanup) {
     double done = cJSON_GetObjectItem(run, "completed")->valuedouble;
     cr_assert(done > 0 && done < 20000, "partial count expected, got %g", done);
     cr_assert(cJSON_IsTrue(field(run, "partial")), "a failed run is not marked partial");
-    /* what was still queued when it stopped: most of the 20,000, and part
-     * of the lost ones (the rest died with the killed worker) */
+    /* after the stop every task is counted, still queued (most of the
+     * 20,000), or lost with the killed worker: what it held (10 slots,
+     * prefetch 1) and what it finished since its last flush (100 ms of
+     * 20 ms tasks on 10 slots: 50); none in flight, the workers stopped */
     double queued = field(run, "queued_at_end")->valuedouble;
     double lost = field(run, "lost")->valuedouble;
-    cr_assert(queued > 0 && queued <= lost, "queued_at_end %g, lost %g", queued, lost);
+    double counted = done + field(run, "failed")->valuedouble;
+    cr_assert(queued > 0, "queued_at_end %g", queued);
+    cr_assert_eq(field(run, "in_flight_at_end")->valuedouble, 0);
+    cr_assert(lost >= 0 && lost <= 100, "lost %g: more than the killed worker held", lost);
+    cr_assert_eq(counted + queued + lost, drv_num(run, "enqueued"),
+                 "counted %g + queued %g + lost %g != enqueued", counted, queued, lost);
+    cr_assert_eq(field(run, "unaccounted")->valuedouble, lost);
     cr_assert(cJSON_IsObject(cJSON_GetObjectItem(run, "latency_us")));
     cr_assert(!tq_test_pid_alive(w1), "the other worker (pid %d) outlived the run", w1);
     assert_pids_gone(j, 2);
@@ -296,38 +303,46 @@ Test(driver, sigint_during_health_check, .timeout = 60, .fini = drv_cleanup) {
     drv_fini(&d);
 }
 
-/* A second Ctrl-C during the teardown's grace skips the rest of it: a worker
- * that ignores SIGTERM is SIGKILLed at once instead of 5 s later, and still
- * reaped, with the run's keys deleted. The worker is a shell that traps
- * TERM around a real tqworker (which heartbeats and exits on SIGTERM). */
-Test(driver, second_sigint_skips_grace, .timeout = 90, .fini = drv_cleanup) {
-    struct drv d;
-    drv_init(&d);
-    struct tq_test_redis r;
-    redisContext *c = drv_redis_start_connected(&r);
+/* Starts a run whose one worker is a shell that traps TERM around a real
+ * tqworker (which heartbeats and exits on SIGTERM); returns tqbench's pid
+ * once the worker registered and ran for a second (*w: the tqworker). */
+static pid_t start_stubborn_run(struct drv *d, const struct tq_test_redis *r, redisContext *c,
+                                pid_t *w) {
     char script[400], text[1024], scen[400];
     snprintf(text, sizeof text,
              "#!/bin/sh\n"
              "trap 'echo TERM ignored' TERM\n"
              "'%s' \"$@\" &\n"
              "while :; do sleep 0.1; done\n",
-             d.worker);
-    write_script(&d, "stubborn.sh", text, script, sizeof script);
-    drv_write(&d, "t_sleepy.json", sleepy_scenario, scen, sizeof scen);
-    const char *args[] = {"run", "--redis", r.url, "--scenario", scen, "--workers", "1",
-                          "--worker-bin", script, "--out", d.out, NULL};
-    pid_t drv = drv_start(&d, args);
-    pid_t w;
-    cr_assert_eq(drv_wait_worker_pids(c, &w, 1, 15000), 1, "worker never registered");
+             d->worker);
+    write_script(d, "stubborn.sh", text, script, sizeof script);
+    drv_write(d, "t_sleepy.json", sleepy_scenario, scen, sizeof scen);
+    const char *args[] = {"run", "--redis", r->url, "--scenario", scen, "--workers", "1",
+                          "--worker-bin", script, "--out", d->out, NULL};
+    pid_t drv = drv_start(d, args);
+    cr_assert_eq(drv_wait_worker_pids(c, w, 1, 15000), 1, "worker never registered");
     tq_test_sleep_ms(1000);
+    return drv;
+}
+
+/* A second Ctrl-C during the teardown's grace skips the rest of it: a worker
+ * that ignores SIGTERM is SIGKILLed at once instead of 7 s later, and still
+ * reaped, with the run's keys deleted. */
+Test(driver, second_sigint_skips_grace, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    redisContext *c = drv_redis_start_connected(&r);
+    pid_t w;
+    pid_t drv = start_stubborn_run(&d, &r, c, &w);
     cr_assert_eq(kill(drv, SIGINT), 0);
-    tq_test_sleep_ms(700); /* into the teardown's 5 s grace */
+    tq_test_sleep_ms(1200); /* into the teardown's 7 s grace; a repeat within 1 s is not counted */
     cr_assert(tq_test_pid_alive(drv), "tqbench did not wait for the stubborn worker");
     int64_t t0 = tq_test_now_ms();
     cr_assert_eq(kill(drv, SIGINT), 0);
     char *log = drv_wait_expect(&d, drv, 15000, 1);
     int64_t took = tq_test_now_ms() - t0;
-    cr_assert_lt(took, 1500, "exit %lld ms after the second SIGINT (the grace is 5 s):\n%s",
+    cr_assert_lt(took, 1500, "exit %lld ms after the second SIGINT (the grace is 7 s):\n%s",
                  (long long)took, log);
     cr_assert(strstr(log, "second SIGINT, SIGKILL without waiting"), "output:\n%s", log);
     cJSON *j = drv_results_required(&d);
@@ -337,6 +352,33 @@ Test(driver, second_sigint_skips_grace, .timeout = 90, .fini = drv_cleanup) {
     cr_assert_eq(keys_matching(c, "tq:queue:*"), 0, "run queue left");
     free(log);
     cJSON_Delete(j);
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
+
+/* `timeout -s INT` (and some terminals) deliver SIGINT twice within
+ * milliseconds: that is one Ctrl-C, so the teardown keeps its grace and the
+ * stubborn worker is killed only when the grace ran out. */
+Test(driver, sigint_repeated_within_1s_is_one, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    redisContext *c = drv_redis_start_connected(&r);
+    pid_t w;
+    pid_t drv = start_stubborn_run(&d, &r, c, &w);
+    int64_t t0 = tq_test_now_ms();
+    cr_assert_eq(kill(drv, SIGINT), 0);
+    tq_test_sleep_ms(50);
+    cr_assert_eq(kill(drv, SIGINT), 0);
+    char *log = drv_wait_expect(&d, drv, 20000, 1);
+    int64_t took = tq_test_now_ms() - t0;
+    cr_assert_geq(took, 6500, "exit %lld ms after the SIGINTs: the grace was cut short:\n%s",
+                  (long long)took, log);
+    cr_assert(!strstr(log, "second SIGINT"), "a repeat within 1 s counted as a second "
+                                             "Ctrl-C:\n%s", log);
+    cr_assert(!tq_test_pid_alive(w), "tqworker pid %d outlived tqbench", (int)w);
+    free(log);
     redisFree(c);
     drv_redis_stop(&r);
     drv_fini(&d);
