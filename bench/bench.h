@@ -1,6 +1,7 @@
 /* bench.h - the state of one `tqbench run` invocation, shared by its runs:
  * the configuration, the event loop, the Redis every run uses (embedded or
- * given), the control connection, and where results go. */
+ * given), the control connection, and where results go. The helpers are in
+ * bench.c. */
 #ifndef TQ_BENCH_BENCH_H
 #define TQ_BENCH_BENCH_H
 
@@ -32,6 +33,11 @@ struct bench {
 /* The CPUs a child of a role gets: its --pin-ROLE list, else the CPUs
  * tqbench started with (so a pinned driver does not pin its children). */
 const cpu_set_t *bench_cpus(const struct bench *b, const struct config_pin *pin);
+
+/* Makes u the Redis of every run: b->url and b->url_safe. Refuses (-1 with
+ * err) a URL that would not fit in a worker's argument once written back
+ * with its password (fw_run.redis_url), so no worker ever gets a cut one. */
+int bench_set_redis(struct bench *b, const struct tq_redis_url *u, char *err, size_t errlen);
 
 /* (Re)connects b->c when it is missing or broken. Returns 0, or -1 with err
  * ("cannot connect to Redis <safe URL>: <reason>"). */

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "redis_embed.h"
+#include "tq_limits.h"
 #include "tq_log.h"
 #include "tq_parse.h"
 
@@ -155,7 +156,8 @@ void config_usage(FILE *f) {
         "  --health-timeout S        seconds for every expected heartbeat to appear (default 30)\n"
         "  --stall-timeout S         seconds without progress before a run fails (default 30)\n"
         "  --quiet                   no progress line, no table (results.json only)\n"
-        "  --log-level LEVEL         debug|info|warn|error (default warn)\n"
+        "  --log-level LEVEL         debug|info|warn|error|off, any case; warning = warn\n"
+        "                            (default warn)\n"
         "\n"
         "benchmark helper (used by scripts/bench-driver):\n"
         "  tqbench enqueue --tasks N [--redis URL] [--queue NAME] [--prefix P] [--payload-bytes B]\n"
@@ -163,8 +165,10 @@ void config_usage(FILE *f) {
         "      P:queue:NAME, prints the rate and the driver's peak RSS (VmHWM), and leaves the\n"
         "      tasks in place (the caller deletes the list).\n"
         "\n"
-        "Scenario directory: $TQ_SCENARIO_DIR, else <tqbench dir>/../../bench/scenarios\n"
-        "(build/bin/tqbench -> bench/scenarios of the checkout).\n"
+        "Data (scenarios/, frameworks/): $TQ_DATA_DIR, else <tqbench dir>/" TQ_INSTALL_DATA_REL "\n"
+        "(installed), else the source tree tqbench was built from (" TQ_SOURCE_DATA_DIR ").\n"
+        "$TQ_SCENARIO_DIR overrides the scenario directory alone. `tqbench list` and\n"
+        "results.json (config.data_dir, data_source) say which was used.\n"
         "tqbench does not read TQ_REDIS_URL.\n"
         "The embedded redis-server gets --maxmemory half of the free memory (MemAvailable, or\n"
         "the cgroup's limit; at least 128 MB) with noeviction: a run that fills it fails,\n"
@@ -226,8 +230,37 @@ static void set_path(char *dst, size_t n, const char *src) {
     else memcpy(dst, src, strlen(src) + 1);
 }
 
-/* exe_dir from /proc/self/exe; the scenario and frameworks directories from
- * TQ_SCENARIO_DIR or relative to it (build/bin/../../bench). */
+/* The data directory: scenarios/ and frameworks/ (the Celery task module,
+ * its hook and helpers). The first of these that holds a scenarios/ folder:
+ *   1. $TQ_DATA_DIR (when set it is the only one tried: a wrong value is an
+ *      error naming it, not a silent fall back to other files);
+ *   2. <exe dir>/TQ_INSTALL_DATA_REL, the installed layout
+ *      (DIR/bin/tqbench -> DIR/share/tqbench, from CMake's install dirs);
+ *   3. TQ_SOURCE_DATA_DIR, the bench/ folder of the source tree this binary
+ *      was built from, so a build tree anywhere (cmake -B /tmp/x) runs.
+ * When none holds one, the last tried is kept and `list`/`run` name it.
+ * TQ_SCENARIO_DIR then overrides the scenario directory alone. */
+#ifndef TQ_INSTALL_DATA_REL
+#define TQ_INSTALL_DATA_REL "../share/tqbench"
+#endif
+#ifndef TQ_SOURCE_DATA_DIR
+#define TQ_SOURCE_DATA_DIR ""
+#endif
+
+static int has_scenarios(const char *dir) {
+    char p[FW_PATH_MAX + 16];
+    struct stat st;
+    int n = snprintf(p, sizeof p, "%s/scenarios", dir);
+    return n > 0 && (size_t)n < sizeof p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* dir (made absolute when it exists) as the data directory, from source. */
+static void use_data_dir(struct config *cfg, const char *dir, const char *source) {
+    char real[PATH_MAX];
+    set_path(cfg->data_dir, sizeof cfg->data_dir, realpath(dir, real) ? real : dir);
+    snprintf(cfg->data_source, sizeof cfg->data_source, "%s", source);
+}
+
 static void locate_dirs(struct config *cfg) {
     char exe[FW_PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -239,16 +272,24 @@ static void locate_dirs(struct config *cfg) {
         if (slash) *slash = '\0';
         snprintf(cfg->exe_dir, sizeof cfg->exe_dir, "%s", exe);
     }
-    char guess[FW_PATH_MAX + 32], real[PATH_MAX];
-    const char *env = getenv("TQ_SCENARIO_DIR");
-    if (env && *env) {
-        snprintf(cfg->scenario_dir, sizeof cfg->scenario_dir, "%s", env);
+    char installed[FW_PATH_MAX + sizeof TQ_INSTALL_DATA_REL + 1];
+    snprintf(installed, sizeof installed, "%s/%s", cfg->exe_dir, TQ_INSTALL_DATA_REL);
+    const char *env = getenv("TQ_DATA_DIR");
+    if (env && *env) use_data_dir(cfg, env, "TQ_DATA_DIR");
+    else if (has_scenarios(installed)) use_data_dir(cfg, installed, "installed");
+    else if (TQ_SOURCE_DATA_DIR[0] && has_scenarios(TQ_SOURCE_DATA_DIR))
+        use_data_dir(cfg, TQ_SOURCE_DATA_DIR, "source tree");
+    else use_data_dir(cfg, TQ_SOURCE_DATA_DIR[0] ? TQ_SOURCE_DATA_DIR : installed, "not found");
+    char dir[FW_PATH_MAX + 16];
+    const char *scen = getenv("TQ_SCENARIO_DIR");
+    if (scen && *scen) {
+        set_path(cfg->scenario_dir, sizeof cfg->scenario_dir, scen);
     } else {
-        snprintf(guess, sizeof guess, "%s/../../bench/scenarios", cfg->exe_dir);
-        set_path(cfg->scenario_dir, sizeof cfg->scenario_dir, realpath(guess, real) ? real : guess);
+        snprintf(dir, sizeof dir, "%s/scenarios", cfg->data_dir);
+        set_path(cfg->scenario_dir, sizeof cfg->scenario_dir, dir);
     }
-    snprintf(guess, sizeof guess, "%s/../../bench/frameworks", cfg->exe_dir);
-    set_path(cfg->frameworks_dir, sizeof cfg->frameworks_dir, realpath(guess, real) ? real : guess);
+    snprintf(dir, sizeof dir, "%s/frameworks", cfg->data_dir);
+    set_path(cfg->frameworks_dir, sizeof cfg->frameworks_dir, dir);
 }
 
 static void config_defaults(struct config *cfg) {
@@ -344,31 +385,33 @@ static int apply_opt(struct config *cfg, int opt, const char *arg, const char *f
         return 0;
     }
     case OPT_TASKS:
-        if (parse_long(flag, arg, 1, 1000000000L, &v, err, errlen)) return -1;
+        if (parse_long(flag, arg, 1, TQ_RUN_TASKS_MAX, &v, err, errlen)) return -1;
         cfg->tasks = v;
         return 0;
     case OPT_WORKERS:
-        if (parse_long(flag, arg, 1, 1024, &v, err, errlen)) return -1;
+        if (parse_long(flag, arg, 1, TQ_RUN_WORKERS_MAX, &v, err, errlen)) return -1;
         cfg->workers = (int)v;
         return 0;
     case OPT_CONCURRENCY:
-        if (parse_long(flag, arg, 1, 100000, &v, err, errlen)) return -1;
+        /* tqworker's own bounds (tq_limits.h): what it would refuse is
+         * refused here, before anything starts */
+        if (parse_long(flag, arg, 1, TQ_WORKER_CONCURRENCY_MAX, &v, err, errlen)) return -1;
         cfg->concurrency = (int)v;
         return 0;
     case OPT_PREFETCH:
-        if (parse_long(flag, arg, 1, 100000, &v, err, errlen)) return -1;
+        if (parse_long(flag, arg, 1, TQ_WORKER_PREFETCH_MAX, &v, err, errlen)) return -1;
         cfg->prefetch = (int)v;
         return 0;
     case OPT_REPEAT:
-        if (parse_long(flag, arg, 1, 1000, &v, err, errlen)) return -1;
+        if (parse_long(flag, arg, 1, TQ_RUN_REPEAT_MAX, &v, err, errlen)) return -1;
         cfg->repeat = (int)v;
         return 0;
     case OPT_WARMUP:
-        if (parse_long(flag, arg, 0, 100000000L, &v, err, errlen)) return -1;
+        if (parse_long(flag, arg, 0, TQ_RUN_WARMUP_MAX, &v, err, errlen)) return -1;
         cfg->warmup = v;
         return 0;
     case OPT_RATE:
-        return parse_double(flag, arg, 1, 1e8, &cfg->rate, err, errlen);
+        return parse_double(flag, arg, 1, TQ_RUN_RATE_MAX, &cfg->rate, err, errlen);
     case OPT_REDIS: {
         char perr[256];
         if (tq_redis_url_parse(arg, &cfg->redis, perr, sizeof perr) != 0) {
@@ -418,7 +461,7 @@ static int apply_opt(struct config *cfg, int opt, const char *arg, const char *f
         return 0;
     }
     case OPT_PAYLOAD_BYTES:
-        if (parse_long(flag, arg, 0, 1 << 20, &v, err, errlen)) return -1;
+        if (parse_long(flag, arg, 0, TQ_RUN_PAYLOAD_BYTES_MAX, &v, err, errlen)) return -1;
         cfg->payload_bytes = (size_t)v;
         return 0;
     case OPT_PIN_WORKERS:
@@ -614,5 +657,8 @@ cJSON *config_to_json(const struct config *cfg) {
     cJSON_AddNumberToObject(o, "health_timeout_s", cfg->health_timeout_s);
     cJSON_AddNumberToObject(o, "stall_timeout_s", cfg->stall_timeout_s);
     cJSON_AddStringToObject(o, "scenario_dir", cfg->scenario_dir);
+    /* where the data files came from: TQ_DATA_DIR, installed, source tree */
+    cJSON_AddStringToObject(o, "data_dir", cfg->data_dir);
+    cJSON_AddStringToObject(o, "data_source", cfg->data_source);
     return o;
 }

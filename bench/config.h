@@ -63,8 +63,11 @@ struct config {
     int format_json;            /* --format json (default text) */
     /* enqueue (benchmark helper) */
     size_t payload_bytes;
-    /* where things are (derived, overridable by TQ_SCENARIO_DIR) */
+    /* where things are (derived: $TQ_DATA_DIR, the installed share/tqbench,
+     * or the source tree; TQ_SCENARIO_DIR overrides scenario_dir alone) */
     char exe_dir[FW_PATH_MAX];
+    char data_dir[FW_PATH_MAX];     /* holds scenarios/ and frameworks/ */
+    char data_source[16];           /* "TQ_DATA_DIR", "installed", "source tree", "not found" */
     char scenario_dir[FW_PATH_MAX];
     char frameworks_dir[FW_PATH_MAX];
 };

@@ -1,17 +1,13 @@
-/* framework.c - the registry of benchmarked frameworks and the argv/env
- * builders adapters use (see framework.h). Adding a framework is one line in
- * tq_frameworks[]. */
+/* framework.c - the registry of benchmarked frameworks, the argv/env
+ * builders adapters use, and the defaults of the optional hooks (see
+ * framework.h). The registry itself is frameworks/registry.c. */
 #include "framework.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-const struct tq_framework *const tq_frameworks[] = {
-    &tq_framework_native,
-    &tq_framework_celery,
-    NULL,
-};
+#include "tq_redis.h"
 
 const struct tq_framework *framework_find(const char *name) {
     for (int i = 0; tq_frameworks[i]; i++)
@@ -66,4 +62,86 @@ int fw_env_add(struct fw_argv *out, char *err, size_t errlen, const char *fmt, .
     out->envc++;
     out->env[out->envc] = NULL;
     return 0;
+}
+
+int fw_enqueue_push(redisContext *c, const char *cmd, const char *key,
+                    const char *const *payloads, const size_t *lens, int n, char *err,
+                    size_t errlen) {
+    /* argv[0..1] are the command and the key, then the payloads: the
+     * producer's arrays have those two slots in front (framework.h) */
+    const char **argv = (const char **)payloads - 2;
+    size_t *argvlen = (size_t *)lens - 2;
+    argv[0] = cmd;
+    argvlen[0] = strlen(cmd);
+    argv[1] = key;
+    argvlen[1] = strlen(key);
+    if (redisAppendCommandArgv(c, n + 2, argv, argvlen) != REDIS_OK) {
+        snprintf(err, errlen, "%s %.200s: %s", cmd, key, c->errstr);
+        return -1;
+    }
+    return 1;
+}
+
+int fw_enqueue_lpush(const struct fw_run *run, const void *state, redisContext *c,
+                     const char *key, const struct tq_task *tasks, const char *const *payloads,
+                     const size_t *lens, int n, char *err, size_t errlen) {
+    (void)run;
+    (void)state;
+    (void)tasks;
+    return fw_enqueue_push(c, "LPUSH", key, payloads, lens, n, err, errlen);
+}
+
+int fw_progress_native(const struct fw_run *run, void *state, redisContext *c, const char *run_id,
+                       struct fw_progress *out, char *err, size_t errlen) {
+    (void)state;
+    char key[TQ_KEY_MAX], rerr[256];
+    if (tq_key_run_stats(key, sizeof key, run->prefix, run_id) < 0) {
+        snprintf(err, errlen, "run id %s too long for a key", run_id);
+        return -1;
+    }
+    redisReply *rep = tq_redis_command(c, rerr, sizeof rerr, "HMGET %s %s %s %s", key,
+                                       TQ_STAT_COMPLETED, TQ_STAT_FAILED, TQ_STAT_RETRIED);
+    if (!rep) {
+        snprintf(err, errlen, "reading %s: %s", key, rerr);
+        return -1;
+    }
+    long v[3] = {0, 0, 0};
+    for (size_t i = 0; i < 3 && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
+        if (rep->element[i]->type == REDIS_REPLY_STRING) v[i] = atol(rep->element[i]->str);
+    freeReplyObject(rep);
+    out->completed = v[0];
+    out->failed = v[1];
+    out->retried = v[2];
+    return 0;
+}
+
+int fw_enqueue(const struct tq_framework *fw, const struct fw_run *run, const void *state,
+               redisContext *c, const char *key, const struct tq_task *tasks,
+               const char *const *payloads, const size_t *lens, int n, char *err, size_t errlen) {
+    return (fw->enqueue_batch ? fw->enqueue_batch : fw_enqueue_lpush)(run, state, c, key, tasks,
+                                                                      payloads, lens, n, err,
+                                                                      errlen);
+}
+
+int fw_progress(const struct tq_framework *fw, const struct fw_run *run, void *state,
+                redisContext *c, const char *run_id, struct fw_progress *out, char *err,
+                size_t errlen) {
+    return (fw->progress ? fw->progress : fw_progress_native)(run, state, c, run_id, out, err,
+                                                              errlen);
+}
+
+unsigned fw_caps(const struct tq_framework *fw) { return fw->caps ? fw->caps : FW_CAP_ALL; }
+
+const char *fw_caps_missing(const struct tq_framework *fw, const struct fw_run *run,
+                            int open_loop) {
+    unsigned caps = fw_caps(fw);
+    if (open_loop && !(caps & FW_CAP_OPEN_LOOP)) return "open-loop arrival (\"arrival\": \"rate\")";
+    for (int i = 0; i < run->mix_len; i++) {
+        const struct fw_mix_entry *m = &run->mix[i];
+        if (m->kind == TQ_KIND_SLEEP && !(caps & FW_CAP_SLEEP)) return "the sleep kind";
+        if (m->kind == TQ_KIND_CPU && !(caps & FW_CAP_CPU)) return "the cpu kind";
+        if (m->kind == TQ_KIND_FAIL && !(caps & FW_CAP_FAIL)) return "the fail kind";
+        if (m->max_attempts > 1 && !(caps & FW_CAP_RETRIES)) return "retries (max_attempts > 1)";
+    }
+    return NULL;
 }

@@ -17,9 +17,20 @@
  * collection code is shared, and stamps are merged into the same histograms
  * as the snapshots.
  *
+ * What does differ beyond the wire format, the adapter says through the
+ * optional hooks of version 2 (each NULL when the framework needs nothing):
+ * per-run state (prepare/finish: load a script, SADD a registry, take a
+ * baseline of global counters), how a batch of tasks is enqueued
+ * (enqueue_batch: an RPUSH of ids plus a hash per job, an EVALSHA per job),
+ * where progress is read (progress: deltas of the framework's own counters),
+ * which keys hold the run's tasks outside the queue (inflight_keys: a
+ * processing list), which settings it refuses (validate: exit 2 before
+ * anything starts) and which scenarios it can run at all (caps: the others
+ * are skipped with the reason, never run wrongly).
+ *
  * Adding a framework: one file bench/frameworks/<name>.c defining
  * `const struct tq_framework tq_framework_<name>`, one line in the registry
- * in bench/framework.c. */
+ * bench/frameworks/registry.c; nothing in run.c, producer.c or collect.c. */
 #ifndef TQ_BENCH_FRAMEWORK_H
 #define TQ_BENCH_FRAMEWORK_H
 
@@ -66,6 +77,25 @@ struct fw_run {
     char frameworks_dir[FW_PATH_MAX]; /* the repo's bench/frameworks (task modules, helpers) */
     char worker_bin[FW_PATH_MAX];  /* --worker-bin when given, else "" (native: bin_dir/tqworker) */
 };
+
+/* What a framework's workers can run (tq_framework.caps). A scenario that
+ * needs a capability the framework lacks is skipped for it, with the
+ * reason in results.json; it is never run wrongly. */
+enum fw_cap {
+    FW_CAP_SLEEP = 1u << 0,     /* the sleep kind: a wait that does not block the worker */
+    FW_CAP_CPU = 1u << 1,       /* the cpu kind: busy CPU off the worker's event loop */
+    FW_CAP_FAIL = 1u << 2,      /* the fail kind: counted failed */
+    FW_CAP_RETRIES = 1u << 3,   /* max_attempts > 1: a failed task is retried */
+    FW_CAP_OPEN_LOOP = 1u << 4, /* arrival "rate": latency from each task's scheduled time */
+    FW_CAP_ALL = (1u << 5) - 1,
+};
+
+/* A run's progress as the framework counts it (tq_framework.progress). */
+struct fw_progress {
+    long completed, failed, retried;
+};
+
+#define FW_INFLIGHT_KEYS_MAX 4 /* lists holding a run's tasks outside its queue */
 
 /* argv and extra environment of one worker process, built by an adapter
  * with fw_argv_add()/fw_env_add() (bench/framework.c); the storage is
@@ -129,6 +159,65 @@ struct tq_framework {
      * P:run:<run_id>:*, the queue_key list and the heartbeats of the workers
      * it spawned; it never FLUSHes. Called at teardown on every path. */
     void (*clean)(const struct fw_run *run, redisContext *c);
+
+    /* --- version 2: what frameworks that do not fit the LPUSH shape need --- */
+
+    /* What its workers can run (enum fw_cap); 0 reads as FW_CAP_ALL, so
+     * adapters written before caps existed keep running everything. */
+    unsigned caps;
+
+    /* Optional: refuses settings the framework cannot honour (concurrency
+     * above what its worker accepts, a pool it does not have), with the
+     * reason in err. Called with the effective settings of every (scenario,
+     * framework) pair before anything starts; a refusal is a configuration
+     * error (exit 2). Returns 0, or -1 with err. */
+    int (*validate)(const struct fw_run *run, char *err, size_t errlen);
+
+    /* Optional: once per run, after the run's keys were cleaned and before
+     * any worker starts, with the control connection: load a script, SADD a
+     * registry, record baselines of global counters. *state (NULL on entry)
+     * is the adapter's, passed to the hooks below and to finish(). Returns
+     * 0, or -1 with err (the run fails before it starts). */
+    int (*prepare)(const struct fw_run *run, redisContext *c, void **state, char *err,
+                   size_t errlen);
+    /* Optional: frees what prepare made, at teardown on every path (also
+     * when prepare failed, with whatever *state it left); c may be NULL when
+     * Redis cannot be reached. */
+    void (*finish)(const struct fw_run *run, redisContext *c, void *state);
+
+    /* Optional: appends the commands that enqueue n tasks onto c's output
+     * buffer (redisAppendCommandArgv; no reply is read here): tasks[i] and
+     * its encoding payloads[i]/lens[i] (encode's output, in the producer's
+     * buffers, valid until the call returns), to the list key (the queue
+     * key, or a backlog's staging list). payloads[-2], payloads[-1] and
+     * lens[-2], lens[-1] are writable slots the producer keeps in front of
+     * the arrays, so a batch that is one command (LPUSH key payload...)
+     * needs no copy. Returns how many commands it appended (the producer
+     * reads that many replies and fails the run on an error reply), or -1
+     * with err. Runs on the producer's thread: state is read-only there.
+     * NULL: one LPUSH key payload... (fw_enqueue_lpush). No allocation per
+     * task. */
+    int (*enqueue_batch)(const struct fw_run *run, const void *state, redisContext *c,
+                         const char *key, const struct tq_task *tasks,
+                         const char *const *payloads, const size_t *lens, int n, char *err,
+                         size_t errlen);
+
+    /* Optional: the progress of run_id (the run's own id, or its warm-up
+     * sub-run "<run>-warmup") as the framework counts it, e.g. deltas of
+     * global counters. The driver asks about each run id once before any of
+     * its tasks is enqueued (so a baseline can be taken then), and every
+     * 100 ms while the run waits. Returns 0, or -1 with err. NULL:
+     * P:run:<run_id>:stats (fw_progress_native). */
+    int (*progress)(const struct fw_run *run, void *state, redisContext *c, const char *run_id,
+                    struct fw_progress *out, char *err, size_t errlen);
+
+    /* Optional: the lists that hold this run's tasks outside the queue while
+     * they are in flight (a processing list), written into keys (at most
+     * max). The driver counts the run's tasks on them after the stop
+     * (results.json in_flight_at_end: held, not lost) and deletes them at
+     * teardown when the queue was the run's own. Returns how many. */
+    int (*inflight_keys)(const struct fw_run *run, const void *state, char (*keys)[TQ_KEY_MAX],
+                         int max);
 };
 
 /* The registry, NULL-terminated, in the order `--framework all` runs them. */
@@ -138,6 +227,37 @@ extern const struct tq_framework tq_framework_celery; /* bench/frameworks/celery
 
 /* The framework called name, or NULL. */
 const struct tq_framework *framework_find(const char *name);
+
+/* Appends one `cmd key payloads[0..n)` (cmd: LPUSH, RPUSH), built in the
+ * two slots the producer keeps in front of the arrays. Returns 1 (commands
+ * appended), or -1 with err. */
+int fw_enqueue_push(redisContext *c, const char *cmd, const char *key,
+                    const char *const *payloads, const size_t *lens, int n, char *err,
+                    size_t errlen);
+/* The default enqueue_batch: one LPUSH key payloads[0..n) (the worker pops
+ * from the other end, so the list is FIFO). Returns 1, or -1 with err. */
+int fw_enqueue_lpush(const struct fw_run *run, const void *state, redisContext *c,
+                     const char *key, const struct tq_task *tasks, const char *const *payloads,
+                     const size_t *lens, int n, char *err, size_t errlen);
+/* The default progress: HMGET P:run:<run_id>:stats completed failed retried
+ * (absent fields are 0). Returns 0, or -1 with err. */
+int fw_progress_native(const struct fw_run *run, void *state, redisContext *c, const char *run_id,
+                       struct fw_progress *out, char *err, size_t errlen);
+/* fw->enqueue_batch, else the default. */
+int fw_enqueue(const struct tq_framework *fw, const struct fw_run *run, const void *state,
+               redisContext *c, const char *key, const struct tq_task *tasks,
+               const char *const *payloads, const size_t *lens, int n, char *err, size_t errlen);
+/* fw->progress, else the default. */
+int fw_progress(const struct tq_framework *fw, const struct fw_run *run, void *state,
+                redisContext *c, const char *run_id, struct fw_progress *out, char *err,
+                size_t errlen);
+/* fw->caps, 0 read as FW_CAP_ALL. */
+unsigned fw_caps(const struct tq_framework *fw);
+/* The first capability the scenario's settings need that fw lacks, as
+ * "the sleep kind" / "retries (max_attempts > 1)" / "open-loop arrival",
+ * or NULL when fw can run them. open_loop: the scenario's arrival is rate. */
+const char *fw_caps_missing(const struct tq_framework *fw, const struct fw_run *run,
+                            int open_loop);
 
 /* Appends one argument (printf-style) to out. Returns 0, or -1 when argv is
  * full or the argument is longer than FW_ARG_LEN-1 (err set). */

@@ -35,28 +35,6 @@
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 
-int bench_connect(struct bench *b, char *err, size_t errlen) {
-    if (b->c && !b->c->err) return 0;
-    if (b->c) redisFree(b->c);
-    char cerr[512];
-    /* every call bounded, and cut short after Ctrl-C (evloop_give_up) */
-    b->wait.timeout_ms = BENCH_REDIS_TIMEOUT_MS;
-    b->wait.give_up = evloop_give_up;
-    b->wait.arg = &b->ev;
-    b->c = tq_redis_connect_wait(&b->url, &b->wait, cerr, sizeof cerr);
-    if (!b->c) {
-        /* cerr starts with the URL (safe form) */
-        snprintf(err, errlen, "cannot connect to Redis %s", cerr);
-        return -1;
-    }
-    cmd_count_connect(&b->cmds, &b->url);
-    return 0;
-}
-
-const cpu_set_t *bench_cpus(const struct bench *b, const struct config_pin *pin) {
-    return pin->set ? &pin->cpus : &b->cpus_start;
-}
-
 /* A fw_run with the paths only, for available(). */
 static void probe_run(const struct config *cfg, struct fw_run *fr) {
     memset(fr, 0, sizeof *fr);
@@ -260,6 +238,16 @@ static int cmd_run(const struct config *cfg) {
         free(scen);
         return EXIT_USAGE;
     }
+    /* settings an adapter refuses: a configuration error, before anything
+     * starts (a scenario it lacks the capabilities for is skipped later) */
+    for (int si = 0; si < nscen; si++)
+        for (int f = 0; f < nfw; f++)
+            if (run_admit(cfg, &scen[si], fws[f], err, sizeof err) < 0) {
+                fprintf(stderr, "tqbench: %s\n", err);
+                report_free(&rep);
+                free(scen);
+                return EXIT_USAGE;
+            }
     if (evloop_init(&b.ev) != 0) {
         report_free(&rep);
         free(scen);
@@ -269,8 +257,10 @@ static int cmd_run(const struct config *cfg) {
     /* --redis: a server that cannot be reached is a configuration error,
      * found before anything is created or started */
     if (cfg->has_redis) {
-        b.url = cfg->redis;
-        snprintf(b.url_safe, sizeof b.url_safe, "%s", cfg->redis_safe);
+        if (bench_set_redis(&b, &cfg->redis, err, sizeof err) != 0) {
+            fprintf(stderr, "tqbench: --redis: %s\n", err);
+            goto early;
+        }
         if (bench_connect(&b, err, sizeof err) != 0) {
             fprintf(stderr, "tqbench: %s (--redis)\n", err);
             goto early;
@@ -318,8 +308,15 @@ static int cmd_run(const struct config *cfg) {
             status = b.ev.signo ? "interrupted" : "failed";
             goto finish;
         }
-        b.url = b.redis.url;
-        tq_redis_url_format_safe(&b.url, b.url_safe, sizeof b.url_safe);
+        /* a socket path that long is refused when the server starts; the
+         * check stays, so no URL reaches a worker unchecked */
+        if (bench_set_redis(&b, &b.redis.url, err, sizeof err) != 0) {
+            fprintf(stderr, "tqbench: embedded Redis: %s\n", err);
+            cJSON_AddStringToObject(rep.doc, "error", err);
+            code = EXIT_FAILED;
+            status = "failed";
+            goto finish;
+        }
         cJSON_AddBoolToObject(rj, "embedded", 1);
         cJSON_AddNumberToObject(rj, "pid", b.redis.pid);
         redis_embed_to_json(&b.redis, rj);
@@ -356,6 +353,15 @@ static int cmd_run(const struct config *cfg) {
             /* frameworks interleaved per repeat: slow drift of the machine
              * affects them alike */
             for (int f = 0; f < nfw && runs_go_on(&b); f++) {
+                char why[512];
+                if (run_admit(cfg, s, fws[f], why, sizeof why) != 0) {
+                    figs[f * reps + r].skipped = 1;
+                    if (r == 0) {
+                        report_add_skipped_run(&rep, s->name, fws[f]->name, why);
+                        if (!cfg->quiet) fprintf(stderr, "skipped: %s\n", why);
+                    }
+                    continue;
+                }
                 cJSON *run = run_one(&b, s, fws[f], r + 1, &figs[f * reps + r]);
                 report_add_run(&rep, run);
                 if (!figs[f * reps + r].ok) code = EXIT_FAILED;
@@ -428,6 +434,7 @@ static int cmd_list(const struct config *cfg) {
         return EXIT_USAGE;
     }
     int bad = 0;
+    printf("data: %s (%s)\n", cfg->data_dir, cfg->data_source);
     printf("scenarios (%s):\n", cfg->scenario_dir);
     for (int i = 0; i < n; i++) {
         struct scenario s;
@@ -439,7 +446,7 @@ static int cmd_list(const struct config *cfg) {
         printf("  %-14s %s\n", s.name, s.description);
     }
     scenario_paths_free(paths, n);
-    printf("frameworks:\n");
+    printf("frameworks (%s):\n", cfg->frameworks_dir);
     struct fw_run fr;
     probe_run(cfg, &fr);
     for (int i = 0; tq_frameworks[i]; i++) {

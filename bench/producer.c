@@ -1,4 +1,5 @@
-/* producer.c - pipelined multi-value LPUSH of encoded tasks (see producer.h).
+/* producer.c - pipelined batches of encoded tasks, enqueued the framework's
+ * way (a multi-value LPUSH unless its adapter says otherwise; see producer.h).
  *
  * The output buffer is flushed right after each command is appended, so
  * Redis works on batch k while the producer encodes batch k+1; replies are
@@ -11,7 +12,7 @@
 #include "tq_clock.h"
 #include "tq_log.h"
 
-#define PRODUCER_TIMEOUT_MS 30000 /* one reply (a batch of LPUSHes) */
+#define PRODUCER_TIMEOUT_MS 30000 /* one reply (one command of a batch) */
 #define PRODUCER_SLOT_BASE 4096  /* room for one task besides its pad (Celery's envelope ~1.3 KB) */
 
 void producer_init(struct producer *p) {
@@ -48,38 +49,44 @@ const struct fw_mix_entry *producer_pick(const struct fw_mix_entry *mix, int mix
 static int flush_out(struct producer *p, redisContext *c) {
     int done = 0;
     if (redisBufferWrite(c, &done) != REDIS_OK) {
-        snprintf(p->err, sizeof p->err, "LPUSH %.200s: %s", p->list_key, c->errstr);
+        snprintf(p->err, sizeof p->err, "enqueue onto %.200s: %s", p->list_key, c->errstr);
         return -1;
     }
     return 0;
 }
 
-/* Reads one LPUSH reply; counts its batch (n values) as sent. */
-static int read_reply(struct producer *p, redisContext *c, long n) {
-    redisReply *r = NULL;
-    if (tq_redis_get_reply(c, (void **)&r) != REDIS_OK || !r) {
-        snprintf(p->err, sizeof p->err, "LPUSH %.200s: %s", p->list_key,
-                 c->err ? c->errstr : "no reply");
-        return -1;
+/* Reads the replies of one batch (ncmds commands, n tasks); counts its
+ * tasks as sent once every reply is in and none is an error. */
+static int read_batch(struct producer *p, redisContext *c, long n, int ncmds) {
+    int ok = 1;
+    for (int i = 0; i < ncmds; i++) {
+        redisReply *r = NULL;
+        if (tq_redis_get_reply(c, (void **)&r) != REDIS_OK || !r) {
+            snprintf(p->err, sizeof p->err, "enqueue onto %.200s: %s", p->list_key,
+                     c->err ? c->errstr : "no reply");
+            return -1;
+        }
+        if (ok && r->type == REDIS_REPLY_ERROR) {
+            /* the embedded server's maxmemory refusal says which limit and
+             * how to change it; Redis's own words name neither */
+            char oom[400];
+            if (redis_embed_explain_oom(p->embedded, r->str, oom, sizeof oom))
+                snprintf(p->err, sizeof p->err, "%.380s (enqueue onto %.100s)", oom, p->list_key);
+            else
+                snprintf(p->err, sizeof p->err, "enqueue onto %.150s: %.300s", p->list_key,
+                         r->str);
+            ok = 0;
+        }
+        freeReplyObject(r);
     }
-    int ok = r->type == REDIS_REPLY_INTEGER;
-    if (!ok) {
-        /* the embedded server's maxmemory refusal says which limit and how
-         * to change it; Redis's own words name neither */
-        const char *why = r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply type";
-        char oom[400];
-        if (redis_embed_explain_oom(p->embedded, why, oom, sizeof oom))
-            snprintf(p->err, sizeof p->err, "%s (LPUSH %.100s)", oom, p->list_key);
-        else snprintf(p->err, sizeof p->err, "LPUSH %.200s: %.300s", p->list_key, why);
-    }
-    freeReplyObject(r);
     if (ok) p->sent += n;
     return ok ? 0 : -1;
 }
 
-/* A ring of the batch sizes of commands awaiting replies. */
+/* A ring of the batches awaiting replies: their tasks and commands. */
 struct inflight {
     long *n;
+    int *cmds;
     int cap, head, len;
 };
 
@@ -87,23 +94,24 @@ static int produce(struct producer *p, redisContext *c) {
     const int batch = p->batch;
     const size_t slot = PRODUCER_SLOT_BASE + 2 * p->pad_len;
     char *buf = malloc((size_t)batch * slot);
+    /* two slots in front of the payloads: a one-command batch (LPUSH key
+     * payload...) is built in place (framework.h, enqueue_batch) */
     const char **argv = malloc((size_t)(batch + 2) * sizeof *argv);
     size_t *argvlen = malloc((size_t)(batch + 2) * sizeof *argvlen);
-    struct inflight q = {.n = malloc((size_t)(p->depth + 1) * sizeof(long)), .cap = p->depth + 1};
+    struct tq_task *tasks = calloc((size_t)batch, sizeof *tasks);
+    struct inflight q = {.n = malloc((size_t)(p->depth + 1) * sizeof(long)),
+                         .cmds = malloc((size_t)(p->depth + 1) * sizeof(int)),
+                         .cap = p->depth + 1};
     int rc = -1;
-    if (!buf || !argv || !argvlen || !q.n) {
+    if (!buf || !argv || !argvlen || !tasks || !q.n || !q.cmds) {
         snprintf(p->err, sizeof p->err, "out of memory for a batch of %d tasks", batch);
         goto out;
     }
-    argv[0] = "LPUSH";
-    argvlen[0] = 5;
-    argv[1] = p->list_key;
-    argvlen[1] = strlen(p->list_key);
 
-    struct tq_task t;
-    memset(&t, 0, sizeof t);
-    snprintf(t.run, sizeof t.run, "%s", p->task_run);
-    t.pad_len = p->pad_len;
+    for (int j = 0; j < batch; j++) {
+        snprintf(tasks[j].run, sizeof tasks[j].run, "%s", p->task_run);
+        tasks[j].pad_len = p->pad_len;
+    }
     const int open_loop = p->rate > 0;
     const double interval_ns = open_loop ? 1e9 / p->rate : 0;
 
@@ -137,40 +145,45 @@ static int produce(struct producer *p, redisContext *c) {
         for (long j = 0; j < n; j++) {
             uint64_t id = (uint64_t)(next + j);
             const struct fw_mix_entry *m = producer_pick(p->mix, p->mix_len, id);
-            t.id = id;
-            t.kind = m->kind;
-            t.arg = m->arg;
-            t.max_attempts = m->max_attempts;
-            t.attempt = 0;
-            t.enqueued_us = wall;
-            t.scheduled_us =
+            struct tq_task *t = &tasks[j];
+            t->id = id;
+            t->kind = m->kind;
+            t->arg = m->arg;
+            t->max_attempts = m->max_attempts;
+            t->attempt = 0;
+            t->enqueued_us = wall;
+            t->scheduled_us =
                 open_loop ? p->start_wall_us + (int64_t)((double)id * interval_ns / 1000) : 0;
             char *dst = buf + (size_t)j * slot;
-            int len = p->fw->encode(p->run, &t, dst, slot);
+            int len = p->fw->encode(p->run, t, dst, slot);
             if (len < 0 || (size_t)len > slot) {
                 snprintf(p->err, sizeof p->err, "%s: cannot encode task %llu (kind %s) in %zu bytes",
-                         p->fw->name, (unsigned long long)id, tq_task_kind_name(t.kind), slot);
+                         p->fw->name, (unsigned long long)id, tq_task_kind_name(t->kind), slot);
                 goto out;
             }
             argv[j + 2] = dst;
             argvlen[j + 2] = (size_t)len;
         }
-        if (redisAppendCommandArgv(c, (int)n + 2, argv, argvlen) != REDIS_OK) {
-            snprintf(p->err, sizeof p->err, "LPUSH %.200s: %s", p->list_key, c->errstr);
+        char ferr[256];
+        int ncmds = fw_enqueue(p->fw, p->run, p->fw_state, c, p->list_key, tasks, argv + 2,
+                               argvlen + 2, (int)n, ferr, sizeof ferr);
+        if (ncmds < 0) {
+            snprintf(p->err, sizeof p->err, "%s: %s", p->fw->name, ferr);
             goto out;
         }
         if (flush_out(p, c)) goto out;
         q.n[(q.head + q.len) % q.cap] = n;
+        q.cmds[(q.head + q.len) % q.cap] = ncmds;
         q.len++;
         next += n;
         while (q.len > p->depth) {
-            if (read_reply(p, c, q.n[q.head])) goto out;
+            if (read_batch(p, c, q.n[q.head], q.cmds[q.head])) goto out;
             q.head = (q.head + 1) % q.cap;
             q.len--;
         }
     }
     while (q.len > 0) {
-        if (read_reply(p, c, q.n[q.head])) goto out;
+        if (read_batch(p, c, q.n[q.head], q.cmds[q.head])) goto out;
         q.head = (q.head + 1) % q.cap;
         q.len--;
     }
@@ -181,7 +194,9 @@ out:
     free(buf);
     free(argv);
     free(argvlen);
+    free(tasks);
     free(q.n);
+    free(q.cmds);
     return rc;
 }
 

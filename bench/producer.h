@@ -1,10 +1,11 @@
-/* producer.h - the task producer: pipelined multi-value LPUSH.
+/* producer.h - the task producer: pipelined batches.
  *
  * Tasks are encoded by the framework's adapter into one reused buffer and
- * sent as LPUSH key v1 .. vN commands (one round trip per batch, so the
- * driver is never the bottleneck it measures), with at most `depth` commands
- * awaiting replies. Ids increase with the push order and workers pop from the
- * tail, so the queue is FIFO.
+ * sent a batch at a time as the adapter enqueues them (by default one
+ * LPUSH key v1 .. vN: one round trip per batch, so the driver is never the
+ * bottleneck it measures), with at most `depth` batches awaiting replies.
+ * Ids increase with the push order and workers pop from the tail, so the
+ * queue is FIFO.
  *
  * Two modes. Closed (backlog and live arrival): as fast as Redis accepts.
  * Open loop (rate arrival, as wrk2): task i is scheduled at start + i/rate;
@@ -29,20 +30,21 @@ struct producer {
     /* set by the caller */
     const struct tq_framework *fw;
     const struct fw_run *run;
+    const void *fw_state;         /* the adapter's per-run state (prepare), read-only here */
     struct tq_redis_url url;
-    char list_key[TQ_KEY_MAX];    /* the list to LPUSH to */
+    char list_key[TQ_KEY_MAX];    /* the list tasks are enqueued onto (fw's enqueue_batch) */
     char task_run[TQ_NAME_MAX];   /* run id carried by every task */
     long tasks;                   /* how many */
     double rate;                  /* > 0: open loop at this rate (tasks/s) */
-    int batch;                    /* values per LPUSH (default 256) */
-    int depth;                    /* LPUSH commands awaiting replies (default 16) */
+    int batch;                    /* tasks per batch (default 256) */
+    int depth;                    /* batches awaiting replies (default 16) */
     size_t pad_len;               /* pad bytes per native payload */
     const struct fw_mix_entry *mix;
     int mix_len;
     struct evloop *ev;            /* woken when the thread ends (may be NULL) */
     /* results */
     long sent;                    /* tasks Redis acknowledged */
-    int64_t start_wall_us, end_wall_us;  /* first LPUSH written, last reply read */
+    int64_t start_wall_us, end_wall_us;  /* first batch written, last reply read */
     int64_t start_mono_us, end_mono_us;
     int64_t max_lag_us;           /* open loop: worst lateness of a send vs its schedule */
     int connected;                /* its connection's handshake was sent (counted by the run) */

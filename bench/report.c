@@ -55,6 +55,7 @@ int report_init(struct report *rep, const struct config *cfg) {
     rep->runs = cJSON_AddArrayToObject(rep->doc, "runs");
     rep->summaries = cJSON_AddArrayToObject(rep->doc, "summaries");
     rep->skipped = cJSON_AddArrayToObject(rep->doc, "skipped_frameworks");
+    rep->skipped_runs = cJSON_AddArrayToObject(rep->doc, "skipped_runs");
     return 0;
 }
 
@@ -65,6 +66,15 @@ void report_add_skipped(struct report *rep, const char *framework, const char *w
     cJSON_AddStringToObject(o, "framework", framework);
     cJSON_AddStringToObject(o, "reason", why);
     cJSON_AddItemToArray(rep->skipped, o);
+}
+
+void report_add_skipped_run(struct report *rep, const char *scenario, const char *framework,
+                            const char *why) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "scenario", scenario);
+    cJSON_AddStringToObject(o, "framework", framework);
+    cJSON_AddStringToObject(o, "reason", why);
+    cJSON_AddItemToArray(rep->skipped_runs, o);
 }
 
 /* The summary of one figure over the ok repeats. */
@@ -216,6 +226,12 @@ void report_table(FILE *f, const char *scenario, const char *const *names, int n
         int k = medians(figs + (size_t)i * repeats, repeats, &m[i], &imprecise);
         char ok[16];
         snprintf(ok, sizeof ok, "%d/%d", k, repeats);
+        if (figs[(size_t)i * repeats].skipped) {
+            /* run_admit: the framework cannot run what the scenario needs */
+            fprintf(f, "  %-14s %5s %12s (skipped_runs in results.json says why)\n", names[i],
+                    "-", "skipped");
+            continue;
+        }
         if (!m[i].ok) {
             fprintf(f, "  %-14s %5s %12s\n", names[i], ok, "failed");
             continue;

@@ -19,7 +19,8 @@ struct report {
     cJSON *doc;
     cJSON *runs;
     cJSON *summaries;
-    cJSON *skipped;
+    cJSON *skipped;               /* skipped_frameworks */
+    cJSON *skipped_runs;          /* (scenario, framework) pairs skipped: run_admit */
     char path[FW_PATH_MAX + 32];
 };
 
@@ -30,6 +31,10 @@ void report_set_dir(struct report *rep, const char *out_dir);
 void report_add_run(struct report *rep, cJSON *run);
 /* A framework skipped as unavailable, with its reason. */
 void report_add_skipped(struct report *rep, const char *framework, const char *why);
+/* A (scenario, framework) pair skipped because the framework cannot run
+ * what the scenario needs (run_admit), with the reason. */
+void report_add_skipped_run(struct report *rep, const char *scenario, const char *framework,
+                            const char *why);
 /* Records the summary of one (scenario, framework) over its repeats. */
 void report_add_summary(struct report *rep, const char *scenario, const char *framework,
                         const struct run_figures *figs, int n);

@@ -40,6 +40,8 @@ struct run_ctx {
     int settings_read;           /* spawned workers' heartbeat settings were read */
     struct producer prod;
     struct cleanup_live live;    /* P:run:<run>:live, refreshed while the run goes on */
+    void *fw_state;              /* the adapter's per-run state (prepare/finish) */
+    int prepared;                /* prepare was called: finish is due */
     char queue_key[TQ_KEY_MAX];
     char label[160];             /* "throughput/native #1" for progress lines */
     char err[1024];
@@ -62,6 +64,7 @@ struct run_ctx {
     struct cmd_count cmds_begin; /* the driver's commands when rs[0] was read */
     struct cmd_count cmds_window;/* ... sent between rs[0] and rs[1] */
     long queued_at_end;          /* the run's tasks on its lists after the stop, -1 unknown */
+    long in_flight_at_end;       /* ... on the adapter's in-flight lists, -1 unknown */
     long pops_abandoned;         /* workers' pops abandoned in the measured phase, -1 unknown */
     /* an external queue's tasks of others (--shared-queue), -1 unknown */
     long foreign_at_start;       /* on the queue when the measured phase began */
@@ -110,29 +113,35 @@ static void progress_final(struct run_ctx *r, long done, double per_s) {
     fflush(stderr);
 }
 
-/* HMGET the run's counters. */
+/* The progress of run_id as the framework counts it (fw_progress: the
+ * native counters P:run:<run>:stats unless the adapter says otherwise). */
 static int read_counters(struct run_ctx *r, const char *run_id, long *completed, long *failed,
                          long *retried) {
-    char key[TQ_KEY_MAX], err[256];
-    tq_key_run_stats(key, sizeof key, r->fr.prefix, run_id);
-    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "HMGET %s %s %s %s", key,
-                                       TQ_STAT_COMPLETED, TQ_STAT_FAILED, TQ_STAT_RETRIED);
-    cmd_count_add(&r->b->cmds, "hmget", 1);
-    if (!rep) return fail(r, "reading %s from Redis %s: %s", key, r->b->url_safe, err);
-    long v[3] = {0, 0, 0};
-    for (size_t i = 0; i < 3 && rep->type == REDIS_REPLY_ARRAY && i < rep->elements; i++)
-        if (rep->element[i]->type == REDIS_REPLY_STRING) v[i] = atol(rep->element[i]->str);
-    freeReplyObject(rep);
-    *completed = v[0];
-    *failed = v[1];
-    *retried = v[2];
+    char err[256];
+    struct fw_progress pr = {0, 0, 0};
+    int rc = fw_progress(r->fw, &r->fr, r->fw_state, r->b->c, run_id, &pr, err, sizeof err);
+    /* the default's one HMGET (an adapter's own reads are not known here,
+     * so Redis's per-task figures include them: bench/README.md) */
+    if (!r->fw->progress) cmd_count_add(&r->b->cmds, "hmget", 1);
+    if (rc != 0) return fail(r, "progress of run %s on Redis %s: %s", run_id, r->b->url_safe, err);
+    *completed = pr.completed;
+    *failed = pr.failed;
+    *retried = pr.retried;
     return 0;
+}
+
+/* Asks the framework about run_id once before any of its tasks is
+ * enqueued, so an adapter counting deltas of global counters takes its
+ * baseline then (framework.h, progress). */
+static int progress_baseline(struct run_ctx *r, const char *run_id) {
+    long c, f, re;
+    return read_counters(r, run_id, &c, &f, &re);
 }
 
 /* The run's counters into r, once more (r->err is kept: a failed run's
  * cause stays its error when this read fails too). */
 static void reread_counters(struct run_ctx *r) {
-    long c, f, re;
+    long c = 0, f = 0, re = 0;
     char keep[sizeof r->err];
     memcpy(keep, r->err, sizeof keep);
     if (read_counters(r, r->fr.run_id, &c, &f, &re) == 0) {
@@ -306,6 +315,7 @@ static void producer_setup(struct run_ctx *r, struct producer *p, const char *ta
     p->mix_len = r->s->mix_len;
     p->ev = &r->b->ev;
     p->embedded = r->b->redis.pid > 0 ? &r->b->redis : NULL;
+    p->fw_state = r->fw_state;
 }
 
 /* Moves the staging list onto the queue in one atomic step, so the running
@@ -353,9 +363,10 @@ static int release_backlog(struct run_ctx *r, const char *staging) {
  * time (wall µs) in *released. */
 static int enqueue_backlog(struct run_ctx *r, struct producer *p, const char *task_run, long tasks,
                            int64_t deadline_us, int64_t *released) {
-    char staging[TQ_KEY_MAX + 8];
+    char staging[TQ_KEY_MAX];
     backlog_key(r, task_run, staging, sizeof staging);
     if (!staging[0]) return fail(r, "run id %s too long for a key", task_run);
+    if (progress_baseline(r, task_run) != 0) return -1;
     producer_setup(r, p, task_run, staging, tasks, 0);
     if (producer_start(p) != 0) return fail(r, "producer: %s", p->err);
     if (wait_producer(r, p, deadline_us) != 0) return -1;
@@ -422,18 +433,11 @@ static int collect_latency(struct run_ctx *r, const char *run_id, long completed
     return -1;
 }
 
-static void fill_fw_run(struct run_ctx *r, int rep) {
-    const struct config *cfg = r->b->cfg;
-    const struct scenario *s = r->s;
-    struct fw_run *fr = &r->fr;
-    memset(fr, 0, sizeof *fr);
-    unsigned salt = (unsigned)((uint64_t)tq_clock_wall_us() ^ ((uint64_t)getpid() << 20) ^
-                               ((uint64_t)r->b->seq << 8)) & 0xffffffu;
-    snprintf(fr->run_id, sizeof fr->run_id, "%.40s.%.16s.%d.%06x", s->name, r->fw->name, rep, salt);
+/* The scenario's effective settings and where things are, as an adapter
+ * sees them (the run's id, queue and URL are the caller's). */
+static void fw_run_settings(const struct config *cfg, const struct scenario *s,
+                            struct fw_run *fr) {
     snprintf(fr->prefix, sizeof fr->prefix, "%s", cfg->prefix);
-    snprintf(fr->queue, sizeof fr->queue, "%s", cfg->external ? cfg->queue : fr->run_id);
-    tq_redis_url_format(&r->b->url, fr->redis_url, sizeof fr->redis_url);
-    snprintf(fr->redis_url_safe, sizeof fr->redis_url_safe, "%s", r->b->url_safe);
     fr->workers = s->workers;
     fr->concurrency = s->concurrency;
     fr->prefetch = s->prefetch;
@@ -445,6 +449,20 @@ static void fill_fw_run(struct run_ctx *r, int rep) {
     snprintf(fr->bin_dir, sizeof fr->bin_dir, "%s", cfg->exe_dir);
     snprintf(fr->frameworks_dir, sizeof fr->frameworks_dir, "%s", cfg->frameworks_dir);
     snprintf(fr->worker_bin, sizeof fr->worker_bin, "%s", cfg->worker_bin);
+}
+
+static void fill_fw_run(struct run_ctx *r, int rep) {
+    const struct config *cfg = r->b->cfg;
+    const struct scenario *s = r->s;
+    struct fw_run *fr = &r->fr;
+    memset(fr, 0, sizeof *fr);
+    unsigned salt = (unsigned)((uint64_t)tq_clock_wall_us() ^ ((uint64_t)getpid() << 20) ^
+                               ((uint64_t)r->b->seq << 8)) & 0xffffffu;
+    snprintf(fr->run_id, sizeof fr->run_id, "%.40s.%.16s.%d.%06x", s->name, r->fw->name, rep, salt);
+    snprintf(fr->queue, sizeof fr->queue, "%s", cfg->external ? cfg->queue : fr->run_id);
+    tq_redis_url_format(&r->b->url, fr->redis_url, sizeof fr->redis_url);
+    snprintf(fr->redis_url_safe, sizeof fr->redis_url_safe, "%s", r->b->url_safe);
+    fw_run_settings(cfg, s, fr);
     snprintf(r->label, sizeof r->label, "%s/%s #%d", s->name, r->fw->name, rep);
 }
 
@@ -479,17 +497,17 @@ static const char count_script[] =
     "end\n"
     "return {len, n}\n";
 
-/* The run's own tasks on a queue shared with others; *len gets its
- * length. -1 when unknown. */
-static long queue_count_run(struct run_ctx *r, long *len) {
+/* The run's own tasks on a list shared with others (an external queue, or
+ * a framework's processing list); *len gets its length. -1 when unknown. */
+static long list_count_run(struct run_ctx *r, const char *key, long *len) {
     char err[256], needle[TQ_NAME_MAX + 4];
     snprintf(needle, sizeof needle, "\"%s\"", r->fr.run_id);
     *len = -1;
     redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "EVAL %s 1 %s %s", count_script,
-                                       r->queue_key, needle);
+                                       key, needle);
     cmd_count_add(&r->b->cmds, "eval", 1);
     if (!rep) {
-        tq_warn("run %s: counting its tasks on %s: %s", r->fr.run_id, r->queue_key, err);
+        tq_warn("run %s: counting its tasks on %s: %s", r->fr.run_id, key, err);
         return -1;
     }
     long n = -1;
@@ -501,6 +519,28 @@ static long queue_count_run(struct run_ctx *r, long *len) {
     return n;
 }
 
+/* The lists the adapter says hold the run's tasks outside the queue. */
+static int inflight_keys(struct run_ctx *r, char (*keys)[TQ_KEY_MAX]) {
+    if (!r->fw->inflight_keys) return 0;
+    int n = r->fw->inflight_keys(&r->fr, r->fw_state, keys, FW_INFLIGHT_KEYS_MAX);
+    return n < 0 ? 0 : n > FW_INFLIGHT_KEYS_MAX ? FW_INFLIGHT_KEYS_MAX : n;
+}
+
+/* The run's tasks on those lists after the stop: held, not lost (only the
+ * run's own on an external queue's lists). 0 when the framework has none,
+ * -1 when unknown. */
+static long inflight_now(struct run_ctx *r) {
+    char keys[FW_INFLIGHT_KEYS_MAX][TQ_KEY_MAX];
+    int nk = inflight_keys(r, keys);
+    long total = 0;
+    for (int i = 0; i < nk; i++) {
+        long len, c = r->b->cfg->external ? list_count_run(r, keys[i], &len) : list_len(r, keys[i]);
+        if (c < 0) return -1;
+        total += c;
+    }
+    return total;
+}
+
 /* What the run's lists still held of its tasks once it stopped: the queue
  * (*on_queue; on a shared external queue only the run's own tasks, the
  * others' in foreign_at_end), plus the staging list of a backlog that was
@@ -509,13 +549,13 @@ static long queued_now(struct run_ctx *r, long *on_queue) {
     long n;
     if (r->b->cfg->external) {
         long len;
-        n = *on_queue = queue_count_run(r, &len);
+        n = *on_queue = list_count_run(r, r->queue_key, &len);
         if (n >= 0) r->foreign_at_end = len - n;
     } else {
         n = *on_queue = queue_len(r);
     }
     if (n >= 0 && r->s->arrival == ARRIVAL_BACKLOG) {
-        char staging[TQ_KEY_MAX + 8];
+        char staging[TQ_KEY_MAX];
         backlog_key(r, r->fr.run_id, staging, sizeof staging);
         long b = staging[0] ? list_len(r, staging) : -1;
         n = b >= 0 ? n + b : -1;
@@ -536,6 +576,8 @@ static void teardown(struct run_ctx *r) {
     workers_stop(&r->ws, STOP_GRACE_MS, &r->b->ev);
     if (bench_connect(r->b, err, sizeof err) != 0) {
         tq_warn("teardown of run %s: its keys are not deleted: %s", r->fr.run_id, err);
+        if (r->prepared && r->fw->finish) r->fw->finish(&r->fr, NULL, r->fw_state);
+        r->prepared = 0;
         return;
     }
     /* after the stop: spawned workers pop nothing more, and what they
@@ -543,15 +585,22 @@ static void teardown(struct run_ctx *r) {
      * failed run read its counters before the stop) */
     long left = 0;
     r->queued_at_end = queued_now(r, &left);
+    r->in_flight_at_end = inflight_now(r);
     if (r->measured) reread_counters(r);
     workers_forget(&r->ws, r->b->c);
     long deleted = 0;
     if (cleanup_run(r->b->c, r->fr.prefix, r->fr.run_id, &deleted, err, sizeof err) != 0)
         tq_warn("teardown of run %s: %s", r->fr.run_id, err);
     if (!r->b->cfg->external) {
-        /* the run's own queue (fresh per run): tasks a failed run left */
+        /* the run's own queue (fresh per run) and in-flight lists: tasks a
+         * failed run left */
+        char keys[FW_INFLIGHT_KEYS_MAX][TQ_KEY_MAX];
+        int nk = inflight_keys(r, keys);
         redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "DEL %s", r->queue_key);
         if (rep) freeReplyObject(rep);
+        for (int i = 0; i < nk; i++)
+            if ((rep = tq_redis_command(r->b->c, err, sizeof err, "DEL %s", keys[i])))
+                freeReplyObject(rep);
     } else {
         /* a shared queue: other users' tasks may be on it, so it is not
          * deleted; say what this run left there */
@@ -560,6 +609,8 @@ static void teardown(struct run_ctx *r) {
                     r->queue_key);
     }
     if (r->fw->clean) r->fw->clean(&r->fr, r->b->c);
+    if (r->prepared && r->fw->finish) r->fw->finish(&r->fr, r->b->c, r->fw_state);
+    r->prepared = 0;
 }
 
 static cJSON *workers_json(const struct worker_set *ws) {
@@ -665,6 +716,12 @@ static int run_phases(struct run_ctx *r) {
     if (cleanup_run_announce(b->c, &r->live, r->fr.prefix, r->fr.run_id, r->queue_key,
                              !cfg->external, live_ttl_ms(r), err, sizeof err) != 0)
         return fail(r, "announcing run %s on %s: %s", r->fr.run_id, b->url_safe, err);
+    /* the adapter's per-run state (a script loaded, a registry, baselines) */
+    if (r->fw->prepare) {
+        r->prepared = 1; /* finish() is due even when prepare fails half-way */
+        if (r->fw->prepare(&r->fr, b->c, &r->fw_state, err, sizeof err) != 0)
+            return fail(r, "%s: preparing run %s: %s", r->fw->name, r->fr.run_id, err);
+    }
     /* workers */
     if (cfg->external) {
         /* a framework's workers heartbeat with its name as their protocol */
@@ -745,6 +802,7 @@ static int run_phases(struct run_ctx *r) {
         r->measured = 1;
         return wait_done(r, r->fr.run_id, r->tasks, NULL, deadline, 1);
     }
+    if (progress_baseline(r, r->fr.run_id) != 0) return -1;
     producer_setup(r, &r->prod, r->fr.run_id, r->queue_key, r->tasks, r->rate);
     workers_abandoned_mark(&r->ws, b->c);
     monitor_begin(&r->mon, &b->ev, cfg->sample_ms, &r->ws, b->redis.pid, b->c, cfg->prefix,
@@ -819,14 +877,19 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     cJSON_AddNumberToObject(o, "failed", (double)r->failed);
     cJSON_AddNumberToObject(o, "retried", (double)r->retried);
     /* Every enqueued task is counted, still queued, in flight, or lost,
-     * each after the stop. Spawned workers were stopped, so none is in
-     * flight: what a killed one held is lost. External workers keep running
-     * and their heartbeats count all their tasks, not this run's, so for a
-     * run they did not finish what is neither counted nor queued is
-     * "unaccounted" (in flight or lost) and lost is null. */
+     * each after the stop. In flight: on the adapter's in-flight lists (a
+     * processing list), where a stopped or killed worker's tasks stay;
+     * spawned workers without such lists hold nothing once stopped, so what
+     * a killed one held is lost. External workers keep running and their
+     * heartbeats count all their tasks, not this run's, so unless their
+     * framework keeps in-flight lists, what is neither counted nor queued
+     * for a run they did not finish is "unaccounted" (in flight or lost)
+     * and lost is null. */
     double queued = r->queued_at_end >= 0 ? (double)r->queued_at_end : NAN;
     double in_flight = NAN;
-    if (!r->ws.external || processed >= r->enqueued) in_flight = 0;
+    if (processed >= r->enqueued) in_flight = 0;
+    else if ((!r->ws.external || r->fw->inflight_keys) && r->in_flight_at_end >= 0)
+        in_flight = (double)r->in_flight_at_end;
     double rest = (double)(r->enqueued - processed) - queued;
     stats_add_number(o, "queued_at_end", queued);
     stats_add_number(o, "in_flight_at_end", in_flight);
@@ -962,6 +1025,7 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     r->fw = fw;
     r->client_rate = -1;
     r->queued_at_end = -1;
+    r->in_flight_at_end = -1;
     r->pops_abandoned = -1;
     r->foreign_at_start = r->foreign_at_end = -1;
     b->seq++;
@@ -1041,4 +1105,25 @@ int run_check_external_queue(struct bench *b, const struct tq_framework *fw, cha
              "results.json as foreign_at_start/foreign_at_end)",
              key, n);
     return 1;
+}
+
+int run_admit(const struct config *cfg, const struct scenario *s, const struct tq_framework *fw,
+              char *why, size_t n) {
+    struct fw_run fr;
+    memset(&fr, 0, sizeof fr);
+    snprintf(fr.run_id, sizeof fr.run_id, "%.40s.%.16s.admit", s->name, fw->name);
+    snprintf(fr.queue, sizeof fr.queue, "%s", cfg->external ? cfg->queue : fr.run_id);
+    fw_run_settings(cfg, s, &fr);
+    const char *lacks = fw_caps_missing(fw, &fr, s->arrival == ARRIVAL_RATE);
+    if (lacks) {
+        snprintf(why, n, "%s workers cannot run %s, which scenario %s needs", fw->name, lacks,
+                 s->name);
+        return 1;
+    }
+    char err[512];
+    if (fw->validate && fw->validate(&fr, err, sizeof err) != 0) {
+        snprintf(why, n, "%s cannot run scenario %s as configured: %s", fw->name, s->name, err);
+        return -1;
+    }
+    return 0;
 }

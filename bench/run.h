@@ -28,6 +28,7 @@
  * what the run did not measure (null in results.json, "-" in the table). */
 struct run_figures {
     int ok;
+    int skipped;                       /* not run: the framework cannot run the scenario */
     int worker_cpu_precise;            /* the workers' CPU time spans >= 100 clock ticks */
     double tput_end_to_end, tput_processing, tput_enqueue;
     /* the framework's own client (throughput_per_s.client_enqueue), for
@@ -50,6 +51,13 @@ struct run_figures {
  * keeps what it measured) and fills fig. Never NULL. */
 cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framework *fw, int rep,
                struct run_figures *fig);
+
+/* Whether fw can run s as configured (cfg's overrides applied): 0 yes; 1
+ * no, because its workers lack a capability s needs (fw->caps: the pair is
+ * skipped, with why); -1 no, because the adapter refuses the settings
+ * (fw->validate: a configuration error, exit 2 before anything starts). */
+int run_admit(const struct config *cfg, const struct scenario *s, const struct tq_framework *fw,
+              char *why, size_t n);
 
 /* --external without --shared-queue: the queue fw's workers serve must be
  * empty, since tqbench never deletes tasks it did not enqueue and tasks

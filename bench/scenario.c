@@ -14,7 +14,9 @@
  * The file must be exactly that object: a NUL byte or text after it is
  * refused (a truncated or concatenated file is not silently half-read), and
  * every count is bounded, rate x duration_s included, with the bound named
- * in the error. */
+ * in the error. The bounds are tq_limits.h's, shared with the flags and with
+ * tqworker: "concurrency" and "prefetch" stop where tqworker's do, so a file
+ * it would refuse fails here (exit 2), not at the health check. */
 #include "scenario.h"
 
 #include <errno.h>
@@ -197,8 +199,10 @@ static int load_mix(const char *path, const cJSON *mix, struct scenario *s, char
                          tq_task_kind_name(m->kind));
                 return -1;
             }
-            if (get_int(path, where, e, need, 0, kind == TQ_KIND_SLEEP ? 3600000 : 60000000, &arg,
-                        err, errlen))
+            if (get_int(path, where, e, need, 0,
+                        kind == TQ_KIND_SLEEP ? (double)TQ_TASK_SLEEP_MS_MAX
+                                              : (double)TQ_RUN_CPU_US_MAX,
+                        &arg, err, errlen))
                 return -1;
             m->arg = arg;
         }
@@ -314,25 +318,29 @@ int scenario_load(const char *path, struct scenario *s, char *err, size_t errlen
     if (get_int(path, "", root, "tasks", 1, (double)SCENARIO_TASKS_MAX, &v, err, errlen)) goto out;
     s->tasks = v;
     v = s->warmup_tasks;
-    if (get_int(path, "", root, "warmup_tasks", 0, 1e8, &v, err, errlen)) goto out;
+    if (get_int(path, "", root, "warmup_tasks", 0, (double)TQ_RUN_WARMUP_MAX, &v, err, errlen))
+        goto out;
     s->warmup_tasks = v;
     v = s->workers;
-    if (get_int(path, "", root, "workers", 1, 1024, &v, err, errlen)) goto out;
+    if (get_int(path, "", root, "workers", 1, TQ_RUN_WORKERS_MAX, &v, err, errlen)) goto out;
     s->workers = (int)v;
     v = s->concurrency;
-    if (get_int(path, "", root, "concurrency", 1, 100000, &v, err, errlen)) goto out;
+    /* tqworker's bounds: a run passes these to it unchanged */
+    if (get_int(path, "", root, "concurrency", 1, TQ_WORKER_CONCURRENCY_MAX, &v, err, errlen))
+        goto out;
     s->concurrency = (int)v;
     v = s->prefetch;
-    if (get_int(path, "", root, "prefetch", 1, 100000, &v, err, errlen)) goto out;
+    if (get_int(path, "", root, "prefetch", 1, TQ_WORKER_PREFETCH_MAX, &v, err, errlen)) goto out;
     s->prefetch = (int)v;
     v = 0;
-    if (get_int(path, "", root, "payload_bytes", 0, 1 << 20, &v, err, errlen)) goto out;
+    if (get_int(path, "", root, "payload_bytes", 0, TQ_RUN_PAYLOAD_BYTES_MAX, &v, err, errlen))
+        goto out;
     s->payload_bytes = (size_t)v;
     v = s->repeat;
-    if (get_int(path, "", root, "repeat", 1, 1000, &v, err, errlen)) goto out;
+    if (get_int(path, "", root, "repeat", 1, TQ_RUN_REPEAT_MAX, &v, err, errlen)) goto out;
     s->repeat = (int)v;
     if (get_num(path, "", root, "timeout_s", 0, 7 * 86400, 1, &s->timeout_s, err, errlen) ||
-        get_num(path, "", root, "rate", 0, 1e8, 0, &s->rate, err, errlen) ||
+        get_num(path, "", root, "rate", 0, TQ_RUN_RATE_MAX, 0, &s->rate, err, errlen) ||
         get_num(path, "", root, "duration_s", 0, 86400, 0, &s->duration_s, err, errlen))
         goto out;
 

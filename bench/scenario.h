@@ -11,11 +11,13 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 #include "framework.h"
+#include "tq_limits.h"
 
 /* The most tasks one run may enqueue, however they are given: "tasks",
  * --tasks, or rate x duration_s for open-loop runs (a run's tasks all fit in
- * one Redis; the embedded one is also bounded in memory, redis_embed.h). */
-#define SCENARIO_TASKS_MAX 1000000000L
+ * one Redis; the embedded one is also bounded in memory, redis_embed.h).
+ * Every bound of a scenario key is tq_limits.h's, as the flags' are. */
+#define SCENARIO_TASKS_MAX TQ_RUN_TASKS_MAX
 
 enum arrival {
     ARRIVAL_BACKLOG = 0, /* enqueue all onto a staging list, then release it to the running

@@ -3,7 +3,7 @@
  *
  * On a small machine where a benchmark shares its CPUs with Redis, placement
  * moves the figures: a round trip costs ~20 µs when client and Redis share a
- * CPU and 65-80 µs across CPUs (DESIGN.md). So the driver records which CPUs
+ * CPU and 65-80 µs across CPUs (bench/README.md, pinning). So the driver records which CPUs
  * each role was allowed and seen on, and can pin each role to a list. Lists
  * are written as taskset(1) and cpuset(7) write them: "0", "0-3", "0,2-3". */
 #ifndef TQ_CPUSET_H

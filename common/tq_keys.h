@@ -1,7 +1,8 @@
 /* tq_keys.h - the Redis key schema of tqbench's native protocol.
  *
  * Every key is built here, so the worker, the driver, the tests and the
- * Celery hook agree on one schema (see DESIGN.md, "The native protocol").
+ * Celery hook agree on one schema (WORKER_SETUP.md, "The native protocol and
+ * its keys", documents it for people writing workers).
  * P is the configurable prefix (default "tq"):
  *
  *   P:queue:<queue>      list  ready tasks; producer LPUSH, worker BRPOP (FIFO)

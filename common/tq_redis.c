@@ -77,6 +77,8 @@ static int parse_int(const char *s, size_t n, long lo, long hi, long *out) {
     return 0;
 }
 
+static size_t url_format(const struct tq_redis_url *u, char *buf, size_t len, int safe);
+
 /* Fails the parse with a message (err and errlen are in scope). */
 #define URL_ERR(...)                                        \
     do {                                                    \
@@ -245,11 +247,21 @@ int tq_redis_url_parse(const char *url, struct tq_redis_url *out, char *err, siz
     }
     int rc = u.is_unix ? parse_unix(rest, &u, err, errlen) : parse_tcp(rest, &u, err, errlen);
     if (rc != 0) return -1;
+    /* Every part fits its field, but percent-encoding can triple the user
+     * and password when the URL is written back for a worker: refused here,
+     * so tq_redis_url_format into TQ_REDIS_URL_MAX bytes never cuts. */
+    size_t full = url_format(&u, NULL, 0, 0);
+    if (full >= TQ_REDIS_URL_MAX)
+        URL_ERR("redis URL: too long once written back (%zu bytes with the user and password "
+                "percent-encoded, at most %d): use a shorter password or host",
+                full, TQ_REDIS_URL_MAX - 1);
     *out = u;
     return 0;
 }
 
-static void url_format(const struct tq_redis_url *u, char *buf, size_t len, int safe) {
+/* Writes the URL into buf (len bytes; len 0 writes nothing) and returns the
+ * length it needs, NUL not included, as snprintf does: >= len means cut. */
+static size_t url_format(const struct tq_redis_url *u, char *buf, size_t len, int safe) {
     size_t pos = 0;
 /* Appends to buf, counting on past a full buffer (snprintf truncates). */
 #define APPEND(...)                                                               \
@@ -258,8 +270,7 @@ static void url_format(const struct tq_redis_url *u, char *buf, size_t len, int 
                           __VA_ARGS__);                                           \
         if (n_ > 0) pos += (size_t)n_;                                            \
     } while (0)
-    if (len == 0) return;
-    buf[0] = '\0';
+    if (len > 0) buf[0] = '\0';
     APPEND("%s://", u->is_unix ? "unix" : "redis");
     int query_password = u->is_unix && !u->user[0] && u->password[0];
     if (u->password[0] && !query_password) {
@@ -282,14 +293,21 @@ static void url_format(const struct tq_redis_url *u, char *buf, size_t len, int 
         else APPEND("%s:%d/%d", u->host, u->port, u->db);
     }
 #undef APPEND
+    return pos;
 }
 
-void tq_redis_url_format_safe(const struct tq_redis_url *u, char *buf, size_t len) {
-    url_format(u, buf, len, 1);
+int tq_redis_url_format_safe(const struct tq_redis_url *u, char *buf, size_t len) {
+    size_t n = url_format(u, buf, len, 1);
+    return n < len && n <= INT_MAX ? (int)n : -1;
 }
 
-void tq_redis_url_format(const struct tq_redis_url *u, char *buf, size_t len) {
-    url_format(u, buf, len, 0);
+int tq_redis_url_format(const struct tq_redis_url *u, char *buf, size_t len) {
+    size_t n = url_format(u, buf, len, 0);
+    if (n < len && n <= INT_MAX) return (int)n;
+    /* a cut URL could end inside the password: a worker would start with a
+     * wrong one and fail at AUTH, far from the cause */
+    if (len > 0) memset(buf, 0, len);
+    return -1;
 }
 
 /* A Redis error reply for err, with the password cut out should a server

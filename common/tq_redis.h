@@ -22,6 +22,11 @@
 #include "tq_log.h"
 
 #define TQ_REDIS_DEFAULT_URL "redis://127.0.0.1:6379/0"
+/* The longest URL, NUL included, tq_redis_url_format writes for a parsed
+ * struct: tq_redis_url_parse refuses a URL whose parts (a long user and
+ * password, percent-encoded) would make it longer, so a buffer this size
+ * always holds it (a worker's argument, FW_ARG_LEN, is at least this). */
+#define TQ_REDIS_URL_MAX 1024
 
 struct tq_redis_url {
     int is_unix;            /* 1: path is set; 0: host and port are set */
@@ -35,15 +40,20 @@ struct tq_redis_url {
 
 /* Parses url into *u. Returns 0, or -1 with a message in err naming what was
  * wrong; *u is unchanged then. err never quotes the URL's text (a mistyped
- * URL can hold the password anywhere), only the scheme and numbers. */
+ * URL can hold the password anywhere), only the scheme and numbers. A URL
+ * that tq_redis_url_format would write back in more than TQ_REDIS_URL_MAX-1
+ * bytes is refused ("too long once written back"). */
 int tq_redis_url_parse(const char *url, struct tq_redis_url *u, char *err, size_t errlen);
 /* Writes the URL with the password replaced by "***" (safe for logs/JSON),
  * always with port and db for redis://: "redis://:***@127.0.0.1:6379/0",
- * "unix:///run/r.sock?db=2&password=***". Truncated to fit len. */
-void tq_redis_url_format_safe(const struct tq_redis_url *u, char *buf, size_t len);
+ * "unix:///run/r.sock?db=2&password=***". Returns its length, or -1 when it
+ * did not fit in len (buf then holds as much as fits: for humans only). */
+int tq_redis_url_format_safe(const struct tq_redis_url *u, char *buf, size_t len);
 /* Writes the full URL, password included (percent-encoded, so it parses back
- * to the same struct): only for a child's argv/env. */
-void tq_redis_url_format(const struct tq_redis_url *u, char *buf, size_t len);
+ * to the same struct): only for a child's argv/env. Returns its length, or
+ * -1 when it does not fit in len: buf is then "" (never a URL cut inside its
+ * password), and the caller must fail rather than start a child with it. */
+int tq_redis_url_format(const struct tq_redis_url *u, char *buf, size_t len);
 
 /* Connects synchronously with a connect timeout and the same timeout on
  * commands (timeout_ms <= 0: neither timeout), then AUTH (AUTH user password

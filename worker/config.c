@@ -65,7 +65,7 @@ static void usage(FILE *f) {
 "                            N-1 more with RPOP key count (Redis >= 6.2)\n"
 "                            (default: 1; 1..%d)\n"
 "  --heartbeat-interval S    seconds between heartbeats; the heartbeat's TTL\n"
-"                            is 3 intervals (default: 1; 0.1..3600)\n"
+"                            is 3 intervals (default: 1; %g..%g)\n"
 "  --prefix P                key prefix (default: " TQ_DEFAULT_PREFIX ")\n"
 "  --id ID                   worker id (default: <hostname>-<pid>); the id\n"
 "                            of a live worker is refused (exit 2)\n"
@@ -74,11 +74,12 @@ static void usage(FILE *f) {
 "                            (default: " DEFAULT_RUN ")\n"
 "  --brpop-timeout S         BRPOP timeout in seconds; bounds how long a\n"
 "                            graceful shutdown waits for pops (default: 1;\n"
-"                            0.01..3600)\n"
+"                            %g..%g)\n"
 "  --max-payload-bytes N     largest payload run; a larger one is counted\n"
 "                            failed without being decoded or kept\n"
 "                            (default: %u = 4 MiB; 1..%u)\n"
-"  --log-level LEVEL         debug, info, warn or error (default: info)\n"
+"  --log-level LEVEL         debug, info, warn (or warning), error or off,\n"
+"                            any case (default: info)\n"
 "  --help                    print this help and exit\n"
 "  --version                 print \"tqworker VERSION\" and exit\n"
 "\n"
@@ -102,9 +103,11 @@ static void usage(FILE *f) {
 "  2        usage or configuration error, or --id held by a live worker\n"
 "           (at start; or taken by another worker while this one ran)\n"
 "  128+N    forced shutdown by a second signal N (130 SIGINT, 143 SIGTERM)\n",
-            WORKER_MAX_QUEUES, WORKER_MAX_CONCURRENCY, WORKER_MAX_PREFETCH, protocols,
-            WORKER_MAX_PAYLOAD_DEFAULT, WORKER_MAX_PAYLOAD_MAX, TQ_NAME_MAX - 1, WORKER_BACKOFF_MIN_MS, WORKER_BACKOFF_MAX_MS,
-            WORKER_SHUTDOWN_FLUSH_MS / 1000);
+            TQ_WORKER_QUEUES_MAX, TQ_WORKER_CONCURRENCY_MAX, TQ_WORKER_PREFETCH_MAX,
+            TQ_WORKER_HEARTBEAT_S_MIN, (double)TQ_WORKER_HEARTBEAT_S_MAX, protocols,
+            TQ_WORKER_BRPOP_TIMEOUT_S_MIN, (double)TQ_WORKER_BRPOP_TIMEOUT_S_MAX,
+            TQ_WORKER_PAYLOAD_DEFAULT, TQ_WORKER_PAYLOAD_MAX, TQ_NAME_MAX - 1,
+            WORKER_BACKOFF_MIN_MS, WORKER_BACKOFF_MAX_MS, WORKER_SHUTDOWN_FLUSH_MS / 1000);
 }
 
 static int parse_int(const char *flag, const char *s, long lo, long hi, int *out, char *err,
@@ -152,8 +155,8 @@ static int parse_queues(struct config *cfg, const char *s, char *err, size_t err
         }
         memcpy(name, p, n);
         name[n] = '\0';
-        if (cfg->nqueues == WORKER_MAX_QUEUES) {
-            snprintf(err, errlen, "--queue: more than %d queues", WORKER_MAX_QUEUES);
+        if (cfg->nqueues == TQ_WORKER_QUEUES_MAX) {
+            snprintf(err, errlen, "--queue: more than %d queues", TQ_WORKER_QUEUES_MAX);
             return -1;
         }
         if (parse_name("--queue", name, cfg->queues[cfg->nqueues], err, errlen) != 0) return -1;
@@ -192,7 +195,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
     cfg->prefetch = 1;
     cfg->heartbeat_ms = 1000;
     cfg->brpop_timeout_ms = 1000;
-    cfg->max_payload = WORKER_MAX_PAYLOAD_DEFAULT;
+    cfg->max_payload = TQ_WORKER_PAYLOAD_DEFAULT;
     cfg->protocol = &tq_protocol_native;
     cfg->log_level = TQ_LOG_INFO;
     snprintf(cfg->prefix, sizeof cfg->prefix, "%s", TQ_DEFAULT_PREFIX);
@@ -210,16 +213,16 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
         case OPT_REDIS: url = optarg; break;
         case OPT_QUEUE: rc = parse_queues(cfg, optarg, err, errlen); break;
         case OPT_CONCURRENCY:
-            rc = parse_int("--concurrency", optarg, 1, WORKER_MAX_CONCURRENCY, &cfg->concurrency,
-                           err, errlen);
+            rc = parse_int("--concurrency", optarg, 1, TQ_WORKER_CONCURRENCY_MAX,
+                           &cfg->concurrency, err, errlen);
             break;
         case OPT_PREFETCH:
-            rc = parse_int("--prefetch", optarg, 1, WORKER_MAX_PREFETCH, &cfg->prefetch, err,
+            rc = parse_int("--prefetch", optarg, 1, TQ_WORKER_PREFETCH_MAX, &cfg->prefetch, err,
                            errlen);
             break;
         case OPT_HEARTBEAT:
-            rc = parse_seconds("--heartbeat-interval", optarg, 0.1, 3600, &cfg->heartbeat_ms, err,
-                               errlen);
+            rc = parse_seconds("--heartbeat-interval", optarg, TQ_WORKER_HEARTBEAT_S_MIN,
+                               TQ_WORKER_HEARTBEAT_S_MAX, &cfg->heartbeat_ms, err, errlen);
             break;
         case OPT_PREFIX: rc = parse_name("--prefix", optarg, cfg->prefix, err, errlen); break;
         case OPT_ID: rc = parse_name("--id", optarg, cfg->id, err, errlen); break;
@@ -232,12 +235,12 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
             }
             break;
         case OPT_BRPOP_TIMEOUT:
-            rc = parse_seconds("--brpop-timeout", optarg, 0.01, 3600, &cfg->brpop_timeout_ms, err,
-                               errlen);
+            rc = parse_seconds("--brpop-timeout", optarg, TQ_WORKER_BRPOP_TIMEOUT_S_MIN,
+                               TQ_WORKER_BRPOP_TIMEOUT_S_MAX, &cfg->brpop_timeout_ms, err, errlen);
             break;
         case OPT_MAX_PAYLOAD: {
             int v;
-            rc = parse_int("--max-payload-bytes", optarg, 1, WORKER_MAX_PAYLOAD_MAX, &v, err,
+            rc = parse_int("--max-payload-bytes", optarg, 1, TQ_WORKER_PAYLOAD_MAX, &v, err,
                            errlen);
             if (rc == 0) cfg->max_payload = (size_t)v;
             break;
@@ -246,7 +249,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
             int level = tq_log_level_parse(optarg);
             if (level < 0 || level == TQ_LOG_OFF) {
                 snprintf(err, errlen,
-                         "--log-level: expected debug, info, warn or error, got \"%s\"", optarg);
+                         "--log-level: expected debug, info, warn, error or off, got \"%s\"", optarg);
                 rc = -1;
             } else {
                 cfg->log_level = (enum tq_log_level)level;

@@ -8,9 +8,10 @@
  * is a plain RPOP of N: BRPOP when idle, batches when busy. The next RPOP is
  * sent while the BRPOP's task runs, so the round trip overlaps the work.
  *
- * hiredis 0.14 has no async timeouts: consumers_watchdog() drops a link
- * whose reply is overdue by the pop's timeout plus a margin. A lost link is
- * reconnected with capped exponential backoff; the worker never exits on it.
+ * Each slot's connection is a struct link (link.c), which reconnects a lost
+ * link with capped exponential backoff (the worker never exits on it) and
+ * drops one whose reply is overdue, hiredis 0.14 having no async timeouts:
+ * consumers_watchdog() allows a pop its timeout plus a margin.
  * A pop that had left this process when its link went (dropped by the
  * watchdog, broken, or freed at a forced exit) may have taken tasks that
  * nobody will run: BRPOP and RPOP remove them when they answer, and the
@@ -20,141 +21,80 @@
  * Memory: a payload larger than --max-payload-bytes is counted failed and
  * never copied (execute.c); the slot's batch buffer is freed when a batch
  * made it grow past BUF_KEEP_MAX, and hiredis frees its reader buffer when it
- * is idle and larger than maxbuf, so a burst of large payloads leaves no
- * lasting growth (main.c keeps glibc from holding such blocks).
+ * is idle and larger than maxbuf (set in link.c), so a burst of large
+ * payloads leaves no lasting growth (main.c keeps glibc from holding such
+ * blocks).
  *
- * hiredis rules honoured here: a context is only freed from our own timers,
- * signal and work callbacks, or reply callbacks (where hiredis defers it),
- * never from its connect or disconnect callbacks; every reply callback runs
- * exactly once, with a NULL reply when the link goes away first. */
+ * hiredis rules honoured here (and in link.c): a context is only freed from
+ * our own timers, signal and work callbacks, or reply callbacks (where
+ * hiredis defers it), never from its connect or disconnect callbacks; every
+ * reply callback runs exactly once, with a NULL reply when the link goes
+ * away first. */
 #include "worker.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_uv.h"
-#include "tq_clock.h"
-
-#define CONNECT_TIMEOUT_MS 5000
 #define BUF_KEEP_MAX (1 << 20) /* a batch buffer grown beyond this is shrunk afterwards */
-/* hiredis's own default: its reader frees an idle buffer larger than this
- * before reading more (set explicitly, as 0 would keep the largest reply's
- * buffer for the life of the connection). */
-#define READER_KEEP_MAX (16 * 1024)
-
-static void slot_connect(struct slot *s);
-
-static void on_retry(uv_timer_t *t) {
-    struct slot *s = t->data;
-    if (s->closed) return;
-    if (!s->ac) {
-        slot_connect(s);
-    } else {
-        s->hold = 0;
-        slot_advance(s);
-    }
-}
-
-/* Waits before reconnecting (or popping again after an error reply). */
-static void slot_backoff(struct slot *s) {
-    int ms = s->backoff_ms ? s->backoff_ms * 2 : WORKER_BACKOFF_MIN_MS;
-    s->backoff_ms = ms > WORKER_BACKOFF_MAX_MS ? WORKER_BACKOFF_MAX_MS : ms;
-    uv_timer_start(&s->retry, on_retry, (uint64_t)s->backoff_ms, 0);
-}
 
 /* Closes the slot for good (shutdown). */
 static void slot_close(struct slot *s) {
-    uv_timer_stop(&s->retry);
     s->hold = 0;
-    if (s->ac) {
-        redisAsyncContext *ac = s->ac;
-        s->ac = NULL;
-        s->connected = 0;
-        redisAsyncFree(ac);
-    }
+    link_stop(&s->link);
     s->closed = 1;
     tq_debug("consumer %d: closed", s->index);
     worker_progress(s->w);
 }
 
-/* Gives up on a link that stopped answering and reconnects. */
-static void slot_drop(struct slot *s, const char *why) {
-    struct worker *w = s->w;
-    redisAsyncContext *ac = s->ac;
-    s->ac = NULL;
-    s->connected = 0;
-    worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN, "consumer %d: %s on %s; reconnecting",
-                       s->index, why, w->cfg->redis_safe);
-    redisAsyncFree(ac); /* the pending pop's callback runs now, with a NULL reply */
-    if (!s->closed && w->phase == PHASE_RUNNING) slot_backoff(s);
+/* --- the slot's link (link.h) ---------------------------------------------------- */
+
+static int slot_wanted(const struct link *l) {
+    const struct slot *s = l->data;
+    return !s->closed && s->w->phase == PHASE_RUNNING;
 }
 
-static void on_connect(const redisAsyncContext *ac, int status) {
-    struct slot *s = ac->data;
-    struct worker *w = s->w;
-    if (s->ac != ac) return;
-    if (status != REDIS_OK) {
-        worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN,
-                           "consumer %d: cannot connect to %s: %s; retrying", s->index,
-                           w->cfg->redis_safe, ac->errstr[0] ? ac->errstr : "error");
-        s->ac = NULL;
-        /* hiredis frees ac after this returns; the pending pop's callback then
-         * runs with a NULL reply and moves the slot on. */
-        if (w->phase == PHASE_RUNNING) slot_backoff(s);
-        return;
-    }
-    s->connected = 1;
-    tq_debug("consumer %d: connected to %s", s->index, w->cfg->redis_safe);
-}
-
-static void on_disconnect(const redisAsyncContext *ac, int status) {
-    struct slot *s = ac->data;
-    struct worker *w = s->w;
-    (void)status;
-    if (s->ac != ac) return; /* we let it go ourselves */
-    s->ac = NULL;
-    s->connected = 0;
-    worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN, "consumer %d: lost connection to %s: %s%s",
-                       s->index, w->cfg->redis_safe,
-                       ac->errstr[0] ? ac->errstr : "closed",
-                       w->phase == PHASE_RUNNING ? "; reconnecting" : "");
-    if (w->phase == PHASE_RUNNING) slot_backoff(s);
-    else slot_advance(s);
-}
-
+/* Connects, or moves the slot on (to its close) once the worker is stopping. */
 static void slot_connect(struct slot *s) {
-    struct worker *w = s->w;
-    if (w->phase != PHASE_RUNNING) {
+    if (s->w->phase != PHASE_RUNNING) {
         slot_advance(s);
         return;
     }
-    char err[1024];
-    redisAsyncContext *ac =
-        tq_redis_connect_async(&w->cfg->redis, &w->rl_setup, err, sizeof err);
-    if (!ac) {
-        worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN,
-                           "consumer %d: cannot connect to %s; retrying", s->index, err);
-        slot_backoff(s);
-        return;
-    }
-    if (redis_uv_attach(ac, &w->ru) != REDIS_OK) {
-        redisAsyncFree(ac);
-        worker_log_limited(w, &w->rl_conn, TQ_LOG_ERROR,
-                           "consumer %d: cannot watch the connection to %s; retrying", s->index,
-                           w->cfg->redis_safe);
-        slot_backoff(s);
-        return;
-    }
-    ac->data = s;
-    ac->c.reader->maxbuf = READER_KEEP_MAX;
-    redisAsyncSetConnectCallback(ac, on_connect);
-    redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    s->ac = ac;
-    s->connected = 0;
-    s->conn_started_us = tq_clock_mono_us();
-    slot_advance(s); /* queues the first pop; hiredis sends it once connected */
+    link_connect(&s->link);
 }
+
+static void slot_opened(struct link *l) {
+    slot_advance(l->data); /* queues the first pop; hiredis sends it once connected */
+}
+
+static void slot_connected(struct link *l) {
+    const struct slot *s = l->data;
+    tq_debug("consumer %d: connected to %s", s->index, s->w->cfg->redis_safe);
+}
+
+static void slot_lost(struct link *l, int reconnecting) {
+    /* stopping: the slot closes now that its pop is over */
+    if (!reconnecting) slot_advance(l->data);
+}
+
+static void slot_retry(struct link *l) {
+    struct slot *s = l->data;
+    if (s->closed) return;
+    if (!l->ac) {
+        slot_connect(s);
+    } else {
+        s->hold = 0; /* the pause after an error reply is over */
+        slot_advance(s);
+    }
+}
+
+static const struct link_ops slot_link_ops = {
+    .wanted = slot_wanted,
+    .opened = slot_opened,
+    .connected = slot_connected,
+    .lost = slot_lost,
+    .retry = slot_retry,
+};
 
 /* Copies one popped payload into the slot. Returns 0, or -1 when out of
  * memory (the payload is then lost, and said so). */
@@ -230,12 +170,10 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata);
 
 static int send_rpop(struct slot *s, int key, int count) {
     struct worker *w = s->w;
-    if (redisAsyncCommand(s->ac, on_rpop, s, "RPOP %b %d", w->keys[key], w->key_len[key], count) !=
-        REDIS_OK)
+    if (redisAsyncCommand(s->link.ac, on_rpop, s, "RPOP %b %d", w->keys[key], w->key_len[key],
+                          count) != REDIS_OK)
         return -1; /* the link is going away; its disconnect callback follows */
-    s->pop_pending = 1;
-    s->pop_sent_us = tq_clock_mono_us();
-    s->pop_limit_us = (int64_t)WORKER_REPLY_MARGIN_MS * 1000;
+    link_sent(&s->link, (int64_t)WORKER_REPLY_MARGIN_MS * 1000);
     s->rpop_key = key;
     s->rpop_asked = count;
     return 0;
@@ -251,30 +189,31 @@ static void pop_error(struct slot *s, const char *cmd, const redisReply *reply) 
                            "consumer %d: unexpected reply to %s (type %d)", s->index, cmd,
                            reply->type);
     s->hold = 1;
-    slot_backoff(s);
+    link_backoff(&s->link);
 }
 
 static void on_brpop(redisAsyncContext *ac, void *r, void *privdata) {
     struct slot *s = privdata;
     struct worker *w = s->w;
     redisReply *reply = r;
-    s->pop_pending = 0;
+    link_replied(&s->link);
     if (!reply) {
         pop_lost(s, ac, 1);
         /* The link went away. If it is still ours its disconnect callback
          * follows; otherwise nobody else will move the slot on. */
-        if (s->ac != ac) slot_advance(s);
+        if (s->link.ac != ac) slot_advance(s);
         return;
     }
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && is_str(reply->element[0]) &&
         is_str(reply->element[1])) {
-        s->backoff_ms = 0;
+        link_healthy(&s->link);
         int key = key_index(w, reply->element[0]->str, reply->element[0]->len);
         if (slot_take(s, reply->element[1]->str, reply->element[1]->len, key) == 0 &&
-            w->cfg->prefetch > 1 && w->rpop_count_ok && w->phase == PHASE_RUNNING && s->ac == ac)
+            w->cfg->prefetch > 1 && w->rpop_count_ok && w->phase == PHASE_RUNNING &&
+            s->link.ac == ac)
             send_rpop(s, key, w->cfg->prefetch - 1);
     } else if (reply->type == REDIS_REPLY_NIL) {
-        s->backoff_ms = 0; /* the timeout: nothing to pop */
+        link_healthy(&s->link); /* the timeout: nothing to pop */
         s->rpop_next = 0;
     } else {
         pop_error(s, "BRPOP", reply);
@@ -286,15 +225,15 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
     struct slot *s = privdata;
     struct worker *w = s->w;
     redisReply *reply = r;
-    s->pop_pending = 0;
+    link_replied(&s->link);
     if (!reply) {
         pop_lost(s, ac, s->rpop_asked);
-        if (s->ac != ac) slot_advance(s);
+        if (s->link.ac != ac) slot_advance(s);
         return;
     }
     s->rpop_next = 0;
     if (reply->type == REDIS_REPLY_ARRAY) {
-        s->backoff_ms = 0;
+        link_healthy(&s->link);
         size_t got = 0;
         for (size_t i = 0; i < reply->elements; i++) {
             if (!is_str(reply->element[i])) continue;
@@ -304,7 +243,7 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
         }
         s->rpop_next = got == (size_t)s->rpop_asked && w->nkeys == 1;
     } else if (reply->type == REDIS_REPLY_NIL) {
-        s->backoff_ms = 0; /* the list ran dry: back to BRPOP */
+        link_healthy(&s->link); /* the list ran dry: back to BRPOP */
     } else if (reply->type == REDIS_REPLY_ERROR && reply->str &&
                (strstr(reply->str, "wrong number of arguments") || strstr(reply->str, "syntax"))) {
         if (w->rpop_count_ok)
@@ -324,12 +263,10 @@ static void slot_pop(struct slot *s) {
         send_rpop(s, 0, w->cfg->prefetch);
         return;
     }
-    if (redisAsyncFormattedCommand(s->ac, on_brpop, s, w->brpop_cmd, (size_t)w->brpop_len) !=
-        REDIS_OK)
+    if (redisAsyncFormattedCommand(s->link.ac, on_brpop, s, w->brpop_cmd,
+                                   (size_t)w->brpop_len) != REDIS_OK)
         return;
-    s->pop_pending = 1;
-    s->pop_sent_us = tq_clock_mono_us();
-    s->pop_limit_us = (w->cfg->brpop_timeout_ms + WORKER_REPLY_MARGIN_MS) * 1000;
+    link_sent(&s->link, (w->cfg->brpop_timeout_ms + WORKER_REPLY_MARGIN_MS) * 1000);
 }
 
 void slot_advance(struct slot *s) {
@@ -344,12 +281,12 @@ void slot_advance(struct slot *s) {
         s->buf = NULL;
         s->buf_cap = 0;
     }
-    if (s->closed || s->pop_pending) return;
+    if (s->closed || s->link.outstanding) return;
     if (w->phase != PHASE_RUNNING) {
         slot_close(s);
         return;
     }
-    if (s->ac && !s->hold) slot_pop(s);
+    if (s->link.ac && !s->hold) slot_pop(s);
 }
 
 int consumers_init(struct worker *w) {
@@ -392,11 +329,14 @@ int consumers_init(struct worker *w) {
     }
     for (int i = 0; i < cfg->concurrency; i++) {
         struct slot *s = &w->slots[i];
+        char name[32], tag[34];
         s->w = w;
         s->index = i;
-        uv_timer_init(w->loop, &s->retry);
+        snprintf(name, sizeof name, "consumer %d", i);
+        snprintf(tag, sizeof tag, "consumer %d: ", i);
+        link_init(&s->link, w, &slot_link_ops, s, &w->rl_conn, name, tag);
+        s->link.awaits = "a pop";
         uv_timer_init(w->loop, &s->sleep);
-        s->retry.data = s;
         s->sleep.data = s;
         s->ents_cap = cfg->prefetch;
         s->ents = malloc((size_t)s->ents_cap * sizeof *s->ents);
@@ -416,7 +356,7 @@ void consumers_stop(struct worker *w) {
     for (int i = 0; i < w->cfg->concurrency; i++) {
         struct slot *s = &w->slots[i];
         /* Busy slots (and those waiting for a pop) close from slot_advance. */
-        if (!s->closed && !s->busy && s->next >= s->n && !s->pop_pending) slot_close(s);
+        if (!s->closed && !s->busy && s->next >= s->n && !s->link.outstanding) slot_close(s);
     }
 }
 
@@ -437,12 +377,7 @@ void consumers_abort(struct worker *w) {
         s->abandoned = 1; /* a cpu task already running ends unheard */
         s->busy = 0;
         s->n = s->next = 0;
-        uv_timer_stop(&s->retry);
-        if (s->ac) {
-            redisAsyncContext *ac = s->ac;
-            s->ac = NULL;
-            redisAsyncFree(ac);
-        }
+        link_stop(&s->link);
         s->closed = 1;
     }
 }
@@ -456,16 +391,7 @@ int consumers_all_closed(const struct worker *w) {
 void consumers_watchdog(struct worker *w, int64_t now_us) {
     for (int i = 0; i < w->cfg->concurrency; i++) {
         struct slot *s = &w->slots[i];
-        if (s->closed || !s->ac) continue;
-        char why[96];
-        if (s->pop_pending && now_us - s->pop_sent_us > s->pop_limit_us) {
-            snprintf(why, sizeof why, "no reply to a pop for %lld ms",
-                     (long long)((now_us - s->pop_sent_us) / 1000));
-            slot_drop(s, why);
-        } else if (!s->connected && now_us - s->conn_started_us > CONNECT_TIMEOUT_MS * 1000LL) {
-            snprintf(why, sizeof why, "connect timed out after %d ms", CONNECT_TIMEOUT_MS);
-            slot_drop(s, why);
-        }
+        if (!s->closed) link_watchdog(&s->link, now_us);
     }
 }
 
@@ -474,12 +400,7 @@ void consumers_close_handles(struct worker *w) {
     for (int i = 0; i < w->cfg->concurrency; i++) {
         struct slot *s = &w->slots[i];
         if (s->w == NULL) continue; /* never initialised (out of memory at start) */
-        if (s->ac) {
-            redisAsyncContext *ac = s->ac;
-            s->ac = NULL;
-            redisAsyncFree(ac);
-        }
-        uv_close((uv_handle_t *)&s->retry, NULL);
+        link_close(&s->link);
         uv_close((uv_handle_t *)&s->sleep, NULL);
     }
 }

@@ -18,7 +18,12 @@
  * snapshots and first/last stamps, plus the pending re-enqueues, all in ONE
  * MULTI/EXEC. A delta counts as flushed only when EXEC succeeded; otherwise
  * it is added back and re-sent, so counters are never lost, and a failed task
- * goes back to its list exactly when its `retried` is counted. */
+ * goes back to its list exactly when its `retried` is counted.
+ *
+ * The connection is a struct link (link.c): reconnected with backoff after a
+ * loss, and dropped by the watchdog when a reply is CONTROL_REPLY_LIMIT_MS
+ * overdue; a heartbeat, a flush or a deregistration cut short by a loss is
+ * sent again on the next connection. */
 #include "worker.h"
 
 #include <errno.h>
@@ -29,149 +34,69 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "redis_uv.h"
 #include "tq_clock.h"
 #include "tq_proc.h"
 
 #define CONTROL_REPLY_LIMIT_MS 10000
-#define CONTROL_CONNECT_TIMEOUT_MS 5000
 
-static void ctl_connect(struct worker *w);
-
-/* --- bookkeeping of replies awaited (for the watchdog) --------------------- */
+/* --- the control link (link.h) ---------------------------------------------------- */
 
 static void ctl_sent(struct control *c) {
-    if (c->outstanding++ == 0) c->progress_us = tq_clock_mono_us();
+    link_sent(&c->link, CONTROL_REPLY_LIMIT_MS * 1000LL);
 }
 
+/* Any reply (not NULL: the link went away) tells the link is healthy. */
 static void ctl_replied(struct control *c, const redisReply *reply) {
-    if (c->outstanding > 0) c->outstanding--;
-    c->progress_us = tq_clock_mono_us();
-    if (reply) c->backoff_ms = 0;
+    link_replied(&c->link);
+    if (reply) link_healthy(&c->link);
 }
 
-/* --- connection --------------------------------------------------------------- */
-
-static void on_retry(uv_timer_t *t) {
-    struct worker *w = t->data;
-    if (!w->ctl.ac && w->phase != PHASE_CLOSING) ctl_connect(w);
+static int ctl_wanted(const struct link *l) {
+    const struct worker *w = l->data;
+    return w->phase != PHASE_CLOSING;
 }
 
-static void ctl_backoff(struct worker *w) {
-    struct control *c = &w->ctl;
-    int ms = c->backoff_ms ? c->backoff_ms * 2 : WORKER_BACKOFF_MIN_MS;
-    c->backoff_ms = ms > WORKER_BACKOFF_MAX_MS ? WORKER_BACKOFF_MAX_MS : ms;
-    uv_timer_start(&c->retry, on_retry, (uint64_t)c->backoff_ms, 0);
-}
-
-static void ctl_on_connect(const redisAsyncContext *ac, int status) {
-    struct worker *w = ac->data;
-    struct control *c = &w->ctl;
-    if (c->ac != ac) return;
-    if (status != REDIS_OK) {
-        worker_log_limited(w, &w->rl_ctl, TQ_LOG_WARN, "cannot connect to %s: %s; retrying",
-                           w->cfg->redis_safe, ac->errstr[0] ? ac->errstr : "error");
-        c->ac = NULL;
-        c->lost = 1;
-        if (w->phase != PHASE_CLOSING) ctl_backoff(w);
-        return;
-    }
-    c->connected = 1;
-    tq_debug("control connection to %s established", w->cfg->redis_safe);
-}
-
-static void ctl_on_disconnect(const redisAsyncContext *ac, int status) {
-    struct worker *w = ac->data;
-    struct control *c = &w->ctl;
-    (void)status;
-    if (c->ac != ac) return;
-    c->ac = NULL;
-    c->connected = 0;
-    c->lost = 1;
-    c->outstanding = 0;
-    worker_log_limited(w, &w->rl_ctl, TQ_LOG_WARN, "lost connection to %s: %s; reconnecting",
-                       w->cfg->redis_safe, ac->errstr[0] ? ac->errstr : "closed");
-    if (w->phase != PHASE_CLOSING) ctl_backoff(w);
-}
-
-/* Gives up on a link that stopped answering (hiredis 0.14 has no timeouts). */
-static void ctl_drop(struct worker *w, const char *why) {
-    struct control *c = &w->ctl;
-    redisAsyncContext *ac = c->ac;
-    c->ac = NULL;
-    c->connected = 0;
-    c->lost = 1;
-    worker_log_limited(w, &w->rl_ctl, TQ_LOG_WARN, "control connection: %s on %s; reconnecting",
-                       why, w->cfg->redis_safe);
-    redisAsyncFree(ac); /* pending callbacks run now with NULL replies */
-    c->outstanding = 0;
-    if (w->phase != PHASE_CLOSING) ctl_backoff(w);
-}
-
-static void ctl_connect(struct worker *w) {
-    struct control *c = &w->ctl;
-    char err[1024];
-    redisAsyncContext *ac =
-        tq_redis_connect_async(&w->cfg->redis, &w->rl_setup, err, sizeof err);
-    if (!ac) {
-        worker_log_limited(w, &w->rl_ctl, TQ_LOG_WARN, "cannot connect to %s; retrying", err);
-        c->lost = 1;
-        ctl_backoff(w);
-        return;
-    }
-    if (redis_uv_attach(ac, &w->ru) != REDIS_OK) {
-        redisAsyncFree(ac);
-        worker_log_limited(w, &w->rl_ctl, TQ_LOG_ERROR,
-                           "cannot watch the connection to %s; retrying", w->cfg->redis_safe);
-        ctl_backoff(w);
-        return;
-    }
-    ac->data = w;
-    redisAsyncSetConnectCallback(ac, ctl_on_connect);
-    redisAsyncSetDisconnectCallback(ac, ctl_on_disconnect);
-    c->ac = ac;
-    c->connected = 0;
-    c->outstanding = 0;
-    c->conn_started_us = tq_clock_mono_us();
+static void ctl_opened(struct link *l) {
+    struct worker *w = l->data;
     /* Queued now, sent once connected: the heartbeat reappears at once. */
     control_beat(w);
     control_flush(w);
     if (w->phase == PHASE_DEREGISTERING) control_deregister(w);
 }
 
+static void ctl_connected(struct link *l) {
+    const struct worker *w = l->data;
+    tq_debug("control connection to %s established", w->cfg->redis_safe);
+}
+
+static void ctl_retry(struct link *l) {
+    if (!l->ac && ctl_wanted(l)) link_connect(l);
+}
+
+static const struct link_ops ctl_link_ops = {
+    .wanted = ctl_wanted,
+    .opened = ctl_opened,
+    .connected = ctl_connected,
+    .lost = NULL, /* the pending callbacks already ran; the link reconnects */
+    .retry = ctl_retry,
+};
+
 void control_init(struct worker *w) {
     memset(&w->ctl, 0, sizeof w->ctl);
-    uv_timer_init(w->loop, &w->ctl.retry);
-    w->ctl.retry.data = w;
+    /* its lines have always named it only when it is dropped */
+    link_init(&w->ctl.link, w, &ctl_link_ops, w, &w->rl_ctl, "control connection", "");
 }
 
 void control_start(struct worker *w) {
-    ctl_connect(w);
+    link_connect(&w->ctl.link);
 }
 
 void control_watchdog(struct worker *w, int64_t now_us) {
-    struct control *c = &w->ctl;
-    if (!c->ac) return;
-    char why[96];
-    if (c->outstanding > 0 && now_us - c->progress_us > CONTROL_REPLY_LIMIT_MS * 1000LL) {
-        snprintf(why, sizeof why, "no reply for %lld ms",
-                 (long long)((now_us - c->progress_us) / 1000));
-        ctl_drop(w, why);
-    } else if (!c->connected && now_us - c->conn_started_us > CONTROL_CONNECT_TIMEOUT_MS * 1000LL) {
-        snprintf(why, sizeof why, "connect timed out after %d ms", CONTROL_CONNECT_TIMEOUT_MS);
-        ctl_drop(w, why);
-    }
+    link_watchdog(&w->ctl.link, now_us);
 }
 
 void control_close(struct worker *w) {
-    struct control *c = &w->ctl;
-    uv_timer_stop(&c->retry);
-    if (c->ac) {
-        redisAsyncContext *ac = c->ac;
-        c->ac = NULL;
-        redisAsyncFree(ac);
-    }
-    uv_close((uv_handle_t *)&c->retry, NULL);
+    link_close(&w->ctl.link);
 }
 
 /* Logs the errors inside an EXEC reply (commands that failed on their own,
@@ -345,10 +270,10 @@ static void on_beat(redisAsyncContext *ac, void *r, void *privdata) {
     if (reply->type == REDIS_REPLY_INTEGER) {
         /* Said once Redis answers, not when a socket accepts: a stopped
          * server still completes connects. */
-        if (!c->registered || c->lost)
+        if (!c->registered || c->link.failed)
             tq_info("%s to %s", c->registered ? "reconnected" : "connected", w->cfg->redis_safe);
         int first = !c->registered;
-        c->lost = 0;
+        c->link.failed = 0;
         c->registered = 1;
         c->take_pid[0] = '\0';
         /* Tasks are popped only once the id is this worker's. */
@@ -370,7 +295,7 @@ static void on_beat(redisAsyncContext *ac, void *r, void *privdata) {
 void control_beat(struct worker *w) {
     struct control *c = &w->ctl;
     const struct config *cfg = w->cfg;
-    if (!c->ac || c->beat_pending || c->id_lost || w->phase >= PHASE_DEREGISTERING) return;
+    if (!c->link.ac || c->beat_pending || c->id_lost || w->phase >= PHASE_DEREGISTERING) return;
     struct tq_proc_usage u;
     if (tq_proc_self(&u) != 0) memset(&u, 0, sizeof u);
     /* PSS as well as RSS, so a driver measuring this worker from afar can
@@ -424,7 +349,7 @@ void control_beat(struct worker *w) {
         argv[argc++] = fv[i][1];
     }
     for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
-    if (redisAsyncCommandArgv(c->ac, on_beat, w, argc, argv, lens) != REDIS_OK) return;
+    if (redisAsyncCommandArgv(c->link.ac, on_beat, w, argc, argv, lens) != REDIS_OK) return;
     c->beat_pending = 1;
     ctl_sent(c);
 }
@@ -443,7 +368,7 @@ static const char *const hist_suffixes[HIST_NFIELDS] = {
     TQ_HIST_FIELD_FIRST_START, TQ_HIST_FIELD_LAST_DONE, TQ_HIST_FIELD_NO_ORIGIN};
 
 static void on_load(redisAsyncContext *ac, void *r, void *privdata) {
-    struct worker *w = ac->data;
+    struct worker *w = ((const struct link *)ac->data)->w;
     struct run_state *run = privdata;
     redisReply *reply = r;
     w->ctl.loads_pending--;
@@ -499,7 +424,8 @@ static void send_load(struct worker *w, struct run_state *run) {
         argv[i + 2] = fields[i];
     }
     for (int i = 0; i < HIST_NFIELDS + 2; i++) lens[i] = strlen(argv[i]);
-    if (redisAsyncCommandArgv(w->ctl.ac, on_load, run, HIST_NFIELDS + 2, argv, lens) != REDIS_OK)
+    if (redisAsyncCommandArgv(w->ctl.link.ac, on_load, run, HIST_NFIELDS + 2, argv, lens) !=
+        REDIS_OK)
         return;
     run->load = RUN_LOAD_PENDING;
     w->ctl.loads_pending++;
@@ -601,8 +527,8 @@ static void flush_counters(struct worker *w, struct run_state *run) {
     int64_t *sent[3] = {&run->sent_completed, &run->sent_failed, &run->sent_retried};
     for (int i = 0; i < 3; i++) {
         if (*pending[i] == 0) continue;
-        if (redisAsyncCommand(c->ac, NULL, NULL, "HINCRBY %s %s %lld", run->stats_key, names[i],
-                              (long long)*pending[i]) != REDIS_OK)
+        if (redisAsyncCommand(c->link.ac, NULL, NULL, "HINCRBY %s %s %lld", run->stats_key,
+                              names[i], (long long)*pending[i]) != REDIS_OK)
             continue;
         *sent[i] += *pending[i];
         *pending[i] = 0;
@@ -646,7 +572,7 @@ static int flush_snapshot(struct worker *w, struct run_state *run) {
         argv[argc] = value;
         lens[argc++] = len;
     }
-    if (redisAsyncCommandArgv(w->ctl.ac, NULL, NULL, argc, argv, lens) == REDIS_OK) {
+    if (redisAsyncCommandArgv(w->ctl.link.ac, NULL, NULL, argc, argv, lens) == REDIS_OK) {
         run->hist_dirty = 0;
         run->hist_sent = 1;
     }
@@ -657,18 +583,18 @@ out:
 
 void control_flush(struct worker *w) {
     struct control *c = &w->ctl;
-    if (!c->ac || c->flush_pending || w->phase >= PHASE_DEREGISTERING) return;
+    if (!c->link.ac || c->flush_pending || w->phase >= PHASE_DEREGISTERING) return;
     /* A run whose histograms changed first gets its earlier snapshot merged;
      * until every such merge is done nothing is flushed, so counters,
      * snapshots and requeues (with their `retried`) always travel together. */
     for (struct run_state *run = w->runs; run; run = run->next)
         if (run->hist_dirty && run->load == RUN_LOAD_NONE) send_load(w, run);
-    if (c->loads_pending || !c->ac) return;
+    if (c->loads_pending || !c->link.ac) return;
     int any = requeues_waiting(w);
     for (struct run_state *run = w->runs; run && !any; run = run->next)
         any = run_has_deltas(run) || run->hist_dirty;
     if (!any) return;
-    if (redisAsyncCommand(c->ac, NULL, NULL, "MULTI") != REDIS_OK) return;
+    if (redisAsyncCommand(c->link.ac, NULL, NULL, "MULTI") != REDIS_OK) return;
     int64_t now = tq_clock_mono_us();
     int oom = 0;
     for (struct run_state *run = w->runs; run; run = run->next) {
@@ -687,9 +613,10 @@ void control_flush(struct worker *w) {
         if (q->sending) continue;
         const char *argv[3] = {q->to_head ? "RPUSH" : "LPUSH", w->keys[q->key], q->payload};
         size_t lens[3] = {5, w->key_len[q->key], q->len};
-        if (redisAsyncCommandArgv(c->ac, NULL, NULL, 3, argv, lens) == REDIS_OK) q->sending = 1;
+        if (redisAsyncCommandArgv(c->link.ac, NULL, NULL, 3, argv, lens) == REDIS_OK)
+            q->sending = 1;
     }
-    if (redisAsyncCommand(c->ac, on_flush, w, "EXEC") == REDIS_OK) {
+    if (redisAsyncCommand(c->link.ac, on_flush, w, "EXEC") == REDIS_OK) {
         c->flush_pending = 1;
         ctl_sent(c);
     } else {
@@ -738,7 +665,7 @@ void control_deregister(struct worker *w) {
         worker_progress(w);
         return;
     }
-    if (!c->ac || c->dereg_pending || c->dereg_done) return;
+    if (!c->link.ac || c->dereg_pending || c->dereg_done) return;
     char pid[24], started[24];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     snprintf(started, sizeof started, "%lld", (long long)w->started_us);
@@ -746,7 +673,7 @@ void control_deregister(struct worker *w) {
                            w->cfg->id, pid,      w->host, started};
     size_t lens[9];
     for (int i = 0; i < 9; i++) lens[i] = strlen(argv[i]);
-    if (redisAsyncCommandArgv(c->ac, on_dereg, w, 9, argv, lens) != REDIS_OK) return;
+    if (redisAsyncCommandArgv(c->link.ac, on_dereg, w, 9, argv, lens) != REDIS_OK) return;
     c->dereg_pending = 1;
     ctl_sent(c);
 }

@@ -29,11 +29,6 @@
 
 #include "tq_clock.h"
 
-/* Longest sleep (ms) and cpu (µs) a task may ask for: one hour, the
- * histograms' range. A larger value is a malformed task, not a stuck slot. */
-#define TASK_MAX_SLEEP_MS (3600LL * 1000)
-#define TASK_MAX_CPU_US (3600LL * 1000000)
-
 static void task_end(struct slot *s) {
     s->next++;
     s->busy = 0;
@@ -233,8 +228,9 @@ void task_start(struct slot *s) {
         task_malformed(s, err);
         return;
     }
-    if ((s->task.kind == TQ_KIND_SLEEP && s->task.arg > TASK_MAX_SLEEP_MS) ||
-        (s->task.kind == TQ_KIND_CPU && s->task.arg > TASK_MAX_CPU_US)) {
+    if ((s->task.kind == TQ_KIND_SLEEP && s->task.arg > TQ_TASK_SLEEP_MS_MAX) ||
+        (s->task.kind == TQ_KIND_CPU && s->task.arg > TQ_TASK_CPU_US_MAX)) {
+        /* tq_limits.h: a larger value is a malformed task, not a stuck slot */
         snprintf(err, sizeof err, "arg %lld out of range for a %s task (at most one hour)",
                  (long long)s->task.arg, tq_task_kind_name(s->task.kind));
         task_malformed(s, err);

@@ -4,7 +4,9 @@
  * each own an async hiredis connection that keeps one BRPOP (or a prefetch
  * RPOP) in flight and run the tasks it brings one after another (execute.c).
  * A separate control connection (control.c) carries heartbeats, batched
- * counter/histogram flushes and re-enqueues. Counters and histograms are kept
+ * counter/histogram flushes and re-enqueues. Both kinds of connection are a
+ * struct link (link.c): reconnection with backoff, and the watchdog that
+ * drops a link whose reply is overdue. Counters and histograms are kept
  * per run id (runs.c). main.c owns the loop, the signals and the shutdown
  * sequence; config.c the command line. */
 #ifndef TQ_WORKER_H
@@ -15,28 +17,28 @@
 #include <hiredis/async.h>
 #include <uv.h>
 
+#include "link.h"
 #include "protocol.h"
 #include "redis_uv.h"
 #include "tq_hist.h"
 #include "tq_keys.h"
+#include "tq_limits.h"
 #include "tq_log.h"
 #include "tq_redis.h"
 #include "tq_task.h"
 
-#define WORKER_MAX_QUEUES 16
+/* The bounds of the command line's values are in tq_limits.h (TQ_WORKER_*),
+ * shared with tqbench, which refuses what tqworker would. */
 #define WORKER_MAX_KEYS 64             /* lists popped: queues x protocol keys */
-#define WORKER_MAX_CONCURRENCY 1024
-#define WORKER_MAX_PREFETCH 10000
 #define WORKER_FLUSH_MS 100            /* counters and histograms flush period */
 #define WORKER_TICK_MS 250             /* watchdog and idle-run reaping period */
 #define WORKER_REPLY_MARGIN_MS 5000    /* a reply later than timeout + this: dead link */
+#define WORKER_CONNECT_TIMEOUT_MS 5000 /* a connect taking longer: dead link (link.c) */
 #define WORKER_BACKOFF_MIN_MS 50
 #define WORKER_BACKOFF_MAX_MS 2000
 #define WORKER_SHUTDOWN_FLUSH_MS 5000  /* graceful: time allowed for the final flush */
 #define WORKER_FORCED_FLUSH_MS 2000    /* after a second signal */
 #define WORKER_RUN_IDLE_MS 30000       /* a flushed run state idle this long is freed */
-#define WORKER_MAX_PAYLOAD_DEFAULT (4u << 20) /* --max-payload-bytes: 4 MiB */
-#define WORKER_MAX_PAYLOAD_MAX (512u << 20)   /* Redis's own proto-max-bulk-len default */
 
 /* Exit codes (also in --help). */
 #define WORKER_EXIT_OK 0
@@ -47,9 +49,9 @@
 struct config {
     struct tq_redis_url redis;
     char redis_safe[768];              /* the URL with the password masked */
-    char queues[WORKER_MAX_QUEUES][TQ_NAME_MAX];
+    char queues[TQ_WORKER_QUEUES_MAX][TQ_NAME_MAX];
     int nqueues;
-    char queues_csv[WORKER_MAX_QUEUES * TQ_NAME_MAX];
+    char queues_csv[TQ_WORKER_QUEUES_MAX * TQ_NAME_MAX];
     int concurrency;
     int prefetch;
     int64_t heartbeat_ms;
@@ -117,19 +119,15 @@ struct entry {
 struct slot {
     struct worker *w;
     int index;
-    redisAsyncContext *ac;         /* NULL while disconnected */
-    int connected;
-    int64_t conn_started_us;       /* monotonic */
-    int backoff_ms;                /* 0 after a healthy reply */
-    int pop_pending;               /* a BRPOP or RPOP awaits its reply */
-    int64_t pop_sent_us;           /* monotonic */
-    int64_t pop_limit_us;          /* how long that reply may take */
+    /* Its connection. A BRPOP or RPOP awaits its reply while
+     * link.outstanding > 0 (one at a time); the retry timer also times the
+     * pause after an error reply (hold). */
+    struct link link;
     int rpop_next;                 /* the last RPOP filled up: pop by RPOP again */
     int rpop_key, rpop_asked;      /* the RPOP in flight: its list and count */
     int hold;                      /* pausing after an error reply */
     int closed;                    /* done for good (shutdown) */
     int abandoned;                 /* forced exit: ignore the running task's end */
-    uv_timer_t retry;              /* reconnect backoff, or the pause after an error */
     uv_timer_t sleep;              /* the running sleep task */
     uv_work_t work;                /* the running cpu task */
     int busy;                      /* a task runs asynchronously (sleep or cpu) */
@@ -146,12 +144,9 @@ struct slot {
 
 /* The control connection and what it has in flight. */
 struct control {
-    redisAsyncContext *ac;
-    int connected;
-    int64_t conn_started_us;
-    int backoff_ms;
-    int lost;                      /* logged a loss; say so when back */
-    uv_timer_t retry;
+    /* Its connection; link.failed: a loss was logged, say so when back.
+     * link.outstanding counts the replies awaited (for the watchdog). */
+    struct link link;
     int beat_pending;
     int flush_pending;
     int registered;                /* a heartbeat claimed the id at least once */
@@ -162,8 +157,6 @@ struct control {
     char take_pid[24], take_host[256], take_started[24];
     int dereg_pending, dereg_done;
     int loads_pending;
-    int outstanding;               /* replies awaited */
-    int64_t progress_us;           /* monotonic: last reply, or first send after none */
 };
 
 enum phase {

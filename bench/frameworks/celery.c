@@ -150,15 +150,23 @@ static void celery_warn(const struct fw_run *run, const char *pool) {
                 run->prefetch);
 }
 
-static int celery_worker_argv(const struct fw_run *run, int index, const char *worker_id,
-                              struct fw_argv *out, char *err, size_t errlen) {
-    char dir[FW_PATH_MAX], node[TQ_NAME_MAX + 16];
+/* The pools tqbench runs Celery with: an unknown one is a configuration
+ * error found before anything starts (validate), not a worker that dies. */
+static int celery_validate(const struct fw_run *run, char *err, size_t errlen) {
     const char *pool = run->pool[0] ? run->pool : CELERY_DEFAULT_POOL;
     if (strcmp(pool, "prefork") != 0 && strcmp(pool, "threads") != 0 &&
         strcmp(pool, "solo") != 0) {
         snprintf(err, errlen, "celery: unsupported pool \"%s\" (prefork, threads or solo)", pool);
         return -1;
     }
+    return 0;
+}
+
+static int celery_worker_argv(const struct fw_run *run, int index, const char *worker_id,
+                              struct fw_argv *out, char *err, size_t errlen) {
+    char dir[FW_PATH_MAX], node[TQ_NAME_MAX + 16];
+    const char *pool = run->pool[0] ? run->pool : CELERY_DEFAULT_POOL;
+    if (celery_validate(run, err, errlen) != 0) return -1;
     if (celery_dir(run, dir, sizeof dir) != 0 || celery_node_prefix(run, node, sizeof node) < 0) {
         snprintf(err, errlen, "celery: frameworks directory or run id too long");
         return -1;
@@ -209,7 +217,11 @@ static void file_last_line(const char *path, char c, char *buf, size_t n) {
     if (!f) return;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = '\0';
-        if (line[0] && (c == 0 || line[0] == c)) snprintf(buf, n, "%s", line);
+        if (line[0] && (c == 0 || line[0] == c)) {
+            size_t k = strnlen(line, n - 1); /* a longer line is cut: a message for humans */
+            memcpy(buf, line, k);
+            buf[k] = '\0';
+        }
     }
     fclose(f);
 }
@@ -360,4 +372,6 @@ const struct tq_framework tq_framework_celery = {
     .encode = celery_encode,
     .client_enqueue_rate = celery_client_enqueue_rate,
     .clean = celery_clean,
+    .caps = FW_CAP_ALL,
+    .validate = celery_validate,
 };

@@ -75,4 +75,8 @@ const struct tq_framework tq_framework_native = {
     .encode = native_encode,
     .client_enqueue_rate = NULL,
     .clean = NULL,
+    /* every kind, retries and open loop; the v2 hooks' defaults are its
+     * protocol: one LPUSH per batch, P:run:<run>:stats, nothing in flight
+     * outside the queue, no per-run state */
+    .caps = FW_CAP_ALL,
 };

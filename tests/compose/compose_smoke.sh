@@ -10,18 +10,20 @@
 # tqbench in external mode and must finish with exact counts and exit 0; with
 # fewer workers than TQ_WORKERS it must exit 1 and say how many it saw. With
 # python3-celery, the `celery` profile is run the same way (Celery's worker and
-# the bench with TQ_FRAMEWORK=celery, on a 1,000-task scenario file). Only the host
-# names, the binaries' directory and the results volume are mapped:
+# the bench with TQ_FRAMEWORK=celery, on a 1,000-task scenario file). The image
+# holds `cmake --install` of the build at /opt/tqbench (docker/Dockerfile), so
+# the build is installed the same way into a temporary prefix here; only the
+# host names, that prefix and the results volume are mapped:
 #   redis://redis:6379    -> redis://127.0.0.1:<port>
-#   tqworker, tqbench     -> <build>/bin/...
-#   /opt/tqbench          -> the source tree (the image's layout of it)
+#   /opt/tqbench          -> <tmp>/opt, cmake --install BUILD_DIR --prefix <tmp>/opt
+#   tqworker, tqbench     -> <tmp>/opt/bin/... (the image's PATH)
 #   <volume target>       -> the volume's host path
 #
-#   compose_smoke.sh BIN_DIR SOURCE_DIR
+#   compose_smoke.sh BUILD_DIR SOURCE_DIR
 set -uo pipefail
 
-BIN=${1:?usage: compose_smoke.sh BIN_DIR SOURCE_DIR}
-SRC=${2:?usage: compose_smoke.sh BIN_DIR SOURCE_DIR}
+BUILD=${1:?usage: compose_smoke.sh BUILD_DIR SOURCE_DIR}
+SRC=${2:?usage: compose_smoke.sh BUILD_DIR SOURCE_DIR}
 . "$SRC/tests/compose/lib.sh"
 
 COMPOSE=$SRC/docker/compose.yaml
@@ -30,13 +32,19 @@ GET=$SRC/tests/compose/compose_get.py
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tq-compose.XXXXXX")
 trap t_cleanup EXIT
 trap 'exit 130' INT TERM
+OPT=$T_TMP/opt
+BIN=$OPT/bin
 
 if ! command -v docker-compose >/dev/null; then
   t_fail "docker-compose not found (./scripts/bootstrap installs Debian's docker-compose)"
   t_summary; exit 1
 fi
+if ! cmake --install "$BUILD" --prefix "$OPT" >"$T_TMP/install.log" 2>&1; then
+  t_fail "cmake --install $BUILD --prefix $OPT (the image's /opt/tqbench):"
+  tail -n 20 "$T_TMP/install.log"; t_summary; exit 1
+fi
 for b in tqworker tqbench; do
-  [ -x "$BIN/$b" ] || { t_fail "$BIN/$b not built"; t_summary; exit 1; }
+  [ -x "$BIN/$b" ] || { t_fail "$BIN/$b not installed"; t_summary; exit 1; }
 done
 
 # --- the file validates, alone, with the ports override, with the celery profile
@@ -78,7 +86,7 @@ local_args() {
   LOCAL_CMD=()
   for a in "${FIELD_ITEMS[@]}"; do
     a=${a//redis:\/\/redis:6379/$url}
-    a=${a//\/opt\/tqbench/$SRC}
+    a=${a//\/opt\/tqbench/$OPT}
     for v in "${vols[@]}"; do [ "$a" = "${v#*:}" ] && a=${v%%:*}; done
     LOCAL_CMD+=("$a")
   done
@@ -90,7 +98,7 @@ local_args() {
   LOCAL_ENV=()
   for a in "${FIELD_ITEMS[@]}"; do
     a=${a//redis:\/\/redis:6379/$url}
-    LOCAL_ENV+=("${a//\/opt\/tqbench/$SRC}")
+    LOCAL_ENV+=("${a//\/opt\/tqbench/$OPT}")
   done
 }
 
@@ -219,7 +227,7 @@ else
          TQ_SCENARIO=$SRC/tests/compose/smoke_small.json TQ_RESULTS=$T_TMP/results-celery
   resolve "$T_TMP/celery.yaml" && local_args "$T_TMP/celery.yaml" celery-worker
   WORKDIR=$(awk '/^  celery-worker:/{s=1} s && /working_dir:/{print $2; exit}' "$T_TMP/celery.yaml")
-  WORKDIR=${WORKDIR//\/opt\/tqbench/$SRC}
+  WORKDIR=${WORKDIR//\/opt\/tqbench/$OPT}
   echo "celery-worker: (cd $WORKDIR) ${LOCAL_ENV[*]} ${LOCAL_CMD[*]}"
   (cd "$WORKDIR" && exec env "${LOCAL_ENV[@]}" "${LOCAL_CMD[@]}") >>"$T_TMP/celery.log" 2>&1 </dev/null &
   CELERY=$!

@@ -5,7 +5,10 @@
  * Issue 8, defects 5 and 6: every count is bounded and the bound is named
  * ("tasks", rate x duration_s from the file or with --rate); a directory, a
  * NUL byte or text after the object is refused as such; --worker-bin must
- * be a program, checked before anything starts. */
+ * be a program, checked before anything starts. Issue 9: concurrency and
+ * prefetch stop at tqworker's own bounds (tq_limits.h), as flags and as
+ * scenario keys, so a value the worker would refuse is exit 2 before anything
+ * starts rather than a failed health check. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +16,11 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "driver_harness.h"
+#include "tq_limits.h"
 #include "tq_testutil.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x) /* a tq_limits.h bound as text: "1024" */
 
 /* Runs tqbench with args; expects exit code rc and every needle in the output. */
 static void expect_run(struct drv *d, const char *const *args, int rc, const char *const *needles) {
@@ -55,8 +62,10 @@ Test(driver, malformed_scenarios, .timeout = 120, .fini = drv_cleanup) {
         {"{\"tasks\": 10, \"timeout_s\": 2} {\"tasks\": 20}", "text after the JSON object (line 1, byte 30)"},
         {"{\"tasks\": 10, \"timeout_s\": 2}\n}\n", "text after the JSON object (line 2, byte 30)"},
         {"{\"tasks\": 10, \"timeout_s\": 2}\n# a comment\n", "text after the JSON object (line 2"},
-        {"{\"tasks\": 10, \"concurrency\": -1}", "\"concurrency\" must be an integer in 1..100000"},
-        {"{\"tasks\": 10, \"workers\": true}", "\"workers\" must be an integer in 1..1024 (got a boolean)"},
+        {"{\"tasks\": 10, \"concurrency\": -1}",
+         "\"concurrency\" must be an integer in 1.." STR(TQ_WORKER_CONCURRENCY_MAX) " (got -1)"},
+        {"{\"tasks\": 10, \"workers\": true}",
+         "\"workers\" must be an integer in 1.." STR(TQ_RUN_WORKERS_MAX) " (got a boolean)"},
         {"{\"tasks\": 10, \"arrival\": \"burst\"}", "\"arrival\" must be \"backlog\", \"live\" or \"rate\""},
         {"{\"tasks\": 10, \"mix\": [{\"kind\": \"nap\"}]}", "\"mix[0].kind\" must be one of"},
         {"{\"tasks\": 10, \"mix\": [{\"kind\": \"sleep\"}]}", "\"mix[0].ms\" is required for kind sleep"},
@@ -255,6 +264,57 @@ Test(driver, bad_flags, .timeout = 60, .fini = drv_cleanup) {
     const char *n19[] = {"--pin-redis applies to the embedded redis-server only", NULL};
     expect_run(&d, a19, 2, n19);
     cr_assert_null(drv_results(&d), "a configuration error must not start a run");
+    drv_fini(&d);
+}
+
+/* Issue 9: `--concurrency 2000` passed tqbench's checks, then every tqworker
+ * refused it and the run failed at the health check (exit 1, after Redis and
+ * the workers were started). A concurrency or prefetch past tqworker's bound
+ * (tq_limits.h, which tqworker's own test checks it enforces), as a flag or
+ * a scenario key, is now exit 2 at once, naming the flag or key and the
+ * range, with no results folder, Redis or worker started. */
+Test(driver, limits_are_tqworkers, .timeout = 60, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    char conc_over[32], pref_over[32], conc_flag[128], pref_flag[128];
+    snprintf(conc_over, sizeof conc_over, "%d", TQ_WORKER_CONCURRENCY_MAX + 1);
+    snprintf(pref_over, sizeof pref_over, "%d", TQ_WORKER_PREFETCH_MAX + 1);
+    snprintf(conc_flag, sizeof conc_flag, "--concurrency must be an integer in 1..%d (got \"%s\")",
+             TQ_WORKER_CONCURRENCY_MAX, conc_over);
+    snprintf(pref_flag, sizeof pref_flag, "--prefetch must be an integer in 1..%d (got \"%s\")",
+             TQ_WORKER_PREFETCH_MAX, pref_over);
+    char conc_file[400], pref_file[400], conc_text[128], pref_text[128];
+    char conc_key[128], pref_key[128];
+    snprintf(conc_text, sizeof conc_text, "{\"tasks\": 10, \"concurrency\": %s}", conc_over);
+    snprintf(pref_text, sizeof pref_text, "{\"tasks\": 10, \"prefetch\": %s}", pref_over);
+    drv_write(&d, "conc.json", conc_text, conc_file, sizeof conc_file);
+    drv_write(&d, "pref.json", pref_text, pref_file, sizeof pref_file);
+    snprintf(conc_key, sizeof conc_key, "\"concurrency\" must be an integer in 1..%d (got %s)",
+             TQ_WORKER_CONCURRENCY_MAX, conc_over);
+    snprintf(pref_key, sizeof pref_key, "\"prefetch\" must be an integer in 1..%d (got %s)",
+             TQ_WORKER_PREFETCH_MAX, pref_over);
+    const char *runs[][8] = {
+        {"run", "--concurrency", conc_over, "--tasks", "10", "--out", d.out, NULL},
+        {"run", "--prefetch", pref_over, "--tasks", "10", "--out", d.out, NULL},
+        {"run", "--scenario", conc_file, "--out", d.out, NULL},
+        {"run", "--scenario", pref_file, "--out", d.out, NULL},
+    };
+    const char *needles[][3] = {
+        {conc_flag, NULL}, {pref_flag, NULL}, {conc_file, conc_key, NULL},
+        {pref_file, pref_key, NULL},
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        long long t0 = now_ms();
+        expect_run(&d, runs[i], 2, needles[i]);
+        cr_assert_lt(now_ms() - t0, 2000, "%s %s took %lld ms to refuse", runs[i][1], runs[i][2],
+                     now_ms() - t0);
+        /* nothing started: not even the results folder, which comes before
+         * Redis and the workers */
+        struct stat st;
+        cr_assert_neq(stat(d.out, &st), 0, "%s %s: %s was created", runs[i][1], runs[i][2], d.out);
+        cr_assert(!drv_file_has(d.log, "health-check"), "%s %s got to the health check",
+                  runs[i][1], runs[i][2]);
+    }
     drv_fini(&d);
 }
 

@@ -206,6 +206,61 @@ Test(redis_url, rejects_overlong_parts) {
     cr_assert_eq(tq_redis_url_parse("http://x", &u, err, 0), -1);
 }
 
+/* "redis://" USER ":" PASSWORD "@" HOST ":6379/0" with a user of ulen bytes
+ * (uat of them '@', percent-encoded as %40) and a password of 255 '@', so
+ * the URL written back is 18 + (ulen + 2 * uat) + 765 + strlen(host) - 1. */
+static void long_url(char *url, size_t n, int ulen, int uat, const char *host) {
+    size_t o = (size_t)snprintf(url, n, "redis://");
+    for (int i = 0; i < ulen; i++) o += (size_t)snprintf(url + o, n - o, i < uat ? "%%40" : "u");
+    o += (size_t)snprintf(url + o, n - o, ":");
+    for (int i = 0; i < 255; i++) o += (size_t)snprintf(url + o, n - o, "%%40");
+    snprintf(url + o, n - o, "@%s:6379/0", host);
+}
+
+/* Every part fits its field, but the user and password percent-encoded
+ * would not fit in a worker's argument: refused at parse time, and the
+ * format functions say so rather than cut the password (issue 9). */
+Test(redis_url, too_long_to_write_back) {
+    char url[2048], err[256], full[TQ_REDIS_URL_MAX];
+    struct tq_redis_url u;
+    /* written back: 18 + 239 + 765 + 2 - 1 = 1023 bytes, the most that fits */
+    long_url(url, sizeof url, 127, 56, "hh");
+    cr_assert_eq(tq_redis_url_parse(url, &u, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(tq_redis_url_format(&u, full, sizeof full), TQ_REDIS_URL_MAX - 1);
+    cr_assert_eq(strlen(full), TQ_REDIS_URL_MAX - 1);
+    cr_assert_str_eq(full, url, "written back differs from the URL parsed");
+    /* one byte more: refused, naming the limit, quoting nothing */
+    long_url(url, sizeof url, 127, 56, "hhh");
+    cr_assert_eq(tq_redis_url_parse(url, &u, err, sizeof err), -1, "accepted a 1024-byte URL");
+    cr_assert_not_null(strstr(err, "too long once written back"), "%s", err);
+    cr_assert_not_null(strstr(err, "1024 bytes"), "%s", err);
+    cr_assert_not_null(strstr(err, "at most 1023"), "%s", err);
+    cr_assert_null(strstr(err, "%40"), "%s", err);
+    long_url(url, sizeof url, 127, 127, "h");
+    cr_assert_eq(tq_redis_url_parse(url, &u, err, sizeof err), -1);
+
+    /* a struct built by hand with the same parts: format reports -1 and
+     * leaves "" (never a URL cut inside the password); format_safe cuts,
+     * NUL-terminated, and says so; a buffer large enough gets the length */
+    memset(&u, 0, sizeof u);
+    snprintf(u.host, sizeof u.host, "h");
+    u.port = 6379;
+    memset(u.user, '@', sizeof u.user - 1);
+    memset(u.password, '@', sizeof u.password - 1);
+    memset(full, 'x', sizeof full);
+    cr_assert_eq(tq_redis_url_format(&u, full, sizeof full), -1);
+    cr_assert_str_eq(full, "");
+    char big[2048], tiny[16];
+    int len = tq_redis_url_format(&u, big, sizeof big);
+    cr_assert_eq(len, 8 + 127 * 3 + 1 + 255 * 3 + 1 + 8, "length %d", len);
+    cr_assert_eq((size_t)len, strlen(big));
+    cr_assert_eq(tq_redis_url_format_safe(&u, tiny, sizeof tiny), -1);
+    cr_assert_eq(strlen(tiny), sizeof tiny - 1);
+    cr_assert_eq(tq_redis_url_format_safe(&u, big, sizeof big), (int)strlen(big));
+    cr_assert_not_null(strstr(big, ":***@h:6379/0"), "the safe form: %s", big);
+    cr_assert_eq(strlen(big), 8 + 127 * 3 + 5 + 8, "the safe form holds the password");
+}
+
 Test(redis_url, default_url_parses) {
     struct tq_redis_url u;
     char err[256];

@@ -1,6 +1,7 @@
 /* test_cli.c - tqworker's command line: --help and --version, every bad flag
- * or value exits 2 with a message naming the flag, and a Redis password
- * never reaches the output. */
+ * or value exits 2 with a message naming the flag, the bounds it enforces
+ * are tq_limits.h's (which tqbench checks too), and a Redis password never
+ * reaches the output. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tq_limits.h"
 #include "worker_harness.h"
 
 static char out_path[256];
@@ -110,6 +112,78 @@ Test(worker_cli, bad_flags_and_values_exit_2_naming_the_flag) {
                      cases[i].args[1] ? cases[i].args[1] : "", rc);
         cr_expect(strstr(out, cases[i].names) != NULL, "%s: message does not name %s: %s",
                   cases[i].args[0], cases[i].names, out);
+        free(out);
+    }
+}
+
+struct bound_case {
+    const char *flag;
+    char ok[32], over[32]; /* the last value accepted, the first refused */
+    char range[64];        /* as the refusal states it */
+};
+
+/* tqworker accepts exactly up to tq_limits.h's bounds, the ones tqbench
+ * refuses beyond (tests/driver/test_config.c): the value at the bound is
+ * accepted, the next one refused, naming the flag and the range. Each value
+ * is followed by --help, which ends the worker with exit 0 once every value
+ * before it was accepted, so nothing connects anywhere. */
+Test(worker_cli, bounds_are_the_shared_limits) {
+    struct bound_case cases[6] = {{.flag = "--concurrency"}, {.flag = "--prefetch"},
+                                  {.flag = "--max-payload-bytes"}, {.flag = "--queue"},
+                                  {.flag = "--heartbeat-interval"}, {.flag = "--brpop-timeout"}};
+    long imax[3] = {TQ_WORKER_CONCURRENCY_MAX, TQ_WORKER_PREFETCH_MAX, (long)TQ_WORKER_PAYLOAD_MAX};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cases[i].ok, sizeof cases[i].ok, "%ld", imax[i]);
+        snprintf(cases[i].over, sizeof cases[i].over, "%ld", imax[i] + 1);
+        snprintf(cases[i].range, sizeof cases[i].range, "in 1..%ld", imax[i]);
+    }
+    /* --queue: TQ_WORKER_QUEUES_MAX names q0,q1,..., then one more */
+    static char queues_ok[TQ_WORKER_QUEUES_MAX * 8], queues_over[(TQ_WORKER_QUEUES_MAX + 1) * 8];
+    size_t n = 0;
+    for (int i = 0; i < TQ_WORKER_QUEUES_MAX; i++)
+        n += (size_t)snprintf(queues_ok + n, sizeof queues_ok - n, "%sq%d", i ? "," : "", i);
+    snprintf(queues_over, sizeof queues_over, "%s,q%d", queues_ok, TQ_WORKER_QUEUES_MAX);
+    snprintf(cases[3].range, sizeof cases[3].range, "more than %d queues", TQ_WORKER_QUEUES_MAX);
+    /* seconds: the upper bounds (the lower ones are in the next loop) */
+    snprintf(cases[4].ok, sizeof cases[4].ok, "%g", (double)TQ_WORKER_HEARTBEAT_S_MAX);
+    snprintf(cases[4].over, sizeof cases[4].over, "%g", TQ_WORKER_HEARTBEAT_S_MAX + 0.5);
+    snprintf(cases[4].range, sizeof cases[4].range, "in %g..%g", TQ_WORKER_HEARTBEAT_S_MIN,
+             (double)TQ_WORKER_HEARTBEAT_S_MAX);
+    snprintf(cases[5].ok, sizeof cases[5].ok, "%g", (double)TQ_WORKER_BRPOP_TIMEOUT_S_MAX);
+    snprintf(cases[5].over, sizeof cases[5].over, "%g", TQ_WORKER_BRPOP_TIMEOUT_S_MAX + 0.5);
+    snprintf(cases[5].range, sizeof cases[5].range, "in %g..%g", TQ_WORKER_BRPOP_TIMEOUT_S_MIN,
+             (double)TQ_WORKER_BRPOP_TIMEOUT_S_MAX);
+    for (int i = 0; i < 6; i++) {
+        const char *ok = i == 3 ? queues_ok : cases[i].ok;
+        const char *over = i == 3 ? queues_over : cases[i].over;
+        char *out;
+        const char *a_ok[] = {cases[i].flag, ok, "--help", NULL};
+        int rc = run(a_ok, &out);
+        cr_expect_eq(rc, 0, "%s %s (the bound) refused: exit %d: %s", cases[i].flag, ok, rc, out);
+        free(out);
+        const char *a_over[] = {cases[i].flag, over, "--help", NULL};
+        rc = run(a_over, &out);
+        cr_expect_eq(rc, 2, "%s %s (past the bound) not refused: exit %d", cases[i].flag, over,
+                     rc);
+        cr_expect(strstr(out, cases[i].flag) && strstr(out, cases[i].range),
+                  "%s %s: message does not name the flag and \"%s\": %s", cases[i].flag, over,
+                  cases[i].range, out);
+        free(out);
+    }
+    /* the lower bounds of the seconds, and 1 of the counts */
+    const char *lows[][3] = {{"--heartbeat-interval", "0.1", "0.09"},
+                             {"--brpop-timeout", "0.01", "0.009"},
+                             {"--concurrency", "1", "0"},
+                             {"--prefetch", "1", "0"}};
+    cr_assert_eq(TQ_WORKER_HEARTBEAT_S_MIN, 0.1);
+    cr_assert_eq(TQ_WORKER_BRPOP_TIMEOUT_S_MIN, 0.01);
+    for (size_t i = 0; i < sizeof lows / sizeof lows[0]; i++) {
+        char *out;
+        const char *a_ok[] = {lows[i][0], lows[i][1], "--help", NULL};
+        cr_expect_eq(run(a_ok, &out), 0, "%s %s refused: %s", lows[i][0], lows[i][1], out);
+        free(out);
+        const char *a_low[] = {lows[i][0], lows[i][2], "--help", NULL};
+        cr_expect_eq(run(a_low, &out), 2, "%s %s accepted", lows[i][0], lows[i][2]);
         free(out);
     }
 }
