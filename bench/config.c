@@ -25,7 +25,7 @@ enum {
     OPT_REPEAT, OPT_WARMUP, OPT_RATE, OPT_REDIS, OPT_EXTERNAL, OPT_QUEUE, OPT_PREFIX,
     OPT_WORKER_BIN, OPT_OUT, OPT_SAMPLE_MS, OPT_HEALTH_TIMEOUT, OPT_STALL_TIMEOUT, OPT_QUIET,
     OPT_LOG_LEVEL, OPT_PAYLOAD_BYTES, OPT_RESULTS_ROOT, OPT_PIN_WORKERS, OPT_PIN_REDIS,
-    OPT_PIN_DRIVER, OPT_SHARED_QUEUE, OPT_DRY_RUN, OPT_RUN, OPT_FORMAT, OPT_HELP, OPT_VERSION,
+    OPT_PIN_DRIVER, OPT_SHARED_QUEUE, OPT_FORCE, OPT_ASYNCTASQ_PYTHON, OPT_DRY_RUN, OPT_RUN, OPT_FORMAT, OPT_HELP, OPT_VERSION,
 };
 
 #define FOR_RUN (1u << CMD_RUN)
@@ -63,6 +63,8 @@ static const struct option long_opts[] = {
     {"pin-redis", required_argument, NULL, OPT_PIN_REDIS},
     {"pin-driver", required_argument, NULL, OPT_PIN_DRIVER},
     {"shared-queue", no_argument, NULL, OPT_SHARED_QUEUE},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"asynctasq-python", required_argument, NULL, OPT_ASYNCTASQ_PYTHON},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"run", required_argument, NULL, OPT_RUN},
     {"format", required_argument, NULL, OPT_FORMAT},
@@ -77,7 +79,7 @@ static const unsigned opt_scope[] = {
     FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE | FOR_STATS, FOR_RUN, FOR_RUN | FOR_ENQUEUE,
     FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE | FOR_STATS, FOR_RUN, FOR_RUN, FOR_RUN,
     FOR_RUN, FOR_RUN, FOR_RUN, FOR_ALL, FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN,
-    FOR_CLEAN, FOR_STATS, FOR_STATS, FOR_ALL, FOR_ALL,
+    FOR_RUN, FOR_RUN | FOR_LIST, FOR_CLEAN, FOR_STATS, FOR_STATS, FOR_ALL, FOR_ALL,
 };
 
 _Static_assert(sizeof opt_scope / sizeof opt_scope[0] == OPT_VERSION - OPT_SCENARIO + 1,
@@ -137,6 +139,11 @@ void config_usage(FILE *f) {
         "                            tasks tqbench did not put there (refused otherwise, exit\n"
         "                            2); they stay, are run among this run's tasks, and are\n"
         "                            counted in results.json (foreign_at_start/_at_end)\n"
+        "  --force                   start although a framework's queue or processing list\n"
+        "                            holds tasks that would corrupt its per-queue counters\n"
+        "                            (AsyncTasQ: refused otherwise, naming them)\n"
+        "  --asynctasq-python PATH   the Python that imports asynctasq (default: python3 on\n"
+        "                            PATH); asynctasq is available iff PATH -c 'import asynctasq'\n"
         "  --prefix P                native key prefix (default tq)\n"
         "  --worker-bin PATH         tqworker binary (default: next to tqbench)\n"
         "  --out DIR                 results folder; refused (exit 2) when DIR already holds a\n"
@@ -428,6 +435,11 @@ static int apply_opt(struct config *cfg, int opt, const char *arg, const char *f
     case OPT_SHARED_QUEUE:
         cfg->shared_queue = 1;
         return 0;
+    case OPT_FORCE:
+        cfg->force = 1;
+        return 0;
+    case OPT_ASYNCTASQ_PYTHON:
+        return copy_path(flag, arg, cfg->asynctasq_python, sizeof cfg->asynctasq_python, err, errlen);
     case OPT_QUEUE:
         return copy_name(flag, arg, cfg->queue, sizeof cfg->queue, err, errlen);
     case OPT_PREFIX:
@@ -632,6 +644,7 @@ cJSON *config_to_json(const struct config *cfg) {
     cJSON_AddBoolToObject(o, "external", cfg->external);
     cJSON_AddStringToObject(o, "queue", cfg->external ? cfg->queue : "per-run");
     cJSON_AddBoolToObject(o, "shared_queue", cfg->shared_queue);
+    cJSON_AddBoolToObject(o, "force", cfg->force);
     cJSON_AddStringToObject(o, "prefix", cfg->prefix);
     /* the binary the native framework starts: --worker-bin, else the one
      * next to tqbench */

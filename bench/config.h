@@ -44,6 +44,8 @@ struct config {
     char redis_safe[FW_ARG_LEN];/* --redis with the password as "***" */
     int external;               /* --external: attach to running workers */
     int shared_queue;           /* --shared-queue: the external queue may hold others' tasks */
+    int force;                  /* --force: start although a framework's queue/processing list is not empty */
+    char asynctasq_python[FW_PATH_MAX]; /* --asynctasq-python; "" = python3 on PATH */
     char queue[TQ_NAME_MAX];    /* --queue (external mode / enqueue), default "default" */
     char prefix[TQ_NAME_MAX];   /* --prefix, default "tq" */
     char worker_bin[FW_PATH_MAX];

@@ -76,6 +76,8 @@ struct fw_run {
     char bin_dir[FW_PATH_MAX];     /* directory of tqbench's own executable (tqworker is there) */
     char frameworks_dir[FW_PATH_MAX]; /* the repo's bench/frameworks (task modules, helpers) */
     char worker_bin[FW_PATH_MAX];  /* --worker-bin when given, else "" (native: bin_dir/tqworker) */
+    char asynctasq_python[FW_PATH_MAX]; /* --asynctasq-python when given, else "" (python3 on PATH) */
+    int force;                     /* --force: start although the framework's queue is not empty */
 };
 
 /* What a framework's workers can run (tq_framework.caps). A scenario that
@@ -218,12 +220,20 @@ struct tq_framework {
      * teardown when the queue was the run's own. Returns how many. */
     int (*inflight_keys)(const struct fw_run *run, const void *state, char (*keys)[TQ_KEY_MAX],
                          int max);
+
+    /* Optional: the bytes that mark a payload as this run's, found by a
+     * plain substring search on a list other producers share (an external
+     * queue and its in-flight lists): the run id as the wire format writes
+     * it. Returns the length, or -1 when it does not fit in n. NULL: the
+     * run id in double quotes, as JSON writes it (native, Celery). */
+    int (*run_marker)(const struct fw_run *run, char *buf, size_t n);
 };
 
 /* The registry, NULL-terminated, in the order `--framework all` runs them. */
 extern const struct tq_framework *const tq_frameworks[];
 extern const struct tq_framework tq_framework_native;
 extern const struct tq_framework tq_framework_celery; /* bench/frameworks/celery.c */
+extern const struct tq_framework tq_framework_asynctasq; /* bench/frameworks/asynctasq.c */
 
 /* The framework called name, or NULL. */
 const struct tq_framework *framework_find(const char *name);

@@ -41,6 +41,7 @@ static void probe_run(const struct config *cfg, struct fw_run *fr) {
     snprintf(fr->bin_dir, sizeof fr->bin_dir, "%s", cfg->exe_dir);
     snprintf(fr->frameworks_dir, sizeof fr->frameworks_dir, "%s", cfg->frameworks_dir);
     snprintf(fr->worker_bin, sizeof fr->worker_bin, "%s", cfg->worker_bin);
+    snprintf(fr->asynctasq_python, sizeof fr->asynctasq_python, "%s", cfg->asynctasq_python);
     snprintf(fr->prefix, sizeof fr->prefix, "%s", cfg->prefix);
 }
 

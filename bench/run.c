@@ -449,6 +449,8 @@ static void fw_run_settings(const struct config *cfg, const struct scenario *s,
     snprintf(fr->bin_dir, sizeof fr->bin_dir, "%s", cfg->exe_dir);
     snprintf(fr->frameworks_dir, sizeof fr->frameworks_dir, "%s", cfg->frameworks_dir);
     snprintf(fr->worker_bin, sizeof fr->worker_bin, "%s", cfg->worker_bin);
+    snprintf(fr->asynctasq_python, sizeof fr->asynctasq_python, "%s", cfg->asynctasq_python);
+    fr->force = cfg->force;
 }
 
 static void fill_fw_run(struct run_ctx *r, int rep) {
@@ -484,9 +486,10 @@ static size_t pad_for(struct run_ctx *r) {
 }
 
 /* Counts the elements of a list that hold needle (plain find), in pages:
- * {LLEN, matches}. A task names its run in its payload as a JSON string
- * ("run":"<id>" natively, headers.tqbench_run for Celery), so the quoted run
- * id matches this run's tasks and no others ("<id>-warmup" neither). */
+ * {LLEN, matches}. A task names its run in its payload, as the framework's
+ * run_marker says (JSON: "run":"<id>" natively, headers.tqbench_run for
+ * Celery, so the quoted run id matches this run's tasks and no others,
+ * "<id>-warmup" neither). */
 static const char count_script[] =
     "local len = redis.call('LLEN', KEYS[1])\n"
     "local n = 0\n"
@@ -500,11 +503,13 @@ static const char count_script[] =
 /* The run's own tasks on a list shared with others (an external queue, or
  * a framework's processing list); *len gets its length. -1 when unknown. */
 static long list_count_run(struct run_ctx *r, const char *key, long *len) {
-    char err[256], needle[TQ_NAME_MAX + 4];
-    snprintf(needle, sizeof needle, "\"%s\"", r->fr.run_id);
+    char err[256], needle[TQ_NAME_MAX + 8];
+    int nlen = r->fw->run_marker ? r->fw->run_marker(&r->fr, needle, sizeof needle)
+                                 : snprintf(needle, sizeof needle, "\"%s\"", r->fr.run_id);
     *len = -1;
-    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "EVAL %s 1 %s %s", count_script,
-                                       key, needle);
+    if (nlen <= 0 || (size_t)nlen >= sizeof needle) return -1;
+    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "EVAL %s 1 %s %b", count_script,
+                                       key, needle, (size_t)nlen);
     cmd_count_add(&r->b->cmds, "eval", 1);
     if (!rep) {
         tq_warn("run %s: counting its tasks on %s: %s", r->fr.run_id, key, err);

@@ -2,7 +2,9 @@
  * in flight, and the tasks it brought run one after another.
  *
  * A slot blocks in BRPOP over every queue key (finite timeout, so a shutdown
- * never waits longer than that). With --prefetch N > 1, once a BRPOP returns,
+ * never waits longer than that); for a reliable queue (protocol.h) in
+ * BLMOVE <key> <key>:processing RIGHT LEFT instead, one task per pop.
+ * With --prefetch N > 1, once a BRPOP returns,
  * the same connection takes up to N-1 more with RPOP <key> <count> (Redis >=
  * 6.2); when that comes back full and there is a single key, the next round
  * is a plain RPOP of N: BRPOP when idle, batches when busy. The next RPOP is
@@ -204,8 +206,12 @@ static void on_brpop(redisAsyncContext *ac, void *r, void *privdata) {
         if (s->link.ac != ac) slot_advance(s);
         return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 && is_str(reply->element[0]) &&
-        is_str(reply->element[1])) {
+    if (w->cfg->protocol->processing_suffix && is_str(reply)) {
+        /* BLMOVE: the payload, now in the processing list until acked */
+        link_healthy(&s->link);
+        slot_take(s, reply->str, reply->len, 0);
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+               is_str(reply->element[0]) && is_str(reply->element[1])) {
         link_healthy(&s->link);
         int key = key_index(w, reply->element[0]->str, reply->element[0]->len);
         if (slot_take(s, reply->element[1]->str, reply->element[1]->len, key) == 0 &&
@@ -216,7 +222,7 @@ static void on_brpop(redisAsyncContext *ac, void *r, void *privdata) {
         link_healthy(&s->link); /* the timeout: nothing to pop */
         s->rpop_next = 0;
     } else {
-        pop_error(s, "BRPOP", reply);
+        pop_error(s, w->cfg->protocol->processing_suffix ? "BLMOVE" : "BRPOP", reply);
     }
     slot_advance(s);
 }
@@ -315,7 +321,27 @@ int consumers_init(struct worker *w) {
     }
     argv[w->nkeys + 1] = timeout;
     lens[w->nkeys + 1] = strlen(timeout);
-    w->brpop_len = redisFormatCommandArgv(&w->brpop_cmd, w->nkeys + 2, argv, lens);
+    int argc = w->nkeys + 2;
+    char processing[TQ_KEY_MAX + 32];
+    if (cfg->protocol->processing_suffix) {
+        /* BLMOVE takes one list, and a batch could not be moved into the
+         * processing list as one step: one queue, one task per pop. */
+        if (w->nkeys != 1 || cfg->prefetch != 1) {
+            tq_error("--protocol %s pops one task at a time from one queue with BLMOVE: give one "
+                     "queue (got %d) and --prefetch 1 (got %d)",
+                     cfg->protocol->name, w->nkeys, cfg->prefetch);
+            return -1;
+        }
+        snprintf(processing, sizeof processing, "%s%s", w->keys[0],
+                 cfg->protocol->processing_suffix);
+        const char *mv[6] = {"BLMOVE", w->keys[0], processing, "RIGHT", "LEFT", timeout};
+        for (int i = 0; i < 6; i++) {
+            argv[i] = mv[i];
+            lens[i] = strlen(mv[i]);
+        }
+        argc = 6;
+    }
+    w->brpop_len = redisFormatCommandArgv(&w->brpop_cmd, argc, argv, lens);
     if (w->brpop_len < 0) {
         w->brpop_cmd = NULL;
         tq_error("out of memory preparing BRPOP");
@@ -366,7 +392,10 @@ void consumers_abort(struct worker *w) {
         /* Newest first with RPUSH, so the oldest is the first popped again. */
         for (int j = s->n - 1; j >= s->next; j--) {
             const struct entry *e = &s->ents[j];
-            if (requeue_add(w, e->key, s->buf + e->off, e->len, 1) != 0)
+            int rc = w->cfg->protocol->processing_suffix
+                         ? requeue_ack(w, e->key, s->buf + e->off, e->len, REQUEUE_NACK)
+                         : requeue_add(w, e->key, s->buf + e->off, e->len, 1);
+            if (rc != 0)
                 tq_error("out of memory: a task from %s could not be handed back", w->keys[e->key]);
             w->inflight--;
         }

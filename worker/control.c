@@ -444,18 +444,28 @@ static int requeues_waiting(const struct worker *w) {
     return 0;
 }
 
-int requeue_add(struct worker *w, int key, const char *payload, size_t len, int to_head) {
+static int requeue_new(struct worker *w, int key, const char *payload, size_t len,
+                       enum requeue_op op, int to_head) {
     struct requeue *q = malloc(sizeof *q + len);
     if (!q) return -1;
     q->next = NULL;
     q->key = key;
     q->to_head = to_head;
+    q->op = op;
     q->sending = 0;
     q->len = len;
     memcpy(q->payload, payload, len);
     *w->requeue_tail = q;
     w->requeue_tail = &q->next;
     return 0;
+}
+
+int requeue_add(struct worker *w, int key, const char *payload, size_t len, int to_head) {
+    return requeue_new(w, key, payload, len, REQUEUE_PUSH, to_head);
+}
+
+int requeue_ack(struct worker *w, int key, const char *payload, size_t len, enum requeue_op op) {
+    return requeue_new(w, key, payload, len, op, 0);
 }
 
 /* Drops the requeues the last flush carried (done = 1) or marks them for the
@@ -581,6 +591,36 @@ out:
     return rc;
 }
 
+/* Nack: the payload goes back only if it was still in the processing list
+ * (a flush re-sent after a lost reply must not push it twice). */
+static const char nack_script[] =
+    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) > 0 then "
+    "return redis.call('RPUSH', KEYS[2], ARGV[1]) end return 0";
+
+/* A reliable queue's ack (LREM + INCR, as AsyncTasQ's own worker acks, so
+ * its counters stay right) or nack, inside the flush's MULTI. Returns 0
+ * when queued on the link. */
+static int flush_ack(struct worker *w, const struct requeue *q) {
+    const struct tq_protocol *p = w->cfg->protocol;
+    redisAsyncContext *ac = w->ctl.link.ac;
+    const char *key = w->keys[q->key];
+    size_t klen = w->key_len[q->key];
+    if (q->op == REQUEUE_NACK) {
+        char processing[TQ_KEY_MAX + 32];
+        snprintf(processing, sizeof processing, "%s%s", key, p->processing_suffix);
+        return redisAsyncCommand(ac, NULL, NULL, "EVAL %s 2 %s %b %b", nack_script, processing,
+                                 key, klen, q->payload, q->len) == REDIS_OK
+                   ? 0
+                   : -1;
+    }
+    const char *counter = q->op == REQUEUE_ACK_COMPLETED ? p->completed_suffix : p->failed_suffix;
+    if (redisAsyncCommand(ac, NULL, NULL, "LREM %b%s 1 %b", key, klen, p->processing_suffix,
+                          q->payload, q->len) != REDIS_OK)
+        return -1;
+    return redisAsyncCommand(ac, NULL, NULL, "INCR %b%s", key, klen, counter) == REDIS_OK ? 0
+                                                                                          : -1;
+}
+
 void control_flush(struct worker *w) {
     struct control *c = &w->ctl;
     if (!c->link.ac || c->flush_pending || w->phase >= PHASE_DEREGISTERING) return;
@@ -611,6 +651,10 @@ void control_flush(struct worker *w) {
     }
     for (struct requeue *q = w->requeues; q; q = q->next) {
         if (q->sending) continue;
+        if (q->op != REQUEUE_PUSH) {
+            if (flush_ack(w, q) == 0) q->sending = 1;
+            continue;
+        }
         const char *argv[3] = {q->to_head ? "RPUSH" : "LPUSH", w->keys[q->key], q->payload};
         size_t lens[3] = {5, w->key_len[q->key], q->len};
         if (redisAsyncCommandArgv(c->link.ac, NULL, NULL, 3, argv, lens) == REDIS_OK)

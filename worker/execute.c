@@ -8,6 +8,10 @@
  * its run when its run id could be read, always in the worker's own counter,
  * and logged at a bounded rate.
  *
+ * Reliable queues (--protocol asynctasq): every finished payload, completed,
+ * failed or malformed, is acked in the flush that counts it (requeue_ack),
+ * so it leaves the processing list in the same transaction.
+ *
  * Latency (wall-clock µs, so it compares with the producer's stamps):
  * origin = scheduled time if the task has one (open-loop runs), else its
  * enqueue time; queue_wait = start - origin, service = done - start,
@@ -28,6 +32,16 @@
 #include <time.h>
 
 #include "tq_clock.h"
+
+/* Reliable queues: the running entry's payload leaves the processing list
+ * with the flush that counts it. */
+static void task_ack(struct slot *s, enum requeue_op op) {
+    struct worker *w = s->w;
+    if (!w->cfg->protocol->processing_suffix) return;
+    const struct entry *e = &s->ents[s->next];
+    if (requeue_ack(w, e->key, s->buf + e->off, e->len, op) != 0)
+        worker_fail(w, "out of memory for an ack");
+}
 
 static void task_end(struct slot *s) {
     s->next++;
@@ -56,6 +70,7 @@ static void task_completed(struct slot *s) {
     r->completed++;
     r->hist_dirty = 1;
     s->w->processed++;
+    task_ack(s, REQUEUE_ACK_COMPLETED);
     task_end(s);
 }
 
@@ -63,6 +78,7 @@ static void task_failed(struct slot *s, struct run_state *r) {
     if (r) r->failed++;
     s->w->failed++;
     s->w->processed++;
+    task_ack(s, REQUEUE_ACK_FAILED);
     task_end(s);
 }
 
@@ -151,6 +167,9 @@ void task_refuse_oversized(struct slot *s, const char *p, size_t len, int key) {
     if (r) r->failed++;
     w->failed++;
     w->processed++;
+    /* copied whole: on a reliable queue the payload itself is the receipt */
+    if (w->cfg->protocol->processing_suffix && requeue_ack(w, key, p, len, REQUEUE_ACK_FAILED) != 0)
+        worker_fail(w, "out of memory for an ack");
 }
 
 /* A failed attempt: back onto its list with attempt+1 while attempts remain.

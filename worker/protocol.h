@@ -3,7 +3,8 @@
  * A protocol says which Redis lists to pop for a queue name and how to turn a
  * popped payload into a struct tq_task. `native` is tqbench's own JSON task
  * (common/tq_task.h); `celery` reads kombu's Redis envelopes (Celery protocol
- * 2) and runs every task as a noop with ignore-result semantics. Adding a
+ * 2) and runs every task as a noop with ignore-result semantics; `asynctasq`
+ * consumes AsyncTasQ's reliable queues (common/tq_asynctasq.h). Adding a
  * protocol is one file defining one of these structs, listed in protocol.c. */
 #ifndef TQ_WORKER_PROTOCOL_H
 #define TQ_WORKER_PROTOCOL_H
@@ -23,10 +24,22 @@ struct tq_protocol {
     /* The JSON key whose string value is the run id: a payload too large to
      * decode is counted in the run a bounded peek for it finds (NULL: none). */
     const char *run_field;
+    /* Reliable queues (NULL for the BRPOP protocols): a pop is
+     * BLMOVE <key> <key><processing_suffix> RIGHT LEFT, one task at a time
+     * from one list, and the payload stays in that processing list until the
+     * flush that counts the task removes it, in the same MULTI:
+     * LREM <key><processing_suffix> 1 <payload> + INCR <key><completed_suffix>
+     * (or <failed_suffix> for a failed or malformed task). A forced stop
+     * moves unfinished payloads back to <key> (LREM, then RPUSH if it was
+     * there, so they are popped first again). */
+    const char *processing_suffix;
+    const char *completed_suffix;
+    const char *failed_suffix;
 };
 
 extern const struct tq_protocol tq_protocol_native;
 extern const struct tq_protocol tq_protocol_celery;
+extern const struct tq_protocol tq_protocol_asynctasq;
 
 /* Every protocol this build knows, NULL-terminated (for --help). */
 extern const struct tq_protocol *const tq_protocols[];

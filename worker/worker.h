@@ -96,14 +96,25 @@ struct run_state {
     int64_t active_us;     /* monotonic time of the last change */
 };
 
+/* What the next flush does with a requeued payload (REQUEUE_PUSH for the
+ * BRPOP protocols; the others for reliable queues, protocol.h). */
+enum requeue_op {
+    REQUEUE_PUSH = 0,      /* LPUSH or RPUSH onto its list (to_head) */
+    REQUEUE_ACK_COMPLETED, /* LREM from the processing list + INCR completed */
+    REQUEUE_ACK_FAILED,    /* LREM from the processing list + INCR failed */
+    REQUEUE_NACK           /* LREM from the processing list, RPUSH back if it was there */
+};
+
 /* A payload to push onto a list in the next flush's MULTI/EXEC: a failed task
  * going back for another attempt (LPUSH, counted in `retried` by the same
  * transaction), or a task handed back unstarted at a forced exit (RPUSH, so
- * it is the next one popped). */
+ * it is the next one popped). Reliable queues also ack through here, so a
+ * task leaves its processing list in the transaction that counts it. */
 struct requeue {
     struct requeue *next;
     int key;               /* index into worker.keys */
     int to_head;           /* 1: RPUSH (popped next), 0: LPUSH */
+    enum requeue_op op;
     int sending;           /* part of the flush in flight */
     size_t len;
     char payload[];
@@ -259,6 +270,9 @@ void control_watchdog(struct worker *w, int64_t now_us);
 void control_close(struct worker *w);
 /* Queues a payload for the next flush; returns 0 or -1 when out of memory. */
 int requeue_add(struct worker *w, int key, const char *payload, size_t len, int to_head);
+/* Reliable queues: queues an ack or nack of payload (popped from key) for the
+ * next flush; returns 0 or -1 when out of memory. */
+int requeue_ack(struct worker *w, int key, const char *payload, size_t len, enum requeue_op op);
 void requeues_free(struct worker *w);
 
 #endif

@@ -8,5 +8,6 @@
 const struct tq_framework *const tq_frameworks[] = {
     &tq_framework_native,
     &tq_framework_celery,
+    &tq_framework_asynctasq,
     NULL,
 };

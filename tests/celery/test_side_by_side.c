@@ -1,5 +1,5 @@
 /* test_side_by_side.c - tqworker and Celery measured in one invocation:
- * `tqbench run --framework all` on the embedded Redis, a small backlog
+ * `tqbench run --framework native,celery` on the embedded Redis, a small backlog
  * scenario. Both runs count every task exactly; the table shows a row per
  * framework, the ratio row native/celery (consistent with the two rows and
  * with results.json) and Celery's enqueue line: tqbench's C producer next to
@@ -110,8 +110,10 @@ Test(celery, side_by_side, .timeout = 120, .fini = drv_cleanup) {
               " \"workers\": 1, \"concurrency\": 4, \"mix\": [{\"kind\": \"noop\"}],"
               " \"arrival\": \"backlog\", \"timeout_s\": 60}",
               scen, sizeof scen);
-    const char *args[] = {"run", "--scenario", scen, "--framework", "all", "--tasks", "300",
-                          "--out", d.out, NULL};
+    /* the two frameworks CI always has: `all` would add asynctasq where it
+     * imports (skipped here: Debian 12's Python cannot install it) */
+    const char *args[] = {"run", "--scenario", scen, "--framework", "native,celery", "--tasks",
+                          "300", "--out", d.out, NULL};
     char *log = drv_run_expect(&d, args, 90000, 0);
     cr_assert_null(strstr(log, "skipping"), "a framework was skipped:\n%s", log);
 
