@@ -25,9 +25,8 @@ tqbench_sched_us); a task without them (sent by AsyncTasQ's own client)
 counts in TQ_ATQ_RUN and has no stamp. The stamp's first field is the
 latency origin: the scheduled time for open-loop runs, else the enqueue time.
 
-The Redis URL parsing and /proc readings are the Celery hook's
-(bench/frameworks/celery/tqbench_hook.py), copied rather than shared so
-neither framework's hook can change the other's behaviour.
+The Redis URL parsing and /proc readings are shared with the Celery hook
+(bench/frameworks/tqbench_hooklib.py).
 
 Configuration (environment, set by tqbench's asynctasq adapter):
   TQ_ATQ_REDIS_URL            redis://[user:pass@]host[:port][/db] or
@@ -46,11 +45,17 @@ import atexit
 import logging
 import os
 import socket
+import sys
 import threading
 import time
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
+
+# bench/frameworks/ holds what the hooks share (tqbench_hooklib.py)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tqbench_hooklib import process_tree_usage  # noqa: E402
+from tqbench_hooklib import env as _env  # noqa: E402
+from tqbench_hooklib import redis_client as _hooklib_client  # noqa: E402
 
 FLUSH_INTERVAL_S = 0.1
 STAMPS_PER_RPUSH = 1000
@@ -65,55 +70,8 @@ KW_PAD = "tqbench_pad"
 log = logging.getLogger("tqbench.atq_hook")
 
 
-def _env(name, default):
-    value = os.environ.get(name, "")
-    return value if value else default
-
-
-class RedisUrlError(ValueError):
-    pass
-
-
-def parse_redis_url(url):
-    """tqbench's URL forms (common/tq_redis.h) -> dict: unix (bool), host,
-    port, path, username, password, db. The password is never put in an
-    error message."""
-    parts = urlsplit(url)
-    query = {k: v[0] for k, v in parse_qs(parts.query).items() if v}
-    out = {"unix": False, "host": "127.0.0.1", "port": 6379, "path": "",
-           "username": unquote(parts.username) if parts.username else None,
-           "password": unquote(parts.password) if parts.password else None, "db": 0}
-    if "password" in query:
-        out["password"] = query["password"]
-    if parts.scheme == "unix":
-        if not parts.path:
-            raise RedisUrlError("unix URL without a socket path")
-        out["unix"] = True
-        out["path"] = unquote(parts.path)
-        db = query.get("db", "0")
-    elif parts.scheme == "redis":
-        out["host"] = parts.hostname or "127.0.0.1"
-        try:
-            out["port"] = parts.port or 6379
-        except ValueError:
-            raise RedisUrlError("bad port in redis URL for host %s" % out["host"]) from None
-        db = parts.path.lstrip("/") or query.get("db", "0")
-    else:
-        raise RedisUrlError("unsupported Redis URL scheme %r (redis:// or unix://)" % parts.scheme)
-    try:
-        out["db"] = int(db)
-    except ValueError:
-        raise RedisUrlError("bad db %r in Redis URL" % db) from None
-    return out
-
-
 def redis_client(url=None):
-    u = parse_redis_url(url or _env("TQ_ATQ_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    common = {"db": u["db"], "username": u["username"], "password": u["password"],
-              "socket_timeout": 5}
-    if u["unix"]:
-        return redis.Redis(unix_socket_path=u["path"], **common)
-    return redis.Redis(host=u["host"], port=u["port"], socket_connect_timeout=5, **common)
+    return _hooklib_client(url or _env("TQ_ATQ_REDIS_URL", "redis://127.0.0.1:6379/0"))
 
 
 class Config:
@@ -237,74 +195,6 @@ class Batch:
             if self.flush():
                 break
             time.sleep(0.2)
-
-
-# ---- /proc readings for the heartbeat (as the Celery hook's) --------------------
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def _proc_stat(pid):
-    """(ppid, utime, stime) of pid, parsed after the last ')' since a
-    command name may hold spaces and parentheses; None when gone."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2:].split()
-    try:
-        return int(fields[1]), int(fields[11]), int(fields[12])
-    except (IndexError, ValueError):
-        return None
-
-
-def _proc_rss_kb(pid):
-    try:
-        with open("/proc/%d/statm" % pid, "rb") as f:
-            return int(f.read().split()[1]) * PAGE_KB
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def _proc_pss_kb(pid):
-    try:
-        with open("/proc/%d/smaps_rollup" % pid, "rb") as f:
-            for line in f:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1])
-    except (OSError, IndexError, ValueError):
-        pass
-    return None
-
-
-def process_tree_usage(root):
-    """cpu_user_us, cpu_sys_us, rss_kb, pss_kb of root and its descendants
-    (AsyncTasQ's optional process pool); pss_kb None unless every PSS was read."""
-    stats = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = _proc_stat(int(name))
-            if st is not None:
-                stats[int(name)] = st
-    children = {}
-    for pid, (ppid, _, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    user = sys_ = rss = pss = 0
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        st = stats.get(pid)
-        if st is None:
-            continue
-        user += st[1]
-        sys_ += st[2]
-        rss += _proc_rss_kb(pid)
-        kb = _proc_pss_kb(pid) if pss is not None else None
-        pss = pss + kb if kb is not None else None
-        todo.extend(children.get(pid, ()))
-    return user * 1000000 // CLK_TCK, sys_ * 1000000 // CLK_TCK, rss, pss
 
 
 def _asynctasq_version():

@@ -27,6 +27,9 @@ without them (sent by Celery's own client) counts in TQ_CELERY_RUN and has no
 stamp, since its enqueue time is unknown. The stamp's first field is the
 latency origin: the scheduled time for open-loop runs, else the enqueue time.
 
+The Redis URL parsing and the /proc readings are shared with the other
+frameworks' hooks (bench/frameworks/tqbench_hooklib.py).
+
 Configuration (environment, set by tqbench's celery adapter):
   TQ_CELERY_REDIS_URL            redis://[user:pass@]host[:port][/db] or
                                  unix:///path[?db=N][&password=P]
@@ -44,11 +47,18 @@ import multiprocessing
 import os
 import socket
 import struct
+import sys
 import threading
 import time
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import quote
 
 import redis
+
+# bench/frameworks/ holds what the hooks share (tqbench_hooklib.py)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tqbench_hooklib import parse_redis_url, process_tree_usage  # noqa: E402
+from tqbench_hooklib import env as _env  # noqa: E402
+from tqbench_hooklib import redis_client as _hooklib_client  # noqa: E402
 from celery import __version__ as celery_version
 from celery import signals
 
@@ -68,49 +78,7 @@ SLOT = struct.Struct("qqqq")  # pid, processed, failed, inflight
 log = logging.getLogger("tqbench.hook")
 
 
-def _env(name, default):
-    value = os.environ.get(name, "")
-    return value if value else default
-
-
 # ---- configuration ----------------------------------------------------------
-
-class RedisUrlError(ValueError):
-    pass
-
-
-def parse_redis_url(url):
-    """tqbench's URL forms (common/tq_redis.h) -> dict: unix (bool), host,
-    port, path, username, password, db. The password is never put in an
-    error message."""
-    parts = urlsplit(url)
-    query = {k: v[0] for k, v in parse_qs(parts.query).items() if v}
-    out = {"unix": False, "host": "127.0.0.1", "port": 6379, "path": "",
-           "username": unquote(parts.username) if parts.username else None,
-           "password": unquote(parts.password) if parts.password else None, "db": 0}
-    if parts.scheme == "unix":
-        if not parts.path:
-            raise RedisUrlError("unix URL without a socket path")
-        out["unix"] = True
-        out["path"] = unquote(parts.path)
-        if "password" in query:
-            out["password"] = query["password"]
-        db = query.get("db", "0")
-    elif parts.scheme == "redis":
-        out["host"] = parts.hostname or "127.0.0.1"
-        try:
-            out["port"] = parts.port or 6379
-        except ValueError:
-            raise RedisUrlError("bad port in redis URL for host %s" % out["host"]) from None
-        db = parts.path.lstrip("/") or query.get("db", "0")
-    else:
-        raise RedisUrlError("unsupported Redis URL scheme %r (redis:// or unix://)" % parts.scheme)
-    try:
-        out["db"] = int(db)
-    except ValueError:
-        raise RedisUrlError("bad db %r in Redis URL" % db) from None
-    return out
-
 
 def broker_url(url=None):
     """kombu's spelling of a tqbench Redis URL: unix sockets are
@@ -126,12 +94,7 @@ def broker_url(url=None):
 
 
 def redis_client(url=None):
-    u = parse_redis_url(url or _env("TQ_CELERY_REDIS_URL", "redis://127.0.0.1:6379/0"))
-    common = {"db": u["db"], "username": u["username"], "password": u["password"],
-              "socket_timeout": 5}
-    if u["unix"]:
-        return redis.Redis(unix_socket_path=u["path"], **common)
-    return redis.Redis(host=u["host"], port=u["port"], socket_connect_timeout=5, **common)
+    return _hooklib_client(url or _env("TQ_CELERY_REDIS_URL", "redis://127.0.0.1:6379/0"))
 
 
 class Config:
@@ -300,77 +263,6 @@ class Batch:
             if self.flush():
                 break
             time.sleep(0.2)
-
-
-# ---- /proc readings for the heartbeat ------------------------------------------
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def _proc_stat(pid):
-    """(ppid, utime+stime fields) of pid, parsed after the last ')' since a
-    command name may hold spaces and parentheses; None when gone."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2:].split()
-    try:
-        return int(fields[1]), int(fields[11]), int(fields[12])
-    except (IndexError, ValueError):
-        return None
-
-
-def _proc_rss_kb(pid):
-    try:
-        with open("/proc/%d/statm" % pid, "rb") as f:
-            return int(f.read().split()[1]) * PAGE_KB
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def _proc_pss_kb(pid):
-    """The Pss: line of /proc/PID/smaps_rollup in kB, or None when unreadable."""
-    try:
-        with open("/proc/%d/smaps_rollup" % pid, "rb") as f:
-            for line in f:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1])
-    except (OSError, IndexError, ValueError):
-        pass
-    return None
-
-
-def process_tree_usage(root):
-    """cpu_user_us, cpu_sys_us, rss_kb, pss_kb of root and all its
-    descendants; pss_kb is None unless every process's PSS was read (summed
-    RSS counts the pages the pool's processes share once per process, PSS
-    once)."""
-    stats = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            st = _proc_stat(int(name))
-            if st is not None:
-                stats[int(name)] = st
-    children = {}
-    for pid, (ppid, _, _) in stats.items():
-        children.setdefault(ppid, []).append(pid)
-    user = sys_ = rss = pss = 0
-    todo = [root]
-    while todo:
-        pid = todo.pop()
-        st = stats.get(pid)
-        if st is None:
-            continue
-        user += st[1]
-        sys_ += st[2]
-        rss += _proc_rss_kb(pid)
-        kb = _proc_pss_kb(pid) if pss is not None else None
-        pss = pss + kb if kb is not None else None
-        todo.extend(children.get(pid, ()))
-    return user * 1000000 // CLK_TCK, sys_ * 1000000 // CLK_TCK, rss, pss
 
 
 # ---- the heartbeat (main process) ---------------------------------------------
