@@ -227,6 +227,15 @@ struct tq_framework {
      * it. Returns the length, or -1 when it does not fit in n. NULL: the
      * run id in double quotes, as JSON writes it (native, Celery). */
     int (*run_marker)(const struct fw_run *run, char *buf, size_t n);
+
+    /* Optional: cross-checks the measured run's count (counted: its
+     * progress as the driver last read it, complete) against the
+     * framework's own figures (RQ's worker counters and registries...).
+     * Called once, after the measured phase completed and before teardown,
+     * with the run's workers still running. Returns 0 when they agree, or
+     * -1 with err naming both figures: the run fails with it. */
+    int (*verify)(const struct fw_run *run, void *state, redisContext *c,
+                  const struct fw_progress *counted, char *err, size_t errlen);
 };
 
 /* The registry, NULL-terminated, in the order `--framework all` runs them. */
@@ -234,6 +243,9 @@ extern const struct tq_framework *const tq_frameworks[];
 extern const struct tq_framework tq_framework_native;
 extern const struct tq_framework tq_framework_celery; /* bench/frameworks/celery.c */
 extern const struct tq_framework tq_framework_asynctasq; /* bench/frameworks/asynctasq.c */
+extern const struct tq_framework tq_framework_rq;        /* bench/frameworks/rq.c */
+extern const struct tq_framework tq_framework_rq_simple; /* bench/frameworks/rq.c */
+extern const struct tq_framework tq_framework_sidekiq;   /* bench/frameworks/sidekiq.c */
 
 /* The framework called name, or NULL. */
 const struct tq_framework *framework_find(const char *name);

@@ -842,6 +842,12 @@ static int run_collect(struct run_ctx *r, int rc) {
         if (rc == 0 && r->completed + r->failed > r->tasks)
             rc = fail(r, "counted %ld tasks but %ld were enqueued: duplicates",
                       r->completed + r->failed, r->tasks);
+        /* the framework's own count must agree with the hook's (framework.h) */
+        if (rc == 0 && r->fw->verify) {
+            struct fw_progress counted = {r->completed, r->failed, r->retried};
+            if (r->fw->verify(&r->fr, r->fw_state, b->c, &counted, err, sizeof err) != 0)
+                rc = fail(r, "%s: its own count disagrees with tqbench's: %s", r->fw->name, err);
+        }
         if (rc == 0 && r->fw->client_enqueue_rate &&
             r->fw->client_enqueue_rate(&r->fr, &r->client_rate, r->client_err,
                                        sizeof r->client_err) != 0)

@@ -621,6 +621,23 @@ static int flush_ack(struct worker *w, const struct requeue *q) {
                                                                                           : -1;
 }
 
+/* The protocol's global counters (Sidekiq's stat:processed / stat:failed),
+ * from the run deltas this MULTI carries (sent_*), so they travel, fail
+ * and are re-sent together with them. */
+static void flush_global_counters(struct worker *w) {
+    const struct tq_protocol *p = w->cfg->protocol;
+    long long done = 0, failed = 0;
+    if (!p->processed_counter) return;
+    for (const struct run_state *run = w->runs; run; run = run->next) {
+        done += run->sent_completed + run->sent_failed + run->sent_retried;
+        failed += run->sent_failed + run->sent_retried; /* a retried attempt failed */
+    }
+    if (done)
+        redisAsyncCommand(w->ctl.link.ac, NULL, NULL, "INCRBY %s %lld", p->processed_counter, done);
+    if (failed && p->failed_counter)
+        redisAsyncCommand(w->ctl.link.ac, NULL, NULL, "INCRBY %s %lld", p->failed_counter, failed);
+}
+
 void control_flush(struct worker *w) {
     struct control *c = &w->ctl;
     if (!c->link.ac || c->flush_pending || w->phase >= PHASE_DEREGISTERING) return;
@@ -649,6 +666,7 @@ void control_flush(struct worker *w) {
         }
         if (touched) run->active_us = now;
     }
+    flush_global_counters(w);
     for (struct requeue *q = w->requeues; q; q = q->next) {
         if (q->sending) continue;
         if (q->op != REQUEUE_PUSH) {

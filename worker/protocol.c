@@ -9,6 +9,7 @@ const struct tq_protocol *const tq_protocols[] = {
     &tq_protocol_native,
     &tq_protocol_celery,
     &tq_protocol_asynctasq,
+    &tq_protocol_sidekiq,
     NULL,
 };
 

@@ -35,11 +35,18 @@ struct tq_protocol {
     const char *processing_suffix;
     const char *completed_suffix;
     const char *failed_suffix;
+    /* Global counters the flush that counts tasks also INCRBYs, in the same
+     * MULTI (NULL: none): every finished task in processed_counter, every
+     * failed one (malformed included) also in failed_counter, as Sidekiq
+     * counts stat:processed and stat:failed. */
+    const char *processed_counter;
+    const char *failed_counter;
 };
 
 extern const struct tq_protocol tq_protocol_native;
 extern const struct tq_protocol tq_protocol_celery;
 extern const struct tq_protocol tq_protocol_asynctasq;
+extern const struct tq_protocol tq_protocol_sidekiq;
 
 /* Every protocol this build knows, NULL-terminated (for --help). */
 extern const struct tq_protocol *const tq_protocols[];

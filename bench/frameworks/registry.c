@@ -9,5 +9,8 @@ const struct tq_framework *const tq_frameworks[] = {
     &tq_framework_native,
     &tq_framework_celery,
     &tq_framework_asynctasq,
+    &tq_framework_rq,
+    &tq_framework_rq_simple,
+    &tq_framework_sidekiq,
     NULL,
 };

@@ -1,0 +1,405 @@
+/* sidekiq.c - Sidekiq 6 (Debian's ruby-sidekiq) as a benchmarked framework.
+ *
+ * The workers are real `sidekiq` processes (Debian's /usr/bin/sidekiq, one
+ * process with -c threads) running the job classes of
+ * bench/frameworks/sidekiq/tqbench_jobs.rb, loaded with -r. That file
+ * installs tqbench's hook (tqbench_hook.rb), a server middleware that
+ * counts and times every job into P:run:<run>:stats and :stamps and writes
+ * tqbench's heartbeat P:worker:<id> under the id the driver chose, so the
+ * driver's health-check, progress, stall detection and latency collection
+ * are the same as for tqworker. The Redis URL reaches the worker as
+ * REDIS_URL in its environment (argv is world-readable), and its log level
+ * is WARN: Sidekiq's INFO default logs two lines per job and halves a noop
+ * run's throughput.
+ *
+ * The producer is the driver: it LPUSHes onto queue:<q> (Sidekiq 6 uses no
+ * namespace unless redis-namespace is configured, which Debian's package
+ * does not do) the JSON Sidekiq::Client.push writes, field for field
+ * (retry false, queue, class, args, jid, created_at, enqueued_at), plus
+ * tqbench's own top-level fields (tqbench_run, tqbench_seq, tqbench_enq_us,
+ * tqbench_sched_us, tqbench_pad), which Sidekiq carries through untouched.
+ * prepare SADDs the queue into Sidekiq's `queues` set once, as push does.
+ *
+ * Cross-check: Sidekiq's own global counter stat:processed (every finished
+ * job, failed included) is read in prepare and again in finish, after the
+ * workers stopped (Sidekiq flushes it at exit); its delta must equal what
+ * the hook counted for the run and its warm-up (the last progress reading
+ * of each). The interface has no hook to fail a run after the stop, so a
+ * mismatch is a warning naming both figures.
+ *
+ * caps: no retries. Sidekiq retries a failed job after 15 s + count^4 + a
+ * random term, seconds to minutes by design; tqbench's retries scenario
+ * retries at once, so it is skipped for Sidekiq with the reason. */
+#include "framework.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tq_log.h"
+#include "tq_redis.h"
+#include "tq_spawn.h"
+
+#define SK_RUBY "/usr/bin/ruby"
+#define SK_BIN "/usr/bin/sidekiq" /* Debian's ruby-sidekiq */
+#define SK_JOBS "tqbench_jobs.rb"
+#define SK_HOOK "tqbench_hook.rb"
+#define SK_PROBE_TIMEOUT_MS 60000
+#define SK_PROCESSED "stat:processed"
+#define SK_FAILED "stat:failed"
+#define SK_SEEN_MAX 4 /* run ids asked about in one run: the run and its warm-up */
+
+/* Per-run state: the baseline of Sidekiq's counters and the hook's last
+ * counts of every run id the driver asked about. */
+struct sk_state {
+    int have_base;
+    long long base_processed, base_failed;
+    int nseen;
+    struct {
+        char run[TQ_NAME_MAX];
+        long completed, failed;
+    } seen[SK_SEEN_MAX];
+};
+
+static int sk_dir(const struct fw_run *run, char *buf, size_t n) {
+    int len = snprintf(buf, n, "%s/sidekiq", run->frameworks_dir);
+    return (len < 0 || (size_t)len >= n) ? -1 : 0;
+}
+
+static int sk_available(const struct fw_run *run, char *why, size_t n) {
+    char dir[FW_PATH_MAX], file[FW_PATH_MAX + 64], err[256];
+    if (sk_dir(run, dir, sizeof dir) != 0) {
+        snprintf(why, n, "frameworks directory path too long");
+        return 0;
+    }
+    const char *files[] = {SK_JOBS, SK_HOOK};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(file, sizeof file, "%s/%s", dir, files[i]);
+        if (access(file, R_OK) != 0) {
+            snprintf(why, n, "Sidekiq helper %s not found", file);
+            return 0;
+        }
+    }
+    if (access(SK_BIN, X_OK) != 0) {
+        snprintf(why, n, "%s not found (Debian's ruby-sidekiq installs it; run scripts/bootstrap)",
+                 SK_BIN);
+        return 0;
+    }
+    const char *argv[] = {SK_RUBY, "-e", "require \"sidekiq\"", NULL};
+    struct tq_spawn_opts opts = {
+        .stdout_path = "/dev/null",
+        .stderr_path = "/dev/null",
+        .new_process_group = 1,
+        .die_with_parent = 1,
+    };
+    pid_t pid;
+    int status = 0;
+    if (tq_spawn(argv, &opts, &pid, err, sizeof err) != 0) {
+        snprintf(why, n, "cannot run %s: %s", SK_RUBY, err);
+        return 0;
+    }
+    if (tq_spawn_wait(pid, SK_PROBE_TIMEOUT_MS, &status) != 1) {
+        tq_spawn_stop(pid, 1000, &status);
+        snprintf(why, n, "%s -e 'require \"sidekiq\"' did not finish within %d s", SK_RUBY,
+                 SK_PROBE_TIMEOUT_MS / 1000);
+        return 0;
+    }
+    if (status != 0) {
+        char st[64];
+        tq_spawn_status_str(status, st, sizeof st);
+        snprintf(why, n, "sidekiq does not load under %s (%s; install Debian's ruby-sidekiq)",
+                 SK_RUBY, st);
+        return 0;
+    }
+    return 1;
+}
+
+/* Sidekiq's CLI has no prefetch and no pool kinds (one process, -c
+ * threads): those are said and ignored, as tqworker ignores a pool. */
+static int sk_validate(const struct fw_run *run, char *err, size_t errlen) {
+    if (run->concurrency < 1) {
+        snprintf(err, errlen, "sidekiq: concurrency %d (1 or more)", run->concurrency);
+        return -1;
+    }
+    return 0;
+}
+
+static int sk_worker_argv(const struct fw_run *run, int index, const char *worker_id,
+                          struct fw_argv *out, char *err, size_t errlen) {
+    char dir[FW_PATH_MAX];
+    if (sk_validate(run, err, errlen) != 0) return -1;
+    if (sk_dir(run, dir, sizeof dir) != 0) {
+        snprintf(err, errlen, "sidekiq: frameworks directory path too long");
+        return -1;
+    }
+    if (index == 0 && run->prefetch > 1)
+        tq_warn("sidekiq: prefetch %d ignored: each Sidekiq thread takes one job per BRPOP",
+                run->prefetch);
+    if (index == 0 && run->pool[0])
+        tq_warn("sidekiq: pool \"%s\" ignored: Sidekiq runs jobs on -c threads of one process",
+                run->pool);
+    fw_argv_reset(out);
+    if (fw_argv_add(out, err, errlen, SK_BIN) || fw_argv_add(out, err, errlen, "-r") ||
+        fw_argv_add(out, err, errlen, "%s/" SK_JOBS, dir) || fw_argv_add(out, err, errlen, "-q") ||
+        fw_argv_add(out, err, errlen, "%s", run->queue) || fw_argv_add(out, err, errlen, "-c") ||
+        fw_argv_add(out, err, errlen, "%d", run->concurrency))
+        return -1;
+    /* the URL (password included) in the environment only: argv is
+     * world-readable in /proc/PID/cmdline */
+    if (fw_env_add(out, err, errlen, "REDIS_URL=%s", run->redis_url) ||
+        fw_env_add(out, err, errlen, "TQ_SIDEKIQ_PREFIX=%s", run->prefix) ||
+        fw_env_add(out, err, errlen, "TQ_SIDEKIQ_RUN=%s", run->run_id) ||
+        fw_env_add(out, err, errlen, "TQ_SIDEKIQ_WORKER_ID=%s", worker_id) ||
+        fw_env_add(out, err, errlen, "TQ_SIDEKIQ_LOG_LEVEL=WARN") ||
+        fw_env_add(out, err, errlen, "TQ_SIDEKIQ_HEARTBEAT_INTERVAL=%d",
+                   run->heartbeat_interval_s > 0 ? run->heartbeat_interval_s : 1))
+        return -1;
+    return 0;
+}
+
+static int sk_queue_key(const struct fw_run *run, char *buf, size_t n) {
+    int len = snprintf(buf, n, "queue:%s", run->queue);
+    return (len < 0 || (size_t)len >= n) ? -1 : len;
+}
+
+/* --- encode: the producer's hot path, no allocation, no printf --------------- */
+
+struct sk_buf {
+    char *p;
+    size_t len, cap;
+    int overflow;
+};
+
+static void put(struct sk_buf *b, const char *s, size_t n) {
+    if (b->overflow || n > b->cap - b->len) {
+        b->overflow = 1;
+        return;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+#define PUT_LIT(b, s) put((b), (s), sizeof(s) - 1)
+
+static void put_str(struct sk_buf *b, const char *s) { put(b, s, strlen(s)); }
+
+static void put_u64(struct sk_buf *b, uint64_t v) {
+    char tmp[24];
+    int i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(b, tmp + i, sizeof tmp - (size_t)i);
+}
+
+/* µs as Sidekiq's float Unix seconds ("1764423600.123456"). */
+static void put_seconds(struct sk_buf *b, int64_t us) {
+    if (us < 0) us = 0;
+    char frac[7];
+    int64_t f = us % 1000000;
+    for (int i = 5; i >= 0; i--, f /= 10) frac[i] = (char)('0' + f % 10);
+    frac[6] = '.';
+    put_u64(b, (uint64_t)(us / 1000000));
+    put(b, frac + 6, 1);
+    put(b, frac, 6);
+}
+
+static void put_hex(struct sk_buf *b, uint64_t v, int digits) {
+    static const char hex[] = "0123456789abcdef";
+    char tmp[16];
+    for (int i = digits - 1; i >= 0; i--, v >>= 4) tmp[i] = hex[v & 15];
+    put(b, tmp, (size_t)digits);
+}
+
+/* Sidekiq's jid is 24 hex digits (SecureRandom.hex(12)); tqbench's is a
+ * hash of the run id and the task's sequence number: unique in the run,
+ * and different across runs. */
+static void put_jid(struct sk_buf *b, const char *run_id, uint64_t seq) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)run_id; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    put_hex(b, h, 8);
+    put_hex(b, seq, 16);
+}
+
+static const char *const sk_classes[TQ_KIND__COUNT] = {
+    [TQ_KIND_NOOP] = "Tqbench::Noop",
+    [TQ_KIND_SLEEP] = "Tqbench::Sleep",
+    [TQ_KIND_CPU] = "Tqbench::Cpu",
+    [TQ_KIND_FAIL] = "Tqbench::Fail",
+};
+
+static int sk_encode(const struct fw_run *run, const struct tq_task *t, char *buf, size_t cap) {
+    if ((unsigned)t->kind >= TQ_KIND__COUNT || t->arg < 0 || t->enqueued_us < 0) return -1;
+    struct sk_buf b = {buf, 0, cap, 0};
+    PUT_LIT(&b, "{\"retry\":false,\"queue\":\"");
+    put_str(&b, run->queue); /* tq_name_valid: nothing to escape */
+    PUT_LIT(&b, "\",\"class\":\"");
+    put_str(&b, sk_classes[t->kind]);
+    PUT_LIT(&b, "\",\"args\":[");
+    if (t->kind == TQ_KIND_SLEEP || t->kind == TQ_KIND_CPU) put_u64(&b, (uint64_t)t->arg);
+    PUT_LIT(&b, "],\"jid\":\"");
+    put_jid(&b, t->run, t->id);
+    PUT_LIT(&b, "\",\"created_at\":");
+    put_seconds(&b, t->enqueued_us);
+    PUT_LIT(&b, ",\"enqueued_at\":");
+    put_seconds(&b, t->enqueued_us);
+    PUT_LIT(&b, ",\"tqbench_run\":\"");
+    put_str(&b, t->run);
+    PUT_LIT(&b, "\",\"tqbench_seq\":");
+    put_u64(&b, t->id);
+    PUT_LIT(&b, ",\"tqbench_enq_us\":");
+    put_u64(&b, (uint64_t)t->enqueued_us);
+    if (t->scheduled_us > 0) {
+        PUT_LIT(&b, ",\"tqbench_sched_us\":");
+        put_u64(&b, (uint64_t)t->scheduled_us);
+    }
+    if (t->pad_len > 0) {
+        PUT_LIT(&b, ",\"tqbench_pad\":\"");
+        if (!b.overflow && t->pad_len <= b.cap - b.len) {
+            memset(b.p + b.len, 'x', t->pad_len);
+            b.len += t->pad_len;
+        } else {
+            b.overflow = 1;
+        }
+        PUT_LIT(&b, "\"");
+    }
+    PUT_LIT(&b, "}");
+    return b.overflow || b.len > (size_t)INT32_MAX ? -1 : (int)b.len;
+}
+
+/* --- per-run state -------------------------------------------------------------- */
+
+/* GET stat:processed and stat:failed (absent: 0). Returns 0, or -1 with err. */
+static int sk_counters(redisContext *c, long long *processed, long long *failed, char *err,
+                       size_t errlen) {
+    char rerr[256];
+    redisReply *r = tq_redis_command(c, rerr, sizeof rerr, "MGET " SK_PROCESSED " " SK_FAILED);
+    if (!r) {
+        snprintf(err, errlen, "MGET " SK_PROCESSED " " SK_FAILED ": %s", rerr);
+        return -1;
+    }
+    long long v[2] = {0, 0};
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2;
+    for (size_t i = 0; ok && i < 2; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type == REDIS_REPLY_NIL) continue;
+        char *end;
+        v[i] = e->type == REDIS_REPLY_STRING ? strtoll(e->str, &end, 10) : 0;
+        ok = e->type == REDIS_REPLY_STRING && end != e->str && !*end;
+    }
+    freeReplyObject(r);
+    if (!ok) {
+        snprintf(err, errlen, SK_PROCESSED " / " SK_FAILED " do not hold integers");
+        return -1;
+    }
+    *processed = v[0];
+    *failed = v[1];
+    return 0;
+}
+
+static int sk_prepare(const struct fw_run *run, redisContext *c, void **state, char *err,
+                      size_t errlen) {
+    char rerr[256];
+    struct sk_state *st = calloc(1, sizeof *st);
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *state = st;
+    /* what Sidekiq::Client.push does before its LPUSH; Sidekiq's web UI and
+     * API list queues from this set */
+    redisReply *r = tq_redis_command(c, rerr, sizeof rerr, "SADD queues %s", run->queue);
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "SADD queues %s: %s", run->queue, r ? r->str : rerr);
+        if (r) freeReplyObject(r);
+        return -1;
+    }
+    freeReplyObject(r);
+    if (sk_counters(c, &st->base_processed, &st->base_failed, err, errlen) != 0) return -1;
+    st->have_base = 1;
+    return 0;
+}
+
+/* The hook's counts (the default progress), remembered per run id for the
+ * cross-check in finish (the driver deletes P:run:* before finish). */
+static int sk_progress(const struct fw_run *run, void *state, redisContext *c, const char *run_id,
+                       struct fw_progress *out, char *err, size_t errlen) {
+    struct sk_state *st = state;
+    if (fw_progress_native(run, state, c, run_id, out, err, errlen) != 0) return -1;
+    if (!st) return 0;
+    int i = 0;
+    while (i < st->nseen && strcmp(st->seen[i].run, run_id) != 0) i++;
+    if (i == st->nseen) {
+        if (i == SK_SEEN_MAX) return 0;
+        snprintf(st->seen[i].run, sizeof st->seen[i].run, "%s", run_id);
+        st->nseen++;
+    }
+    st->seen[i].completed = out->completed;
+    st->seen[i].failed = out->failed;
+    return 0;
+}
+
+/* The cross-check: Sidekiq flushed stat:processed / stat:failed at exit,
+ * so after the stop their deltas are exact (unless a worker was killed, or
+ * another Sidekiq shares this Redis). */
+static void sk_finish(const struct fw_run *run, redisContext *c, void *state) {
+    struct sk_state *st = state;
+    char err[256];
+    long long processed, failed;
+    if (st && st->have_base && c && sk_counters(c, &processed, &failed, err, sizeof err) == 0) {
+        long long hook_done = 0, hook_failed = 0;
+        for (int i = 0; i < st->nseen; i++) {
+            hook_done += st->seen[i].completed + st->seen[i].failed;
+            hook_failed += st->seen[i].failed;
+        }
+        long long dp = processed - st->base_processed, df = failed - st->base_failed;
+        if (dp != hook_done || df != hook_failed)
+            tq_warn("sidekiq: run %s: Sidekiq's " SK_PROCESSED " rose by %lld (" SK_FAILED
+                    " by %lld) but tqbench's hook counted %lld finished (%lld failed), warm-up "
+                    "included: a worker killed before its exit flush, another Sidekiq on this "
+                    "Redis, or jobs lost",
+                    run->run_id, dp, df, hook_done, hook_failed);
+        else
+            tq_info("sidekiq: run %s: " SK_PROCESSED " delta %lld agrees with the hook's count",
+                    run->run_id, dp);
+    } else if (st && st->have_base && c) {
+        tq_warn("sidekiq: run %s: cross-check with Sidekiq's counters not done: %s", run->run_id,
+                err);
+    }
+    free(state);
+}
+
+/* The run's own queue in Sidekiq's `queues` set (its name is the run id
+ * unless --external named a shared one, which stays listed). */
+static void sk_clean(const struct fw_run *run, redisContext *c) {
+    char err[256];
+    if (!c || strcmp(run->queue, run->run_id) != 0) return;
+    redisReply *r = tq_redis_command(c, err, sizeof err, "SREM queues %s", run->queue);
+    if (r) freeReplyObject(r);
+}
+
+/* The run id as the job JSON writes it. */
+static int sk_run_marker(const struct fw_run *run, char *buf, size_t n) {
+    int len = snprintf(buf, n, "\"tqbench_run\":\"%s\"", run->run_id);
+    return (len < 0 || (size_t)len >= n) ? -1 : len;
+}
+
+const struct tq_framework tq_framework_sidekiq = {
+    /* also the `protocol` of its workers' heartbeats (tqbench_hook.rb writes it) */
+    .name = "sidekiq",
+    .description = "Sidekiq workers (Debian's ruby-sidekiq, log level WARN), job JSON built in C",
+    .available = sk_available,
+    .worker_argv = sk_worker_argv,
+    .queue_key = sk_queue_key,
+    .encode = sk_encode,
+    .clean = sk_clean,
+    .caps = FW_CAP_SLEEP | FW_CAP_CPU | FW_CAP_FAIL | FW_CAP_OPEN_LOOP,
+    .validate = sk_validate,
+    .prepare = sk_prepare,
+    .finish = sk_finish,
+    .progress = sk_progress,
+    .run_marker = sk_run_marker,
+};

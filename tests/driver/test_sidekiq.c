@@ -1,0 +1,119 @@
+/* test_sidekiq.c - Sidekiq (Debian's ruby-sidekiq) against tqbench, both ways.
+ *
+ *  - sidekiq_real/small_run: `tqbench run --framework sidekiq` with real
+ *    sidekiq workers on a private redis-server (unix socket: the hook's
+ *    parsing of tqbench's unix URL form is on the path): exact counts,
+ *    Sidekiq's own stat:processed delta equal to what the hook counted
+ *    (warm-up included), no cross-check warning, latency present, every
+ *    worker pid gone.
+ *  - sidekiq_real/push_bulk_to_tqworker: jobs pushed by Sidekiq's own Ruby
+ *    client (Sidekiq::Client.push_bulk, from a small script) are consumed by
+ *    `tqworker --protocol sidekiq`, which counts them in stat:processed like
+ *    Sidekiq does; two malformed jobs are counted failed in stat:failed too
+ *    and logged with an excerpt.
+ *
+ * Both are skipped, with the reason, when Sidekiq does not load under
+ * /usr/bin/ruby (CTest's driver_sidekiq_real then reports SKIPPED). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "driver_harness.h"
+#include "tq_testutil.h"
+
+static void require_sidekiq(void) {
+    if (system("/usr/bin/ruby -e 'require \"sidekiq\"' >/dev/null 2>&1") != 0)
+        cr_skip_test("sidekiq does not load under /usr/bin/ruby (install Debian's ruby-sidekiq: "
+                     "scripts/bootstrap)");
+}
+
+Test(sidekiq_real, small_run, .timeout = 180, .fini = drv_cleanup) {
+    require_sidekiq();
+    struct drv d;
+    struct tq_test_redis r;
+    drv_init(&d);
+    redisContext *c = drv_redis_start_connected(&r);
+    redisReply *set = redisCommand(c, "SET stat:processed 7"); /* a baseline not 0 */
+    cr_assert(set && set->type == REDIS_REPLY_STATUS, "SET stat:processed failed");
+    freeReplyObject(set);
+    const char *args[] = {"run", "--framework", "sidekiq", "--redis", r.url, "--tasks", "3000",
+                          "--warmup", "200", "--workers", "1", "--concurrency", "5", "--out",
+                          d.out, NULL};
+    char *log = drv_run_expect(&d, args, 150000, 0);
+    cr_assert_null(strstr(log, "tqbench's hook counted"), "cross-check warning: %s", log);
+    free(log);
+    cJSON *j = drv_results_required(&d);
+    const cJSON *run = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_not_null(run, "results.json has no run");
+    cr_assert_str_eq(drv_str(run, "framework"), "sidekiq");
+    cr_assert_str_eq(drv_str(run, "status"), "ok");
+    cr_assert_eq(drv_num(run, "completed"), 3000);
+    cr_assert_eq(drv_num(run, "failed"), 0);
+    cr_assert_eq(drv_num(run, "lost"), 0);
+    const cJSON *e2e = drv_obj(drv_obj(run, "latency_us"), "end_to_end");
+    cr_assert_eq(drv_num(e2e, "count"), 3000, "every completed job has a latency stamp");
+    cr_assert_gt(drv_num(e2e, "p50"), 0);
+    /* Sidekiq's own counter: 3000 jobs and 200 warm-up jobs, flushed at exit */
+    cr_assert_eq(tq_test_redis_int(c, "GET stat:processed"), 7 + 3200);
+    cr_assert_eq(tq_test_redis_int(c, "GET stat:failed"), 0);
+    pid_t pids[16];
+    int n = drv_result_pids(j, pids, 16);
+    cr_assert_geq(n, 1, "results.json names the worker pids");
+    for (int i = 0; i < n; i++)
+        cr_assert(kill(pids[i], 0) != 0 && errno == ESRCH, "pid %d is still alive", (int)pids[i]);
+    cJSON_Delete(j);
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
+
+/* Sidekiq's own client, as an application would push: push_bulk of n jobs
+ * of a class tqworker has never heard of (a noop for it). */
+static const char push_script[] =
+    "require 'sidekiq'\n"
+    "u = URI(ENV['REDIS_URL'])\n"
+    "Sidekiq.configure_client { |c| c.redis = { path: u.path } }\n"
+    "jids = Sidekiq::Client.push_bulk('class' => 'HardWorker', 'queue' => 'skq',\n"
+    "                                 'args' => Array.new(Integer(ARGV[0])) { |i| [i, 'x'] })\n"
+    "exit(jids.size == Integer(ARGV[0]) ? 0 : 1)\n";
+
+Test(sidekiq_real, push_bulk_to_tqworker, .timeout = 120, .fini = drv_cleanup) {
+    require_sidekiq();
+    struct drv d;
+    struct tq_test_redis r;
+    char script[512], cmd[2048], log_path[600];
+    drv_init(&d);
+    redisContext *c = drv_redis_start_connected(&r);
+    drv_write(&d, "push.rb", push_script, script, sizeof script);
+    snprintf(cmd, sizeof cmd, "REDIS_URL='%s' /usr/bin/ruby %s 500 >>%s 2>&1", r.url, script,
+             d.log);
+    cr_assert_eq(system(cmd), 0, "push_bulk failed: %s", drv_read(d.log));
+    cr_assert_eq(tq_test_redis_int(c, "LLEN queue:skq"), 500);
+    cr_assert_eq(tq_test_redis_int(c, "SISMEMBER queues skq"), 1);
+    cr_assert_eq(tq_test_redis_int(c, "LPUSH queue:skq not-json {\"class\":\"NoArgs\"}"), 502);
+    snprintf(log_path, sizeof log_path, "%s/tqworker.log", d.dir);
+    const char *argv[] = {d.worker, "--protocol", "sidekiq", "--redis", r.url, "--queue", "skq",
+                          "--run", "skrun", "--id", "sk-w0", "--concurrency", "4",
+                          "--brpop-timeout", "0.2", NULL};
+    pid_t pid = drv_spawn(argv, log_path);
+    int64_t deadline = tq_test_now_ms() + 30000;
+    while (tq_test_redis_int(c, "GET stat:processed") < 502 && tq_test_now_ms() < deadline)
+        tq_test_sleep_ms(50);
+    drv_stop(pid);
+    cr_assert_eq(tq_test_redis_int(c, "GET stat:processed"), 502, "log: %s", drv_read(log_path));
+    cr_assert_eq(tq_test_redis_int(c, "GET stat:failed"), 2);
+    cr_assert_eq(tq_test_redis_int(c, "HGET tq:run:skrun:stats completed"), 500);
+    cr_assert_eq(tq_test_redis_int(c, "HGET tq:run:skrun:stats failed"), 2);
+    cr_assert_eq(tq_test_redis_int(c, "LLEN queue:skq"), 0);
+    cr_assert(drv_file_has(log_path, "not-json"), "the malformed job's excerpt is logged: %s",
+              drv_read(log_path));
+    cr_assert(drv_file_has(log_path, "missing field \"args\""), "the reason is logged: %s",
+              drv_read(log_path));
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
