@@ -423,14 +423,17 @@ static int rq_enqueue_batch(const struct fw_run *run, const void *state, redisCo
         if (tasks[i].pad_len > max_pad) max_pad = tasks[i].pad_len;
     size_t scratch_cap = max_pad + 4 * TQ_NAME_MAX + 256;
     size_t nargs = (size_t)n + 2;
-    char *mem = malloc((size_t)n * RQ_ID_MAX + scratch_cap + nargs * (sizeof(char *) + sizeof(size_t)));
+    /* the pointer and length arrays first, where malloc's alignment holds
+     * for them; the byte arrays after */
+    void *mem = malloc(nargs * (sizeof(char *) + sizeof(size_t)) + (size_t)n * RQ_ID_MAX +
+                       scratch_cap);
     if (!mem) {
         snprintf(err, errlen, "rq: out of memory for a batch of %d jobs", n);
         return -1;
     }
-    char *ids = mem, *scratch = ids + (size_t)n * RQ_ID_MAX;
-    const char **argv = (const char **)(void *)(scratch + scratch_cap);
-    size_t *argl = (size_t *)(void *)(argv + nargs);
+    const char **argv = mem;
+    size_t *argl = (size_t *)(argv + nargs);
+    char *ids = (char *)(argl + nargs), *scratch = ids + (size_t)n * RQ_ID_MAX;
     argv[0] = "RPUSH";
     argl[0] = 5;
     argv[1] = key;
