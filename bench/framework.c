@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "tq_redis.h"
+#include "tq_spawn.h"
 
 const struct tq_framework *framework_find(const char *name) {
     for (int i = 0; tq_frameworks[i]; i++)
@@ -144,4 +145,29 @@ const char *fw_caps_missing(const struct tq_framework *fw, const struct fw_run *
         if (m->max_attempts > 1 && !(caps & FW_CAP_RETRIES)) return "retries (max_attempts > 1)";
     }
     return NULL;
+}
+
+int fw_run_bounded(const char *const argv[], const char *const *env, const char *out_path,
+                   int timeout_ms, char *err, size_t errlen) {
+    struct tq_spawn_opts opts = {
+        .env_extra = env,
+        .stdout_path = out_path ? out_path : "/dev/null",
+        .stderr_path = out_path ? out_path : "/dev/null",
+        .new_process_group = 1,
+        .die_with_parent = 1,
+    };
+    pid_t pid;
+    int status = 0;
+    char serr[256];
+    if (tq_spawn(argv, &opts, &pid, serr, sizeof serr) != 0) {
+        snprintf(err, errlen, "cannot run %s: %s", argv[0], serr);
+        return -1;
+    }
+    if (tq_spawn_wait(pid, timeout_ms, &status) != 1) {
+        tq_spawn_stop(pid, 1000, &status);
+        snprintf(err, errlen, "%s %s did not finish within %d s (pid %d, killed)", argv[0],
+                 argv[1] ? argv[1] : "", timeout_ms / 1000, (int)pid);
+        return -1;
+    }
+    return status;
 }

@@ -273,6 +273,15 @@ int fw_enqueue(const struct tq_framework *fw, const struct fw_run *run, const vo
 int fw_progress(const struct tq_framework *fw, const struct fw_run *run, void *state,
                 redisContext *c, const char *run_id, struct fw_progress *out, char *err,
                 size_t errlen);
+/* Runs argv (argv[0] a path or a name looked up in PATH; env extra
+ * "NAME=value" entries or NULL) in its own process group that dies with
+ * the driver, its output appended to out_path (NULL: discarded), and waits
+ * up to timeout_ms: the probes of available() ("python -c 'import X'") and
+ * adapters' helper scripts. Returns the wait status (>= 0), or -1 with err
+ * ("cannot run <argv0>: ...", "<argv0> <argv1> did not finish within N s
+ * (pid P, killed)"). */
+int fw_run_bounded(const char *const argv[], const char *const *env, const char *out_path,
+                   int timeout_ms, char *err, size_t errlen);
 /* fw->caps, 0 read as FW_CAP_ALL. */
 unsigned fw_caps(const struct tq_framework *fw);
 /* The first capability the scenario's settings need that fw lacks, as

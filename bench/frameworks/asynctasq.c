@@ -83,22 +83,9 @@ static int atq_available(const struct fw_run *run, char *why, size_t n) {
         }
     }
     const char *argv[] = {python, "-c", "import asynctasq", NULL};
-    struct tq_spawn_opts opts = {
-        .stdout_path = "/dev/null",
-        .stderr_path = "/dev/null",
-        .new_process_group = 1,
-        .die_with_parent = 1,
-    };
-    pid_t pid;
-    int status = 0;
-    if (tq_spawn(argv, &opts, &pid, err, sizeof err) != 0) {
-        snprintf(why, n, "cannot run %s: %s", python, err);
-        return 0;
-    }
-    if (tq_spawn_wait(pid, ATQ_PROBE_TIMEOUT_MS, &status) != 1) {
-        tq_spawn_stop(pid, 1000, &status);
-        snprintf(why, n, "%s -c 'import asynctasq' did not finish within %d s", python,
-                 ATQ_PROBE_TIMEOUT_MS / 1000);
+    int status = fw_run_bounded(argv, NULL, NULL, ATQ_PROBE_TIMEOUT_MS, err, sizeof err);
+    if (status < 0) {
+        snprintf(why, n, "%s", err);
         return 0;
     }
     if (status != 0) {

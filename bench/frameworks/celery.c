@@ -52,30 +52,6 @@ static int celery_client_queue(const struct fw_run *run, char *buf, size_t n) {
     return (len < 0 || (size_t)len >= n || (size_t)len >= TQ_NAME_MAX) ? -1 : len;
 }
 
-/* Runs /usr/bin/python3 with argv (output appended to out_path, or
- * discarded), waits up to CELERY_PYTHON_TIMEOUT_MS. Returns the wait status
- * (>= 0), or -1 with err set when it could not start or did not finish. */
-static int python_run(const char *const argv[], const char *const *env, const char *out_path,
-                      char *err, size_t errlen) {
-    struct tq_spawn_opts opts = {
-        .env_extra = env,
-        .stdout_path = out_path ? out_path : "/dev/null",
-        .stderr_path = out_path ? out_path : "/dev/null",
-        .new_process_group = 1,
-        .die_with_parent = 1,
-    };
-    pid_t pid;
-    int status = 0;
-    if (tq_spawn(argv, &opts, &pid, err, errlen) != 0) return -1;
-    if (tq_spawn_wait(pid, CELERY_PYTHON_TIMEOUT_MS, &status) != 1) {
-        tq_spawn_stop(pid, 1000, &status);
-        snprintf(err, errlen, "%s %s did not finish within %d s (pid %d, killed)", argv[0],
-                 argv[1], CELERY_PYTHON_TIMEOUT_MS / 1000, (int)pid);
-        return -1;
-    }
-    return status;
-}
-
 static int celery_available(const struct fw_run *run, char *why, size_t n) {
     char dir[FW_PATH_MAX], module[FW_PATH_MAX + 32], err[256];
     if (access(CELERY_PYTHON, X_OK) != 0) {
@@ -92,7 +68,7 @@ static int celery_available(const struct fw_run *run, char *why, size_t n) {
         return 0;
     }
     const char *argv[] = {CELERY_PYTHON, "-c", "import celery, redis", NULL};
-    int status = python_run(argv, NULL, NULL, err, sizeof err);
+    int status = fw_run_bounded(argv, NULL, NULL, CELERY_PYTHON_TIMEOUT_MS, err, sizeof err);
     if (status < 0) {
         snprintf(why, n, "cannot check Celery: %s", err);
         return 0;
@@ -246,7 +222,7 @@ static int celery_client_enqueue_rate(const struct fw_run *run, double *per_s, c
     }
     close(fd);
     const char *argv[] = {CELERY_PYTHON, script, "--queue", queue, "--count", count, NULL};
-    int status = python_run(argv, env.env, out_path, err, errlen);
+    int status = fw_run_bounded(argv, env.env, out_path, CELERY_PYTHON_TIMEOUT_MS, err, errlen);
     int rc = -1;
     if (status > 0) {
         char st[64], last[512];

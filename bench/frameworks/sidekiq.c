@@ -87,22 +87,9 @@ static int sk_available(const struct fw_run *run, char *why, size_t n) {
         return 0;
     }
     const char *argv[] = {SK_RUBY, "-e", "require \"sidekiq\"", NULL};
-    struct tq_spawn_opts opts = {
-        .stdout_path = "/dev/null",
-        .stderr_path = "/dev/null",
-        .new_process_group = 1,
-        .die_with_parent = 1,
-    };
-    pid_t pid;
-    int status = 0;
-    if (tq_spawn(argv, &opts, &pid, err, sizeof err) != 0) {
-        snprintf(why, n, "cannot run %s: %s", SK_RUBY, err);
-        return 0;
-    }
-    if (tq_spawn_wait(pid, SK_PROBE_TIMEOUT_MS, &status) != 1) {
-        tq_spawn_stop(pid, 1000, &status);
-        snprintf(why, n, "%s -e 'require \"sidekiq\"' did not finish within %d s", SK_RUBY,
-                 SK_PROBE_TIMEOUT_MS / 1000);
+    int status = fw_run_bounded(argv, NULL, NULL, SK_PROBE_TIMEOUT_MS, err, sizeof err);
+    if (status < 0) {
+        snprintf(why, n, "%s", err);
         return 0;
     }
     if (status != 0) {
