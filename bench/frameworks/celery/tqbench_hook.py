@@ -27,8 +27,10 @@ without them (sent by Celery's own client) counts in TQ_CELERY_RUN and has no
 stamp, since its enqueue time is unknown. The stamp's first field is the
 latency origin: the scheduled time for open-loop runs, else the enqueue time.
 
-The Redis URL parsing and the /proc readings are shared with the other
-frameworks' hooks (bench/frameworks/tqbench_hooklib.py).
+The configuration, the batch, the heartbeat, the Redis URL parsing and the
+/proc readings are shared with the other frameworks' hooks
+(bench/frameworks/tqbench_hooklib.py); this hook adds the shared page and
+Celery's signals.
 
 Configuration (environment, set by tqbench's celery adapter):
   TQ_CELERY_REDIS_URL            redis://[user:pass@]host[:port][/db] or
@@ -45,18 +47,16 @@ import logging
 import mmap
 import multiprocessing
 import os
-import socket
 import struct
 import sys
 import threading
-import time
 from urllib.parse import quote
 
-import redis
 
 # bench/frameworks/ holds what the hooks share (tqbench_hooklib.py)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tqbench_hooklib import parse_redis_url, process_tree_usage  # noqa: E402
+from tqbench_hooklib import (COMPLETED, FAILED, RETRIED, Batch, Heartbeat,  # noqa: E402
+                             HookConfig, now_us, parse_redis_url)
 from tqbench_hooklib import env as _env  # noqa: E402
 from tqbench_hooklib import redis_client as _hooklib_client  # noqa: E402
 from celery import __version__ as celery_version
@@ -70,8 +70,6 @@ H_SCHED = "tqbench_sched_us"
 H_MAX_ATTEMPTS = "tqbench_max_attempts"
 TQBENCH_HEADERS = (H_RUN, H_SEQ, H_ENQ, H_SCHED, H_MAX_ATTEMPTS)
 
-FLUSH_INTERVAL_S = 0.1
-STAMPS_PER_RPUSH = 1000
 MAX_SLOTS = 256           # processes that ever run tasks in one worker
 SLOT = struct.Struct("qqqq")  # pid, processed, failed, inflight
 
@@ -97,32 +95,9 @@ def redis_client(url=None):
     return _hooklib_client(url or _env("TQ_CELERY_REDIS_URL", "redis://127.0.0.1:6379/0"))
 
 
-class Config:
+class Config(HookConfig):
     def __init__(self):
-        self.prefix = _env("TQ_CELERY_PREFIX", "tq")
-        self.run = _env("TQ_CELERY_RUN", "standalone")
-        self.worker_id = _env("TQ_CELERY_WORKER_ID",
-                              "%s-%d" % (socket.gethostname(), os.getpid()))
-        raw = _env("TQ_CELERY_HEARTBEAT_INTERVAL", "1")
-        try:
-            self.interval = min(3600.0, max(0.1, float(raw)))
-        except ValueError:
-            log.warning("tqbench hook: TQ_CELERY_HEARTBEAT_INTERVAL=%r is not a number; using 1 s",
-                        raw)
-            self.interval = 1.0
-        self.enabled = _env("TQ_CELERY_HOOK", "1") != "0"
-
-    def stats_key(self, run):
-        return "%s:run:%s:stats" % (self.prefix, run)
-
-    def stamps_key(self, run):
-        return "%s:run:%s:stamps" % (self.prefix, run)
-
-    def worker_key(self):
-        return "%s:worker:%s" % (self.prefix, self.worker_id)
-
-    def workers_key(self):
-        return "%s:workers" % self.prefix
+        super().__init__("TQ_CELERY_", log)
 
 
 # ---- per-process counters shared with the main process ------------------------
@@ -161,108 +136,21 @@ class Slots:
 
 # ---- the batch of one process ---------------------------------------------------
 
-class Batch:
-    """Counts and stamps of the tasks one process ran since the last flush."""
+# Celery's task states -> the batch's outcomes
+OUTCOMES = {"SUCCESS": COMPLETED, "RETRY": RETRIED}
 
-    def __init__(self, cfg, slots):
-        self.cfg = cfg
-        self.slots = slots
-        self.pid = os.getpid()
-        self.lock = threading.Lock()
-        self.counts = {}   # run -> [completed, failed, retried]
-        self.stamps = {}   # run -> ["origin,start,done", ...]
-        self.processed = self.failed = self.inflight = 0
-        self.slot = -1
-        self.client = None
-        self.thread = None
-        self.stop = threading.Event()
-        self.warned_at = 0.0
 
-    def start(self):
-        self.slot = self.slots.claim(self.pid)
-        if self.slot < 0:
-            log.warning("tqbench hook: more than %d task processes; pid %d not in the heartbeat",
-                        MAX_SLOTS, self.pid)
-        self.thread = threading.Thread(target=self._loop, name="tqbench-flush", daemon=True)
-        self.thread.start()
-
-    def task_started(self):
-        with self.lock:
-            self.inflight += 1
-
-    def task_done(self, run, state, stamp):
-        with self.lock:
-            self.inflight -= 1
-            c = self.counts.get(run)
-            if c is None:
-                c = self.counts[run] = [0, 0, 0]
-            if state == "RETRY":
-                c[2] += 1
-                return
-            self.processed += 1
-            if state != "SUCCESS":
-                c[1] += 1
-                self.failed += 1
-                return
-            c[0] += 1
-            if stamp is not None:  # latency of completed tasks only, as tqworker
-                self.stamps.setdefault(run, []).append(stamp)
-
-    def _loop(self):
-        while not self.stop.wait(FLUSH_INTERVAL_S):
-            self.flush()
-
-    def flush(self):
-        with self.lock:
-            counts, stamps = self.counts, self.stamps
-            self.counts, self.stamps = {}, {}
-            processed, failed, inflight = self.processed, self.failed, self.inflight
-        self.slots.publish(self.slot, self.pid, processed, failed, inflight)
-        if not counts and not stamps:
-            return True
-        try:
-            if self.client is None:
-                self.client = redis_client()
-            pipe = self.client.pipeline(transaction=True)
-            for run, (completed, nfailed, retried) in counts.items():
-                key = self.cfg.stats_key(run)
-                if completed:
-                    pipe.hincrby(key, "completed", completed)
-                if nfailed:
-                    pipe.hincrby(key, "failed", nfailed)
-                if retried:
-                    pipe.hincrby(key, "retried", retried)
-            for run, items in stamps.items():
-                key = self.cfg.stamps_key(run)
-                for i in range(0, len(items), STAMPS_PER_RPUSH):
-                    pipe.rpush(key, *items[i:i + STAMPS_PER_RPUSH])
-            pipe.execute()
-            return True
-        except redis.RedisError as exc:
-            # Keep the batch for the next flush: a lost count would stall the run.
-            with self.lock:
-                for run, c in counts.items():
-                    mine = self.counts.setdefault(run, [0, 0, 0])
-                    for i in range(3):
-                        mine[i] += c[i]
-                for run, items in stamps.items():
-                    self.stamps[run] = items + self.stamps.get(run, [])
-            now = time.monotonic()
-            if now - self.warned_at > 5:
-                self.warned_at = now
-                log.warning("tqbench hook (pid %d): flush to Redis failed, will retry: %s",
-                            self.pid, exc)
-            self.client = None
-            return False
-
-    def close(self):
-        self.stop.set()
-        if self.thread is not None and self.thread is not threading.current_thread():
-            self.thread.join(timeout=2)
-        for _ in range(3):
-            if self.flush():
-                break
-            time.sleep(0.2)
+def new_batch(cfg, slots):
+    """The batch of this process (tqbench_hooklib.Batch), its totals
+    published in a slot of the shared page on every flush."""
+    pid = os.getpid()
+    slot = slots.claim(pid)
+    if slot < 0:
+        log.warning("tqbench hook: more than %d task processes; pid %d not in the heartbeat",
+                    MAX_SLOTS, pid)
+    batch = Batch(cfg, log, lambda p, f, n: slots.publish(slot, pid, p, f, n))
+    batch.start()
+    return batch
 
 
 # ---- the heartbeat (main process) ---------------------------------------------
@@ -279,78 +167,21 @@ def pool_name(pool):
     return POOL_NAMES.get(module, module)
 
 
-class Heartbeat:
-    def __init__(self, cfg, slots, consumer):
-        self.cfg = cfg
-        self.slots = slots
-        self.pid = os.getpid()
-        self.started_us = time.time_ns() // 1000
-        self.host = socket.gethostname()
-        try:
-            self.queues = ",".join(q.name for q in consumer.task_consumer.queues)
-        except AttributeError:
-            self.queues = ",".join(consumer.app.amqp.queues.consume_from or ())
-        self.concurrency = getattr(consumer.pool, "num_processes", None) or \
-            getattr(consumer.pool, "limit", None) or 1
-        self.pool = pool_name(consumer.pool)
-        self.prefetch = consumer.initial_prefetch_count or 0
-        self.client = redis_client()
-        self.stop = threading.Event()
-        self.thread = None
-        self.warned_at = 0.0
-
-    def fields(self):
-        processed, failed, inflight = self.slots.totals()
-        user, sys_, rss, pss = process_tree_usage(self.pid)
-        fields = {"pid": self.pid, "host": self.host, "queues": self.queues,
-                "concurrency": self.concurrency, "prefetch": self.prefetch,
-                "protocol": "celery", "version": "celery-%s" % celery_version, "pool": self.pool,
-                "started_us": self.started_us, "beat_us": time.time_ns() // 1000,
-                "processed": processed, "failed": failed, "inflight": inflight,
-                "cpu_user_us": user, "cpu_sys_us": sys_, "rss_kb": rss}
-        if pss is not None:
-            fields["pss_kb"] = pss
-        return fields
-
-    def beat(self, first=False):
-        try:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hset(self.cfg.worker_key(), mapping=self.fields())
-            pipe.pexpire(self.cfg.worker_key(), int(3000 * self.cfg.interval))
-            if first:
-                pipe.sadd(self.cfg.workers_key(), self.cfg.worker_id)
-            pipe.execute()
-            return True
-        except redis.RedisError as exc:
-            now = time.monotonic()
-            if now - self.warned_at > 5:
-                self.warned_at = now
-                log.warning("tqbench hook: heartbeat %s failed: %s", self.cfg.worker_key(), exc)
-            return False
-
-    def start(self):
-        registered = self.beat(first=True)
-
-        def loop():
-            nonlocal registered
-            while not self.stop.wait(self.cfg.interval):
-                ok = self.beat(first=not registered)
-                registered = registered or ok
-
-        self.thread = threading.Thread(target=loop, name="tqbench-heartbeat", daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.stop.set()
-        if self.thread is not None:
-            self.thread.join(timeout=2)
-        try:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.srem(self.cfg.workers_key(), self.cfg.worker_id)
-            pipe.delete(self.cfg.worker_key())
-            pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("tqbench hook: could not deregister %s: %s", self.cfg.worker_id, exc)
+def new_heartbeat(cfg, slots, consumer):
+    """The main process's heartbeat: the pool's sizes and the children's
+    totals summed from the shared page."""
+    try:
+        queues = ",".join(q.name for q in consumer.task_consumer.queues)
+    except AttributeError:
+        queues = ",".join(consumer.app.amqp.queues.consume_from or ())
+    concurrency = getattr(consumer.pool, "num_processes", None) or \
+        getattr(consumer.pool, "limit", None) or 1
+    static = {"queues": queues, "concurrency": concurrency,
+              "prefetch": consumer.initial_prefetch_count or 0, "protocol": "celery",
+              "version": "celery-%s" % celery_version, "pool": pool_name(consumer.pool)}
+    beat = Heartbeat(cfg, log, static, slots.totals)
+    beat.start()
+    return beat
 
 
 # ---- signal handlers ------------------------------------------------------------
@@ -370,8 +201,7 @@ class Hook:
             return b
         with self.batch_lock:  # the threads pool's first tasks race here
             if self.batch is None or self.batch.pid != os.getpid():
-                self.batch = Batch(self.cfg, self.slots)
-                self.batch.start()
+                self.batch = new_batch(self.cfg, self.slots)
             return self.batch
 
     def after_fork_in_child(self):
@@ -391,10 +221,10 @@ class Hook:
 
     def on_prerun(self, task=None, **_):
         self.current_batch().task_started()
-        task.request.tqbench_start_us = time.time_ns() // 1000
+        task.request.tqbench_start_us = now_us()
 
     def on_postrun(self, task=None, state=None, **_):
-        done = time.time_ns() // 1000
+        done = now_us()
         req = task.request
         run = getattr(req, H_RUN, None) or self.cfg.run
         stamp = None
@@ -402,11 +232,10 @@ class Hook:
         origin = getattr(req, H_SCHED, None) or getattr(req, H_ENQ, None)
         if start is not None and origin:
             stamp = "%d,%d,%d" % (origin, start, done)
-        self.current_batch().task_done(run, state, stamp)
+        self.current_batch().task_done(run, OUTCOMES.get(state, FAILED), stamp)
 
     def on_ready(self, sender=None, **_):
-        self.heartbeat = Heartbeat(self.cfg, self.slots, sender)
-        self.heartbeat.start()
+        self.heartbeat = new_heartbeat(self.cfg, self.slots, sender)
 
     def on_shutdown(self, **_):
         b = self.batch

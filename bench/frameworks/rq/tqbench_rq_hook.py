@@ -43,8 +43,8 @@ stamp. The stamp's origin is the scheduled time for open-loop runs, else the
 enqueue time. The start is taken when RQ's preparation of the job is done
 (right before the function runs), the end after RQ recorded the outcome.
 
-The Redis URL parsing and /proc readings are shared with the other hooks
-(bench/frameworks/tqbench_hooklib.py).
+The configuration, the batch, the heartbeat, the Redis URL parsing and the
+/proc readings are shared with the other hooks (bench/frameworks/tqbench_hooklib.py).
 
 Configuration (environment, set by tqbench's rq adapter):
   TQ_RQ_REDIS_URL            redis://[user:pass@]host[:port][/db] or
@@ -63,229 +63,33 @@ Configuration (environment, set by tqbench's rq adapter):
 import logging
 import mmap
 import os
-import socket
 import struct
 import sys
-import threading
-import time
 
-import redis
 from rq import __version__ as rq_version
 from rq.worker import SimpleWorker, Worker
 
 # bench/frameworks/ holds what the hooks share (tqbench_hooklib.py)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from tqbench_hooklib import env, process_tree_usage, redis_client  # noqa: E402
+from tqbench_hooklib import (COMPLETED, FAILED, RETRIED, Batch, Heartbeat,  # noqa: E402
+                             HookConfig, env, now_us)
 
 # Job meta written by bench/frameworks/rq.c (keep in sync).
 M_RUN = "tqbench_run"
 M_ENQ = "tqbench_enq_us"
 M_SCHED = "tqbench_sched_us"
 
-FLUSH_INTERVAL_S = 0.1
-STAMPS_PER_RPUSH = 1000
-
 # the outcome page: outcome, started_us, done_us
 OUTCOME = struct.Struct("qqq")
-NONE, COMPLETED, FAILED, RETRIED = 0, 1, 2, 3
+NONE = 0
 
 log = logging.getLogger("tqbench.rq_hook")
 
 
-def now_us():
-    return time.time_ns() // 1000
-
-
-class Config:
+class Config(HookConfig):
     def __init__(self):
-        self.url = env("TQ_RQ_REDIS_URL", "redis://127.0.0.1:6379/0")
-        self.prefix = env("TQ_RQ_PREFIX", "tq")
-        self.run = env("TQ_RQ_RUN", "standalone")
-        self.worker_id = env("TQ_RQ_WORKER_ID", "%s-%d" % (socket.gethostname(), os.getpid()))
+        super().__init__("TQ_RQ_", log)
         self.protocol = env("TQ_RQ_PROTOCOL", "rq")
-        raw = env("TQ_RQ_HEARTBEAT_INTERVAL", "1")
-        try:
-            self.interval = min(3600.0, max(0.1, float(raw)))
-        except ValueError:
-            log.warning("tqbench hook: TQ_RQ_HEARTBEAT_INTERVAL=%r is not a number; using 1 s",
-                        raw)
-            self.interval = 1.0
-        self.enabled = env("TQ_RQ_HOOK", "1") != "0"
-
-    def stats_key(self, run):
-        return "%s:run:%s:stats" % (self.prefix, run)
-
-    def stamps_key(self, run):
-        return "%s:run:%s:stamps" % (self.prefix, run)
-
-    def worker_key(self):
-        return "%s:worker:%s" % (self.prefix, self.worker_id)
-
-    def workers_key(self):
-        return "%s:workers" % self.prefix
-
-
-class Batch:
-    """Counts and stamps of the jobs the worker finished since the last
-    flush, written by the worker's main thread, flushed by a thread."""
-
-    def __init__(self, cfg):
-        self.cfg = cfg
-        self.lock = threading.Lock()
-        self.counts = {}   # run -> [completed, failed, retried]
-        self.stamps = {}   # run -> ["origin,start,done", ...]
-        self.processed = self.failed = self.inflight = 0
-        self.client = None
-        self.thread = None
-        self.stop = threading.Event()
-        self.warned_at = 0.0
-
-    def start(self):
-        self.thread = threading.Thread(target=self._loop, name="tqbench-flush", daemon=True)
-        self.thread.start()
-
-    def job_done(self, run, outcome, stamp):
-        with self.lock:
-            c = self.counts.get(run)
-            if c is None:
-                c = self.counts[run] = [0, 0, 0]
-            if outcome == RETRIED:
-                c[2] += 1
-                return
-            self.processed += 1
-            if outcome != COMPLETED:
-                c[1] += 1
-                self.failed += 1
-                return
-            c[0] += 1
-            if stamp is not None:  # latency of completed jobs only, as tqworker
-                self.stamps.setdefault(run, []).append(stamp)
-
-    def totals(self):
-        with self.lock:
-            return self.processed, self.failed, self.inflight
-
-    def _loop(self):
-        while not self.stop.wait(FLUSH_INTERVAL_S):
-            self.flush()
-
-    def flush(self):
-        with self.lock:
-            counts, stamps = self.counts, self.stamps
-            self.counts, self.stamps = {}, {}
-        if not counts and not stamps:
-            return True
-        try:
-            if self.client is None:
-                self.client = redis_client(self.cfg.url)
-            pipe = self.client.pipeline(transaction=True)
-            for run, (completed, nfailed, retried) in counts.items():
-                key = self.cfg.stats_key(run)
-                if completed:
-                    pipe.hincrby(key, "completed", completed)
-                if nfailed:
-                    pipe.hincrby(key, "failed", nfailed)
-                if retried:
-                    pipe.hincrby(key, "retried", retried)
-            for run, items in stamps.items():
-                key = self.cfg.stamps_key(run)
-                for i in range(0, len(items), STAMPS_PER_RPUSH):
-                    pipe.rpush(key, *items[i:i + STAMPS_PER_RPUSH])
-            pipe.execute()
-            return True
-        except redis.RedisError as exc:
-            # Keep the batch for the next flush: a lost count would stall the run.
-            with self.lock:
-                for run, c in counts.items():
-                    mine = self.counts.setdefault(run, [0, 0, 0])
-                    for i in range(3):
-                        mine[i] += c[i]
-                for run, items in stamps.items():
-                    self.stamps[run] = items + self.stamps.get(run, [])
-            now = time.monotonic()
-            if now - self.warned_at > 5:
-                self.warned_at = now
-                log.warning("tqbench hook: flush to Redis failed, will retry: %s", exc)
-            self.client = None
-            return False
-
-    def close(self):
-        self.stop.set()
-        if self.thread is not None and self.thread is not threading.current_thread():
-            self.thread.join(timeout=2)
-        for _ in range(3):
-            if self.flush():
-                break
-            time.sleep(0.2)
-
-
-class Heartbeat:
-    def __init__(self, cfg, batch, worker, pool):
-        self.cfg = cfg
-        self.batch = batch
-        self.pid = os.getpid()
-        self.started_us = now_us()
-        self.host = socket.gethostname()
-        self.queues = ",".join(q.name for q in worker.queues)
-        self.pool = pool
-        self.client = redis_client(cfg.url)
-        self.stop = threading.Event()
-        self.thread = None
-        self.warned_at = 0.0
-
-    def fields(self):
-        processed, failed, inflight = self.batch.totals()
-        user, sys_, rss, pss = process_tree_usage(self.pid)
-        # one job at a time per worker, popped one at a time (BLPOP)
-        fields = {"pid": self.pid, "host": self.host, "queues": self.queues,
-                  "concurrency": 1, "prefetch": 1, "protocol": self.cfg.protocol,
-                  "version": "rq-%s" % rq_version, "pool": self.pool,
-                  "started_us": self.started_us, "beat_us": now_us(),
-                  "processed": processed, "failed": failed, "inflight": inflight,
-                  "cpu_user_us": user, "cpu_sys_us": sys_, "rss_kb": rss}
-        if pss is not None:
-            fields["pss_kb"] = pss
-        return fields
-
-    def beat(self, first=False):
-        try:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hset(self.cfg.worker_key(), mapping=self.fields())
-            pipe.pexpire(self.cfg.worker_key(), int(3000 * self.cfg.interval))
-            if first:
-                pipe.sadd(self.cfg.workers_key(), self.cfg.worker_id)
-            pipe.execute()
-            return True
-        except redis.RedisError as exc:
-            now = time.monotonic()
-            if now - self.warned_at > 5:
-                self.warned_at = now
-                log.warning("tqbench hook: heartbeat %s failed: %s", self.cfg.worker_key(), exc)
-            return False
-
-    def start(self):
-        registered = self.beat(first=True)
-
-        def loop():
-            nonlocal registered
-            while not self.stop.wait(self.cfg.interval):
-                ok = self.beat(first=not registered)
-                registered = registered or ok
-
-        self.thread = threading.Thread(target=loop, name="tqbench-heartbeat", daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.stop.set()
-        if self.thread is not None:
-            self.thread.join(timeout=2)
-        try:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.srem(self.cfg.workers_key(), self.cfg.worker_id)
-            pipe.delete(self.cfg.worker_key())
-            pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("tqbench hook: could not deregister %s: %s", self.cfg.worker_id, exc)
 
 
 class TqbenchMixin:
@@ -299,7 +103,7 @@ class TqbenchMixin:
         # MAP_SHARED | MAP_ANONYMOUS, made before any fork: the horse's
         # writes are seen by the worker process
         self._tq_page = mmap.mmap(-1, OUTCOME.size)
-        self._tq_batch = Batch(self._tq_cfg)
+        self._tq_batch = Batch(self._tq_cfg, log)
         self._tq_beat = None
 
     def _tq_set(self, outcome=None, started=None, done=None):
@@ -314,7 +118,11 @@ class TqbenchMixin:
         # the heartbeat from RQ's own registration on, so "heartbeat present"
         # means "the worker is about to pop"
         self._tq_batch.start()
-        self._tq_beat = Heartbeat(self._tq_cfg, self._tq_batch, self, self.TQBENCH_POOL)
+        # one job at a time per worker, popped one at a time (BLPOP)
+        static = {"queues": ",".join(q.name for q in self.queues), "concurrency": 1,
+                  "prefetch": 1, "protocol": self._tq_cfg.protocol,
+                  "version": "rq-%s" % rq_version, "pool": self.TQBENCH_POOL}
+        self._tq_beat = Heartbeat(self._tq_cfg, log, static, self._tq_batch.totals)
         self._tq_beat.start()
 
     def register_death(self):
@@ -326,22 +134,20 @@ class TqbenchMixin:
 
     def execute_job(self, job, queue):
         self._tq_set(NONE, 0, 0)
-        with self._tq_batch.lock:
-            self._tq_batch.inflight += 1
+        self._tq_batch.task_started()
+        outcome = run = stamp = None
         try:
             super().execute_job(job, queue)
         finally:
-            with self._tq_batch.lock:
-                self._tq_batch.inflight -= 1
-            outcome, started, done = OUTCOME.unpack_from(self._tq_page, 0)
-            if outcome != NONE:
+            code, started, done = OUTCOME.unpack_from(self._tq_page, 0)
+            if code != NONE:
+                outcome = code
                 meta = job.meta or {}
                 run = meta.get(M_RUN) or self._tq_cfg.run
                 origin = meta.get(M_SCHED) or meta.get(M_ENQ)
-                stamp = None
                 if outcome == COMPLETED and origin and started:
                     stamp = "%d,%d,%d" % (origin, started, done)
-                self._tq_batch.job_done(run, outcome, stamp)
+            self._tq_batch.task_done(run, outcome, stamp)
 
     # -- work horse (forking Worker) or worker process (SimpleWorker) --
 
