@@ -11,7 +11,9 @@
  * child reaped (it used to sit out 10 s socket timeouts, 40 s in all).
  * Leftovers of a tqbench killed with SIGKILL (its embedded Redis's
  * directory, a results.json saying "running") are tidied by the next
- * invocation, never those of a live one. */
+ * invocation, never those of a live one. A Redis stall that makes a
+ * standalone worker abandon its pops is reported in results.json
+ * (pops_abandoned) with nothing lost. */
 #include <criterion/criterion.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
@@ -310,5 +312,62 @@ Test(reliability, embedded_redis_death_named, .timeout = 90, .fini = drv_cleanup
               drv_str(first_run(j), "error"));
     cr_assert_str_eq(drv_str(j, "status"), "failed");
     cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+/* A Redis that stalls mid-run (SIGSTOP for 6.5 s) leaves every pop of a
+ * standalone worker without a reply: its watchdog drops them after
+ * --brpop-timeout + 5 s and counts them in its heartbeat (pops_abandoned).
+ * The run's results.json gives them (the difference of the heartbeats
+ * read when the measured phase began and before the stop) next to `lost`,
+ * and since a stopped Redis answered none of those pops, nothing is lost:
+ * the run completes with exact counts after the stall. */
+Test(reliability, pops_abandoned_in_results, .timeout = 120, .fini = drv_cleanup) {
+    struct drv d;
+    struct tq_test_redis r;
+    drv_init(&d);
+    redisContext *c = drv_redis_start_connected(&r);
+    char wlog[400];
+    snprintf(wlog, sizeof wlog, "%s/worker.log", d.dir);
+    const char *wargv[] = {d.worker, "--redis", r.url, "--queue", "qs", "--id", "ws",
+                           "--concurrency", "3", "--brpop-timeout", "0.1",
+                           "--heartbeat-interval", "0.5", NULL};
+    pid_t w = drv_spawn(wargv, wlog);
+    cr_assert_gt(w, 0);
+    int64_t deadline = tq_test_now_ms() + 10000;
+    while (tq_test_redis_int(c, "EXISTS tq:worker:ws") != 1) {
+        cr_assert_lt(tq_test_now_ms(), deadline, "the worker sent no heartbeat within 10 s");
+        tq_test_sleep_ms(50);
+    }
+    /* open loop at 100 tasks/s for 16 s: the stall falls inside it */
+    const char *args[] = {"run",     "--redis", r.url,   "--external", "--queue", "qs",
+                          "--workers", "1",     "--scenario", "latency", "--rate", "100",
+                          "--tasks", "1600",    "--warmup", "0",        "--out", d.out, NULL};
+    pid_t drv = drv_start(&d, args);
+    cr_assert_gt(drv, 0);
+    deadline = tq_test_now_ms() + 20000;
+    while (tq_test_redis_int(c, "HGET tq:worker:ws processed") < 100) {
+        cr_assert_lt(tq_test_now_ms(), deadline, "the worker ran no 100 tasks of the run");
+        tq_test_sleep_ms(50);
+    }
+    tq_test_sleep_ms(2000);
+    cr_assert_eq(kill(r.pid, SIGSTOP), 0, "cannot stop redis-server");
+    tq_test_sleep_ms(6500);
+    kill(r.pid, SIGCONT);
+    char *log = drv_wait_expect(&d, drv, 90000, 0);
+    free(log);
+    cJSON *j = drv_results_required(&d);
+    const cJSON *run = first_run(j);
+    cr_assert_str_eq(drv_str(run, "status"), "ok");
+    cr_assert_eq(drv_num(run, "completed"), 1600);
+    cr_assert_eq(drv_num(run, "lost"), 0);
+    double abandoned = drv_num(run, "pops_abandoned");
+    cr_assert_geq(abandoned, 3, "pops_abandoned %.0f in results.json after a 6.5 s stall of "
+                                "a worker with 3 slots, want >= 3", abandoned);
+    cJSON_Delete(j);
+    cr_assert(drv_file_has(wlog, "a pop was in flight on the lost link"), "not logged");
+    drv_stop(w);
+    redisFree(c);
+    drv_redis_stop(&r);
     drv_fini(&d);
 }
