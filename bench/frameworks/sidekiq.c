@@ -20,12 +20,15 @@
  * tqbench_sched_us, tqbench_pad), which Sidekiq carries through untouched.
  * prepare SADDs the queue into Sidekiq's `queues` set once, as push does.
  *
- * Cross-check: Sidekiq's own global counter stat:processed (every finished
- * job, failed included) is read in prepare and again in finish, after the
- * workers stopped (Sidekiq flushes it at exit); its delta must equal what
- * the hook counted for the run and its warm-up (the last progress reading
- * of each). The interface has no hook to fail a run after the stop, so a
- * mismatch is a warning naming both figures.
+ * Cross-check (verify): Sidekiq's own global counters stat:processed
+ * (every finished job, failed included) and stat:failed, read in prepare
+ * and again when the measured run is complete; their deltas must equal
+ * what the hook counted for the run and its warm-up (the last progress
+ * reading of each). Sidekiq adds to them from each process's heartbeat,
+ * every 5 s (Launcher::BEAT_PAUSE in 6.x), so verify waits up to two beats
+ * for them to catch up; a mismatch after that fails the run, naming both
+ * figures (a worker killed before its flush, another Sidekiq on this
+ * Redis, or jobs lost).
  *
  * caps: no retries. Sidekiq retries a failed job after 15 s + count^4 + a
  * random term, seconds to minutes by design; tqbench's retries scenario
@@ -35,8 +38,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "tq_clock.h"
 #include "tq_log.h"
 #include "tq_redis.h"
 #include "tq_spawn.h"
@@ -311,7 +316,7 @@ static int sk_prepare(const struct fw_run *run, redisContext *c, void **state, c
 }
 
 /* The hook's counts (the default progress), remembered per run id for the
- * cross-check in finish (the driver deletes P:run:* before finish). */
+ * cross-check in verify. */
 static int sk_progress(const struct fw_run *run, void *state, redisContext *c, const char *run_id,
                        struct fw_progress *out, char *err, size_t errlen) {
     struct sk_state *st = state;
@@ -329,33 +334,61 @@ static int sk_progress(const struct fw_run *run, void *state, redisContext *c, c
     return 0;
 }
 
-/* The cross-check: Sidekiq flushed stat:processed / stat:failed at exit,
- * so after the stop their deltas are exact (unless a worker was killed, or
- * another Sidekiq shares this Redis). */
-static void sk_finish(const struct fw_run *run, redisContext *c, void *state) {
+/* Sidekiq's heartbeat period (Launcher::BEAT_PAUSE) and how long verify
+ * waits for its counters: two beats and a margin. */
+#define SK_BEAT_MS 5000
+#define SK_VERIFY_WAIT_MS (2 * SK_BEAT_MS + 1000)
+
+/* verify: the deltas of Sidekiq's counters against the hook's counts of
+ * every run id asked about (the run and its warm-up), polled every 100 ms
+ * until they agree or SK_VERIFY_WAIT_MS passed. A signal ends the wait at
+ * once (nanosleep is never restarted), so an interrupt is acted on. */
+static int sk_verify(const struct fw_run *run, void *state, redisContext *c,
+                     const struct fw_progress *counted, char *err, size_t errlen) {
     struct sk_state *st = state;
-    char err[256];
-    long long processed, failed;
-    if (st && st->have_base && c && sk_counters(c, &processed, &failed, err, sizeof err) == 0) {
-        long long hook_done = 0, hook_failed = 0;
-        for (int i = 0; i < st->nseen; i++) {
-            hook_done += st->seen[i].completed + st->seen[i].failed;
-            hook_failed += st->seen[i].failed;
-        }
-        long long dp = processed - st->base_processed, df = failed - st->base_failed;
-        if (dp != hook_done || df != hook_failed)
-            tq_warn("sidekiq: run %s: Sidekiq's " SK_PROCESSED " rose by %lld (" SK_FAILED
-                    " by %lld) but tqbench's hook counted %lld finished (%lld failed), warm-up "
-                    "included: a worker killed before its exit flush, another Sidekiq on this "
-                    "Redis, or jobs lost",
-                    run->run_id, dp, df, hook_done, hook_failed);
-        else
+    (void)counted; /* the measured run's count is the last entry of st->seen */
+    if (!st || !st->have_base) {
+        snprintf(err, errlen, "no baseline of Sidekiq's counters for run %s", run->run_id);
+        return -1;
+    }
+    long long hook_done = 0, hook_failed = 0;
+    for (int i = 0; i < st->nseen; i++) {
+        hook_done += st->seen[i].completed + st->seen[i].failed;
+        hook_failed += st->seen[i].failed;
+    }
+    int64_t deadline = tq_clock_mono_us() + (int64_t)SK_VERIFY_WAIT_MS * 1000;
+    long long dp = 0, df = 0;
+    for (;;) {
+        long long processed, failed;
+        if (sk_counters(c, &processed, &failed, err, errlen) != 0) return -1;
+        dp = processed - st->base_processed;
+        df = failed - st->base_failed;
+        if (dp == hook_done && df == hook_failed) {
             tq_info("sidekiq: run %s: " SK_PROCESSED " delta %lld agrees with the hook's count",
                     run->run_id, dp);
-    } else if (st && st->have_base && c) {
-        tq_warn("sidekiq: run %s: cross-check with Sidekiq's counters not done: %s", run->run_id,
-                err);
+            return 0;
+        }
+        /* past the hook's count it cannot come back: no need to wait */
+        if (dp > hook_done || tq_clock_mono_us() >= deadline) break;
+        struct timespec slice = {0, 100 * 1000 * 1000};
+        if (nanosleep(&slice, NULL) != 0) {
+            snprintf(err, errlen, "interrupted while waiting for Sidekiq's heartbeat to add the "
+                                  "run to " SK_PROCESSED);
+            return -1;
+        }
     }
+    snprintf(err, errlen,
+             "Sidekiq's " SK_PROCESSED " rose by %lld (" SK_FAILED " by %lld) within %d s of "
+             "the run's completion but tqbench's hook counted %lld finished (%lld failed), "
+             "warm-up included: a worker killed before its flush, another Sidekiq on this "
+             "Redis, or jobs lost",
+             dp, df, SK_VERIFY_WAIT_MS / 1000, hook_done, hook_failed);
+    return -1;
+}
+
+static void sk_finish(const struct fw_run *run, redisContext *c, void *state) {
+    (void)run;
+    (void)c;
     free(state);
 }
 
@@ -387,6 +420,7 @@ const struct tq_framework tq_framework_sidekiq = {
     .validate = sk_validate,
     .prepare = sk_prepare,
     .finish = sk_finish,
+    .verify = sk_verify,
     .progress = sk_progress,
     .run_marker = sk_run_marker,
 };

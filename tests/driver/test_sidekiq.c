@@ -4,8 +4,10 @@
  *    sidekiq workers on a private redis-server (unix socket: the hook's
  *    parsing of tqbench's unix URL form is on the path): exact counts,
  *    Sidekiq's own stat:processed delta equal to what the hook counted
- *    (warm-up included), no cross-check warning, latency present, every
+ *    (warm-up included), no cross-check failure, latency present, every
  *    worker pid gone.
+ *  - sidekiq_real/counter_mismatch_fails_the_run: stat:processed raised by
+ *    another "Sidekiq" mid-run fails the run, naming both figures.
  *  - sidekiq_real/push_bulk_to_tqworker: jobs pushed by Sidekiq's own Ruby
  *    client (Sidekiq::Client.push_bulk, from a small script) are consumed by
  *    `tqworker --protocol sidekiq`, which counts them in stat:processed like
@@ -65,6 +67,46 @@ Test(sidekiq_real, small_run, .timeout = 180, .fini = drv_cleanup) {
     cr_assert_geq(n, 1, "results.json names the worker pids");
     for (int i = 0; i < n; i++)
         cr_assert(kill(pids[i], 0) != 0 && errno == ESRCH, "pid %d is still alive", (int)pids[i]);
+    cJSON_Delete(j);
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
+
+/* Another Sidekiq on the same Redis (stat:processed raised by 5 while the run
+ * runs): Sidekiq's count and the hook's disagree, and the run fails naming
+ * both figures (exit 1), never reported ok. */
+Test(sidekiq_real, counter_mismatch_fails_the_run, .timeout = 180, .fini = drv_cleanup) {
+    require_sidekiq();
+    struct drv d;
+    struct tq_test_redis r;
+    drv_init(&d);
+    redisContext *c = drv_redis_start_connected(&r);
+    const char *args[] = {"run", "--framework", "sidekiq", "--redis", r.url, "--tasks", "2000",
+                          "--warmup", "0", "--workers", "1", "--concurrency", "5", "--out",
+                          d.out, NULL};
+    pid_t drv = drv_start(&d, args);
+    cr_assert_gt(drv, 0);
+    /* the run's stats key exists once its baseline was taken and a job ran */
+    int64_t deadline = tq_test_now_ms() + 60000;
+    for (;;) {
+        redisReply *k = redisCommand(c, "KEYS tq:run:*:stats");
+        int found = k && k->type == REDIS_REPLY_ARRAY && k->elements > 0;
+        if (k) freeReplyObject(k);
+        if (found) break;
+        cr_assert_lt(tq_test_now_ms(), deadline, "no job of the run ran within 60 s");
+        tq_test_sleep_ms(20);
+    }
+    cr_assert_eq(tq_test_redis_int(c, "INCRBY stat:processed 5") > 0, 1);
+    char *log = drv_wait_expect(&d, drv, 120000, 1);
+    cr_assert_not_null(strstr(log, "tqbench's hook counted 2000 finished"),
+                       "the failure does not give the hook's figure: %s", log);
+    cr_assert_not_null(strstr(log, "rose by 2005"), "nor Sidekiq's: %s", log);
+    free(log);
+    cJSON *j = drv_results_required(&d);
+    const cJSON *run = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_not_null(run, "results.json has no run");
+    cr_assert_str_eq(drv_str(run, "status"), "failed");
     cJSON_Delete(j);
     redisFree(c);
     drv_redis_stop(&r);
