@@ -8,6 +8,18 @@
 #include <string.h>
 #include "export.h"
 #include "figures.h"
+#include "tq_testutil.h"
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const cJSON *item_at(const cJSON *o, const char *path);
+
+static cJSON *load_path(const char *path) {
+    char file[1024], err[2048];
+    cJSON *doc = NULL;
+    cr_assert_eq(figures_load(path, &doc, file, sizeof file, err, sizeof err), 0, "%s", err);
+    return doc;
+}
 
 static cJSON *load(const char *name) {
     char path[1024], file[1024], err[2048];
@@ -259,4 +271,51 @@ Test(export, formats_by_name) {
     cr_assert_eq(export_parse_format("csv"), EXPORT_CSV);
     cr_assert_eq(export_parse_format("json"), EXPORT_JSON);
     cr_assert_eq(export_parse_format("html"), -1);
+}
+
+/* `tqbench run --format csv`: stdout is the CSV alone (a header and a row
+ * for the one run), and report.html is written beside results.json. */
+Test(export, run_writes_csv_and_report_html) {
+    char bin[1024], dir[] = "/tmp/tq-export-run-XXXXXX", out[1100], log[1100], path[1200];
+    cr_assert(mkdtemp(dir));
+    snprintf(out, sizeof out, "%s/res", dir);
+    snprintf(log, sizeof log, "%s/stdout", dir);
+    const char *argv[] = {tq_test_bin("tqbench", bin, sizeof bin), "run", "--tasks", "300",
+                          "--warmup", "0", "--sample-ms", "50", "--out", out, "--format", "csv",
+                          "--quiet", NULL};
+    pid_t pid = tq_test_spawn(argv, log);
+    int status = 0;
+    cr_assert_eq(tq_test_wait_pid(pid, 60000, &status), 1);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    FILE *f = fopen(log, "r");
+    static char text[1 << 16];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = 0;
+    fclose(f);
+    cr_assert(strncmp(text, "file.schema_version,", 20) == 0, "%s", text);
+    int lines = 0;
+    for (char *p = text; (p = strchr(p, '\n')); p++) lines++;
+    cr_assert_eq(lines, 2, "%s", text);
+    snprintf(path, sizeof path, "%s/results.json", out);
+    cJSON *doc = load_path(path);
+    cr_assert_eq(figures_schema_version(doc), 1);
+    const cJSON *tl = item_at(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "runs"), 0),
+                              "resources.timeline");
+    cr_assert(cJSON_IsObject(tl), "resources.timeline");
+    int n = cJSON_GetArraySize(cJSON_GetObjectItem(tl, "t_s"));
+    cr_assert_eq(cJSON_GetArraySize(item_at(tl, "workers.cpu_pct")), n);
+    cr_assert_eq(cJSON_GetArraySize(item_at(tl, "redis.rss_kb")), n);
+    cJSON_Delete(doc);
+    snprintf(path, sizeof path, "%s/report.html", out);
+    f = fopen(path, "r");
+    cr_assert(f, "no %s", path);
+    len = fread(text, 1, sizeof text - 1, f);
+    text[len] = 0;
+    fclose(f);
+    cr_assert(strstr(text, "<script type=\"application/json\" id=\"results\">{"), "the JSON inline");
+    cr_assert_null(strstr(text, "__TQ_RESULTS_JSON__"));
+    /* results.json, logs/, report.html: what tqbench created, removed by name */
+    char cmd[1300];
+    snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
 }
