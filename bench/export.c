@@ -92,12 +92,14 @@ static void table_scenario(FILE *f, const struct figure_group *g, int ng, const 
         fputc('\n', f);
     }
     /* under the table, so the Markdown table keeps its columns */
-    for (int k = 0; k < ng; k++)
-        if (strcmp(g[k].scenario, scen) == 0 && g[k].noisy)
-            fprintf(f, "%snoisy: %s%s%s in %d of %d run(s) (the machine was busier than the "
-                       "measured roles)\n",
-                    md ? "\n" : "  ", g[k].framework, g[k].sweep_label[0] ? " " : "",
-                    g[k].sweep_label, g[k].noisy, g[k].runs);
+    int noisy = 0;
+    for (int k = 0; k < ng; k++) {
+        if (strcmp(g[k].scenario, scen) != 0 || !g[k].noisy) continue;
+        fprintf(f, "%s%s%s%s %d/%d", noisy++ ? ", " : md ? "\nnoisy runs: " : "  noisy runs: ",
+                g[k].framework, g[k].sweep_label[0] ? " " : "", g[k].sweep_label, g[k].noisy,
+                g[k].runs);
+    }
+    if (noisy) fprintf(f, " (the machine was busier than the measured roles)\n");
 }
 
 /* Skipped frameworks (whole invocation) and (scenario, framework) pairs. */

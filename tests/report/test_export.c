@@ -140,13 +140,13 @@ Test(export, csv_sweep_columns) {
 /* The Markdown row of framework (and sweep point) in the scenario's table:
  * its cells into cells, the heading's into heads. */
 static int md_row(char *text, const char *scenario, const char *framework, const char *point,
-                  char **heads, char **cells, int max) {
+                  char **heads, char **cells, int max, char **bufs) {
     char title[256];
     snprintf(title, sizeof title, "### %s\n", scenario);
     char *t = strstr(text, title);
     cr_assert(t, "no table for %s", scenario);
     t += strlen(title) + 1;
-    char *head = strdup(t);
+    char *head = bufs[0] = strdup(t);
     *strchr(head, '\n') = 0;
     int nh = 0;
     for (char *save = NULL, *c = strtok_r(head, "|", &save); c; c = strtok_r(NULL, "|", &save)) {
@@ -164,7 +164,7 @@ static int md_row(char *text, const char *scenario, const char *framework, const
             cells[n++] = c;
         }
         if (strcmp(cells[0], framework) == 0 && (!point || strcmp(cells[1], point) == 0))
-            return nh; /* l stays allocated for cells: freed at exit */
+            return bufs[1] = l, nh; /* the caller frees head and l (the cells) */
         free(l);
     }
     cr_assert_fail("no row %s %s in %s", framework, point ? point : "", scenario);
@@ -204,7 +204,8 @@ static void check_md(const char *fixture, const char *scenario, const char *fram
     cJSON *doc = load(fixture);
     char *text = export_text(doc, EXPORT_MD);
     char *heads[32], *cells[32];
-    int nh = md_row(text, scenario, framework, point, heads, cells, 32);
+    char *bufs[2] = {NULL, NULL};
+    int nh = md_row(text, scenario, framework, point, heads, cells, 32, bufs);
     int checked = 0;
     for (int c = 0; c < nh; c++) {
         if (strcmp(heads[c], "ok") == 0) {
@@ -223,6 +224,8 @@ static void check_md(const char *fixture, const char *scenario, const char *fram
         }
     }
     cr_assert_geq(checked, 8, "%s: %d figures checked", fixture, checked);
+    free(bufs[0]);
+    free(bufs[1]);
     free(text);
     cJSON_Delete(doc);
 }
