@@ -152,6 +152,16 @@ cJSON *hist_to_json(const tq_hist *h) {
     }
     cJSON_AddNumberToObject(o, "count", (double)h->total_count);
     cJSON_AddNumberToObject(o, "out_of_range", (double)h->out_of_range);
+    /* the tail in detail: a log axis of 1/(1-p) spreads these evenly */
+    static const double dist[] = {50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999};
+    cJSON *a = cJSON_AddArrayToObject(o, "percentiles");
+    for (size_t i = 0; any && i < sizeof dist / sizeof dist[0]; i++) {
+        cJSON *pair = cJSON_CreateArray();
+        cJSON_AddItemToArray(pair, cJSON_CreateNumber(dist[i]));
+        cJSON_AddItemToArray(pair,
+                             cJSON_CreateNumber((double)tq_hist_value_at_percentile(h, dist[i])));
+        cJSON_AddItemToArray(a, pair);
+    }
     return o;
 }
 

@@ -40,7 +40,9 @@ int latency_collect(redisContext *c, const char *prefix, const char *run_id,
                     struct run_latency *l, char *err, size_t errlen);
 /* {p50, p90, p95, p99, p999, max, mean, min, count, out_of_range} in µs;
  * with nothing recorded (count 0) every figure but the counts is null:
- * nothing measured is never written as 0. */
+ * nothing measured is never written as 0. Also "percentiles": the
+ * distribution for HDR-style charts, [[percentile, µs], ...] at 50, 75, 90,
+ * 95, 99, 99.5, 99.9, 99.95, 99.99 and 99.999 ([] when count is 0). */
 cJSON *hist_to_json(const tq_hist *h);
 
 #define REDIS_CMDS_MAX 128

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "export.h"
 #include "redis_embed.h"
 #include "tq_limits.h"
 #include "tq_log.h"
@@ -79,7 +80,7 @@ static const unsigned opt_scope[] = {
     FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE | FOR_STATS, FOR_RUN, FOR_RUN | FOR_ENQUEUE,
     FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE | FOR_STATS, FOR_RUN, FOR_RUN, FOR_RUN,
     FOR_RUN, FOR_RUN, FOR_RUN, FOR_ALL, FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN,
-    FOR_RUN, FOR_RUN | FOR_LIST, FOR_CLEAN, FOR_STATS, FOR_STATS, FOR_ALL, FOR_ALL,
+    FOR_RUN, FOR_RUN | FOR_LIST, FOR_CLEAN, FOR_STATS, FOR_STATS | FOR_RUN, FOR_ALL, FOR_ALL,
 };
 
 _Static_assert(sizeof opt_scope / sizeof opt_scope[0] == OPT_VERSION - OPT_SCENARIO + 1,
@@ -110,6 +111,13 @@ void config_usage(FILE *f) {
         "                                  percentiles from its merged histograms (end to end\n"
         "                                  and queue wait, µs); exit 1: no such run or a Redis\n"
         "                                  error; exit 2: Redis cannot be reached\n"
+        "       tqbench report RESULTS.json|DIR [-o FILE] [--format html|table|json|md|csv]\n"
+        "                                  report.html (default: beside RESULTS.json) or an\n"
+        "                                  export, from results.json alone\n"
+        "       tqbench compare BASE NEW [--threshold PCT] [--format table|md]\n"
+        "                                  per scenario, framework and figure: both medians,\n"
+        "                                  the change, a verdict (exit 1: a regression beyond\n"
+        "                                  the threshold and the noise; 2: unusable input)\n"
         "       tqbench --help | --version\n"
         "\n"
         "run flags:\n"
@@ -163,6 +171,9 @@ void config_usage(FILE *f) {
         "  --health-timeout S        seconds for every expected heartbeat to appear (default 30)\n"
         "  --stall-timeout S         seconds without progress before a run fails (default 30)\n"
         "  --quiet                   no progress line, no table (results.json only)\n"
+        "  --format table|json|md|csv  what stdout shows at the end instead of the tables: the\n"
+        "                            results.json document, Markdown tables or CSV (a row\n"
+        "                            per run); report.html is written beside results.json\n"
         "  --log-level LEVEL         debug|info|warn|error|off, any case; warning = warn\n"
         "                            (default warn)\n"
         "\n"
@@ -488,7 +499,13 @@ static int apply_opt(struct config *cfg, int opt, const char *arg, const char *f
     case OPT_RUN:
         return copy_name(flag, arg, cfg->run_id, sizeof cfg->run_id, err, errlen);
     case OPT_FORMAT:
-        if (strcmp(arg, "json") == 0) cfg->format_json = 1;
+        if (cfg->cmd == CMD_RUN) {
+            if (export_parse_format(arg) < 0) {
+                snprintf(err, errlen, "--format must be table, json, md or csv (got \"%s\")", arg);
+                return -1;
+            }
+            snprintf(cfg->format, sizeof cfg->format, "%s", arg);
+        } else if (strcmp(arg, "json") == 0) cfg->format_json = 1;
         else if (strcmp(arg, "text") == 0) cfg->format_json = 0;
         else {
             snprintf(err, errlen, "--format must be text or json (got \"%s\")", arg);

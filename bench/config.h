@@ -63,6 +63,8 @@ struct config {
     /* stats: one run's counters and merged latency histograms */
     char run_id[TQ_NAME_MAX];   /* --run ID (required) */
     int format_json;            /* --format json (default text) */
+    /* run: --format table|json|md|csv, what stdout shows (export.h) */
+    char format[8];
     /* enqueue (benchmark helper) */
     size_t payload_bytes;
     /* where things are (derived: $TQ_DATA_DIR, the installed share/tqbench,

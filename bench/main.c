@@ -7,6 +7,8 @@
  *            a queue tqbench did not create); --dry-run lists it
  *   enqueue  (benchmark helper) the producer alone, for scripts/bench-driver
  *   stats    one run's counters and latency percentiles (scripts/soak)
+ *   report   report.html or an export from a results.json (report_cmd.c)
+ *   compare  two results, figure by figure, with verdicts (compare.c)
  *
  * Exit codes: 0 every run complete, 1 a run failed, 2 usage/configuration. */
 #include <errno.h>
@@ -19,11 +21,15 @@
 #include "bench.h"
 #include "cleanup.h"
 #include "collect.h"
+#include "compare.h"
 #include "config.h"
+#include "export.h"
 #include "framework.h"
 #include "outdir.h"
 #include "producer.h"
 #include "report.h"
+#include "report_cmd.h"
+#include "report_html.h"
 #include "run.h"
 #include "scenario.h"
 #include "stale.h"
@@ -372,7 +378,7 @@ static int cmd_run(const struct config *cfg) {
         }
         for (int f = 0; f < nfw; f++)
             report_add_summary(&rep, s->name, fws[f]->name, figs + f * reps, ran);
-        if (!cfg->quiet && ran > 0) {
+        if (!cfg->quiet && ran > 0 && export_parse_format(cfg->format) <= EXPORT_TABLE) {
             const char *names[16];
             for (int f = 0; f < nfw; f++) names[f] = fws[f]->name;
             /* a table over the repeats that ran: figs rows are reps wide */
@@ -398,7 +404,8 @@ static int cmd_run(const struct config *cfg) {
         status = "failed";
     }
 
-finish:
+finish:;
+    char html[sizeof rep.path];
     /* peak RSS of the driver over the whole invocation: what bench-driver
      * compares between task counts (histograms, not per-task arrays) */
     cJSON_AddNumberToObject(rep.doc, "driver_peak_rss_kb", (double)vm_hwm_kb());
@@ -408,9 +415,16 @@ finish:
     if (report_finish(&rep, status, err, sizeof err) != 0) {
         fprintf(stderr, "tqbench: %s\n", err);
         if (code == EXIT_OK) code = EXIT_FAILED;
+    } else if (report_html_beside(rep.doc, rep.path, html, sizeof html) != 0) {
+        if (code == EXIT_OK) code = EXIT_FAILED;
+    } else if (export_parse_format(cfg->format) > EXPORT_TABLE) {
+        /* --format json|md|csv: stdout is the export alone */
+        if (export_write(stdout, rep.doc, (enum export_format)export_parse_format(cfg->format)))
+            fprintf(stderr, "tqbench: writing the --format %s export failed\n", cfg->format);
+        if (!cfg->quiet) fprintf(stderr, "results: %s\nreport: %s\n", rep.path, html);
     } else if (!cfg->quiet) {
         print_pins(cfg);
-        printf("\nresults: %s\n", rep.path);
+        printf("\nresults: %s\nreport: %s\n", rep.path, html);
     }
     fflush(stdout);
     report_free(&rep);
@@ -690,6 +704,9 @@ static int cmd_enqueue(const struct config *cfg) {
 int main(int argc, char **argv) {
     struct config cfg;
     char err[1024];
+    /* subcommands that take positional files parse their own arguments */
+    if (argc > 1 && strcmp(argv[1], "report") == 0) return report_cmd_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "compare") == 0) return compare_main(argc - 1, argv + 1);
     /* a Redis that goes away must be an error return, not a SIGPIPE death;
      * children get default dispositions back in tq_spawn */
     signal(SIGPIPE, SIG_IGN);

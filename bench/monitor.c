@@ -153,9 +153,18 @@ static int worker_usage(struct monitor *m, int i, struct tq_proc_usage *u) {
     return 0;
 }
 
+/* CPU% of one CPU for delta_us used over interval_us (NAN: no interval). */
+static double interval_pct(int64_t delta_us, int64_t interval_us) {
+    return interval_us > 0 ? (double)(delta_us > 0 ? delta_us : 0) * 100.0 / (double)interval_us
+                           : NAN;
+}
+
 static void monitor_sample(struct monitor *m, int first) {
     int64_t now = tq_clock_mono_us();
     int64_t interval = now - m->last_mono_us;
+    /* this sample for the timeline: a role not read stays NAN */
+    struct timeline_point pt;
+    timeline_point_init(&pt, (double)(now - m->begin_mono_us) / 1e6);
     /* workers: sum of per-process deltas; RSS and PSS of the processes
      * alive now */
     int64_t cpu_delta = 0, rss = 0, pss = 0;
@@ -172,6 +181,9 @@ static void monitor_sample(struct monitor *m, int first) {
              * heartbeat's would see a whole beat's CPU in a fraction of it */
             role_sample(&m->workers, cpu_delta, 0, rss, pss);
             if (pct > m->workers.cpu_pct_peak) m->workers.cpu_pct_peak = pct;
+            /* heartbeats: the workers' latest beat intervals, as the peak */
+            pt.cpu_pct[TIMELINE_WORKERS] = pct;
+            pt.rss_kb[TIMELINE_WORKERS] = (double)rss;
         }
     } else {
         /* pss: -1 once any worker's PSS is unread */
@@ -184,7 +196,11 @@ static void monitor_sample(struct monitor *m, int first) {
             rss += u.rss_kb;
             pss = pss >= 0 && u.pss_kb >= 0 ? pss + u.pss_kb : -1;
         }
-        if (!first && seen) role_sample(&m->workers, cpu_delta, interval, rss, pss);
+        if (!first && seen) {
+            role_sample(&m->workers, cpu_delta, interval, rss, pss);
+            pt.cpu_pct[TIMELINE_WORKERS] = interval_pct(cpu_delta, interval);
+            pt.rss_kb[TIMELINE_WORKERS] = (double)rss;
+        }
     }
 
     /* Redis: /proc and its CPU clock when embedded, else INFO (Redis's own
@@ -204,14 +220,21 @@ static void monitor_sample(struct monitor *m, int first) {
         }
     }
     int64_t d;
-    if (have_redis && cpu_track_read(&m->redis_cpu, &u, &m->redis, &d) && !first)
+    if (have_redis && cpu_track_read(&m->redis_cpu, &u, &m->redis, &d) && !first) {
         role_sample(&m->redis, d, interval, u.rss_kb, -1);
+        pt.cpu_pct[TIMELINE_REDIS] = interval_pct(d, interval);
+        pt.rss_kb[TIMELINE_REDIS] = (double)u.rss_kb;
+    }
 
     if (tq_proc_self(&u) == 0) {
         role_place(&m->driver, 0, &u.cpus_seen);
-        if (cpu_track_read(&m->driver_cpu, &u, &m->driver, &d) && !first)
+        if (cpu_track_read(&m->driver_cpu, &u, &m->driver, &d) && !first) {
             role_sample(&m->driver, d, interval, u.rss_kb, -1);
+            pt.cpu_pct[TIMELINE_DRIVER] = interval_pct(d, interval);
+            pt.rss_kb[TIMELINE_DRIVER] = (double)u.rss_kb;
+        }
     }
+    if (!first) timeline_add(&m->timeline, &pt);
 
     struct tq_cpu_times t;
     if (tq_cpu_times_read(&t) == 0) {
@@ -351,6 +374,7 @@ void monitor_free(struct monitor *m) {
     free(m->beat_pct);
     m->beat_begin = m->beat_prev = m->beat_end = m->beat_now = NULL;
     m->beat_pct = NULL;
+    timeline_free(&m->timeline);
 }
 
 double monitor_seconds(const struct monitor *m) {
@@ -472,6 +496,7 @@ void monitor_to_json(const struct monitor *m, cJSON *run) {
     cJSON_AddStringToObject(r, "source", m->redis_pid > 0 ? "/proc" : "INFO");
     cJSON_AddItemToObject(res, "redis", r);
     cJSON_AddItemToObject(res, "driver", role_json(m, &m->driver));
+    cJSON_AddItemToObject(res, "timeline", timeline_to_json(&m->timeline, m->sample_ms));
 
     /* an empty window (a run that ended as it began) measured nothing */
     int window = m->last_mono_us > m->begin_mono_us;

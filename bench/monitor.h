@@ -35,6 +35,7 @@
 #include <hiredis/hiredis.h>
 #include <cjson/cJSON.h>
 #include "evloop.h"
+#include "timeline.h"
 #include "tq_proc.h"
 #include "workers.h"
 
@@ -90,6 +91,7 @@ struct monitor {
     int beats_complete;        /* every worker's window is complete */
     int beats_workers_complete;
     double beats_cpu_pct;      /* sum over workers of CPU / own window */
+    struct timeline timeline;  /* every sample, for charts over time */
 };
 
 /* Takes the first readings and starts sampling. c is used from the timer
@@ -116,7 +118,7 @@ double monitor_seconds(const struct monitor *m);
 /* "resources" {workers, redis, driver} (each cpu_pct_avg, cpu_pct_peak,
  * rss_kb_avg, rss_kb_peak, cpu_s, cpu_precise; null what was not measured;
  * external workers also window_complete and window, the heartbeats the
- * figures come from) and, into run, machine_cpu_pct_of_all_cpus_avg and
+ * figures come from; "timeline": every sample, see timeline.h) and, into run, machine_cpu_pct_of_all_cpus_avg and
  * _peak (percent of the whole machine), machine_cpus,
  * other_cpu_pct_of_one_cpu_avg (other load, percent of one CPU like the
  * roles') and noisy. */

@@ -32,6 +32,7 @@ int report_init(struct report *rep, const struct config *cfg) {
     char now[64];
     utc_now(now, sizeof now);
     cJSON_AddStringToObject(rep->doc, "tool", "tqbench");
+    cJSON_AddNumberToObject(rep->doc, "schema_version", REPORT_SCHEMA_VERSION);
     cJSON_AddStringToObject(rep->doc, "version", TQ_VERSION);
     cJSON_AddStringToObject(rep->doc, "started_at", now);
     cJSON_AddStringToObject(rep->doc, "status", "running");

@@ -15,6 +15,12 @@
 #include "config.h"
 #include "run.h"
 
+/* results.json's "schema_version": raised when a field changes meaning or
+ * goes away (adding fields keeps it); tqbench compare refuses to compare
+ * files of different versions. A file without it predates the field and
+ * has version 1's layout. */
+#define REPORT_SCHEMA_VERSION 1
+
 struct report {
     cJSON *doc;
     cJSON *runs;
