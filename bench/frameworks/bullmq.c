@@ -35,8 +35,9 @@
  *
  * Cross-check: BullMQ's events stream bull:<q>:events, which the Worker's
  * moveToFinished writes before the hook counts a job: one "completed" or
- * "failed" event per finished job and a "waiting" event with prev "failed"
- * per retried attempt. When the driver first asks about a run id, its
+ * "failed" event per finished job and a "waiting" event with prev "active"
+ * per attempt put back on the queue (retryJob; a stalled job moved back
+ * would show there too, uncounted by the hook: a mismatch). When the driver first asks about a run id, its
  * last id and entries-added are the baseline; verify counts the events
  * after it and fails the run when they differ from the hook's count, or
  * when the stream lost entries to trimming: BullMQ trims it to
@@ -627,7 +628,7 @@ static int bq_verify(const struct fw_run *run, void *state, redisContext *c,
             const redisReply *f = e->element[1];
             if (entry_has(f, "event", "completed")) completed++;
             else if (entry_has(f, "event", "failed")) failed++;
-            else if (entry_has(f, "event", "waiting") && entry_has(f, "prev", "failed")) retried++;
+            else if (entry_has(f, "event", "waiting") && entry_has(f, "prev", "active")) retried++;
             if (i == n - 1) snprintf(from, sizeof from, "(%s", e->element[0]->str);
         }
         freeReplyObject(r);
@@ -644,7 +645,7 @@ static int bq_verify(const struct fw_run *run, void *state, redisContext *c,
         retried != counted->retried) {
         snprintf(err, errlen,
                  "BullMQ's events stream %s has %lld completed, %lld failed and %lld retried "
-                 "(waiting, prev failed) events; the hook counted %ld completed, %ld failed, "
+                 "(waiting, prev active) events; the hook counted %ld completed, %ld failed, "
                  "%ld retried",
                  st->keys[K_EVENTS], completed, failed, retried, counted->completed,
                  counted->failed, counted->retried);
