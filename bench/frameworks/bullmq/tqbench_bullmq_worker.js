@@ -6,10 +6,10 @@
  *   node tqbench_bullmq_worker.js --queue <q> --concurrency <n>
  *
  * The worker is BullMQ's own `Worker` class (in-process processor, BullMQ's
- * defaults: prefix "bull", drainDelay 5 s, lockDuration 30 s...), with
- * removeOnComplete / removeOnFail true, so no finished job is kept (the jobs
- * tqbench adds carry the same options; the worker's apply to jobs added
- * without them). Job kinds, by job name (bench/frameworks/bullmq.c writes
+ * defaults: prefix "bull", drainDelay 5 s, lockDuration 30 s...). No
+ * finished job is kept: the jobs tqbench adds carry removeOnComplete /
+ * removeOnFail true, and the Worker is given removeOnComplete / removeOnFail
+ * {count: 0} for jobs added without them. Job kinds, by job name (bench/frameworks/bullmq.c writes
  * them):
  *
  *   noop         returns at once
