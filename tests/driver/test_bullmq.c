@@ -202,7 +202,7 @@ Test(bullmq_real, fidelity_with_queue_add, .timeout = 120, .fini = drv_cleanup) 
         cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
         cr_assert_eq(r->type, REDIS_REPLY_STRING, "addStandardJob replied %s",
                      r->type == REDIS_REPLY_ERROR ? r->str : "no job id");
-        char want[8];
+        char want[16];
         snprintf(want, sizeof want, "%d", i + 1);
         cr_assert_str_eq(r->str, want, "BullMQ's own ids (INCR bull:fid:id)");
         freeReplyObject(r);
@@ -277,7 +277,7 @@ Test(bullmq_real, fidelity_with_queue_add, .timeout = 120, .fini = drv_cleanup) 
     cr_assert_str_eq(line, "none");
     /* the same events per job (added, waiting), but for the id */
     for (int i = 0; i < 2; i++) {
-        char idt[8], idn[8];
+        char idt[16], idn[16];
         snprintf(idt, sizeof idt, "%d", i + 1);
         snprintf(idn, sizeof idn, "%d", i + 3);
         job_events(c, "bull:fid:events", idt, line, sizeof line);
