@@ -10,7 +10,9 @@
  * Worker of tqbench_bullmq_worker.js in this process with the hook, then
  * the same without it (TQ_BULLMQ_HOOK=0: BullMQ's Worker and the job kinds
  * only). The time is the Worker's first 'active' event to its 'drained'
- * event, so start-up is not in it. Prints jobs/s per round and mode.
+ * event, so start-up is not in it. Prints per round and mode the jobs/s and
+ * this process's CPU time per job over the same window (process.cpuUsage:
+ * less disturbed than the rate by other load on the machine).
  */
 const { spawn } = require('child_process');
 const fs = require('fs');
@@ -47,15 +49,15 @@ async function round(sock, queue, hook) {
   process.env.TQ_BULLMQ_HOOK = hook ? '1' : '0';
   process.env.TQ_BULLMQ_RUN = queue;
   const cfg = new Config();
-  let t0 = 0;
+  let t0 = 0, cpu0 = null;
   let drained;
   const done = new Promise(resolve => { drained = resolve; });
   const { worker, close } = await startWorker(queue, CONC, cfg);
-  worker.once('active', () => { t0 = performance.now(); });
-  worker.on('drained', () => drained(performance.now()));
-  const t1 = await done;
+  worker.once('active', () => { t0 = performance.now(); cpu0 = process.cpuUsage(); });
+  worker.on('drained', () => drained([performance.now(), process.cpuUsage(cpu0)]));
+  const [t1, cpu] = await done;
   await close();
-  return JOBS / ((t1 - t0) / 1000);
+  return { rate: JOBS / ((t1 - t0) / 1000), cpuUs: (cpu.user + cpu.system) / JOBS };
 }
 
 (async () => {
@@ -64,8 +66,9 @@ async function round(sock, queue, hook) {
   try {
     for (let r = 1; r <= ROUNDS; r++)
       for (const hook of [true, false]) {
-        const rate = await round(sock, `overhead-${r}-${hook ? 'hook' : 'bare'}`, hook);
-        console.log(`round ${r} ${hook ? 'with hook   ' : 'without hook'} ${Math.round(rate)} jobs/s`);
+        const { rate, cpuUs } = await round(sock, `overhead-${r}-${hook ? 'hook' : 'bare'}`, hook);
+        console.log(`round ${r} ${hook ? 'with hook   ' : 'without hook'} ${Math.round(rate)} jobs/s, ` +
+                    `${cpuUs.toFixed(1)} us worker CPU per job`);
       }
   } finally {
     child.kill('SIGTERM');
