@@ -131,6 +131,47 @@ int fw_progress(const struct tq_framework *fw, const struct fw_run *run, void *s
                                                               errlen);
 }
 
+long fw_unlink_matching(redisContext *c, const char *pattern,
+                        int (*want)(const char *key, size_t len, void *arg), void *arg) {
+    char cursor[32] = "0", err[256];
+    long n = 0;
+    do {
+        redisReply *r = tq_redis_command(c, err, sizeof err, "SCAN %s MATCH %s COUNT 1000",
+                                         cursor, pattern);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING) {
+            if (r) freeReplyObject(r);
+            return -1;
+        }
+        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
+        const redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            const redisReply *k = keys->element[i];
+            if (k->type != REDIS_REPLY_STRING || (want && !want(k->str, k->len, arg))) continue;
+            redisReply *d = tq_redis_command(c, err, sizeof err, "UNLINK %b", k->str, k->len);
+            if (d && d->type == REDIS_REPLY_INTEGER) n += (long)d->integer;
+            if (d) freeReplyObject(d);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    return n;
+}
+
+int fw_reply_ll(const redisReply *e, long long *out) {
+    if (e->type == REDIS_REPLY_INTEGER) {
+        *out = e->integer;
+        return 0;
+    }
+    if (e->type == REDIS_REPLY_NIL) {
+        *out = 0;
+        return 0;
+    }
+    if (e->type != REDIS_REPLY_STRING) return -1;
+    char *end;
+    *out = strtoll(e->str, &end, 10);
+    return (end == e->str || *end) ? -1 : 0;
+}
+
 unsigned fw_caps(const struct tq_framework *fw) { return fw->caps ? fw->caps : FW_CAP_ALL; }
 
 const char *fw_caps_missing(const struct tq_framework *fw, const struct fw_run *run,

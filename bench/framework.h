@@ -236,6 +236,19 @@ struct tq_framework {
      * -1 with err naming both figures: the run fails with it. */
     int (*verify)(const struct fw_run *run, void *state, redisContext *c,
                   const struct fw_progress *counted, char *err, size_t errlen);
+
+    /* Optional: called with the control connection right after a backlog
+     * (the run's, or its warm-up's) was moved from its staging list onto
+     * the queue: what makes the moved tasks visible to workers that block
+     * on something else than the list (BullMQ's marker). Returns 0, or -1
+     * with err (the run fails). */
+    int (*backlog_released)(const struct fw_run *run, void *state, redisContext *c, char *err,
+                            size_t errlen);
+
+    /* Optional: settings the adapter always applies that results.json
+     * should name (BullMQ's removeOnComplete), as NULL-terminated
+     * "name", "value" pairs; written under settings.framework. */
+    const char *const *settings;
 };
 
 /* The registry, NULL-terminated, in the order `--framework all` runs them. */
@@ -246,6 +259,7 @@ extern const struct tq_framework tq_framework_asynctasq; /* bench/frameworks/asy
 extern const struct tq_framework tq_framework_rq;        /* bench/frameworks/rq.c */
 extern const struct tq_framework tq_framework_rq_simple; /* bench/frameworks/rq.c */
 extern const struct tq_framework tq_framework_sidekiq;   /* bench/frameworks/sidekiq.c */
+extern const struct tq_framework tq_framework_bullmq;    /* bench/frameworks/bullmq.c */
 
 /* The framework called name, or NULL. */
 const struct tq_framework *framework_find(const char *name);
@@ -282,6 +296,15 @@ int fw_progress(const struct tq_framework *fw, const struct fw_run *run, void *s
  * (pid P, killed)"). */
 int fw_run_bounded(const char *const argv[], const char *const *env, const char *out_path,
                    int timeout_ms, char *err, size_t errlen);
+/* UNLINKs every key SCAN finds for pattern (COUNT 1000) for which want
+ * returns 1 (want NULL: every key; arg is passed to it). Returns how many
+ * were unlinked, or -1 when a SCAN failed (those found before stay
+ * unlinked). */
+long fw_unlink_matching(redisContext *c, const char *pattern,
+                        int (*want)(const char *key, size_t len, void *arg), void *arg);
+/* An integer reply, or a string one holding an integer; nil is 0. Returns
+ * 0, or -1 for any other reply. */
+int fw_reply_ll(const redisReply *r, long long *out);
 /* fw->caps, 0 read as FW_CAP_ALL. */
 unsigned fw_caps(const struct tq_framework *fw);
 /* The first capability the scenario's settings need that fw lacks, as

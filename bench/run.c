@@ -372,6 +372,11 @@ static int enqueue_backlog(struct run_ctx *r, struct producer *p, const char *ta
     if (wait_producer(r, p, deadline_us) != 0) return -1;
     int rc = release_backlog(r, staging);
     *released = tq_clock_wall_us();
+    if (rc == 0 && r->fw->backlog_released) {
+        char err[512];
+        if (r->fw->backlog_released(&r->fr, r->fw_state, r->b->c, err, sizeof err) != 0)
+            return fail(r, "%s: after releasing the backlog: %s", r->fw->name, err);
+    }
     return rc;
 }
 
@@ -1012,6 +1017,11 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
         for (size_t i = 0; i < sizeof asked / sizeof asked[0]; i++)
             cJSON_AddItemToObject(req, asked[i],
                                   cJSON_Duplicate(cJSON_GetObjectItem(set, asked[i]), 1));
+    }
+    if (r->fw->settings) {
+        cJSON *fs = cJSON_AddObjectToObject(set, "framework");
+        for (int i = 0; r->fw->settings[i] && r->fw->settings[i + 1]; i += 2)
+            cJSON_AddStringToObject(fs, r->fw->settings[i], r->fw->settings[i + 1]);
     }
     if (r->ws.external || r->settings_read) settings_from_heartbeats(set, &r->ws);
     else cJSON_AddStringToObject(set, "worker_settings_from", "scenario");

@@ -12,5 +12,6 @@ const struct tq_framework *const tq_frameworks[] = {
     &tq_framework_rq,
     &tq_framework_rq_simple,
     &tq_framework_sidekiq,
+    &tq_framework_bullmq,
     NULL,
 };

@@ -445,22 +445,6 @@ static int rq_enqueue_batch(const struct fw_run *run, const void *state, redisCo
 
 /* ---- RQ's own figures ---- */
 
-/* An integer reply, or a string one holding an integer; nil is 0. */
-static int reply_ll(const redisReply *e, long long *out) {
-    if (e->type == REDIS_REPLY_INTEGER) {
-        *out = e->integer;
-        return 0;
-    }
-    if (e->type == REDIS_REPLY_NIL) {
-        *out = 0;
-        return 0;
-    }
-    if (e->type != REDIS_REPLY_STRING) return -1;
-    char *end;
-    *out = strtoll(e->str, &end, 10);
-    return (end == e->str || *end) ? -1 : 0;
-}
-
 /* Adds a worker key to st's list, once. */
 static void remember_worker(struct rq_state *st, const char *key, size_t len) {
     if (len >= TQ_KEY_MAX) return;
@@ -502,7 +486,7 @@ static int rq_read_counts(const struct fw_run *run, redisContext *c, struct rq_s
                                          m->str, m->len);
         long long ok = 0, nf = 0;
         if (!h || h->type != REDIS_REPLY_ARRAY || h->elements != 2 ||
-            reply_ll(h->element[0], &ok) != 0 || reply_ll(h->element[1], &nf) != 0) {
+            fw_reply_ll(h->element[0], &ok) != 0 || fw_reply_ll(h->element[1], &nf) != 0) {
             snprintf(err, errlen, "HMGET %s successful_job_count failed_job_count: %s", m->str,
                      !h ? rerr : "not integers");
             rc = -1;
@@ -518,7 +502,7 @@ static int rq_read_counts(const struct fw_run *run, redisContext *c, struct rq_s
     long long *dst[] = {&out->registry, &out->started};
     for (int i = 0; i < 2; i++) {
         r = tq_redis_command(c, rerr, sizeof rerr, "ZCARD %s", zsets[i]);
-        if (!r || reply_ll(r, dst[i]) != 0) {
+        if (!r || fw_reply_ll(r, dst[i]) != 0) {
             snprintf(err, errlen, "ZCARD %s: %s", zsets[i],
                      !r ? rerr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
             if (r) freeReplyObject(r);
@@ -614,29 +598,6 @@ static int rq_verify(const struct fw_run *run, void *state, redisContext *c,
     return 0;
 }
 
-/* DEL of every key SCAN finds for pattern (patterns here hold no glob
- * characters but the trailing '*': run ids are [A-Za-z0-9._@-]). */
-static void del_matching(redisContext *c, const char *pattern) {
-    char cursor[32] = "0", err[256];
-    do {
-        redisReply *r = tq_redis_command(c, err, sizeof err, "SCAN %s MATCH %s COUNT 1000",
-                                         cursor, pattern);
-        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING) {
-            if (r) freeReplyObject(r);
-            return;
-        }
-        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-        const redisReply *keys = r->element[1];
-        for (size_t i = 0; i < keys->elements; i++) {
-            redisReply *d = tq_redis_command(c, err, sizeof err, "UNLINK %b", keys->element[i]->str,
-                                             keys->element[i]->len);
-            if (d) freeReplyObject(d);
-        }
-        freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
-}
-
 /* The run's jobs (its own and its warm-up's: failed ones stay with their
  * results), and, when the queue is the run's own, RQ's keys of the queue:
  * registries, the per-queue worker set and the keys of workers killed
@@ -648,7 +609,7 @@ static void rq_clean(const struct fw_run *run, redisContext *c) {
     if (!c) return;
     for (size_t i = 0; i < sizeof job_keys / sizeof job_keys[0]; i++) {
         int len = snprintf(pattern, sizeof pattern, job_keys[i], run->run_id);
-        if (len > 0 && (size_t)len < sizeof pattern) del_matching(c, pattern);
+        if (len > 0 && (size_t)len < sizeof pattern) fw_unlink_matching(c, pattern, NULL, NULL);
     }
     if (strcmp(run->queue, run->run_id) != 0) return;
     char workers[TQ_KEY_MAX];
