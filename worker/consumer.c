@@ -279,6 +279,7 @@ void slot_advance(struct slot *s) {
     struct worker *w = s->w;
     if (s->abandoned) return;
     while (!s->busy && s->next < s->n) task_start(s);
+    s->stamp_us = 0; /* only tasks run back to back share a clock read */
     if (s->busy) return;
     s->n = s->next = 0;
     s->buf_len = 0;
