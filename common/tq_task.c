@@ -253,8 +253,9 @@ struct cursor {
     const char *p, *end;
 };
 
-/* Consumes the literal lit when it is next. */
-static int eat(struct cursor *c, const char *lit, size_t n) {
+/* Consumes the literal lit when it is next (inlined: the lengths are
+ * constants, so the compare is a few word loads). */
+static inline __attribute__((always_inline)) int eat(struct cursor *c, const char *lit, size_t n) {
     if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0) return 0;
     c->p += n;
     return 1;
@@ -262,24 +263,26 @@ static int eat(struct cursor *c, const char *lit, size_t n) {
 #define EAT(c, lit) eat((c), (lit), sizeof(lit) - 1)
 
 /* A canonical non-negative integer <= max (at most 16 digits, so 2^53 fits). */
-static int eat_uint(struct cursor *c, int64_t max, int64_t *out) {
+static inline int eat_uint(struct cursor *c, int64_t max, int64_t *out) {
     const char *p = c->p;
-    int64_t v = 0;
-    int n = 0;
-    while (p < c->end && *p >= '0' && *p <= '9' && n <= 16) {
-        v = v * 10 + (*p - '0');
+    const char *lim = c->end - p > 17 ? p + 17 : c->end;
+    uint64_t v = 0;
+    while (p < lim) {
+        unsigned d = (unsigned)(unsigned char)*p - '0';
+        if (d > 9) break;
+        v = v * 10 + d;
         p++;
-        n++;
     }
-    if (n == 0 || n > 16 || (n > 1 && c->p[0] == '0') || v > max) return 0;
+    size_t n = (size_t)(p - c->p);
+    if (n == 0 || n > 16 || (n > 1 && c->p[0] == '0') || v > (uint64_t)max) return 0;
     c->p = p;
-    *out = v;
+    *out = (int64_t)v;
     return 1;
 }
 
 /* A string of plain printable bytes (no quote, backslash or control byte)
  * up to its closing quote; returns its start and length. */
-static int eat_plain_str(struct cursor *c, const char **s, size_t *n) {
+static inline int eat_plain_str(struct cursor *c, const char **s, size_t *n) {
     const char *p = c->p;
     while (p < c->end && *p != '"') {
         if ((unsigned char)*p < 0x20 || *p == '\\') return 0;
@@ -292,9 +295,34 @@ static int eat_plain_str(struct cursor *c, const char **s, size_t *n) {
     return 1;
 }
 
-static int name_char(char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '.' || ch == '_' || ch == '@' || ch == '-';
+/* A run id up to its closing quote: 1..TQ_NAME_MAX-1 bytes of tq_name_valid's
+ * alphabet, copied into out. */
+static inline int eat_name(struct cursor *c, char out[TQ_NAME_MAX]) {
+    const char *p = c->p;
+    const char *lim = c->end - p > TQ_NAME_MAX ? p + TQ_NAME_MAX : c->end;
+    while (p < lim && *p != '"') {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '@' || ch == '-'))
+            return 0;
+        p++;
+    }
+    size_t n = (size_t)(p - c->p);
+    if (p >= lim || n == 0 || n >= TQ_NAME_MAX) return 0;
+    memcpy(out, c->p, n);
+    out[n] = '\0';
+    c->p = p + 1;
+    return 1;
+}
+
+/* A kind name and its closing quote. */
+static inline int eat_kind(struct cursor *c, int *kind) {
+    if (EAT(c, "noop\"")) *kind = TQ_KIND_NOOP;
+    else if (EAT(c, "sleep\"")) *kind = TQ_KIND_SLEEP;
+    else if (EAT(c, "cpu\"")) *kind = TQ_KIND_CPU;
+    else if (EAT(c, "fail\"")) *kind = TQ_KIND_FAIL;
+    else return 0;
+    return 1;
 }
 
 /* Returns 0 with out filled when buf is canonical, -1 (out untouched but
@@ -304,20 +332,11 @@ static int decode_canonical(const char *buf, size_t len, struct tq_task *out) {
     const int64_t json_max = (int64_t)1 << 53;
     int64_t id, arg, enq, sched = 0, attempt, max_attempts;
     const char *s;
-    size_t n;
+    int kind;
     if (!EAT(&c, "{\"id\":") || !eat_uint(&c, json_max, &id) || !EAT(&c, ",\"run\":\"") ||
-        !eat_plain_str(&c, &s, &n) || n == 0 || n >= TQ_NAME_MAX)
-        return -1;
-    for (size_t i = 0; i < n; i++)
-        if (!name_char(s[i])) return -1;
-    memcpy(out->run, s, n);
-    out->run[n] = '\0';
-    if (!EAT(&c, ",\"kind\":\"") || !eat_plain_str(&c, &s, &n)) return -1;
-    int kind = -1;
-    for (int k = 0; k < TQ_KIND__COUNT; k++)
-        if (strlen(kind_names[k]) == n && memcmp(kind_names[k], s, n) == 0) kind = k;
-    if (kind < 0 || !EAT(&c, ",\"arg\":") || !eat_uint(&c, json_max, &arg) ||
-        !EAT(&c, ",\"enq\":") || !eat_uint(&c, json_max, &enq))
+        !eat_name(&c, out->run) || !EAT(&c, ",\"kind\":\"") || !eat_kind(&c, &kind) ||
+        !EAT(&c, ",\"arg\":") || !eat_uint(&c, json_max, &arg) || !EAT(&c, ",\"enq\":") ||
+        !eat_uint(&c, json_max, &enq))
         return -1;
     if (EAT(&c, ",\"sched\":") && !eat_uint(&c, json_max, &sched)) return -1;
     if (!EAT(&c, ",\"attempt\":") || !eat_uint(&c, 1000000000, &attempt) ||

@@ -363,6 +363,7 @@ int consumers_init(struct worker *w) {
         snprintf(tag, sizeof tag, "consumer %d: ", i);
         link_init(&s->link, w, &slot_link_ops, s, &w->rl_conn, name, tag);
         s->link.awaits = "a pop";
+        s->link.arena = &s->arena;
         uv_timer_init(w->loop, &s->sleep);
         s->sleep.data = s;
         s->ents_cap = cfg->prefetch;
@@ -440,6 +441,7 @@ void consumers_free(struct worker *w) {
         for (int i = 0; i < w->cfg->concurrency; i++) {
             free(w->slots[i].buf);
             free(w->slots[i].ents);
+            reply_arena_free(&w->slots[i].arena);
         }
         free(w->slots);
         w->slots = NULL;

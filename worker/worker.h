@@ -20,6 +20,7 @@
 #include "link.h"
 #include "protocol.h"
 #include "redis_uv.h"
+#include "reply_arena.h"
 #include "tq_hist.h"
 #include "tq_keys.h"
 #include "tq_limits.h"
@@ -134,6 +135,7 @@ struct slot {
      * link.outstanding > 0 (one at a time); the retry timer also times the
      * pause after an error reply (hold). */
     struct link link;
+    struct reply_arena arena;      /* its replies (reply_arena.h) */
     int rpop_next;                 /* the last RPOP filled up: pop by RPOP again */
     int rpop_key, rpop_asked;      /* the RPOP in flight: its list and count */
     int hold;                      /* pausing after an error reply */
