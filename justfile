@@ -33,9 +33,13 @@ benchmark SCENARIO: build
 benchmark-quick: build
     build/bin/tqbench run --scenario throughput --framework native --tasks 2000
 
-# tqworker's drain rate against redis-benchmark's RPOP, measured in one run.
+# tqworker's drain rate (1M backlog, batched) against redis-benchmark sending its own pop, measured in one run.
 bench-worker: build
     scripts/bench-worker
+
+# Instruction counts (callgrind) per task of tqworker's drain, the producer in each wire format and the histogram merge.
+bench-instructions: build
+    scripts/bench-instructions
 
 # tqbench's enqueue rate against redis-benchmark's LPUSH, and its RSS at 10k and 1M tasks.
 bench-driver: build

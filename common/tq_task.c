@@ -237,7 +237,136 @@ static int decode_object(const cJSON *obj, struct tq_task *out, char *err, size_
     return 0;
 }
 
+/* --- the canonical fast path -------------------------------------------------
+ * tqworker decodes a million tasks a second, and cJSON (a node allocated per
+ * member, strtod per number) was most of its per-task cost. Nearly every
+ * payload is exactly what tq_task_encode writes, so that one byte form is read
+ * directly: the members in the encoder's order, no whitespace, integers without
+ * sign, fraction, exponent or leading zero, strings without escapes. Whatever
+ * differs in any way (another producer's spacing or key order, an unknown
+ * key, a value the checks would refuse) falls back to the cJSON decoder, so
+ * the fast path changes no result and no error message: it accepts only
+ * payloads that decoder accepts, with the same fields (fuzz_task checks both
+ * agree on arbitrary bytes). */
+
+struct cursor {
+    const char *p, *end;
+};
+
+/* Consumes the literal lit when it is next (inlined: the lengths are
+ * constants, so the compare is a few word loads). */
+static inline __attribute__((always_inline)) int eat(struct cursor *c, const char *lit, size_t n) {
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0) return 0;
+    c->p += n;
+    return 1;
+}
+#define EAT(c, lit) eat((c), (lit), sizeof(lit) - 1)
+
+/* A canonical non-negative integer <= max (at most 16 digits, so 2^53 fits). */
+static inline int eat_uint(struct cursor *c, int64_t max, int64_t *out) {
+    const char *p = c->p;
+    const char *lim = c->end - p > 17 ? p + 17 : c->end;
+    uint64_t v = 0;
+    while (p < lim) {
+        unsigned d = (unsigned)(unsigned char)*p - '0';
+        if (d > 9) break;
+        v = v * 10 + d;
+        p++;
+    }
+    size_t n = (size_t)(p - c->p);
+    if (n == 0 || n > 16 || (n > 1 && c->p[0] == '0') || v > (uint64_t)max) return 0;
+    c->p = p;
+    *out = (int64_t)v;
+    return 1;
+}
+
+/* A string of plain printable bytes (no quote, backslash or control byte)
+ * up to its closing quote; returns its start and length. */
+static inline int eat_plain_str(struct cursor *c, const char **s, size_t *n) {
+    const char *p = c->p;
+    while (p < c->end && *p != '"') {
+        if ((unsigned char)*p < 0x20 || *p == '\\') return 0;
+        p++;
+    }
+    if (p >= c->end) return 0;
+    *s = c->p;
+    *n = (size_t)(p - c->p);
+    c->p = p + 1;
+    return 1;
+}
+
+/* A run id up to its closing quote: 1..TQ_NAME_MAX-1 bytes of tq_name_valid's
+ * alphabet, copied into out. */
+static inline int eat_name(struct cursor *c, char out[TQ_NAME_MAX]) {
+    const char *p = c->p;
+    const char *lim = c->end - p > TQ_NAME_MAX ? p + TQ_NAME_MAX : c->end;
+    while (p < lim && *p != '"') {
+        char ch = *p;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '@' || ch == '-'))
+            return 0;
+        p++;
+    }
+    size_t n = (size_t)(p - c->p);
+    if (p >= lim || n == 0 || n >= TQ_NAME_MAX) return 0;
+    memcpy(out, c->p, n);
+    out[n] = '\0';
+    c->p = p + 1;
+    return 1;
+}
+
+/* A kind name and its closing quote. */
+static inline int eat_kind(struct cursor *c, int *kind) {
+    if (EAT(c, "noop\"")) *kind = TQ_KIND_NOOP;
+    else if (EAT(c, "sleep\"")) *kind = TQ_KIND_SLEEP;
+    else if (EAT(c, "cpu\"")) *kind = TQ_KIND_CPU;
+    else if (EAT(c, "fail\"")) *kind = TQ_KIND_FAIL;
+    else return 0;
+    return 1;
+}
+
+/* Returns 0 with out filled when buf is canonical, -1 (out untouched but
+ * for scratch) when the cJSON decoder must decide. */
+static int decode_canonical(const char *buf, size_t len, struct tq_task *out) {
+    struct cursor c = {buf, buf + len};
+    const int64_t json_max = (int64_t)1 << 53;
+    int64_t id, arg, enq, sched = 0, attempt, max_attempts;
+    const char *s;
+    int kind;
+    if (!EAT(&c, "{\"id\":") || !eat_uint(&c, json_max, &id) || !EAT(&c, ",\"run\":\"") ||
+        !eat_name(&c, out->run) || !EAT(&c, ",\"kind\":\"") || !eat_kind(&c, &kind) ||
+        !EAT(&c, ",\"arg\":") || !eat_uint(&c, json_max, &arg) || !EAT(&c, ",\"enq\":") ||
+        !eat_uint(&c, json_max, &enq))
+        return -1;
+    if (EAT(&c, ",\"sched\":") && !eat_uint(&c, json_max, &sched)) return -1;
+    if (!EAT(&c, ",\"attempt\":") || !eat_uint(&c, 1000000000, &attempt) ||
+        !EAT(&c, ",\"max_attempts\":") || !eat_uint(&c, 1000000000, &max_attempts) ||
+        max_attempts < 1 || attempt >= max_attempts)
+        return -1;
+    size_t pad = 0;
+    if (EAT(&c, ",\"pad\":\"") && !eat_plain_str(&c, &s, &pad)) return -1;
+    if (!EAT(&c, "}") || c.p != c.end) return -1;
+    out->id = (uint64_t)id;
+    out->kind = (enum tq_task_kind)kind;
+    out->arg = arg;
+    out->enqueued_us = enq;
+    out->scheduled_us = sched;
+    out->attempt = (int)attempt;
+    out->max_attempts = (int)max_attempts;
+    out->pad_len = pad;
+    return 0;
+}
+
 int tq_task_decode(const char *buf, size_t len, struct tq_task *out, char *err, size_t errlen) {
+    if (buf && decode_canonical(buf, len, out) == 0) {
+        if (errlen > 0) err[0] = '\0';
+        return 0;
+    }
+    return tq_task_decode_json(buf, len, out, err, errlen);
+}
+
+int tq_task_decode_json(const char *buf, size_t len, struct tq_task *out, char *err,
+                        size_t errlen) {
     memset(out, 0, sizeof *out);
     out->max_attempts = 1;
     if (errlen > 0) err[0] = '\0';

@@ -50,6 +50,11 @@ int tq_task_encode(const struct tq_task *t, char *buf, size_t cap);
  * holds it (so the failure can be counted in that run), else out->run is "";
  * the other fields are then zero (max_attempts 1). */
 int tq_task_decode(const char *buf, size_t len, struct tq_task *out, char *err, size_t errlen);
+/* The same decoder without the fast path for tq_task_encode's own byte form:
+ * every payload through cJSON. tq_task_decode gives exactly its results (the
+ * fuzz harness checks it); exposed for that check and for benchmarks. */
+int tq_task_decode_json(const char *buf, size_t len, struct tq_task *out, char *err,
+                        size_t errlen);
 
 const char *tq_task_kind_name(enum tq_task_kind kind);
 /* Returns the kind, or -1 when name is unknown. */

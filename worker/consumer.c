@@ -9,6 +9,9 @@
  * 6.2); when that comes back full and there is a single key, the next round
  * is a plain RPOP of N: BRPOP when idle, batches when busy. The next RPOP is
  * sent while the BRPOP's task runs, so the round trip overlaps the work.
+ * A pop that finds its list empty (a backlog drained) asks the control
+ * connection to flush the counts now (control_flush_soon), not at its next
+ * 100 ms tick.
  *
  * Each slot's connection is a struct link (link.c), which reconnects a lost
  * link with capped exponential backoff (the worker never exits on it) and
@@ -172,9 +175,14 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata);
 
 static int send_rpop(struct slot *s, int key, int count) {
     struct worker *w = s->w;
-    if (redisAsyncCommand(s->link.ac, on_rpop, s, "RPOP %b %d", w->keys[key], w->key_len[key],
-                          count) != REDIS_OK)
-        return -1; /* the link is going away; its disconnect callback follows */
+    /* the full batch from the one list is the drain's every round trip:
+     * formatted once (consumers_init), not printf-parsed each time */
+    int rc = key == 0 && count == w->cfg->prefetch && w->rpop_cmd
+                 ? redisAsyncFormattedCommand(s->link.ac, on_rpop, s, w->rpop_cmd,
+                                              (size_t)w->rpop_len)
+                 : redisAsyncCommand(s->link.ac, on_rpop, s, "RPOP %b %d", w->keys[key],
+                                     w->key_len[key], count);
+    if (rc != REDIS_OK) return -1; /* the link is going away; its disconnect callback follows */
     link_sent(&s->link, (int64_t)WORKER_REPLY_MARGIN_MS * 1000);
     s->rpop_key = key;
     s->rpop_asked = count;
@@ -238,6 +246,7 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
         return;
     }
     s->rpop_next = 0;
+    int dry = 0; /* the list had fewer than asked: a backlog's end */
     if (reply->type == REDIS_REPLY_ARRAY) {
         link_healthy(&s->link);
         size_t got = 0;
@@ -248,8 +257,10 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
             got++;
         }
         s->rpop_next = got == (size_t)s->rpop_asked && w->nkeys == 1;
+        dry = got < (size_t)s->rpop_asked;
     } else if (reply->type == REDIS_REPLY_NIL) {
         link_healthy(&s->link); /* the list ran dry: back to BRPOP */
+        dry = 1;
     } else if (reply->type == REDIS_REPLY_ERROR && reply->str &&
                (strstr(reply->str, "wrong number of arguments") || strstr(reply->str, "syntax"))) {
         if (w->rpop_count_ok)
@@ -261,6 +272,8 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
         pop_error(s, "RPOP", reply);
     }
     slot_advance(s);
+    /* after running what it brought, so the flush carries this batch too */
+    if (dry && w->phase == PHASE_RUNNING) control_flush_soon(w);
 }
 
 static void slot_pop(struct slot *s) {
@@ -279,6 +292,7 @@ void slot_advance(struct slot *s) {
     struct worker *w = s->w;
     if (s->abandoned) return;
     while (!s->busy && s->next < s->n) task_start(s);
+    s->stamp_us = 0; /* only tasks run back to back share a clock read */
     if (s->busy) return;
     s->n = s->next = 0;
     s->buf_len = 0;
@@ -347,6 +361,18 @@ int consumers_init(struct worker *w) {
         tq_error("out of memory preparing BRPOP");
         return -1;
     }
+    if (cfg->prefetch > 1 && !cfg->protocol->processing_suffix) {
+        char count[16];
+        snprintf(count, sizeof count, "%d", cfg->prefetch);
+        const char *rv[3] = {"RPOP", w->keys[0], count};
+        size_t rl[3] = {4, w->key_len[0], strlen(count)};
+        w->rpop_len = redisFormatCommandArgv(&w->rpop_cmd, 3, rv, rl);
+        if (w->rpop_len < 0) {
+            w->rpop_cmd = NULL;
+            tq_error("out of memory preparing RPOP");
+            return -1;
+        }
+    }
     w->rpop_count_ok = 1;
     w->slots = calloc((size_t)cfg->concurrency, sizeof *w->slots);
     if (!w->slots) {
@@ -362,6 +388,7 @@ int consumers_init(struct worker *w) {
         snprintf(tag, sizeof tag, "consumer %d: ", i);
         link_init(&s->link, w, &slot_link_ops, s, &w->rl_conn, name, tag);
         s->link.awaits = "a pop";
+        s->link.arena = &s->arena;
         uv_timer_init(w->loop, &s->sleep);
         s->sleep.data = s;
         s->ents_cap = cfg->prefetch;
@@ -439,10 +466,13 @@ void consumers_free(struct worker *w) {
         for (int i = 0; i < w->cfg->concurrency; i++) {
             free(w->slots[i].buf);
             free(w->slots[i].ents);
+            reply_arena_free(&w->slots[i].arena);
         }
         free(w->slots);
         w->slots = NULL;
     }
     if (w->brpop_cmd) redisFreeCommand(w->brpop_cmd);
     w->brpop_cmd = NULL;
+    if (w->rpop_cmd) redisFreeCommand(w->rpop_cmd);
+    w->rpop_cmd = NULL;
 }

@@ -526,6 +526,8 @@ static void on_flush(redisAsyncContext *ac, void *r, void *privdata) {
                            w->cfg->redis_safe,
                            reply->type == REDIS_REPLY_ERROR && reply->str ? reply->str
                                                                           : "unexpected reply");
+    /* counts that came in while this flush was out, after a list ran dry */
+    if (w->ctl.flush_soon && w->phase == PHASE_RUNNING) control_flush_soon(w);
     worker_progress(w);
 }
 
@@ -680,12 +682,21 @@ void control_flush(struct worker *w) {
     }
     if (redisAsyncCommand(c->link.ac, on_flush, w, "EXEC") == REDIS_OK) {
         c->flush_pending = 1;
+        c->flush_soon = 0;
+        c->flush_sent_us = now;
         ctl_sent(c);
     } else {
         flush_settle(w, 0); /* never sent: everything stays pending */
     }
     /* Only now: shutting down may flush again, never inside this MULTI. */
     if (oom) worker_fail(w, "out of memory serializing a histogram");
+}
+
+void control_flush_soon(struct worker *w) {
+    struct control *c = &w->ctl;
+    c->flush_soon = 1;
+    if (tq_clock_mono_us() - c->flush_sent_us >= (int64_t)WORKER_DRY_FLUSH_MS * 1000)
+        control_flush(w);
 }
 
 int control_flushed(const struct worker *w) {

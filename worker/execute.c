@@ -14,8 +14,11 @@
  *
  * Latency (wall-clock µs, so it compares with the producer's stamps):
  * origin = scheduled time if the task has one (open-loop runs), else its
- * enqueue time; queue_wait = start - origin, service = done - start,
- * end_to_end = done - origin. Only completed tasks enter the histograms, and
+ * enqueue time; start = when the worker turns to the task (before decoding
+ * it); queue_wait = start - origin, service = done - start, end_to_end =
+ * done - origin. Tasks a batch runs back to back share one clock read: the
+ * one that ends a task starts the next (a read costs ~25 ns here, about a
+ * tenth of a noop task). Only completed tasks enter the histograms, and
  * each of them exactly once per histogram: service count + out_of_range =
  * `completed`, and so is queue_wait's and end_to_end's count + out_of_range
  * + no_origin (tasks without an origin stamp, whose queue wait is unknown).
@@ -52,6 +55,7 @@ static void task_end(struct slot *s) {
 static void task_completed(struct slot *s) {
     struct run_state *r = s->task_run;
     int64_t done = tq_clock_wall_us();
+    s->stamp_us = done; /* the next task run back to back starts here */
     int64_t origin = s->task.scheduled_us ? s->task.scheduled_us : s->task.enqueued_us;
     /* Out-of-range values (a producer clock ahead of ours, say) are counted
      * by the histogram, never clamped. A task without an enqueue stamp (a
@@ -243,6 +247,11 @@ void task_start(struct slot *s) {
     struct worker *w = s->w;
     const struct entry *e = &s->ents[s->next];
     char err[256];
+    /* The task starts when the worker turns to it, before decoding: right
+     * after the previous task of the batch ended (that same clock read), or
+     * now. */
+    int64_t start_us = s->stamp_us ? s->stamp_us : tq_clock_wall_us();
+    s->stamp_us = 0;
     if (w->cfg->protocol->decode(s->buf + e->off, e->len, &s->task, err, sizeof err) != 0) {
         task_malformed(s, err);
         return;
@@ -262,7 +271,7 @@ void task_start(struct slot *s) {
         return;
     }
     s->task_run = r;
-    s->task_start_us = tq_clock_wall_us();
+    s->task_start_us = start_us;
     switch (s->task.kind) {
     case TQ_KIND_NOOP:
         task_completed(s);

@@ -102,6 +102,7 @@ void link_connect(struct link *l) {
     }
     ac->data = l;
     ac->c.reader->maxbuf = READER_KEEP_MAX;
+    if (l->arena) reply_arena_attach(l->arena, ac->c.reader);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     l->ac = ac;

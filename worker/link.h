@@ -67,6 +67,9 @@ struct link {
     int64_t since_us;              /* monotonic: last reply, or first send after none */
     int64_t limit_us;              /* how long a reply may take (the latest send's) */
     uv_timer_t retry;              /* reconnection backoff, or an owner's pause */
+    /* Where the context's replies are built (reply_arena.h), or NULL for
+     * hiredis's own allocation. Set by the owner before connecting. */
+    struct reply_arena *arena;
 };
 
 /* Initialises l (disconnected) and its retry timer on w's loop; rl limits

@@ -20,6 +20,7 @@
 #include "link.h"
 #include "protocol.h"
 #include "redis_uv.h"
+#include "reply_arena.h"
 #include "tq_hist.h"
 #include "tq_keys.h"
 #include "tq_limits.h"
@@ -31,6 +32,8 @@
  * shared with tqbench, which refuses what tqworker would. */
 #define WORKER_MAX_KEYS 64             /* lists popped: queues x protocol keys */
 #define WORKER_FLUSH_MS 100            /* counters and histograms flush period */
+#define WORKER_DRY_FLUSH_MS 10         /* a pop finding its list empty flushes at once,
+                                          at most this often */
 #define WORKER_TICK_MS 250             /* watchdog and idle-run reaping period */
 #define WORKER_REPLY_MARGIN_MS 5000    /* a reply later than timeout + this: dead link */
 #define WORKER_CONNECT_TIMEOUT_MS 5000 /* a connect taking longer: dead link (link.c) */
@@ -134,6 +137,7 @@ struct slot {
      * link.outstanding > 0 (one at a time); the retry timer also times the
      * pause after an error reply (hold). */
     struct link link;
+    struct reply_arena arena;      /* its replies (reply_arena.h) */
     int rpop_next;                 /* the last RPOP filled up: pop by RPOP again */
     int rpop_key, rpop_asked;      /* the RPOP in flight: its list and count */
     int hold;                      /* pausing after an error reply */
@@ -151,6 +155,10 @@ struct slot {
     struct tq_task task;           /* the running task, decoded */
     struct run_state *task_run;
     int64_t task_start_us;
+    /* The wall clock read that ended the task just finished inline, while
+     * slot_advance runs tasks back to back: the next task's start, so a
+     * batch takes one clock read per task, not two (0: read afresh). */
+    int64_t stamp_us;
 };
 
 /* The control connection and what it has in flight. */
@@ -168,6 +176,9 @@ struct control {
     char take_pid[24], take_host[256], take_started[24];
     int dereg_pending, dereg_done;
     int loads_pending;
+    int flush_soon;                /* a pop found its list empty: flush without
+                                      waiting for the timer (control_flush_soon) */
+    int64_t flush_sent_us;         /* monotonic: the last flush sent */
 };
 
 enum phase {
@@ -188,6 +199,8 @@ struct worker {
     int nkeys;
     char *brpop_cmd;
     int brpop_len;
+    char *rpop_cmd;                /* RPOP keys[0] <prefetch>, formatted once (or NULL) */
+    int rpop_len;
     int rpop_count_ok;             /* 0 once Redis refused RPOP key count (< 6.2) */
     struct slot *slots;
     struct control ctl;
@@ -263,6 +276,10 @@ void control_start(struct worker *w);
 void control_beat(struct worker *w);
 /* Sends pending counters, snapshots and requeues (one flush in flight). */
 void control_flush(struct worker *w);
+/* A pop found its list empty (a backlog drained): flushes now instead of at
+ * the next tick, so the counts show the drain's end within a round trip; at
+ * most once per WORKER_DRY_FLUSH_MS (the timer covers the rest). */
+void control_flush_soon(struct worker *w);
 /* 1 when nothing is left to flush and no flush is in flight. */
 int control_flushed(const struct worker *w);
 void control_deregister(struct worker *w);

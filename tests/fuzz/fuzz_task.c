@@ -4,6 +4,8 @@
  * it), as the worker gets it from Redis. Invariants:
  *  - decode returns 0 or -1; on -1 err is non-empty, out->run is "" or a valid
  *    run id, and every other field is zero (max_attempts 1);
+ *  - tq_task_decode and the cJSON-only tq_task_decode_json agree exactly (rc,
+ *    every field, the message): the canonical fast path changes no result;
  *  - on 0 the task is valid for the encoder: encode(decode(x)) succeeds and
  *    decodes to the same task, and encoding that again gives the same bytes. */
 #include <stdint.h>
@@ -27,7 +29,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct tq_task t;
     char err[256];
     int rc = tq_task_decode(buf, size, &t, err, sizeof err);
+    /* The fast path for the encoder's own form changes nothing: the cJSON
+     * decoder alone gives the same result, task and message. */
+    struct tq_task ref;
+    char ref_err[256];
+    int ref_rc = tq_task_decode_json(buf, size, &ref, ref_err, sizeof ref_err);
     free(buf);
+    FUZZ_CHECK(rc == ref_rc, "rc %d, cJSON decoder %d (%s)", rc, ref_rc, ref_err);
+    FUZZ_CHECK(same_task(&t, &ref), "task differs from the cJSON decoder's");
+    FUZZ_CHECK(strcmp(err, ref_err) == 0, "error \"%s\", cJSON decoder \"%s\"", err, ref_err);
     FUZZ_CHECK(rc == 0 || rc == -1, "rc %d", rc);
     FUZZ_CHECK(strlen(err) < sizeof err, "err not terminated");
     if (rc != 0) {

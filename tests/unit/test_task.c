@@ -287,3 +287,66 @@ Test(task, kind_names) {
     cr_assert_eq(tq_task_kind_parse(NULL), -1);
     cr_assert_eq(tq_task_kind_parse(""), -1);
 }
+
+/* Decodes len bytes of p with both decoders and requires the same verdict,
+ * fields and message: the fast path for the encoder's own form only ever
+ * shortcuts what cJSON would conclude. */
+static void same_as_json(const char *p, size_t len) {
+    struct tq_task a, b;
+    char ea[256], eb[256];
+    char *copy = malloc(len ? len : 1);
+    cr_assert_not_null(copy);
+    memcpy(copy, p, len);
+    int ra = tq_task_decode(copy, len, &a, ea, sizeof ea);
+    int rb = tq_task_decode_json(copy, len, &b, eb, sizeof eb);
+    free(copy);
+    cr_assert_eq(ra, rb, "%.*s: rc %d, cJSON %d (%s)", (int)len, p, ra, rb, eb);
+    cr_assert_str_eq(ea, eb, "%.*s", (int)len, p);
+    assert_same(&a, &b);
+}
+
+Test(task, fast_path_agrees_with_cjson_on_mutations) {
+    /* Every canonical form (each kind, with and without sched and pad, at the
+     * limits), then each of them with every byte replaced by characters that
+     * matter to the parser, every byte deleted, and every prefix. */
+    struct tq_task ts[8];
+    for (int k = 0; k < TQ_KIND__COUNT; k++) ts[k] = sample((enum tq_task_kind)k);
+    ts[4] = sample(TQ_KIND_FAIL);
+    ts[4].scheduled_us = 1764423600000001LL;
+    ts[4].attempt = 2;
+    ts[4].max_attempts = 3;
+    ts[4].pad_len = 5;
+    ts[5] = sample(TQ_KIND_NOOP);
+    ts[5].id = 9007199254740992ULL; /* 2^53 */
+    ts[5].enqueued_us = 0;
+    ts[6] = sample(TQ_KIND_CPU);
+    ts[6].max_attempts = 1000000000;
+    ts[6].attempt = 999999999;
+    ts[7] = sample(TQ_KIND_NOOP);
+    memset(ts[7].run, 'r', TQ_NAME_MAX - 1);
+    ts[7].run[TQ_NAME_MAX - 1] = '\0';
+    const char subst[] = "0912 -.e\"\\\x01\x7f\xc3}{,:xa";
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
+        char buf[512], mut[512];
+        int n = tq_task_encode(&ts[i], buf, sizeof buf);
+        cr_assert_gt(n, 0, "sample %zu does not encode", i);
+        same_as_json(buf, (size_t)n);
+        for (int len = 0; len < n; len++) same_as_json(buf, (size_t)len);
+        for (int at = 0; at < n; at++) {
+            for (size_t s = 0; s < sizeof subst - 1; s++) {
+                memcpy(mut, buf, (size_t)n);
+                mut[at] = subst[s];
+                same_as_json(mut, (size_t)n);
+            }
+            memcpy(mut, buf, (size_t)at);
+            memcpy(mut + at, buf + at + 1, (size_t)(n - at - 1));
+            same_as_json(mut, (size_t)n - 1);
+        }
+        /* trailing whitespace and an appended byte */
+        memcpy(mut, buf, (size_t)n);
+        mut[n] = ' ';
+        same_as_json(mut, (size_t)n + 1);
+        mut[n] = 'x';
+        same_as_json(mut, (size_t)n + 1);
+    }
+}

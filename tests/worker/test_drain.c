@@ -1,7 +1,8 @@
 /* test_drain.c - tqworker drains what it is given and counts it exactly:
  * noop backlogs at prefetch 1 and 100 (counters and histograms), sleep and
  * cpu tasks, fail tasks with retries, and malformed payloads of every class
- * (counted failed, the worker stays up and keeps working). */
+ * (counted failed, the worker stays up and keeps working); the batched drain
+ * (RPOP key 100) at one and at three processes, exact to the task. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -190,4 +191,65 @@ Test(worker_drain, queues_popped_in_priority_order) {
     cr_expect_gt(hi_last, 0);
     cr_expect_geq(lo_first, hi_last, "a lo task started (%lld) before hi was done (%lld)",
                   lo_first, hi_last);
+}
+
+/* The batched drain (--prefetch 100: RPOP key 100 per round trip) at procs
+ * worker processes on one queue: exact counts, every completed task in each
+ * of the workers' histograms exactly once, an empty queue and nothing in
+ * flight, before and after the workers stop. */
+static void drain_batched(int procs) {
+    const long long n = 30000;
+    WT_CHECK(wt_push(t.c, "default", "rb", TQ_KIND_NOOP, 0, 1, (int)n) == 0, "push failed");
+    const char *extra[] = {"--prefetch", "100", "--concurrency", "4", NULL};
+    char ids[WT_MORE_MAX + 1][16];
+    for (int i = 0; i < procs; i++) {
+        snprintf(ids[i], sizeof ids[i], "b%d", i + 1);
+        pid_t pid = i == 0 ? wt_start_worker(&t, ids[i], extra) : wt_start_more(&t, ids[i], extra);
+        WT_CHECK(pid > 0, "cannot start tqworker %s", ids[i]);
+    }
+    WT_CHECK(wt_wait_done(t.c, "rb", n, 30000), "not drained in 30 s: completed %lld",
+             wt_stat(t.c, "rb", TQ_STAT_COMPLETED));
+    tq_test_sleep_ms(SETTLE_MS);
+    cr_expect_eq(wt_stat(t.c, "rb", TQ_STAT_COMPLETED), n);
+    cr_expect_eq(wt_stat(t.c, "rb", TQ_STAT_FAILED), 0);
+    cr_expect_eq(wt_stat(t.c, "rb", TQ_STAT_RETRIED), 0);
+    cr_expect_eq(wt_queue_len(t.c, "default"), 0);
+    /* The heartbeats (every second) settle on processed summing to n and
+     * nothing in flight anywhere. */
+    long long processed = 0, inflight = -1;
+    for (int tries = 0; tries < 40 && (processed != n || inflight != 0); tries++) {
+        tq_test_sleep_ms(100);
+        processed = inflight = 0;
+        for (int i = 0; i < procs; i++) {
+            char key[TQ_KEY_MAX];
+            snprintf(key, sizeof key, "tq:worker:%s", ids[i]);
+            processed += wt_hget(t.c, key, "processed");
+            inflight += wt_hget(t.c, key, "inflight");
+        }
+    }
+    cr_expect_eq(processed, n, "heartbeats' processed sum to %lld", processed);
+    cr_expect_eq(inflight, 0, "heartbeats' inflight sum to %lld", inflight);
+    const char *suffix[] = {TQ_HIST_FIELD_QUEUE_WAIT, TQ_HIST_FIELD_SERVICE,
+                            TQ_HIST_FIELD_END_TO_END};
+    for (int h = 0; h < 3; h++) {
+        long long sum = 0;
+        for (int i = 0; i < procs; i++) {
+            long long c = wt_hist_count(t.c, "rb", ids[i], suffix[h]);
+            if (c > 0) sum += c; /* -1: a worker that got no task has no snapshot */
+        }
+        cr_expect_eq(sum, n, "%s histograms count %lld", suffix[h], sum);
+    }
+    int rc = wt_stop_worker(&t, 5000);
+    WT_CHECK(rc == 0, "exit code %d", rc);
+    WT_CHECK(wt_stop_more(&t, 5000) == 0, "a further worker did not exit cleanly");
+    cr_expect_eq(wt_stat(t.c, "rb", TQ_STAT_COMPLETED), n);
+    cr_expect_eq(wt_queue_len(t.c, "default"), 0);
+}
+
+Test(worker_drain, batched_prefetch_100_one_process_exact) {
+    drain_batched(1);
+}
+
+Test(worker_drain, batched_prefetch_100_three_processes_exact) {
+    drain_batched(3);
 }

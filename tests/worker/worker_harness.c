@@ -30,12 +30,17 @@ void wt_teardown(struct wt *t) {
         tq_test_stop_pid(t->worker, 5000);
         t->worker = 0;
     }
+    for (int i = 0; i < WT_MORE_MAX; i++) {
+        if (t->more[i] > 0) tq_test_stop_pid(t->more[i], 5000);
+        t->more[i] = 0;
+    }
     if (t->c) redisFree(t->c);
     t->c = NULL;
     tq_test_redis_stop(&t->redis, 1);
 }
 
-pid_t wt_start_worker(struct wt *t, const char *id, const char *const *extra) {
+static pid_t spawn_worker(struct wt *t, const char *id, const char *const *extra, char *log,
+                          size_t loglen) {
     char bin[512];
     const char *argv[64];
     int n = 0;
@@ -46,9 +51,42 @@ pid_t wt_start_worker(struct wt *t, const char *id, const char *const *extra) {
     argv[n++] = id;
     for (int i = 0; extra && extra[i] && n < 63; i++) argv[n++] = extra[i];
     argv[n] = NULL;
-    snprintf(t->log, sizeof t->log, "%s/worker-%s.log", t->redis.dir, id);
-    t->worker = tq_test_spawn(argv, t->log);
+    snprintf(log, loglen, "%s/worker-%s.log", t->redis.dir, id);
+    return tq_test_spawn(argv, log);
+}
+
+pid_t wt_start_worker(struct wt *t, const char *id, const char *const *extra) {
+    t->worker = spawn_worker(t, id, extra, t->log, sizeof t->log);
     return t->worker;
+}
+
+pid_t wt_start_more(struct wt *t, const char *id, const char *const *extra) {
+    for (int i = 0; i < WT_MORE_MAX; i++) {
+        if (t->more[i] > 0) continue;
+        char log[400];
+        t->more[i] = spawn_worker(t, id, extra, log, sizeof log);
+        return t->more[i];
+    }
+    return -1;
+}
+
+int wt_stop_more(struct wt *t, int timeout_ms) {
+    int rc = 0;
+    for (int i = 0; i < WT_MORE_MAX; i++)
+        if (t->more[i] > 0) kill(t->more[i], SIGTERM);
+    for (int i = 0; i < WT_MORE_MAX; i++) {
+        if (t->more[i] <= 0) continue;
+        int st = 0;
+        if (!tq_test_wait_pid(t->more[i], timeout_ms, &st)) {
+            kill(t->more[i], SIGKILL);
+            waitpid(t->more[i], &st, 0);
+            rc = -1;
+        } else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            rc = -1;
+        }
+        t->more[i] = 0;
+    }
+    return rc;
 }
 
 int wt_stop_worker(struct wt *t, int timeout_ms) {

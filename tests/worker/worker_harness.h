@@ -14,11 +14,14 @@
 #include "tq_task.h"
 #include "tq_testutil.h"
 
+#define WT_MORE_MAX 8 /* further workers beside t->worker */
+
 struct wt {
     struct tq_test_redis redis;
     redisContext *c;        /* sync connection to it */
     pid_t worker;           /* 0 when none runs */
     char log[400];          /* the worker's stdout+stderr */
+    pid_t more[WT_MORE_MAX];/* further workers (wt_start_more), 0 when none */
 };
 
 /* Declares a test file's fixture, `static struct wt t`, and the Criterion
@@ -56,6 +59,12 @@ int wt_reconnect(struct wt *t);
 /* Starts tqworker --redis <url> --id <id> [extra...] (extra NULL-terminated,
  * may be NULL). Returns its pid (also in t->worker), or -1. */
 pid_t wt_start_worker(struct wt *t, const char *id, const char *const *extra);
+/* Starts one more tqworker beside t->worker (its log worker-<id>.log),
+ * stopped by wt_stop_more or at teardown. Returns its pid, or -1. */
+pid_t wt_start_more(struct wt *t, const char *id, const char *const *extra);
+/* SIGTERM to every worker wt_start_more started, then waits up to timeout_ms
+ * for each. Returns 0 when all exited with code 0, else -1. */
+int wt_stop_more(struct wt *t, int timeout_ms);
 /* SIGTERM, then waits up to timeout_ms. Returns the exit code (0..255), 128+N
  * when killed by signal N, or -1 when it did not exit in time (then killed). */
 int wt_stop_worker(struct wt *t, int timeout_ms);
