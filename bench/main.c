@@ -411,6 +411,9 @@ finish:
     } else if (!cfg->quiet) {
         print_pins(cfg);
         printf("\nresults: %s\n", rep.path);
+        char host[FW_PATH_MAX + 64];
+        if (outdir_host_path(cfg, rep.path, host, sizeof host) == 0)
+            printf("results on the host: %s\n", host);
     }
     fflush(stdout);
     report_free(&rep);
