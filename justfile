@@ -100,6 +100,10 @@ swarm-bench:
 swarm-down:
     docker/swarm down
 
+# WORKER_SETUP.md's docker compose commands run as written on a Docker engine (not in CI), in a copy of the repository.
+compose-engine:
+    tests/compose/compose_engine.sh
+
 # The swarm smoke test (needs a Docker engine; not in CI): N=3 workers, exact counts, every heartbeat, nothing left.
 swarm-smoke:
     COMPOSE="{{compose}}" tests/swarm/smoke.sh
