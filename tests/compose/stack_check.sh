@@ -76,6 +76,8 @@ check("redis: one replica on the node labelled tqbench.redis",
       deploy(stack["redis"]).get("replicas") == 1
       and constraints(stack["redis"]) == ["node.labels.tqbench.redis == true"],
       repr(deploy(stack["redis"])))
+check("redis: endpoint_mode dnsrr (no virtual IP: no IPVS needed)",
+      deploy(stack["redis"]).get("endpoint_mode") == "dnsrr", repr(deploy(stack["redis"])))
 check("redis: /data on a tmpfs", stack["redis"].get("volumes") == [{"type": "tmpfs", "target": "/data"}],
       repr(stack["redis"].get("volumes")))
 for name, files, want in (("worker", stack, 3), ("celery-worker", stack, 0),

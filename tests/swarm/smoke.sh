@@ -48,6 +48,7 @@ done
 
 state() { # what of this engine the smoke test must leave as it found it
   local id
+  exec 3>&2 2>/dev/null
   docker info --format 'swarm={{.Swarm.LocalNodeState}}'
   id=$(docker info --format '{{.Swarm.NodeID}}')
   [ -n "$id" ] && docker node inspect -f 'labels={{json .Spec.Labels}}' "$id"
@@ -55,6 +56,8 @@ state() { # what of this engine the smoke test must leave as it found it
   docker ps -aq --filter label=com.docker.stack.namespace=tqbench | sed 's/^/container=/'
   docker network ls -q --filter label=com.docker.stack.namespace=tqbench | sed 's/^/network=/'
   docker volume ls -q --filter name=tqbench_ | sed 's/^/volume=/'
+  docker network ls --format '{{.Name}}' | sort | sed 's/^/network=/'
+  exec 2>&3 3>&-
 }
 state >"$T_TMP/before"
 
