@@ -79,16 +79,36 @@ compose := `docker compose version >/dev/null 2>&1 && echo "docker compose" || e
 # Build the images and run a whole benchmark in docker compose (redis, TQ_WORKERS tqworkers, tqbench --external); exit code from tqbench, results in results/compose.
 docker-up *ARGS:
     mkdir -p results/compose
-    TQ_UID=$(id -u) TQ_GID=$(id -g) {{compose}} up --build --exit-code-from bench "$@"
+    {{compose}} up --build --exit-code-from bench "$@"
 
 # Stop and remove the docker compose environment (containers and network, the celery profile's too).
 docker-down:
-    {{compose}} --profile celery down --remove-orphans
+    {{compose}} --profile celery down --remove-orphans --volumes
 
 # One scenario in docker compose on WORKERS worker containers of FRAMEWORK (native or celery); exit code from tqbench.
 docker-bench SCENARIO="throughput" WORKERS="1" FRAMEWORK="native":
     mkdir -p results/compose
     scenario="$1" workers="$2" framework="$3"; \
       if [ "$framework" = celery ]; then set -- --profile celery up --scale worker=0; else set -- up; fi; \
-      TQ_UID=$(id -u) TQ_GID=$(id -g) TQ_SCENARIO="$scenario" TQ_WORKERS="$workers" TQ_FRAMEWORK="$framework" \
+      TQ_SCENARIO="$scenario" TQ_WORKERS="$workers" TQ_FRAMEWORK="$framework" \
       {{compose}} "$@" --build --exit-code-from bench
+
+# Docker Swarm on this engine (docker/stack.yaml): init a single-node swarm if needed, N workers of FRAMEWORK, one bench job; results in results/swarm.
+swarm-up N="1" FRAMEWORK="native":
+    COMPOSE="{{compose}}" docker/swarm up "$@"
+
+# Run the swarm's bench job again and copy its results.json from `docker service logs` to results/swarm.
+swarm-bench:
+    docker/swarm bench
+
+# Remove the swarm stack, its volume, and the labels and swarm that swarm-up created.
+swarm-down:
+    docker/swarm down
+
+# WORKER_SETUP.md's docker compose commands run as written on a Docker engine (not in CI), in a copy of the repository.
+compose-engine:
+    tests/compose/compose_engine.sh
+
+# The swarm smoke test (needs a Docker engine; not in CI): N=3 workers, exact counts, every heartbeat, nothing left.
+swarm-smoke:
+    COMPOSE="{{compose}}" tests/swarm/smoke.sh

@@ -425,6 +425,9 @@ finish:;
     } else if (!cfg->quiet) {
         print_pins(cfg);
         printf("\nresults: %s\nreport: %s\n", rep.path, html);
+        char host[FW_PATH_MAX + 64];
+        if (outdir_host_path(cfg, rep.path, host, sizeof host) == 0)
+            printf("results on the host: %s\n", host);
     }
     fflush(stdout);
     report_free(&rep);

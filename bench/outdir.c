@@ -2,6 +2,7 @@
 #include "outdir.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -102,4 +103,17 @@ int outdir_create(const struct config *cfg, char *dir, size_t n, char *err, size
     }
     close(fd);
     return 0;
+}
+
+int outdir_host_path(const struct config *cfg, const char *path, char *out, size_t n) {
+    const char *host = getenv("TQ_HOST_RESULTS");
+    const char *root = outdir_root(cfg);
+    if (!host || !host[0] || !root) return -1;
+    size_t len = strlen(root);
+    while (len > 1 && root[len - 1] == '/') len--; /* --results-root /results/ */
+    if (strncmp(path, root, len) != 0 || path[len] != '/') return -1;
+    size_t hlen = strlen(host);
+    while (hlen > 1 && host[hlen - 1] == '/') hlen--;
+    int w = snprintf(out, n, "%.*s%s", (int)hlen, host, path + len);
+    return w < 0 || (size_t)w >= n ? -1 : 0;
 }

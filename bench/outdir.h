@@ -24,4 +24,12 @@ int outdir_create(const struct config *cfg, char *dir, size_t n, char *err, size
  * else "results"), or NULL with --out. */
 const char *outdir_root(const struct config *cfg);
 
+/* Where a results file is on the host when tqbench runs in a container whose
+ * results root is a mount of the host's folder TQ_HOST_RESULTS (set by
+ * docker/compose.yaml, since the container cannot know it): path with the
+ * root replaced by that folder, into out. Returns 0, or -1 when
+ * TQ_HOST_RESULTS is unset or empty, with --out, or when path is not under
+ * the root (nothing written). */
+int outdir_host_path(const struct config *cfg, const char *path, char *out, size_t n);
+
 #endif

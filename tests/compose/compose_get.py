@@ -6,9 +6,10 @@ compose file resolves them. docker-compose itself does the interpolation
 (${TQ_QUEUE:-default}...); this prints one field of the resolved YAML so a
 shell script can read it, items separated by NUL bytes:
 
-    compose_get.py CONFIG.yaml SERVICE command|environment|replicas|volumes|healthcheck|profiles
+    compose_get.py CONFIG.yaml SERVICE command|environment|replicas|volumes|healthcheck|profiles|user
 
-environment prints NAME=value items; volumes prints "host:container" items;
+environment prints NAME=value items; volumes prints "host:container" items
+("tmpfs:container" for a tmpfs); user prints the user;
 healthcheck prints the test command without its leading CMD. Exits 1 naming
 the service or field when it is missing.
 """
@@ -41,8 +42,8 @@ def main():
     elif field == "volumes":
         items = []
         for v in service.get("volumes") or []:
-            if isinstance(v, dict):
-                items.append(f"{v['source']}:{v['target']}")
+            if isinstance(v, dict):  # tmpfs mounts have no source: "tmpfs:/data"
+                items.append(f"{v.get('source', v['type'])}:{v['target']}")
             else:
                 host, target = v.split(":")[:2]
                 items.append(f"{host}:{target}")
@@ -51,6 +52,8 @@ def main():
         if not isinstance(test, list) or not test or test[0] != "CMD":
             sys.exit(f"compose_get: service '{name}' has no [\"CMD\", ...] healthcheck")
         items = test[1:]
+    elif field == "user":
+        items = [service["user"]] if "user" in service else None
     elif field == "profiles":
         items = service.get("profiles") or []
     else:

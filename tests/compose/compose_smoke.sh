@@ -17,6 +17,8 @@
 #   redis://redis:6379    -> redis://127.0.0.1:<port>
 #   /opt/tqbench          -> <tmp>/opt, cmake --install BUILD_DIR --prefix <tmp>/opt
 #   tqworker, tqbench     -> <tmp>/opt/bin/... (the image's PATH)
+#   tqbench-job tqbench   -> docker/tqbench-job <tmp>/tqbench-uid, a shim that
+#                            records the uid tqbench runs as, then runs it
 #   <volume target>       -> the volume's host path
 #
 #   compose_smoke.sh BUILD_DIR SOURCE_DIR
@@ -30,6 +32,8 @@ COMPOSE=$SRC/docker/compose.yaml
 PORTS=$SRC/docker/compose.ports.yaml
 GET=$SRC/tests/compose/compose_get.py
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tq-compose.XXXXXX")
+# readable by the unprivileged users tqbench-job runs tqbench as (below)
+chmod 755 "$T_TMP"
 trap t_cleanup EXIT
 trap 'exit 130' INT TERM
 OPT=$T_TMP/opt
@@ -91,6 +95,8 @@ local_args() {
     LOCAL_CMD+=("$a")
   done
   case "${LOCAL_CMD[0]}" in
+    tqbench-job) LOCAL_CMD[0]=$SRC/docker/tqbench-job
+                 [ "${LOCAL_CMD[1]}" = tqbench ] && LOCAL_CMD[1]=$T_TMP/tqbench-uid ;;
     tqworker|tqbench) LOCAL_CMD[0]=$BIN/${LOCAL_CMD[0]} ;;
     python3) LOCAL_CMD[0]=$T_PY ;;
   esac
@@ -129,6 +135,36 @@ scenario_tasks() { # NAME|FILE: the scenario's task count
   "$T_PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["tasks"])' "$f"
 }
 
+# tqbench as the bench service runs it, recording its uid (tqbench-job runs it
+# as the results folder's owner, or as 10001 when that is root)
+printf '#!/bin/sh\nid -u >>"%s"\nexec "%s" "$@"\n' "$T_TMP/bench-uids" "$BIN/tqbench" >"$T_TMP/tqbench-uid"
+chmod 755 "$T_TMP/tqbench-uid"
+: >"$T_TMP/bench-uids"
+chmod 666 "$T_TMP/bench-uids"
+last_uid() { tail -n 1 "$T_TMP/bench-uids"; }
+
+# --- what a new user meets: no ids to pass, no volume left behind, one project name
+unset TQ_UID TQ_GID
+docker-compose -f "$COMPOSE" config >"$T_TMP/plain.yaml" 2>"$T_TMP/config.err"
+field "$T_TMP/plain.yaml" bench user &&
+  if [ "${FIELD_ITEMS[0]}" = 0:0 ]; then t_pass "bench: starts as 0:0 without TQ_UID/TQ_GID (tqbench-job drops to the folder's owner)"
+  else t_fail "bench: user '${FIELD_ITEMS[0]}' without TQ_UID/TQ_GID"; fi
+field "$T_TMP/plain.yaml" bench command &&
+  if [ "${FIELD_ITEMS[0]}" = tqbench-job ] && [ "${FIELD_ITEMS[1]}" = tqbench ]; then t_pass "bench: tqbench runs under tqbench-job"
+  else t_fail "bench: command '${FIELD_ITEMS[*]}' does not start with tqbench-job tqbench"; fi
+field "$T_TMP/plain.yaml" redis volumes &&
+  if [ "${FIELD_ITEMS[*]}" = tmpfs:/data ]; then t_pass "redis: /data is a tmpfs (no anonymous volume for down to leave)"
+  else t_fail "redis: volumes '${FIELD_ITEMS[*]}', want only tmpfs:/data"; fi
+if grep -qx 'COMPOSE_PROJECT_NAME=tqbench' "$SRC/docker/.env"; then
+  t_pass "docker/.env fixes the project name (tqbench)"
+else
+  t_fail "docker/.env does not set COMPOSE_PROJECT_NAME=tqbench"
+fi
+field "$T_TMP/plain.yaml" bench environment &&
+  if printf '%s\n' "${FIELD_ITEMS[@]}" | grep -qx 'TQ_HOST_RESULTS=results/compose'; then
+    t_pass "bench: TQ_HOST_RESULTS defaults to results/compose (the host folder of ../results/compose)"
+  else t_fail "bench: environment '${FIELD_ITEMS[*]}' lacks TQ_HOST_RESULTS=results/compose"; fi
+
 # --- redis: the compose command on a private port, and its healthcheck command
 export TQ_WORKERS=2 TQ_QUEUE=compose-smoke TQ_RESULTS=$T_TMP/results TQ_HEALTH_TIMEOUT=20
 unset TQ_SCENARIO TQ_FRAMEWORK TQ_CONCURRENCY TQ_PREFETCH TQ_REDIS_URL
@@ -162,6 +198,7 @@ echo "worker: ${LOCAL_CMD[*]} (pids ${WORKERS[*]})"
 
 # --- bench: exact counts, exit 0
 local_args "$T_TMP/native.yaml" bench || { t_summary; exit 1; }
+mkdir -p "$TQ_RESULTS"   # as documented: mkdir -p results/compose
 echo "bench: ${LOCAL_CMD[*]}"
 t_spawn "$T_TMP/bench.log" env "${LOCAL_ENV[@]}" "${LOCAL_CMD[@]}"
 if t_wait "$T_LAST_PID" 120; then
@@ -173,6 +210,23 @@ fi
 TASKS=$(scenario_tasks throughput)
 mapfile -t FILES < <(results_in "$T_TMP/results")
 FIRST=${FILES[0]:-}
+if [ -n "$FIRST" ] && grep -qx "results on the host: $FIRST" "$T_TMP/bench.log"; then
+  t_pass "bench: prints 'results on the host: $FIRST'"
+else
+  t_fail "bench: no 'results on the host: $FIRST' line; log:"; tail -n 5 "$T_TMP/bench.log"
+fi
+if [ "$(id -u)" = 0 ]; then
+  # a folder of root's (the user is root, or Docker made it): tqbench as 10001
+  # into a private folder, copied into TQ_RESULTS as root's
+  if [ "$(last_uid)" = 10001 ] && [ -n "$FIRST" ] && [ "$(stat -c %u "$FIRST")" = 0 ]; then
+    t_pass "bench: root's results folder: tqbench ran as uid 10001, results copied in as root's"
+  else
+    t_fail "bench: root's results folder: tqbench uid '$(last_uid)', $FIRST owned by $(stat -c %u "$FIRST" 2>/dev/null)"
+  fi
+else
+  if [ "$(last_uid)" = "$(id -u)" ]; then t_pass "bench: not started as root: tqbench ran as is (uid $(id -u))"
+  else t_fail "bench: tqbench ran as uid '$(last_uid)', not $(id -u)"; fi
+fi
 if [ "${#FILES[@]}" -ne 1 ]; then
   t_fail "bench: expected one results folder under TQ_RESULTS, found ${#FILES[@]}: ${FILES[*]}"
 elif out=$(check_results "${FILES[0]}" "$TASKS" native 2>&1); then
@@ -208,6 +262,27 @@ else
   t_fail "bench: after a second run, TQ_RESULTS holds: ${FILES[*]}"
 fi
 
+# --- a results folder of another user (the host user's own): tqbench runs as
+# that user and writes there itself (root only: needs chown and setpriv)
+if [ "$(id -u)" = 0 ]; then
+  export TQ_WORKERS=2 TQ_HEALTH_TIMEOUT=20 TQ_RESULTS=$T_TMP/results-user
+  mkdir -p "$TQ_RESULTS" && chown 10002:10003 "$TQ_RESULTS"
+  resolve "$T_TMP/user.yaml" && local_args "$T_TMP/user.yaml" bench
+  t_spawn "$T_TMP/bench-user.log" env "${LOCAL_ENV[@]}" "${LOCAL_CMD[@]}"
+  t_wait "$T_LAST_PID" 120 || { t_stop "$T_LAST_PID"; T_STATUS=timeout; }
+  mapfile -t FILES < <(results_in "$TQ_RESULTS")
+  if [ "$T_STATUS" = 0 ] && [ "$(last_uid)" = 10002 ] && [ "${#FILES[@]}" -eq 1 ] &&
+     [ "$(stat -c %u:%g "${FILES[0]}")" = 10002:10003 ] &&
+     check_results "${FILES[0]}" "$TASKS" native >/dev/null 2>&1; then
+    t_pass "bench: a folder owned by 10002:10003: tqbench ran as uid 10002, results.json is 10002:10003's"
+  else
+    t_fail "bench: folder of 10002:10003: exit $T_STATUS, tqbench uid '$(last_uid)', files ${FILES[*]}"
+    tail -n 5 "$T_TMP/bench-user.log"
+  fi
+else
+  echo "SKIP: results folder of another user: needs root (chown, setpriv)"
+fi
+
 # --- SIGTERM (what `docker compose down` sends): graceful exit 0, deregistered
 for pid in "${WORKERS[@]}"; do
   t_stop "$pid" 20
@@ -233,6 +308,7 @@ else
   CELERY=$!
   T_PIDS+=("$CELERY")
   local_args "$T_TMP/celery.yaml" bench
+  mkdir -p "$TQ_RESULTS"
   t_spawn "$T_TMP/bench-celery.log" env "${LOCAL_ENV[@]}" "${LOCAL_CMD[@]}"
   if t_wait "$T_LAST_PID" 150 && [ "$T_STATUS" -eq 0 ]; then
     t_pass "celery: bench (TQ_FRAMEWORK=celery) exited 0"
