@@ -23,6 +23,8 @@
 #include "workers.h"
 
 #define PROBE_MIN_TASKS 1000     /* capacity probe for a rate scenario without a rate */
+#define PROBE_FIRST_TASKS 100    /* a growing probe's first backlog (probe_min_s) */
+#define PROBE_MAX_TASKS 200000   /* ... and its largest */
 #define CHECK_EVERY_US 250000    /* workers' liveness and heartbeats */
 #define PLAIN_PROGRESS_US 5000000
 /* workers' stop grace: above tqworker's own limit for its final flush
@@ -48,6 +50,13 @@ struct run_ctx {
     size_t pad_len;
     double rate;                 /* offered rate (rate arrival) */
     double capacity;             /* measured by the probe, 0 when none */
+    int probe_rounds;            /* backlogs the probe drained */
+    long probe_tasks;            /* ... the last one's size */
+    /* Redis's used_memory around the measured backlog's enqueue (backlog,
+     * cold): before, and with the whole backlog queued; -1 unknown */
+    long long mem_before, mem_queued;
+    /* cold start (wall µs): the spawn, every worker's first heartbeat */
+    int64_t spawn_wall_us, heartbeats_wall_us;
     long warmup_done;
     int64_t warmup_last_done_us; /* the warm-up's last completion (workers' clock), 0 none */
     long enqueued, completed, failed, retried;
@@ -162,6 +171,18 @@ static long list_len(struct run_ctx *r, const char *key) {
 }
 
 static long queue_len(struct run_ctx *r) { return list_len(r, r->queue_key); }
+
+/* Redis's used_memory (INFO memory: not counted among the run's commands,
+ * as no INFO is), or -1 when unknown. */
+static long long used_memory(struct run_ctx *r) {
+    char err[256];
+    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "INFO memory");
+    long long v = -1;
+    const char *p = rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "used_memory:") : NULL;
+    if (p) v = atoll(p + strlen("used_memory:"));
+    if (rep) freeReplyObject(rep);
+    return v;
+}
 
 /* P:run:<run>:backlog, the staging list of a backlog (so the run's teardown
  * deletes it with the rest). */
@@ -367,9 +388,13 @@ static int enqueue_backlog(struct run_ctx *r, struct producer *p, const char *ta
     backlog_key(r, task_run, staging, sizeof staging);
     if (!staging[0]) return fail(r, "run id %s too long for a key", task_run);
     if (progress_baseline(r, task_run) != 0) return -1;
+    /* the measured backlog's memory: the whole of it queued, not yet taken */
+    int measured = task_run == r->fr.run_id;
+    if (measured) r->mem_before = used_memory(r);
     producer_setup(r, p, task_run, staging, tasks, 0);
     if (producer_start(p) != 0) return fail(r, "producer: %s", p->err);
     if (wait_producer(r, p, deadline_us) != 0) return -1;
+    if (measured) r->mem_queued = used_memory(r);
     int rc = release_backlog(r, staging);
     *released = tq_clock_wall_us();
     return rc;
@@ -404,7 +429,7 @@ static int warmup(struct run_ctx *r, long n, double *per_s) {
     tq_key_run_pattern(pattern, sizeof pattern, r->fr.prefix, sub);
     if (cleanup_pattern(r->b->c, pattern, NULL, err, sizeof err) != 0)
         tq_warn("deleting warm-up keys %s: %s", pattern, err);
-    r->warmup_done = n;
+    r->warmup_done += n;
     return 0;
 }
 
@@ -704,6 +729,76 @@ static void beats_end(struct run_ctx *r, int rc) {
                       rc == 0 && !r->b->ev.signo);
 }
 
+/* The largest backlog a probe drains: PROBE_MAX_TASKS, and no more than
+ * SCENARIO_CAPACITY_BYTES_MAX of payloads. */
+static long probe_max_tasks(const struct scenario *s) {
+    long most = PROBE_MAX_TASKS;
+    if (s->payload_bytes > 0 && (long)(SCENARIO_CAPACITY_BYTES_MAX / s->payload_bytes) < most)
+        most = (long)(SCENARIO_CAPACITY_BYTES_MAX / s->payload_bytes);
+    return most > PROBE_FIRST_TASKS ? most : PROBE_FIRST_TASKS;
+}
+
+/* tasks_capacity_s seconds of the probed capacity: at least 1, at most
+ * "tasks" and at most SCENARIO_CAPACITY_BYTES_MAX of payloads. */
+static long capacity_tasks(const struct scenario *s, double per_s) {
+    double n = ceil(per_s * s->tasks_capacity_s);
+    if (n > (double)s->tasks) n = (double)s->tasks;
+    if (s->payload_bytes > 0 && n > (double)(SCENARIO_CAPACITY_BYTES_MAX / s->payload_bytes))
+        n = (double)(SCENARIO_CAPACITY_BYTES_MAX / s->payload_bytes);
+    return n < 1 ? 1 : (long)n;
+}
+
+/* Cold start, before the spawn: INFO before the measured phase, then the
+ * whole backlog onto the queue itself (no staging: no worker runs yet). */
+static int cold_enqueue(struct run_ctx *r) {
+    struct bench *b = r->b;
+    char err[512];
+    if (redis_stats_read(b->c, &r->rs[0], err, sizeof err) != 0)
+        return fail(r, "INFO before the run: %s", err);
+    r->cmds_begin = b->cmds;
+    if (progress_baseline(r, r->fr.run_id) != 0) return -1;
+    r->mem_before = used_memory(r);
+    producer_setup(r, &r->prod, r->fr.run_id, r->queue_key, r->tasks, 0);
+    if (producer_start(&r->prod) != 0) return fail(r, "producer: %s", r->prod.err);
+    int rc = wait_producer(r, &r->prod, tq_clock_mono_us() + (int64_t)(r->s->timeout_s * 1e6));
+    r->enqueued = r->prod.sent;
+    if (rc != 0) return -1;
+    r->mem_queued = used_memory(r);
+    return 0;
+}
+
+/* Cold start, once every worker's heartbeat was seen: the clock started at
+ * the spawn; the queue is drained as in a backlog run. */
+static int cold_measure(struct run_ctx *r) {
+    struct bench *b = r->b;
+    const struct config *cfg = b->cfg;
+    /* the health check polls: each worker's own beat_us says when its
+     * first heartbeat was written (a second one could only have come in
+     * the last poll's 50 ms), the latest of them when all had one */
+    r->heartbeats_wall_us = tq_clock_wall_us();
+    int64_t latest = 0;
+    for (int i = 0; i < r->ws.n; i++) {
+        char key[TQ_KEY_MAX], err[256];
+        tq_key_worker(key, sizeof key, r->fr.prefix, r->ws.w[i].id);
+        redisReply *rep = tq_redis_command(b->c, err, sizeof err, "HGET %s beat_us", key);
+        cmd_count_add(&b->cmds, "hget", 1);
+        int64_t v = rep && rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : 0;
+        if (rep) freeReplyObject(rep);
+        if (v <= 0) {
+            latest = 0;
+            break;
+        }
+        if (v > latest) latest = v;
+    }
+    if (latest > r->spawn_wall_us && latest < r->heartbeats_wall_us) r->heartbeats_wall_us = latest;
+    r->clock_start_wall_us = r->spawn_wall_us;
+    workers_abandoned_mark(&r->ws, b->c);
+    monitor_begin(&r->mon, &b->ev, cfg->sample_ms, &r->ws, b->redis.pid, b->c, cfg->prefix, 0);
+    r->measured = 1;
+    int64_t deadline = tq_clock_mono_us() + (int64_t)(r->s->timeout_s * 1e6);
+    return wait_done(r, r->fr.run_id, r->tasks, NULL, deadline, 1);
+}
+
 /* The phases up to a complete measured phase. Returns 0, or -1 with r->err;
  * whatever was measured stays in r for the record. */
 static int run_phases(struct run_ctx *r) {
@@ -727,7 +822,10 @@ static int run_phases(struct run_ctx *r) {
         if (r->fw->prepare(&r->fr, b->c, &r->fw_state, err, sizeof err) != 0)
             return fail(r, "%s: preparing run %s: %s", r->fw->name, r->fr.run_id, err);
     }
+    /* a cold start: the backlog is queued before any worker starts */
+    if (s->arrival == ARRIVAL_COLD && cold_enqueue(r) != 0) return -1;
     /* workers */
+    r->spawn_wall_us = tq_clock_wall_us();
     if (cfg->external) {
         /* a framework's workers heartbeat with its name as their protocol */
         if (workers_attach(&r->ws, b->c, r->fr.queue, r->fw->name, s->workers, &b->ev,
@@ -750,33 +848,58 @@ static int run_phases(struct run_ctx *r) {
     } else {
         r->settings_read = 1;
     }
-    /* warm-up, and the capacity probe of a rate scenario without a rate */
+    if (s->arrival == ARRIVAL_COLD) return cold_measure(r);
+    /* warm-up, and the capacity probe of a rate scenario without a rate or
+     * of a size relative to capacity */
     long wn = s->warmup_tasks;
-    int probe = s->arrival == ARRIVAL_RATE && r->rate <= 0;
-    if (probe && wn < PROBE_MIN_TASKS) wn = PROBE_MIN_TASKS;
+    int probe_rate = s->arrival == ARRIVAL_RATE && r->rate <= 0;
+    int probe = probe_rate || s->tasks_capacity_s > 0;
+    if (probe && wn < PROBE_MIN_TASKS)
+        wn = s->probe_min_s <= 0 ? PROBE_MIN_TASKS : wn > PROBE_FIRST_TASKS ? wn : PROBE_FIRST_TASKS;
     if (wn > 0) {
         double per_s = 0;
         if (warmup(r, wn, &per_s) != 0) return -1;
+        r->probe_rounds = 1;
+        r->probe_tasks = wn;
+        /* a growing probe: the next backlog lasts probe_min_s x 1.5 at the
+         * rate just measured (at most x10), until one drain lasts
+         * probe_min_s: a framework at 90 tasks/s and one at 60,000 are
+         * probed for about as long */
+        long most = probe_max_tasks(s);
+        while (probe && s->probe_min_s > 0 && per_s > 0 && (double)wn / per_s < s->probe_min_s &&
+               wn < most) {
+            double want = ceil(per_s * s->probe_min_s * 1.5);
+            long next = want > (double)wn * 10 ? wn * 10 : (long)want;
+            if (next > most) next = most;
+            if (next <= wn) break;
+            wn = next;
+            if (warmup(r, wn, &per_s) != 0) return -1;
+            r->probe_rounds++;
+            r->probe_tasks = wn;
+        }
         if (probe) {
             if (per_s <= 0)
                 return fail(r, "capacity probe of %ld tasks gave no throughput (no last_done stamps)",
                             wn);
             r->capacity = per_s;
-            r->rate = per_s / 2;
-            if (!cfg->quiet)
-                fprintf(stderr, "  %s capacity probe: %.0f tasks/s; offered rate %.0f tasks/s\n",
-                        r->label, per_s, r->rate);
+            if (probe_rate) r->rate = per_s * s->rate_fraction;
+            if (s->tasks_capacity_s > 0) r->tasks = capacity_tasks(s, per_s);
+            if (!cfg->quiet) {
+                fprintf(stderr, "  %s capacity probe: %.0f tasks/s", r->label, per_s);
+                if (probe_rate) fprintf(stderr, "; offered rate %.0f tasks/s", r->rate);
+                if (s->tasks_capacity_s > 0) fprintf(stderr, "; %ld tasks", r->tasks);
+                fprintf(stderr, "\n");
+            }
         }
     }
     if (s->arrival == ARRIVAL_RATE && s->duration_s > 0) {
         /* a given rate was bounded before the start (scenario_check_total);
          * a probed one only now: such a run fails, naming the figures,
          * rather than run a shorter open loop than the scenario asked for */
-        long n = scenario_rate_tasks(s, r->rate,
-                                     probe ? "the offered rate (half the probed capacity; "
-                                             "--rate sets it)"
-                                           : "\"rate\"",
-                                     err, sizeof err);
+        char what[128];
+        snprintf(what, sizeof what, "the offered rate (%g x the probed capacity; --rate sets it)",
+                 s->rate_fraction);
+        long n = scenario_rate_tasks(s, r->rate, probe_rate ? what : "\"rate\"", err, sizeof err);
         if (n < 0) return fail(r, "%s", err);
         r->tasks = n;
     }
@@ -920,6 +1043,40 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
         if (r->capacity > 0) cJSON_AddNumberToObject(o, "capacity_probe_per_s", r->capacity);
         else cJSON_AddNullToObject(o, "capacity_probe_per_s");
         cJSON_AddNumberToObject(o, "producer_max_lag_us", (double)r->prod.max_lag_us);
+    } else if (s->tasks_capacity_s > 0) {
+        stats_add_number(o, "capacity_probe_per_s", r->capacity > 0 ? r->capacity : NAN);
+    }
+    if (r->capacity > 0) {
+        cJSON *pr = cJSON_AddObjectToObject(o, "probe");
+        cJSON_AddNumberToObject(pr, "rounds", r->probe_rounds);
+        cJSON_AddNumberToObject(pr, "last_tasks", (double)r->probe_tasks);
+    }
+    /* what the queued backlog took in Redis: INFO memory's used_memory
+     * with all of it queued and none taken, minus before the enqueue */
+    if (r->mem_before >= 0 && r->mem_queued >= 0 && r->enqueued > 0) {
+        cJSON *m = cJSON_AddObjectToObject(o, "redis_memory");
+        cJSON_AddNumberToObject(m, "used_before_bytes", (double)r->mem_before);
+        cJSON_AddNumberToObject(m, "used_with_backlog_bytes", (double)r->mem_queued);
+        cJSON_AddNumberToObject(m, "queued_tasks", (double)r->enqueued);
+        cJSON_AddNumberToObject(m, "bytes_per_queued_task",
+                                (double)(r->mem_queued - r->mem_before) / (double)r->enqueued);
+        cJSON_AddNumberToObject(m, "payload_bytes", (double)(s->payload_bytes));
+    }
+    if (s->arrival == ARRIVAL_COLD) {
+        /* from the spawn, in ms (the workers' own wall clocks, as latency) */
+        cJSON *cs = cJSON_AddObjectToObject(o, "cold_start_ms");
+        double t0 = (double)r->spawn_wall_us;
+        int have = r->have_lat && r->spawn_wall_us > 0;
+        stats_add_number(cs, "heartbeats", r->heartbeats_wall_us > 0 && r->spawn_wall_us > 0
+                                               ? ((double)r->heartbeats_wall_us - t0) / 1e3 : NAN);
+        stats_add_number(cs, "first_start", have && lat->first_start_us > 0
+                                                ? ((double)lat->first_start_us - t0) / 1e3 : NAN);
+        stats_add_number(cs, "first_done", have && lat->first_done_us > 0
+                                               ? ((double)lat->first_done_us - t0) / 1e3 : NAN);
+        stats_add_number(cs, "drained", have && lat->last_done_us > 0
+                                            ? ((double)lat->last_done_us - t0) / 1e3 : NAN);
+        cJSON_AddStringToObject(cs, "heartbeats_is",
+                                "until every worker's first heartbeat (the latest beat_us)");
     }
 
     /* what was not measured is null (NAN here), never 0 */
@@ -960,6 +1117,8 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     cJSON_AddStringToObject(t, "measured_by",
                             s->arrival == ARRIVAL_BACKLOG ? "draining a backlog"
                             : s->arrival == ARRIVAL_LIVE  ? "live: workers consume while enqueueing"
+                            : s->arrival == ARRIVAL_COLD  ? "cold start: from the spawn of the workers "
+                                                            "to the drain of a queue already full"
                                                           : "open loop at a fixed offered rate");
 
     cJSON *l = cJSON_AddObjectToObject(o, "latency_us");
@@ -1039,6 +1198,7 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     r->in_flight_at_end = -1;
     r->pops_abandoned = -1;
     r->foreign_at_start = r->foreign_at_end = -1;
+    r->mem_before = r->mem_queued = -1;
     b->seq++;
     fill_fw_run(r, rep);
     workers_init(&r->ws, b->cfg->prefix, b->cfg->external);
@@ -1052,7 +1212,10 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     if (!b->cfg->quiet) {
         /* external workers are described once attached (their own settings) */
         char what[64], who[TQ_NAME_MAX + 96];
-        if (r->tasks > 0)
+        if (s->tasks_capacity_s > 0)
+            snprintf(what, sizeof what, "%s of %g s of the probed capacity",
+                     scenario_arrival_name(s->arrival), s->tasks_capacity_s);
+        else if (r->tasks > 0)
             snprintf(what, sizeof what, "%ld %s task(s)", r->tasks,
                      scenario_arrival_name(s->arrival));
         else
@@ -1125,6 +1288,11 @@ int run_admit(const struct config *cfg, const struct scenario *s, const struct t
     snprintf(fr.run_id, sizeof fr.run_id, "%.40s.%.16s.admit", s->name, fw->name);
     snprintf(fr.queue, sizeof fr.queue, "%s", cfg->external ? cfg->queue : fr.run_id);
     fw_run_settings(cfg, s, &fr);
+    if (cfg->external && s->arrival == ARRIVAL_COLD) {
+        snprintf(why, n, "scenario %s starts its workers with the queue full: --external workers "
+                 "are already running", s->name);
+        return 1;
+    }
     const char *lacks = fw_caps_missing(fw, &fr, s->arrival == ARRIVAL_RATE);
     if (lacks) {
         snprintf(why, n, "%s workers cannot run %s, which scenario %s needs", fw->name, lacks,

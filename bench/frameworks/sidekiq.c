@@ -59,6 +59,7 @@ struct sk_state {
     struct {
         char run[TQ_NAME_MAX];
         long completed, failed;
+        long carried_completed, carried_failed; /* earlier rounds of a reused id */
     } seen[SK_SEEN_MAX];
 };
 
@@ -324,6 +325,12 @@ static int sk_progress(const struct fw_run *run, void *state, redisContext *c, c
         snprintf(st->seen[i].run, sizeof st->seen[i].run, "%s", run_id);
         st->nseen++;
     }
+    /* a capacity probe drains several rounds under one warm-up id, its
+     * counters deleted in between: a reading below the last starts a round */
+    if (out->completed + out->failed < st->seen[i].completed + st->seen[i].failed) {
+        st->seen[i].carried_completed += st->seen[i].completed;
+        st->seen[i].carried_failed += st->seen[i].failed;
+    }
     st->seen[i].completed = out->completed;
     st->seen[i].failed = out->failed;
     return 0;
@@ -339,8 +346,9 @@ static void sk_finish(const struct fw_run *run, redisContext *c, void *state) {
     if (st && st->have_base && c && sk_counters(c, &processed, &failed, err, sizeof err) == 0) {
         long long hook_done = 0, hook_failed = 0;
         for (int i = 0; i < st->nseen; i++) {
-            hook_done += st->seen[i].completed + st->seen[i].failed;
-            hook_failed += st->seen[i].failed;
+            hook_done += st->seen[i].completed + st->seen[i].failed +
+                         st->seen[i].carried_completed + st->seen[i].carried_failed;
+            hook_failed += st->seen[i].failed + st->seen[i].carried_failed;
         }
         long long dp = processed - st->base_processed, df = failed - st->base_failed;
         if (dp != hook_done || df != hook_failed)
