@@ -92,6 +92,13 @@ enum fw_cap {
     FW_CAP_ALL = (1u << 5) - 1,
 };
 
+/* What a framework's workers do differently from tqworker in a way a
+ * scenario may depend on (tq_framework.limits; 0: none). */
+enum fw_limit {
+    FW_LIMIT_SERIAL = 1u << 0, /* one task at a time per process, whatever the concurrency:
+                                  a concurrency sweep is skipped (it would run alike) */
+};
+
 /* A run's progress as the framework counts it (tq_framework.progress). */
 struct fw_progress {
     long completed, failed, retried;
@@ -236,6 +243,9 @@ struct tq_framework {
      * -1 with err naming both figures: the run fails with it. */
     int (*verify)(const struct fw_run *run, void *state, redisContext *c,
                   const struct fw_progress *counted, char *err, size_t errlen);
+
+    /* What its workers do differently (enum fw_limit); 0: nothing. */
+    unsigned limits;
 };
 
 /* The registry, NULL-terminated, in the order `--framework all` runs them. */

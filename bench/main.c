@@ -27,6 +27,7 @@
 #include "run.h"
 #include "scenario.h"
 #include "stale.h"
+#include "sweep.h"
 #include "tq_clock.h"
 #include "tq_keys.h"
 #include "tq_log.h"
@@ -343,6 +344,10 @@ static int cmd_run(const struct config *cfg) {
     }
     for (int si = 0; si < nscen && runs_go_on(&b); si++) {
         const struct scenario *s = &scen[si];
+        if (s->sweep_param != SWEEP_NONE) { /* a curve: one run per point (sweep.h) */
+            if (sweep_run(&b, &rep, s, fws, nfw) != 0) code = EXIT_FAILED;
+            continue;
+        }
         int reps = s->repeat;
         struct run_figures *figs = calloc((size_t)(nfw * reps), sizeof *figs);
         if (!figs) {

@@ -853,7 +853,12 @@ static int run_phases(struct run_ctx *r) {
      * of a size relative to capacity */
     long wn = s->warmup_tasks;
     int probe_rate = s->arrival == ARRIVAL_RATE && r->rate <= 0;
-    int probe = probe_rate || s->tasks_capacity_s > 0;
+    if (probe_rate && s->capacity_given > 0) {
+        /* the curve's capacity, probed by its first point */
+        r->capacity = s->capacity_given;
+        r->rate = s->capacity_given * s->rate_fraction;
+    }
+    int probe = scenario_needs_probe(s);
     if (probe && wn < PROBE_MIN_TASKS)
         wn = s->probe_min_s <= 0 ? PROBE_MIN_TASKS : wn > PROBE_FIRST_TASKS ? wn : PROBE_FIRST_TASKS;
     if (wn > 0) {
@@ -1046,7 +1051,10 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     } else if (s->tasks_capacity_s > 0) {
         stats_add_number(o, "capacity_probe_per_s", r->capacity > 0 ? r->capacity : NAN);
     }
-    if (r->capacity > 0) {
+    if (r->capacity > 0 && s->capacity_given > 0) {
+        cJSON_AddStringToObject(o, "capacity_from", "the probe of the curve's first point");
+    } else if (r->capacity > 0) {
+        cJSON_AddStringToObject(o, "capacity_from", "this run's probe");
         cJSON *pr = cJSON_AddObjectToObject(o, "probe");
         cJSON_AddNumberToObject(pr, "rounds", r->probe_rounds);
         cJSON_AddNumberToObject(pr, "last_tasks", (double)r->probe_tasks);

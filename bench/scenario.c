@@ -55,7 +55,8 @@ enum sweep_param sweep_param_parse(const char *name) {
 }
 
 int scenario_needs_probe(const struct scenario *s) {
-    return (s->arrival == ARRIVAL_RATE && s->rate <= 0) || s->tasks_capacity_s > 0;
+    return (s->arrival == ARRIVAL_RATE && s->rate <= 0 && s->capacity_given <= 0) ||
+           s->tasks_capacity_s > 0;
 }
 
 static void scenario_defaults(struct scenario *s) {

@@ -66,6 +66,9 @@ struct scenario {
                                 warm-up) until its drain lasts this long */
     double tasks_capacity_s; /* > 0: tasks = capacity x this, at most "tasks" and at
                                 most SCENARIO_CAPACITY_BYTES_MAX of payloads */
+    /* not a key: a capacity already probed in this invocation (a rate
+     * curve's first point), used instead of a probe of the run's own */
+    double capacity_given;
     /* the sweep, when sweep_param != SWEEP_NONE */
     enum sweep_param sweep_param;
     int sweep_n;
