@@ -101,6 +101,7 @@ static int frameworks_select(const struct config *cfg, const struct tq_framework
 /* The scenario with the command line's overrides applied. */
 static void scenario_override(const struct config *cfg, struct scenario *s) {
     if (cfg->tasks > 0) s->tasks = cfg->tasks;
+    if (cfg->tasks > 0) s->tasks_capacity_s = 0; /* --tasks: that count, not a capacity's */
     if (cfg->workers > 0) s->workers = cfg->workers;
     if (cfg->concurrency > 0) s->concurrency = cfg->concurrency;
     if (cfg->prefetch > 0) s->prefetch = cfg->prefetch;

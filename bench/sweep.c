@@ -347,14 +347,23 @@ int sweep_run(struct bench *b, struct report *rep, const struct scenario *s,
         for (int p = 0; p < st.npts; p++) {
             struct scenario pt;
             sweep_apply(s, p, &pt);
-            char *why = st.skip[f * st.npts + p];
-            point_admit(cfg, &pt, fws[f], why, sizeof st.skip[0]);
+            point_admit(cfg, &pt, fws[f], st.skip[f * st.npts + p], sizeof st.skip[0]);
+        }
+    for (int f = 0; f < nfw; f++)
+        for (int p = 0; p < st.npts; p++) {
+            const char *why = st.skip[f * st.npts + p];
             if (!why[0]) continue;
             char tagged[600];
             snprintf(tagged, sizeof tagged, "%s = %g: %s", sweep_param_name(s->sweep_param),
                      s->sweep_values[p], why);
             report_add_skipped_run(rep, s->name, fws[f]->name, tagged);
-            if (!cfg->quiet) fprintf(stderr, "skipped: %s\n", tagged);
+            /* one line for the points that follow, skipped alike */
+            if (cfg->quiet || (p > 0 && strcmp(why, st.skip[f * st.npts + p - 1]) == 0)) continue;
+            fprintf(stderr, "skipped: %s = %g", sweep_param_name(s->sweep_param),
+                    s->sweep_values[p]);
+            for (int q = p + 1; q < st.npts && strcmp(why, st.skip[f * st.npts + q]) == 0; q++)
+                fprintf(stderr, ", %g", s->sweep_values[q]);
+            fprintf(stderr, ": %s\n", why);
         }
     int n = sweep_plan(s, nfw, st.reps, steps);
     char err[1024];
