@@ -32,6 +32,11 @@
  * hung Redis still exits by itself before it is killed */
 #define STOP_GRACE_MS 7000
 #define LATENCY_SETTLE_US 3000000 /* histograms trailing the counters by a flush */
+/* a multi-queue run's observed order: consecutive queues' windows overlap
+ * less than this (strict priority; the tail of a queue still in flight
+ * when the next begins) or at least that (drained together) */
+#define ORDER_STRICT_OVERLAP 0.25
+#define ORDER_TOGETHER_OVERLAP 0.5
 
 struct run_ctx {
     struct bench *b;
@@ -57,6 +62,17 @@ struct run_ctx {
     long long mem_before, mem_queued;
     /* cold start (wall µs): the spawn, every worker's first heartbeat */
     int64_t spawn_wall_us, heartbeats_wall_us;
+    /* several queues (scenario "queues"): queue i's tasks are the sub-run
+     * sub[i] = "<run>-q<i>" on qkey[i]; the run's counters and latency are
+     * their sums (run_counters, collect_latency); each one's own figures
+     * for the record */
+    int nsub;
+    char sub[FW_QUEUES_MAX][TQ_NAME_MAX];
+    char qkey[FW_QUEUES_MAX][TQ_KEY_MAX];
+    long sub_tasks[FW_QUEUES_MAX];
+    long sub_done[FW_QUEUES_MAX];
+    int have_sub_lat;
+    struct run_latency sub_lat[FW_QUEUES_MAX];
     long warmup_done;
     int64_t warmup_last_done_us; /* the warm-up's last completion (workers' clock), 0 none */
     long enqueued, completed, failed, retried;
@@ -139,6 +155,23 @@ static int read_counters(struct run_ctx *r, const char *run_id, long *completed,
     return 0;
 }
 
+/* read_counters, but the run's own id sums a multi-queue run's queues. */
+static int run_counters(struct run_ctx *r, const char *run_id, long *completed, long *failed,
+                        long *retried) {
+    if (run_id != r->fr.run_id || r->nsub == 0)
+        return read_counters(r, run_id, completed, failed, retried);
+    *completed = *failed = *retried = 0;
+    for (int i = 0; i < r->nsub; i++) {
+        long c, f, re;
+        if (read_counters(r, r->sub[i], &c, &f, &re) != 0) return -1;
+        r->sub_done[i] = c + f;
+        *completed += c;
+        *failed += f;
+        *retried += re;
+    }
+    return 0;
+}
+
 /* Asks the framework about run_id once before any of its tasks is
  * enqueued, so an adapter counting deltas of global counters takes its
  * baseline then (framework.h, progress). */
@@ -153,7 +186,7 @@ static void reread_counters(struct run_ctx *r) {
     long c = 0, f = 0, re = 0;
     char keep[sizeof r->err];
     memcpy(keep, r->err, sizeof keep);
-    if (read_counters(r, r->fr.run_id, &c, &f, &re) == 0) {
+    if (run_counters(r, r->fr.run_id, &c, &f, &re) == 0) {
         r->completed = c;
         r->failed = f;
         r->retried = re;
@@ -170,7 +203,14 @@ static long list_len(struct run_ctx *r, const char *key) {
     return n;
 }
 
-static long queue_len(struct run_ctx *r) { return list_len(r, r->queue_key); }
+static long queue_len(struct run_ctx *r) {
+    long n = list_len(r, r->queue_key);
+    for (int i = 1; i < r->nsub && n >= 0; i++) {
+        long m = list_len(r, r->qkey[i]);
+        n = m >= 0 ? n + m : -1;
+    }
+    return n;
+}
 
 /* Redis's used_memory (INFO memory: not counted among the run's commands,
  * as no INFO is), or -1 when unknown. */
@@ -237,7 +277,7 @@ static int wait_done(struct run_ctx *r, const char *run_id, long target, struct 
             return fail(r, "interrupted by %s", evloop_signal_name(sig));
         }
         long c, f, re;
-        if (read_counters(r, run_id, &c, &f, &re) != 0) return -1;
+        if (run_counters(r, run_id, &c, &f, &re) != 0) return -1;
         long done = c + f;
         if (prod && atomic_load(&prod->done) && prod->rc != 0) {
             progress_clear(r);
@@ -359,11 +399,11 @@ static const char release_script[] =
     "end\n"
     "return {0, chunks}\n";
 
-static int release_backlog(struct run_ctx *r, const char *staging) {
+static int release_backlog(struct run_ctx *r, const char *staging, const char *queue_key) {
     char err[256];
     redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "EVAL %s 2 %s %s", release_script,
-                                       staging, r->queue_key);
-    if (!rep) return fail(r, "releasing the backlog onto %s: %s", r->queue_key, err);
+                                       staging, queue_key);
+    if (!rep) return fail(r, "releasing the backlog onto %s: %s", queue_key, err);
     long long renamed = 0, chunks = 0;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
         renamed = rep->element[0]->integer;
@@ -395,7 +435,7 @@ static int enqueue_backlog(struct run_ctx *r, struct producer *p, const char *ta
     if (producer_start(p) != 0) return fail(r, "producer: %s", p->err);
     if (wait_producer(r, p, deadline_us) != 0) return -1;
     if (measured) r->mem_queued = used_memory(r);
-    int rc = release_backlog(r, staging);
+    int rc = release_backlog(r, staging, r->queue_key);
     *released = tq_clock_wall_us();
     return rc;
 }
@@ -444,11 +484,16 @@ static int collect_latency(struct run_ctx *r, const char *run_id, long completed
                            struct run_latency *lat, int complete) {
     char err[256];
     int64_t deadline = tq_clock_mono_us() + LATENCY_SETTLE_US;
+    /* a multi-queue run's latency is its queues' merged */
+    int nids = run_id == r->fr.run_id && r->nsub > 0 ? r->nsub : 1;
     for (;;) {
         latency_reset(lat);
-        if (latency_collect(r->b->c, r->fr.prefix, run_id, lat, err, sizeof err) != 0) {
-            tq_warn("collecting the latency of run %s: %s", run_id, err);
-            return complete ? -1 : 0;
+        for (int i = 0; i < nids; i++) {
+            const char *id = nids > 1 ? r->sub[i] : run_id;
+            if (latency_collect(r->b->c, r->fr.prefix, id, lat, err, sizeof err) != 0) {
+                tq_warn("collecting the latency of run %s: %s", id, err);
+                return complete ? -1 : 0;
+            }
         }
         if (!complete || latency_covered(lat) >= completed) return 0;
         if (tq_clock_mono_us() >= deadline || evloop_pump(&r->b->ev, 20)) break;
@@ -476,6 +521,12 @@ static void fw_run_settings(const struct config *cfg, const struct scenario *s,
     snprintf(fr->worker_bin, sizeof fr->worker_bin, "%s", cfg->worker_bin);
     snprintf(fr->asynctasq_python, sizeof fr->asynctasq_python, "%s", cfg->asynctasq_python);
     fr->force = cfg->force;
+    /* queue i > 0 of a multi-queue run: "<queue>-q<i>" (the run's own) */
+    fr->nqueues = s->nqueues > 1 ? s->nqueues : 0;
+    snprintf(fr->queues[0], sizeof fr->queues[0], "%s", fr->queue);
+    for (int i = 1; i < fr->nqueues; i++)
+        snprintf(fr->queues[i], sizeof fr->queues[i], "%.*s-q%c", TQ_NAME_MAX - 8, fr->queue,
+                 (char)('0' + i));
 }
 
 static void fill_fw_run(struct run_ctx *r, int rep) {
@@ -584,9 +635,10 @@ static long queued_now(struct run_ctx *r, long *on_queue) {
     } else {
         n = *on_queue = queue_len(r);
     }
-    if (n >= 0 && r->s->arrival == ARRIVAL_BACKLOG) {
+    for (int i = 0; n >= 0 && i < (r->nsub ? r->nsub : 1) && r->s->arrival == ARRIVAL_BACKLOG;
+         i++) {
         char staging[TQ_KEY_MAX];
-        backlog_key(r, r->fr.run_id, staging, sizeof staging);
+        backlog_key(r, r->nsub ? r->sub[i] : r->fr.run_id, staging, sizeof staging);
         long b = staging[0] ? list_len(r, staging) : -1;
         n = b >= 0 ? n + b : -1;
     }
@@ -628,6 +680,10 @@ static void teardown(struct run_ctx *r) {
         int nk = inflight_keys(r, keys);
         redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "DEL %s", r->queue_key);
         if (rep) freeReplyObject(rep);
+        for (int i = 1; i < r->nsub; i++)
+            if (r->qkey[i][0] && (rep = tq_redis_command(r->b->c, err, sizeof err, "DEL %s",
+                                                         r->qkey[i])))
+                freeReplyObject(rep);
         for (int i = 0; i < nk; i++)
             if ((rep = tq_redis_command(r->b->c, err, sizeof err, "DEL %s", keys[i])))
                 freeReplyObject(rep);
@@ -746,6 +802,121 @@ static long capacity_tasks(const struct scenario *s, double per_s) {
     if (s->payload_bytes > 0 && n > (double)(SCENARIO_CAPACITY_BYTES_MAX / s->payload_bytes))
         n = (double)(SCENARIO_CAPACITY_BYTES_MAX / s->payload_bytes);
     return n < 1 ? 1 : (long)n;
+}
+
+/* A multi-queue run's sub-runs and queue keys (fw_run.queues). */
+static void queues_setup(struct run_ctx *r) {
+    r->nsub = r->fr.nqueues > 1 ? r->fr.nqueues : 0;
+    for (int i = 0; i < r->nsub; i++) {
+        snprintf(r->sub[i], sizeof r->sub[i], "%.*s-q%c", TQ_NAME_MAX - 8, r->fr.run_id, (char)('0' + i));
+        struct fw_run q = r->fr;
+        snprintf(q.queue, sizeof q.queue, "%s", r->fr.queues[i]);
+        if (r->fw->queue_key(&q, r->qkey[i], sizeof r->qkey[i]) < 0) r->qkey[i][0] = '\0';
+    }
+}
+
+/* A multi-queue backlog: the run's tasks split among the queues by the
+ * scenario's weights, each queue's onto a staging list of its own (the
+ * sub-run's), then all released, one queue after the other in as many
+ * EVALs (microseconds apart): the workers find every queue full.
+ * *released: when the first release was sent. */
+static int enqueue_queues(struct run_ctx *r, int64_t deadline_us, int64_t *released) {
+    const struct scenario *s = r->s;
+    char staging[FW_QUEUES_MAX][TQ_KEY_MAX];
+    double sum = 0;
+    for (int i = 0; i < r->nsub; i++) sum += s->queue_weights[i];
+    long left = r->tasks;
+    for (int i = 0; i < r->nsub; i++) {
+        long n = i == r->nsub - 1 ? left : (long)llround((double)r->tasks * s->queue_weights[i] / sum);
+        r->sub_tasks[i] = n < left ? n : left;
+        left -= r->sub_tasks[i];
+        backlog_key(r, r->sub[i], staging[i], sizeof staging[i]);
+        if (!staging[i][0] || !r->qkey[i][0]) return fail(r, "run id %s too long for a key", r->sub[i]);
+        if (progress_baseline(r, r->sub[i]) != 0) return -1;
+    }
+    r->mem_before = used_memory(r);
+    for (int i = 0; i < r->nsub; i++) {
+        if (r->sub_tasks[i] == 0) continue;
+        struct producer p;
+        /* in the queue's own name: a format that carries it (Celery's
+         * routing key) says the queue the task is on */
+        struct fw_run qrun = r->fr;
+        snprintf(qrun.queue, sizeof qrun.queue, "%s", r->fr.queues[i]);
+        producer_setup(r, &p, r->sub[i], staging[i], r->sub_tasks[i], 0);
+        p.run = &qrun;
+        if (producer_start(&p) != 0) return fail(r, "producer: %s", p.err);
+        int rc = wait_producer(r, &p, deadline_us);
+        /* the run's enqueue figures span every queue's producer */
+        if (r->prod.start_mono_us == 0) {
+            r->prod.start_mono_us = p.start_mono_us;
+            r->prod.start_wall_us = p.start_wall_us;
+        }
+        r->prod.end_mono_us = p.end_mono_us;
+        r->prod.end_wall_us = p.end_wall_us;
+        r->prod.sent += p.sent;
+        if (rc != 0) return -1;
+    }
+    r->mem_queued = used_memory(r);
+    /* the clock starts as the first release is sent: its workers may take
+     * the first task before the reply is read */
+    *released = tq_clock_wall_us();
+    for (int i = 0; i < r->nsub; i++)
+        if (release_backlog(r, staging[i], r->qkey[i]) != 0) return -1;
+    return 0;
+}
+
+/* Each queue's figures, and whether the queues were drained one after the
+ * other (strict priority) or together: the overlap of consecutive queues'
+ * windows (first start to last done), as a fraction of the shorter one. */
+static cJSON *queues_json(struct run_ctx *r) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(o, "per_queue");
+    double t0 = (double)r->clock_start_wall_us;
+    for (int i = 0; i < r->nsub; i++) {
+        const struct run_latency *l = &r->sub_lat[i];
+        cJSON *q = cJSON_CreateObject();
+        cJSON_AddStringToObject(q, "queue", r->fr.queues[i]);
+        cJSON_AddStringToObject(q, "run_id", r->sub[i]);
+        cJSON_AddNumberToObject(q, "weight", r->s->queue_weights[i]);
+        cJSON_AddNumberToObject(q, "tasks", (double)r->sub_tasks[i]);
+        cJSON_AddNumberToObject(q, "counted", (double)r->sub_done[i]);
+        int have = r->have_sub_lat && t0 > 0 && l->first_start_us > 0 && l->last_done_us > t0;
+        stats_add_number(q, "first_start_ms", have ? ((double)l->first_start_us - t0) / 1e3 : NAN);
+        stats_add_number(q, "last_done_ms", have ? ((double)l->last_done_us - t0) / 1e3 : NAN);
+        stats_add_number(q, "throughput_per_s",
+                         have ? (double)r->sub_done[i] * 1e6 / ((double)l->last_done_us - t0) : NAN);
+        if (r->have_sub_lat) {
+            cJSON *lj = cJSON_AddObjectToObject(q, "latency_us");
+            cJSON_AddItemToObject(lj, "queue_wait", hist_to_json(&l->queue_wait));
+            cJSON_AddItemToObject(lj, "end_to_end", hist_to_json(&l->end_to_end));
+        }
+        cJSON_AddItemToArray(a, q);
+    }
+    cJSON *ord = cJSON_AddObjectToObject(o, "order");
+    if (r->fw->queue_order) cJSON_AddStringToObject(ord, "documented", r->fw->queue_order);
+    else cJSON_AddNullToObject(ord, "documented");
+    cJSON *ov = cJSON_AddArrayToObject(ord, "overlap");
+    int strict = 1, together = 1, known = r->have_sub_lat;
+    for (int i = 0; known && i + 1 < r->nsub; i++) {
+        const struct run_latency *x = &r->sub_lat[i], *y = &r->sub_lat[i + 1];
+        double a0 = (double)x->first_start_us, a1 = (double)x->last_done_us;
+        double b0 = (double)y->first_start_us, b1 = (double)y->last_done_us;
+        double shorter = fmin(a1 - a0, b1 - b0);
+        if (a0 <= 0 || b0 <= 0 || !(shorter > 0)) {
+            known = 0;
+            break;
+        }
+        double f = fmax(0, fmin(a1, b1) - fmax(a0, b0)) / shorter;
+        cJSON_AddItemToArray(ov, cJSON_CreateNumber(f));
+        if (f >= ORDER_STRICT_OVERLAP) strict = 0;
+        if (f < ORDER_TOGETHER_OVERLAP) together = 0;
+    }
+    cJSON_AddStringToObject(ord, "observed",
+                            !known     ? "unknown"
+                            : strict   ? "strict priority: each queue drained before the next began"
+                            : together ? "together: the queues were drained side by side"
+                                       : "mixed");
+    return o;
 }
 
 /* Cold start, before the spawn: INFO before the measured phase, then the
@@ -925,7 +1096,8 @@ static int run_phases(struct run_ctx *r) {
     int64_t deadline = tq_clock_mono_us() + (int64_t)(s->timeout_s * 1e6);
     if (s->arrival == ARRIVAL_BACKLOG) {
         int64_t released;
-        int rc = enqueue_backlog(r, &r->prod, r->fr.run_id, r->tasks, deadline, &released);
+        int rc = r->nsub ? enqueue_queues(r, deadline, &released)
+                         : enqueue_backlog(r, &r->prod, r->fr.run_id, r->tasks, deadline, &released);
         r->enqueued = r->prod.sent;
         if (rc != 0) return -1;
         r->clock_start_wall_us = released;
@@ -966,6 +1138,13 @@ static int run_collect(struct run_ctx *r, int rc) {
                       "the workers' latency data covers %ld of %ld completed tasks: histograms "
                       "overwritten (two workers with one id?) or not flushed",
                       latency_covered(&r->lat), r->completed);
+        if (r->nsub && r->have_lat) {
+            r->have_sub_lat = 1;
+            for (int i = 0; i < r->nsub; i++)
+                if (latency_collect(b->c, r->fr.prefix, r->sub[i], &r->sub_lat[i], err,
+                                    sizeof err) != 0)
+                    r->have_sub_lat = 0;
+        }
         beats_end(r, rc);
         if (rc == 0 && r->completed + r->failed > r->tasks)
             rc = fail(r, "counted %ld tasks but %ld were enqueued: duplicates",
@@ -1070,6 +1249,7 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
                                 (double)(r->mem_queued - r->mem_before) / (double)r->enqueued);
         cJSON_AddNumberToObject(m, "payload_bytes", (double)(s->payload_bytes));
     }
+    if (r->nsub) cJSON_AddItemToObject(o, "queues", queues_json(r));
     if (s->arrival == ARRIVAL_COLD) {
         /* from the spawn, in ms (the workers' own wall clocks, as latency) */
         cJSON *cs = cJSON_AddObjectToObject(o, "cold_start_ms");
@@ -1213,10 +1393,17 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     r->ws.cmds = &b->cmds;
     producer_init(&r->prod);
     fw->queue_key(&r->fr, r->queue_key, sizeof r->queue_key);
+    queues_setup(r);
     r->pad_len = pad_for(r);
     r->rate = s->arrival == ARRIVAL_RATE ? s->rate : 0;
     r->tasks = s->tasks;
     r->have_lat = latency_init(&r->lat) == 0;
+    for (int i = 0; i < r->nsub && r->have_lat; i++)
+        if (latency_init(&r->sub_lat[i]) != 0) {
+            for (int k = 0; k < i; k++) latency_free(&r->sub_lat[k]);
+            latency_free(&r->lat);
+            r->have_lat = 0;
+        }
     if (!b->cfg->quiet) {
         /* external workers are described once attached (their own settings) */
         char what[64], who[TQ_NAME_MAX + 96];
@@ -1256,6 +1443,7 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
 
     if (r->measured) monitor_free(&r->mon);
     if (r->have_lat) latency_free(&r->lat);
+    for (int i = 0; i < r->nsub && r->have_lat; i++) latency_free(&r->sub_lat[i]);
     workers_free(&r->ws);
     free(r);
     return o;

@@ -32,7 +32,7 @@
 static const char *const top_keys[] = {
     "name", "description", "tasks", "warmup_tasks", "workers", "concurrency", "prefetch", "pool",
     "mix", "payload_bytes", "arrival", "rate", "duration_s", "timeout_s", "repeat",
-    "rate_fraction", "probe_min_s", "tasks_capacity_s", "sweep", NULL,
+    "rate_fraction", "probe_min_s", "tasks_capacity_s", "sweep", "queues", NULL,
 };
 static const char *const sweep_keys[] = {"param", "values", NULL};
 static const char *const sweep_names[] = {"", "rate", "workers", "concurrency", "prefetch",
@@ -446,6 +446,30 @@ int scenario_load(const char *path, struct scenario *s, char *err, size_t errlen
         get_num(path, "", root, "probe_min_s", 0, 600, 0, &s->probe_min_s, err, errlen) ||
         get_num(path, "", root, "tasks_capacity_s", 0, 3600, 1, &s->tasks_capacity_s, err, errlen))
         goto out;
+    const cJSON *qs = cJSON_GetObjectItemCaseSensitive(root, "queues");
+    if (qs) {
+        int nq = cJSON_IsArray(qs) ? cJSON_GetArraySize(qs) : -1;
+        if (nq < 2 || nq > FW_QUEUES_MAX) {
+            snprintf(err, errlen, "%s: \"queues\" must be an array of 2..%d weights, one per queue "
+                     "(got %s)", path, FW_QUEUES_MAX, json_type_name(qs));
+            goto out;
+        }
+        for (int i = 0; i < nq; i++) {
+            const cJSON *w = cJSON_GetArrayItem(qs, i);
+            if (!cJSON_IsNumber(w) || !(w->valuedouble > 0) || w->valuedouble > 1e9) {
+                snprintf(err, errlen, "%s: \"queues[%d]\" must be a weight > 0 and at most 1e9", path,
+                         i);
+                goto out;
+            }
+            s->queue_weights[i] = w->valuedouble;
+        }
+        s->nqueues = nq;
+        if (s->arrival != ARRIVAL_BACKLOG) {
+            snprintf(err, errlen, "%s: \"queues\" needs \"arrival\": \"backlog\" (every queue's "
+                     "backlog released at once)", path);
+            goto out;
+        }
+    }
     const cJSON *sw = cJSON_GetObjectItemCaseSensitive(root, "sweep");
     if (sw && load_sweep(path, sw, s, err, errlen)) goto out;
     int has_tasks = cJSON_GetObjectItemCaseSensitive(root, "tasks") != NULL;
@@ -622,6 +646,8 @@ cJSON *scenario_to_json(const struct scenario *s) {
         cJSON_AddNumberToObject(o, "rate_fraction", s->rate_fraction);
     if (s->probe_min_s > 0) cJSON_AddNumberToObject(o, "probe_min_s", s->probe_min_s);
     if (s->tasks_capacity_s > 0) cJSON_AddNumberToObject(o, "tasks_capacity_s", s->tasks_capacity_s);
+    if (s->nqueues > 1)
+        cJSON_AddItemToObject(o, "queues", cJSON_CreateDoubleArray(s->queue_weights, s->nqueues));
     if (s->sweep_param != SWEEP_NONE) {
         cJSON *sw = cJSON_AddObjectToObject(o, "sweep");
         cJSON_AddStringToObject(sw, "param", sweep_param_name(s->sweep_param));

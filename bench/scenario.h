@@ -66,6 +66,10 @@ struct scenario {
                                 warm-up) until its drain lasts this long */
     double tasks_capacity_s; /* > 0: tasks = capacity x this, at most "tasks" and at
                                 most SCENARIO_CAPACITY_BYTES_MAX of payloads */
+    /* several queues (nqueues > 1): the backlog is split among them by
+     * these weights, each queue's tasks a sub-run of their own */
+    int nqueues;
+    double queue_weights[FW_QUEUES_MAX];
     /* not a key: a capacity already probed in this invocation (a rate
      * curve's first point), used instead of a probe of the run's own */
     double capacity_given;

@@ -369,3 +369,33 @@ Test(scen, cold_start_times_in_order, .timeout = 200) {
     cJSON_Delete(j);
     drv_fini(&d);
 }
+
+Test(scen, multi_queue_per_queue_counts_and_strict_priority, .timeout = 200) {
+    struct drv d;
+    drv_init(&d);
+    cJSON *j = run_scenario(&d, "mq",
+                            "{\"tasks\": 2000, \"concurrency\": 2, \"queues\": [1, 1, 8]}", 0);
+    const cJSON *r = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_str_eq(drv_str(r, "status"), "ok", "%s",
+                     cJSON_GetObjectItem(r, "error") ? drv_str(r, "error") : "");
+    cr_assert_eq(drv_num(r, "completed"), 2000);
+    const cJSON *qs = drv_obj(r, "queues");
+    const cJSON *pq = drv_obj(qs, "per_queue");
+    cr_assert_eq(cJSON_GetArraySize(pq), 3);
+    double want[3] = {200, 200, 1600}, last_done = 0;
+    for (int i = 0; i < 3; i++) {
+        const cJSON *q = cJSON_GetArrayItem(pq, i);
+        cr_assert_eq(drv_num(q, "tasks"), want[i], "queue %d: %g tasks", i, drv_num(q, "tasks"));
+        cr_assert_eq(drv_num(q, "counted"), want[i]);
+        cr_assert_eq(drv_num(drv_obj(drv_obj(q, "latency_us"), "end_to_end"), "count"), want[i]);
+        /* tqworker's BRPOP takes the queues in --queue order */
+        cr_assert_geq(drv_num(q, "last_done_ms"), last_done, "queue %d done before queue %d", i,
+                      i - 1);
+        last_done = drv_num(q, "last_done_ms");
+    }
+    const cJSON *ord = drv_obj(qs, "order");
+    cr_assert(strstr(drv_str(ord, "observed"), "strict priority"), "%s", drv_str(ord, "observed"));
+    cr_assert(strstr(drv_str(ord, "documented"), "strict priority"));
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
