@@ -435,9 +435,10 @@ static int enqueue_backlog(struct run_ctx *r, struct producer *p, const char *ta
     if (producer_start(p) != 0) return fail(r, "producer: %s", p->err);
     if (wait_producer(r, p, deadline_us) != 0) return -1;
     if (measured) r->mem_queued = used_memory(r);
-    int rc = release_backlog(r, staging, r->queue_key);
+    /* the clock starts as the release is sent: the workers may take (and,
+     * for a small backlog, finish) tasks before its reply is read */
     *released = tq_clock_wall_us();
-    return rc;
+    return release_backlog(r, staging, r->queue_key);
 }
 
 static int collect_latency(struct run_ctx *r, const char *run_id, long completed,
