@@ -421,7 +421,7 @@ static int release_backlog(struct run_ctx *r, const char *staging, const char *q
 
 /* LPUSH onto a staging list, then release it onto the queue in one step:
  * the running workers see the whole backlog at once. Returns the release
- * time (wall µs) in *released. */
+ * time (wall µs, as it was sent) in *released. */
 static int enqueue_backlog(struct run_ctx *r, struct producer *p, const char *task_run, long tasks,
                            int64_t deadline_us, int64_t *released) {
     char staging[TQ_KEY_MAX];
