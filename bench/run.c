@@ -37,6 +37,32 @@
  * when the next begins) or at least that (drained together) */
 #define ORDER_STRICT_OVERLAP 0.25
 #define ORDER_TOGETHER_OVERLAP 0.5
+/* a burst run's latency over time: the end-to-end histogram of the tasks
+ * completed in each window of this long, from snapshots of the workers'
+ * histograms (flushed every ~100 ms) */
+#define BURST_WINDOW_US 250000
+#define BURST_MAX 16              /* bursts whose recovery a run reports */
+#define BURST_RECOVERED 2.0       /* back within this x the pre-burst p99 */
+
+/* A burst run's latency over time (BURST_WINDOW_US windows by completion,
+ * seconds from the producer's start) and, per burst, the histogram of the
+ * base-rate part of its period before it (snapshots at the period's start
+ * and at the burst's). */
+struct burst_window {
+    double t_s;        /* the window's end */
+    long count;        /* tasks completed in it */
+    double p99_us;     /* NAN when none */
+};
+struct burst_track {
+    struct run_latency cur, prev;
+    tq_hist win;
+    int nb;                              /* bursts within the duration */
+    tq_hist at_period[BURST_MAX], at_burst[BURST_MAX];
+    int have_period[BURST_MAX], have_burst[BURST_MAX];
+    struct burst_window *w;
+    int nw, capw;
+    int64_t last_us;                     /* the last sample (mono) */
+};
 
 struct run_ctx {
     struct bench *b;
@@ -73,6 +99,8 @@ struct run_ctx {
     long sub_done[FW_QUEUES_MAX];
     int have_sub_lat;
     struct run_latency sub_lat[FW_QUEUES_MAX];
+    /* a burst run (burst.factor > 1): windows of latency over time */
+    struct burst_track *bt;
     long warmup_done;
     int64_t warmup_last_done_us; /* the warm-up's last completion (workers' clock), 0 none */
     long enqueued, completed, failed, retried;
@@ -136,6 +164,66 @@ static void progress_final(struct run_ctx *r, long done, double per_s) {
     fprintf(stderr, "%s  %s done %ld/%ld (%.1f%%) %s tasks/s\n", r->b->tty ? "\r\033[K" : "",
             r->label, done, r->tasks, pct, rate);
     fflush(stderr);
+}
+
+/* A burst run's tracker (NULL for any other run, or out of memory: its
+ * windows are then absent from the record). */
+static struct burst_track *burst_track_new(const struct scenario *s) {
+    if (s->arrival != ARRIVAL_RATE || !(s->burst.factor > 1)) return NULL;
+    struct burst_track *bt = calloc(1, sizeof *bt);
+    if (!bt) return NULL;
+    int ok = latency_init(&bt->cur) == 0;
+    ok = (latency_init(&bt->prev) == 0) && ok;
+    ok = (tq_hist_init(&bt->win) == 0) && ok;
+    while (bt->nb < BURST_MAX && bt->nb * s->burst.every_s + s->burst.at_s < s->duration_s)
+        bt->nb++;
+    for (int k = 0; k < bt->nb; k++) {
+        ok = (tq_hist_init(&bt->at_period[k]) == 0) && ok;
+        ok = (tq_hist_init(&bt->at_burst[k]) == 0) && ok;
+    }
+    bt->have_period[0] = 1; /* nothing was done at the start */
+    if (!ok) {
+        tq_warn("out of memory for the burst windows: the run reports no recovery");
+        latency_free(&bt->cur);
+        latency_free(&bt->prev);
+        tq_hist_free(&bt->win);
+        for (int k = 0; k < bt->nb; k++) {
+            tq_hist_free(&bt->at_period[k]);
+            tq_hist_free(&bt->at_burst[k]);
+        }
+        free(bt);
+        return NULL;
+    }
+    return bt;
+}
+
+static void burst_track_free(struct burst_track *bt) {
+    if (!bt) return;
+    latency_free(&bt->cur);
+    latency_free(&bt->prev);
+    tq_hist_free(&bt->win);
+    for (int k = 0; k < bt->nb; k++) {
+        tq_hist_free(&bt->at_period[k]);
+        tq_hist_free(&bt->at_burst[k]);
+    }
+    free(bt->w);
+    free(bt);
+}
+
+/* win = a - b: the values recorded between two snapshots of one stream. */
+static void hist_diff(tq_hist *win, const tq_hist *a, const tq_hist *b) {
+    tq_hist_reset(win);
+    for (int i = 0; i < a->counts_len && i < b->counts_len; i++) {
+        int64_t d = a->counts[i] - b->counts[i];
+        win->counts[i] = d > 0 ? d : 0;
+        win->total_count += win->counts[i];
+    }
+    win->max = a->max; /* the cap of a percentile; the window's own is not known */
+}
+
+static void hist_copy(tq_hist *dst, const tq_hist *src) {
+    tq_hist_reset(dst);
+    tq_hist_merge(dst, src);
 }
 
 /* The progress of run_id as the framework counts it (fw_progress: the
@@ -260,6 +348,114 @@ static void producer_finish(struct run_ctx *r, struct producer *p, int stop) {
     p->connected = 0;
 }
 
+/* One window of a burst run: the workers' histograms now, less the last
+ * snapshot; and the snapshots at each period's start and burst's start. */
+static void burst_sample(struct run_ctx *r) {
+    struct burst_track *bt = r->bt;
+    int64_t t0 = atomic_load(&r->prod.clock_wall_us);
+    char err[256];
+    if (!bt || t0 <= 0) return;
+    latency_reset(&bt->cur);
+    int rc = latency_collect(r->b->c, r->fr.prefix, r->fr.run_id, &bt->cur, err, sizeof err);
+    /* the driver's reads, apart from the workers' commands (cmdcount.h) */
+    cmd_count_add(&r->b->cmds, "hgetall", 1);
+    cmd_count_add(&r->b->cmds, "lrange", 1 + bt->cur.stamps / 10000);
+    if (rc != 0) return;
+    double t = (double)(tq_clock_wall_us() - t0) / 1e6;
+    const struct schedule *b = &r->s->burst;
+    for (int k = 0; k < bt->nb; k++) {
+        if (!bt->have_period[k] && t >= k * b->every_s) {
+            hist_copy(&bt->at_period[k], &bt->cur.end_to_end);
+            bt->have_period[k] = 1;
+        }
+        if (!bt->have_burst[k] && t >= k * b->every_s + b->at_s) {
+            hist_copy(&bt->at_burst[k], &bt->cur.end_to_end);
+            bt->have_burst[k] = 1;
+        }
+    }
+    if (bt->nw == bt->capw) {
+        int cap = bt->capw ? bt->capw * 2 : 128;
+        struct burst_window *w = realloc(bt->w, (size_t)cap * sizeof *w);
+        if (!w) return;
+        bt->w = w;
+        bt->capw = cap;
+    }
+    hist_diff(&bt->win, &bt->cur.end_to_end, &bt->prev.end_to_end);
+    struct burst_window *w = &bt->w[bt->nw++];
+    w->t_s = t;
+    w->count = (long)bt->win.total_count;
+    w->p99_us = w->count > 0 ? (double)tq_hist_value_at_percentile(&bt->win, 99) : NAN;
+    struct run_latency tmp = bt->prev;
+    bt->prev = bt->cur;
+    bt->cur = tmp;
+}
+
+/* Per burst: the p99 of the base rate before it (its period's part before
+ * the burst), the worst window from its start, and the recovery: from the
+ * burst's end to the end of the first window whose p99 is back within
+ * BURST_RECOVERED x that (null when it never was before the run ended). */
+static cJSON *burst_json(struct run_ctx *r) {
+    struct burst_track *bt = r->bt;
+    const struct schedule *b = &r->s->burst;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "window_s", BURST_WINDOW_US / 1e6);
+    cJSON_AddNumberToObject(o, "base_rate_per_s", r->rate);
+    cJSON_AddNumberToObject(o, "burst_rate_per_s", r->rate * b->factor);
+    cJSON_AddNumberToObject(o, "recovered_within", BURST_RECOVERED);
+    cJSON *pb = cJSON_AddArrayToObject(o, "per_burst");
+    for (int k = 0; k < bt->nb; k++) {
+        double start = k * b->every_s + b->at_s, end = start + b->length_s;
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "start_s", start);
+        cJSON_AddNumberToObject(e, "end_s", end);
+        double pre = NAN, peak = NAN, rec = NAN;
+        if (bt->have_period[k] && bt->have_burst[k]) {
+            hist_diff(&bt->win, &bt->at_burst[k], &bt->at_period[k]);
+            if (bt->win.total_count > 0) pre = (double)tq_hist_value_at_percentile(&bt->win, 99);
+            cJSON_AddNumberToObject(e, "pre_burst_tasks", (double)bt->win.total_count);
+        }
+        for (int i = 0; i < bt->nw; i++) {
+            const struct burst_window *w = &bt->w[i];
+            if (w->t_s <= start || isnan(w->p99_us)) continue;
+            if (k + 1 < bt->nb && w->t_s > (k + 1) * b->every_s + b->at_s) break;
+            if (isnan(peak) || w->p99_us > peak) peak = w->p99_us;
+            if (!isnan(pre) && isnan(rec) && w->t_s > end && w->p99_us <= BURST_RECOVERED * pre) {
+                rec = w->t_s - end;
+                break;
+            }
+        }
+        stats_add_number(e, "pre_burst_p99_us", pre);
+        stats_add_number(e, "peak_window_p99_us", peak);
+        stats_add_number(e, "recovery_s", rec);
+        cJSON_AddItemToArray(pb, e);
+    }
+    cJSON *ws = cJSON_AddArrayToObject(o, "windows");
+    for (int i = 0; i < bt->nw; i++) {
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddNumberToObject(w, "t_s", bt->w[i].t_s);
+        cJSON_AddNumberToObject(w, "tasks", (double)bt->w[i].count);
+        stats_add_number(w, "p99_us", bt->w[i].p99_us);
+        cJSON_AddItemToArray(ws, w);
+    }
+    return o;
+}
+
+/* The recovery of each burst on stderr, after the run's last line. */
+static void burst_say(struct run_ctx *r, const cJSON *run) {
+    const cJSON *pb = cJSON_GetObjectItem(cJSON_GetObjectItem(run, "bursts"), "per_burst"), *e;
+    fprintf(stderr, "  %s recovery after each burst (to p99 within %gx the pre-burst p99):",
+            r->label, BURST_RECOVERED);
+    cJSON_ArrayForEach(e, pb) {
+        const cJSON *rec = cJSON_GetObjectItem(e, "recovery_s");
+        const cJSON *pre = cJSON_GetObjectItem(e, "pre_burst_p99_us");
+        if (cJSON_IsNumber(rec))
+            fprintf(stderr, " %.2f s (pre-burst p99 %.2f ms)", rec->valuedouble,
+                    pre->valuedouble / 1e3);
+        else fprintf(stderr, " not recovered");
+    }
+    fprintf(stderr, "\n");
+}
+
 /* Waits until run_id counted target tasks (and prod, when given, ended).
  * Fails on a signal, a dead worker or expired heartbeat, no progress for
  * --stall-timeout, the deadline, or a producer error. */
@@ -310,6 +506,10 @@ static int wait_done(struct run_ctx *r, const char *run_id, long target, struct 
                         "stalled: no task finished for %.1f s (--stall-timeout); %ld of %ld "
                         "counted (completed %ld, failed %ld), %ld still on %s",
                         cfg->stall_timeout_s, done, target, c, f, queue_len(r), r->queue_key);
+        }
+        if (r->bt && prod && run_id == r->fr.run_id && now - r->bt->last_us >= BURST_WINDOW_US) {
+            r->bt->last_us = now;
+            burst_sample(r);
         }
         if (now - last_check >= CHECK_EVERY_US) {
             last_check = now;
@@ -371,6 +571,7 @@ static void producer_setup(struct run_ctx *r, struct producer *p, const char *ta
     snprintf(p->task_run, sizeof p->task_run, "%s", task_run);
     p->tasks = tasks;
     p->rate = rate;
+    p->burst = r->s->burst;
     p->pad_len = r->pad_len;
     p->mix = r->s->mix;
     p->mix_len = r->s->mix_len;
@@ -1251,6 +1452,7 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
         cJSON_AddNumberToObject(m, "payload_bytes", (double)(s->payload_bytes));
     }
     if (r->nsub) cJSON_AddItemToObject(o, "queues", queues_json(r));
+    if (r->bt) cJSON_AddItemToObject(o, "bursts", burst_json(r));
     if (s->arrival == ARRIVAL_COLD) {
         /* from the spawn, in ms (the workers' own wall clocks, as latency) */
         cJSON *cs = cJSON_AddObjectToObject(o, "cold_start_ms");
@@ -1395,6 +1597,7 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     producer_init(&r->prod);
     fw->queue_key(&r->fr, r->queue_key, sizeof r->queue_key);
     queues_setup(r);
+    r->bt = burst_track_new(s);
     r->pad_len = pad_for(r);
     r->rate = s->arrival == ARRIVAL_RATE ? s->rate : 0;
     r->tasks = s->tasks;
@@ -1440,10 +1643,12 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     progress_clear(r);
     cJSON *o = run_record(r, rc, rep, fig);
     if (rc == 0) progress_final(r, r->completed + r->failed, fig->tput_end_to_end);
+    if (rc == 0 && r->bt && !b->cfg->quiet) burst_say(r, o);
     else if (!b->cfg->quiet) fprintf(stderr, "run %s FAILED: %s\n", r->label, r->err);
 
     if (r->measured) monitor_free(&r->mon);
     if (r->have_lat) latency_free(&r->lat);
+    burst_track_free(r->bt);
     for (int i = 0; i < r->nsub && r->have_lat; i++) latency_free(&r->sub_lat[i]);
     workers_free(&r->ws);
     free(r);

@@ -32,8 +32,9 @@
 static const char *const top_keys[] = {
     "name", "description", "tasks", "warmup_tasks", "workers", "concurrency", "prefetch", "pool",
     "mix", "payload_bytes", "arrival", "rate", "duration_s", "timeout_s", "repeat",
-    "rate_fraction", "probe_min_s", "tasks_capacity_s", "sweep", "queues", NULL,
+    "rate_fraction", "probe_min_s", "tasks_capacity_s", "sweep", "queues", "burst", NULL,
 };
+static const char *const burst_keys[] = {"factor", "every_s", "at_s", "length_s", NULL};
 static const char *const sweep_keys[] = {"param", "values", NULL};
 static const char *const sweep_names[] = {"", "rate", "workers", "concurrency", "prefetch",
                                           "payload_bytes", "tasks"};
@@ -446,6 +447,40 @@ int scenario_load(const char *path, struct scenario *s, char *err, size_t errlen
         get_num(path, "", root, "probe_min_s", 0, 600, 0, &s->probe_min_s, err, errlen) ||
         get_num(path, "", root, "tasks_capacity_s", 0, 3600, 1, &s->tasks_capacity_s, err, errlen))
         goto out;
+    const cJSON *bu = cJSON_GetObjectItemCaseSensitive(root, "burst");
+    if (bu) {
+        if (!cJSON_IsObject(bu)) {
+            snprintf(err, errlen, "%s: \"burst\" must be an object {\"factor\", \"every_s\", "
+                     "\"at_s\", \"length_s\"} (got %s)", path, json_type_name(bu));
+            goto out;
+        }
+        if (check_keys(path, "burst.", bu, burst_keys, err, errlen)) goto out;
+        struct schedule *b = &s->burst;
+        b->factor = 0;
+        b->every_s = 10;
+        b->at_s = 0;
+        b->length_s = 1;
+        if (get_num(path, "burst.", bu, "factor", 1, 1e4, 1, &b->factor, err, errlen) ||
+            get_num(path, "burst.", bu, "every_s", 0, 86400, 1, &b->every_s, err, errlen) ||
+            get_num(path, "burst.", bu, "at_s", 0, 86400, 0, &b->at_s, err, errlen) ||
+            get_num(path, "burst.", bu, "length_s", 0, 86400, 1, &b->length_s, err, errlen))
+            goto out;
+        if (!cJSON_GetObjectItemCaseSensitive(bu, "factor")) {
+            snprintf(err, errlen, "%s: \"burst.factor\" is required (a burst's rate is factor x "
+                     "the base rate)", path);
+            goto out;
+        }
+        if (b->at_s + b->length_s > b->every_s) {
+            snprintf(err, errlen, "%s: \"burst.at_s\" + \"burst.length_s\" (%g s) must fit in "
+                     "\"burst.every_s\" (%g s)", path, b->at_s + b->length_s, b->every_s);
+            goto out;
+        }
+        if (s->arrival != ARRIVAL_RATE || !(s->duration_s > 0)) {
+            snprintf(err, errlen, "%s: \"burst\" needs \"arrival\": \"rate\" and \"duration_s\"",
+                     path);
+            goto out;
+        }
+    }
     const cJSON *qs = cJSON_GetObjectItemCaseSensitive(root, "queues");
     if (qs) {
         int nq = cJSON_IsArray(qs) ? cJSON_GetArraySize(qs) : -1;
@@ -524,7 +559,9 @@ out:
 long scenario_rate_tasks(const struct scenario *s, double rate, const char *what, char *err,
                          size_t errlen) {
     /* in double: 1e8 x 86400 does not fit every long, and is what to report */
-    double n = ceil(rate * s->duration_s);
+    struct schedule sc = s->burst;
+    sc.rate = rate;
+    double n = ceil(schedule_count(&sc, s->duration_s));
     if (!(n <= (double)SCENARIO_TASKS_MAX)) {
         /* a probed rate has decimals nobody asked for */
         char r[32];
@@ -646,6 +683,13 @@ cJSON *scenario_to_json(const struct scenario *s) {
         cJSON_AddNumberToObject(o, "rate_fraction", s->rate_fraction);
     if (s->probe_min_s > 0) cJSON_AddNumberToObject(o, "probe_min_s", s->probe_min_s);
     if (s->tasks_capacity_s > 0) cJSON_AddNumberToObject(o, "tasks_capacity_s", s->tasks_capacity_s);
+    if (s->burst.factor > 1) {
+        cJSON *b = cJSON_AddObjectToObject(o, "burst");
+        cJSON_AddNumberToObject(b, "factor", s->burst.factor);
+        cJSON_AddNumberToObject(b, "every_s", s->burst.every_s);
+        cJSON_AddNumberToObject(b, "at_s", s->burst.at_s);
+        cJSON_AddNumberToObject(b, "length_s", s->burst.length_s);
+    }
     if (s->nqueues > 1)
         cJSON_AddItemToObject(o, "queues", cJSON_CreateDoubleArray(s->queue_weights, s->nqueues));
     if (s->sweep_param != SWEEP_NONE) {

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 #include "framework.h"
+#include "schedule.h"
 #include "tq_limits.h"
 
 /* The most tasks one run may enqueue, however they are given: "tasks",
@@ -66,6 +67,9 @@ struct scenario {
                                 warm-up) until its drain lasts this long */
     double tasks_capacity_s; /* > 0: tasks = capacity x this, at most "tasks" and at
                                 most SCENARIO_CAPACITY_BYTES_MAX of payloads */
+    /* "burst": open loop with bursts (burst.factor > 1; burst.rate unused:
+     * the run's rate is the base) */
+    struct schedule burst;
     /* several queues (nqueues > 1): the backlog is split among them by
      * these weights, each queue's tasks a sub-run of their own */
     int nqueues;
