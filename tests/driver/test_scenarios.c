@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include "driver_harness.h"
 #include "scenario.h"
+#include "schedule.h"
 #include "sweep.h"
 
 TestSuite(sweep, .fini = drv_cleanup);
@@ -173,18 +174,35 @@ Test(sweep, the_sweep_key_is_validated) {
 Test(sweep, every_shipped_scenario_loads) {
     char **paths = NULL, err[512];
     int n = scenario_list(TQ_SCENARIO_DIR, &paths, err, sizeof err);
-    cr_assert_geq(n, 11, "%s", err);
+    cr_assert_geq(n, 13, "%s", err);
     const char *want[] = {"latency_curve", "scaling_workers", "scaling_concurrency",
-                          "payload_sizes", "cold_start"};
-    int found[5] = {0};
+                          "payload_sizes", "cold_start", "multi_queue", "burst"};
+    int found[7] = {0};
     for (int i = 0; i < n; i++) {
         struct scenario s;
         cr_assert_eq(scenario_load(paths[i], &s, err, sizeof err), 0, "%s", err);
-        for (int k = 0; k < 5; k++)
+        for (int k = 0; k < 7; k++)
             if (strcmp(s.name, want[k]) == 0) found[k] = 1;
     }
-    for (int k = 0; k < 5; k++) cr_assert(found[k], "no scenario %s", want[k]);
+    for (int k = 0; k < 7; k++) cr_assert(found[k], "no scenario %s", want[k]);
     scenario_paths_free(paths, n);
+}
+
+Test(sweep, burst_schedule_counts_and_times_agree) {
+    struct schedule s = {.rate = 100, .factor = 50, .every_s = 10, .at_s = 4, .length_s = 1};
+    cr_assert_float_eq(schedule_count(&s, 4), 400, 1e-9, "before the burst: the base rate");
+    cr_assert_float_eq(schedule_count(&s, 5), 400 + 5000, 1e-9, "the burst: 50 x 100 for 1 s");
+    cr_assert_float_eq(schedule_count(&s, 10), 5900, 1e-9);
+    cr_assert_float_eq(schedule_count(&s, 14.5), 5900 + 400 + 2500, 1e-9, "the next period");
+    for (double i = 0; i < 20000; i += 37) {
+        double t = schedule_time(&s, i);
+        cr_assert_float_eq(schedule_count(&s, t), i, 1e-6, "task %g due at %g s", i, t);
+    }
+    cr_assert_float_eq(schedule_time(&s, 400), 4, 1e-9);
+    cr_assert_float_eq(schedule_time(&s, 5400), 5, 1e-9);
+    struct schedule flat = {.rate = 100};
+    cr_assert_float_eq(schedule_count(&flat, 2.5), 250, 1e-9);
+    cr_assert_float_eq(schedule_time(&flat, 250), 2.5, 1e-9);
 }
 
 /* --- the scenarios, small, against tqworker -------------------------------- */
@@ -396,6 +414,48 @@ Test(scen, multi_queue_per_queue_counts_and_strict_priority, .timeout = 200) {
     const cJSON *ord = drv_obj(qs, "order");
     cr_assert(strstr(drv_str(ord, "observed"), "strict priority"), "%s", drv_str(ord, "observed"));
     cr_assert(strstr(drv_str(ord, "documented"), "strict priority"));
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+Test(scen, burst_windows_and_recovery, .timeout = 200) {
+    struct drv d;
+    drv_init(&d);
+    cJSON *j = run_scenario(&d, "bu",
+                            "{\"duration_s\": 2, \"rate_fraction\": 0.05, \"probe_min_s\": 0.05, "
+                            "\"arrival\": \"rate\", \"burst\": {\"factor\": 20, \"every_s\": 2, "
+                            "\"at_s\": 0.8, \"length_s\": 0.3}}",
+                            0);
+    const cJSON *r = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_str_eq(drv_str(r, "status"), "ok", "%s",
+                     cJSON_GetObjectItem(r, "error") ? drv_str(r, "error") : "");
+    double base = drv_num(r, "offered_rate_per_s");
+    /* the schedule's count: base x (2 s + 19 x 0.3 s of burst) */
+    double want = ceil(base * (2 + 19 * 0.3));
+    cr_assert(fabs(drv_num(r, "tasks") - want) <= 1, "%g tasks, expected %g", drv_num(r, "tasks"),
+              want);
+    cr_assert_eq(drv_num(r, "completed"), drv_num(r, "tasks"));
+    const cJSON *b = drv_obj(r, "bursts");
+    cr_assert_float_eq(drv_num(b, "burst_rate_per_s"), 20 * base, 1e-6 * base);
+    const cJSON *pb = drv_obj(b, "per_burst");
+    cr_assert_eq(cJSON_GetArraySize(pb), 1);
+    const cJSON *e = cJSON_GetArrayItem(pb, 0);
+    cr_assert_eq(drv_num(e, "start_s"), 0.8);
+    cr_assert_gt(drv_num(e, "pre_burst_tasks"), 0);
+    cr_assert_gt(drv_num(e, "pre_burst_p99_us"), 0);
+    const cJSON *rec = drv_obj(e, "recovery_s");
+    cr_assert(cJSON_IsNull(rec) || (cJSON_IsNumber(rec) && rec->valuedouble >= 0 &&
+                                    rec->valuedouble <= 60),
+              "recovery_s is neither null nor a time");
+    double in_windows = 0, last = 0;
+    const cJSON *w;
+    cJSON_ArrayForEach(w, drv_obj(b, "windows")) {
+        cr_assert_gt(drv_num(w, "t_s"), last, "windows in time order");
+        last = drv_num(w, "t_s");
+        in_windows += drv_num(w, "tasks");
+    }
+    cr_assert_gt(in_windows, 0);
+    cr_assert_leq(in_windows, drv_num(r, "tasks"), "windows count no task twice");
     cJSON_Delete(j);
     drv_fini(&d);
 }
