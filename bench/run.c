@@ -1644,7 +1644,7 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     cJSON *o = run_record(r, rc, rep, fig);
     if (rc == 0) progress_final(r, r->completed + r->failed, fig->tput_end_to_end);
     if (rc == 0 && r->bt && !b->cfg->quiet) burst_say(r, o);
-    else if (!b->cfg->quiet) fprintf(stderr, "run %s FAILED: %s\n", r->label, r->err);
+    if (rc != 0 && !b->cfg->quiet) fprintf(stderr, "run %s FAILED: %s\n", r->label, r->err);
 
     if (r->measured) monitor_free(&r->mon);
     if (r->have_lat) latency_free(&r->lat);
