@@ -1610,7 +1610,7 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
         }
     if (!b->cfg->quiet) {
         /* external workers are described once attached (their own settings) */
-        char what[64], who[TQ_NAME_MAX + 96];
+        char what[128], who[TQ_NAME_MAX + 96];
         if (s->tasks_capacity_s > 0 && s->tasks < SCENARIO_TASKS_MAX)
             snprintf(what, sizeof what, "%s of %g s of the probed capacity, at most %ld tasks",
                      scenario_arrival_name(s->arrival), s->tasks_capacity_s, s->tasks);
