@@ -20,6 +20,8 @@
 #define KEEPALIVE_EVERY_US 1000000
 #define KEPT_QUEUES_LISTED 10    /* kept queues named in the output; the rest counted */
 #define WARMUP_SUFFIX "-warmup"
+/* a multi-queue run's per-queue sub-runs: "<run>-q0".."<run>-q9" */
+#define QUEUE_SUFFIX "-q"
 
 /* Deletes KEYS[2..] only while the run's live key KEYS[1] does not exist, in
  * one step: a run that announced itself after the clean looked is never
@@ -113,6 +115,10 @@ int cleanup_run(redisContext *c, const char *prefix, const char *run_id, long *d
     }
     if (cleanup_pattern(c, pattern, deleted, err, errlen) != 0) return -1;
     snprintf(sub, sizeof sub, "%s" WARMUP_SUFFIX, run_id);
+    if (tq_key_run_pattern(pattern, sizeof pattern, prefix, sub) < 0) return 0;
+    if (cleanup_pattern(c, pattern, deleted, err, errlen) != 0) return -1;
+    /* run ids hold no glob character: '?' is the queue's digit */
+    snprintf(sub, sizeof sub, "%s" QUEUE_SUFFIX "?", run_id);
     if (tq_key_run_pattern(pattern, sizeof pattern, prefix, sub) < 0) return 0;
     return cleanup_pattern(c, pattern, deleted, err, errlen);
 }
@@ -220,6 +226,9 @@ static int collect_page(redisContext *c, const redisReply *keys, void *arg, char
         size_t base_len = run_len;
         size_t sl = strlen(WARMUP_SUFFIX);
         if (run_len > sl && memcmp(id + run_len - sl, WARMUP_SUFFIX, sl) == 0) base_len -= sl;
+        else if (run_len > 3 && memcmp(id + run_len - 3, QUEUE_SUFFIX, 2) == 0 &&
+                 id[run_len - 1] >= '0' && id[run_len - 1] <= '9')
+            base_len -= 3;
         if (l->n == l->cap) {
             size_t cap = l->cap ? l->cap * 2 : 256;
             struct run_keyref *v = realloc(l->v, cap * sizeof *v);

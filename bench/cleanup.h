@@ -14,7 +14,8 @@
  *                      host, pid, started_us
  *
  * Both are P:run:<run>:* keys: the run's teardown (cleanup_run) deletes them
- * with the rest. The warm-up's keys (P:run:<run>-warmup:*) belong to <run>. */
+ * with the rest. The warm-up's keys (P:run:<run>-warmup:*) and a multi-queue
+ * run's per-queue keys (P:run:<run>-q<digit>:*) belong to <run>. */
 #ifndef TQ_BENCH_CLEANUP_H
 #define TQ_BENCH_CLEANUP_H
 
@@ -36,7 +37,8 @@
  * with err. */
 int cleanup_pattern(redisContext *c, const char *pattern, long *deleted, char *err, size_t errlen);
 /* Deletes every key of a run: P:run:<run_id>:* and the sub-runs
- * P:run:<run_id>-warmup:*. Same returns. */
+ * P:run:<run_id>-warmup:* and P:run:<run_id>-q<digit>:* (a multi-queue
+ * run's queues). Same returns. */
 int cleanup_run(redisContext *c, const char *prefix, const char *run_id, long *deleted, char *err,
                 size_t errlen);
 

@@ -29,7 +29,7 @@ void latency_reset(struct run_latency *l) {
     tq_hist_reset(&l->queue_wait);
     tq_hist_reset(&l->service);
     tq_hist_reset(&l->end_to_end);
-    l->first_start_us = l->last_done_us = 0;
+    l->first_start_us = l->last_done_us = l->first_done_us = 0;
     l->snapshots = 0;
     l->stamps = l->malformed = l->no_origin = 0;
 }
@@ -43,6 +43,10 @@ long latency_covered(const struct run_latency *l) {
 static void stamp_bounds(struct run_latency *l, int64_t start, int64_t done) {
     if (start > 0 && (l->first_start_us == 0 || start < l->first_start_us)) l->first_start_us = start;
     if (done > l->last_done_us) l->last_done_us = done;
+}
+
+static void stamp_first_done(struct run_latency *l, int64_t done) {
+    if (done > 0 && (l->first_done_us == 0 || done < l->first_done_us)) l->first_done_us = done;
 }
 
 /* One hist hash field "<worker-id>:<suffix>". */
@@ -74,6 +78,7 @@ static void merge_field(struct run_latency *l, const char *field, const char *va
     }
     if (strcmp(suffix, TQ_HIST_FIELD_FIRST_START) == 0) stamp_bounds(l, v, 0);
     else if (strcmp(suffix, TQ_HIST_FIELD_LAST_DONE) == 0) stamp_bounds(l, 0, v);
+    else if (strcmp(suffix, TQ_HIST_FIELD_FIRST_DONE) == 0) stamp_first_done(l, v);
     /* other fields: a newer worker's extras, ignored */
 }
 
@@ -92,6 +97,7 @@ static void merge_stamp(struct run_latency *l, const char *s) {
     tq_hist_record(&l->service, done - start);
     tq_hist_record(&l->end_to_end, done - enq);
     stamp_bounds(l, start, done);
+    stamp_first_done(l, done);
     l->stamps++;
 }
 

@@ -21,6 +21,7 @@ struct run_latency {
     tq_hist queue_wait, service, end_to_end;
     int64_t first_start_us;   /* min over workers, 0 when unknown */
     int64_t last_done_us;     /* max over workers, 0 when unknown */
+    int64_t first_done_us;    /* min over workers, 0 when unknown (older workers) */
     int snapshots;            /* worker histogram snapshots merged */
     long stamps;              /* triples merged */
     long malformed;           /* fields or triples that did not parse */

@@ -178,6 +178,8 @@ const char *fw_caps_missing(const struct tq_framework *fw, const struct fw_run *
                             int open_loop) {
     unsigned caps = fw_caps(fw);
     if (open_loop && !(caps & FW_CAP_OPEN_LOOP)) return "open-loop arrival (\"arrival\": \"rate\")";
+    if (run->nqueues > 1 && !(fw->caps & FW_CAP_MULTI_QUEUE))
+        return "several queues per worker (its adapter gives each worker one queue)";
     for (int i = 0; i < run->mix_len; i++) {
         const struct fw_mix_entry *m = &run->mix[i];
         if (m->kind == TQ_KIND_SLEEP && !(caps & FW_CAP_SLEEP)) return "the sleep kind";

@@ -45,6 +45,7 @@
 #define FW_ENV_MAX 16        /* extra environment entries */
 #define FW_ARG_LEN 1024      /* longest argument or env entry (URLs, paths) */
 #define FW_PATH_MAX 4096
+#define FW_QUEUES_MAX 8      /* queues one worker consumes in a multi-queue scenario */
 
 /* One entry of a scenario's weighted task mix. */
 struct fw_mix_entry {
@@ -78,6 +79,13 @@ struct fw_run {
     char worker_bin[FW_PATH_MAX];  /* --worker-bin when given, else "" (native: bin_dir/tqworker) */
     char asynctasq_python[FW_PATH_MAX]; /* --asynctasq-python when given, else "" (python3 on PATH) */
     int force;                     /* --force: start although the framework's queue is not empty */
+    /* a multi-queue scenario (nqueues > 1; FW_CAP_MULTI_QUEUE): every
+     * worker consumes queues[0..nqueues), queues[0] being queue, in this
+     * order (its priority order when the framework has one); queue_key()
+     * of a copy of this struct with queue set to queues[i] names its list.
+     * 0: queue alone. */
+    int nqueues;
+    char queues[FW_QUEUES_MAX][TQ_NAME_MAX];
 };
 
 /* What a framework's workers can run (tq_framework.caps). A scenario that
@@ -90,6 +98,16 @@ enum fw_cap {
     FW_CAP_RETRIES = 1u << 3,   /* max_attempts > 1: a failed task is retried */
     FW_CAP_OPEN_LOOP = 1u << 4, /* arrival "rate": latency from each task's scheduled time */
     FW_CAP_ALL = (1u << 5) - 1,
+    /* not in FW_CAP_ALL, an adapter opts in: its workers consume several
+     * queues (fw_run.queues), and it says in what order (queue_order) */
+    FW_CAP_MULTI_QUEUE = 1u << 5,
+};
+
+/* What a framework's workers do differently from tqworker in a way a
+ * scenario may depend on (tq_framework.limits; 0: none). */
+enum fw_limit {
+    FW_LIMIT_SERIAL = 1u << 0, /* one task at a time per process, whatever the concurrency:
+                                  a concurrency sweep is skipped (it would run alike) */
 };
 
 /* A run's progress as the framework counts it (tq_framework.progress). */
@@ -249,6 +267,12 @@ struct tq_framework {
      * should name (BullMQ's removeOnComplete), as NULL-terminated
      * "name", "value" pairs; written under settings.framework. */
     const char *const *settings;
+
+    /* What its workers do differently (enum fw_limit); 0: nothing. */
+    unsigned limits;
+    /* With FW_CAP_MULTI_QUEUE: the order in which its workers take from
+     * several queues, as its documentation says ("strict priority: ..."). */
+    const char *queue_order;
 };
 
 /* The registry, NULL-terminated, in the order `--framework all` runs them. */

@@ -33,6 +33,7 @@
 #include "run.h"
 #include "scenario.h"
 #include "stale.h"
+#include "sweep.h"
 #include "tq_clock.h"
 #include "tq_keys.h"
 #include "tq_log.h"
@@ -106,6 +107,7 @@ static int frameworks_select(const struct config *cfg, const struct tq_framework
 /* The scenario with the command line's overrides applied. */
 static void scenario_override(const struct config *cfg, struct scenario *s) {
     if (cfg->tasks > 0) s->tasks = cfg->tasks;
+    if (cfg->tasks > 0) s->tasks_capacity_s = 0; /* --tasks: that count, not a capacity's */
     if (cfg->workers > 0) s->workers = cfg->workers;
     if (cfg->concurrency > 0) s->concurrency = cfg->concurrency;
     if (cfg->prefetch > 0) s->prefetch = cfg->prefetch;
@@ -349,6 +351,10 @@ static int cmd_run(const struct config *cfg) {
     }
     for (int si = 0; si < nscen && runs_go_on(&b); si++) {
         const struct scenario *s = &scen[si];
+        if (s->sweep_param != SWEEP_NONE) { /* a curve: one run per point (sweep.h) */
+            if (sweep_run(&b, &rep, s, fws, nfw) != 0) code = EXIT_FAILED;
+            continue;
+        }
         int reps = s->repeat;
         struct run_figures *figs = calloc((size_t)(nfw * reps), sizeof *figs);
         if (!figs) {

@@ -90,6 +90,13 @@ struct inflight {
     int cap, head, len;
 };
 
+/* Task i's due time, in ns from the start: i / rate, or the burst
+ * schedule's. */
+static int64_t due_ns(const struct schedule *sched, int bursty, double interval_ns, long i) {
+    if (bursty) return (int64_t)(schedule_time(sched, (double)i) * 1e9);
+    return (int64_t)((double)i * interval_ns);
+}
+
 static int produce(struct producer *p, redisContext *c) {
     const int batch = p->batch;
     const size_t slot = PRODUCER_SLOT_BASE + 2 * p->pad_len;
@@ -114,6 +121,9 @@ static int produce(struct producer *p, redisContext *c) {
     }
     const int open_loop = p->rate > 0;
     const double interval_ns = open_loop ? 1e9 / p->rate : 0;
+    struct schedule sched = p->burst;
+    sched.rate = p->rate;
+    const int bursty = open_loop && sched.factor > 1;
 
     p->start_mono_us = tq_clock_mono_us();
     p->start_wall_us = tq_clock_wall_us();
@@ -129,16 +139,17 @@ static int produce(struct producer *p, redisContext *c) {
         if (open_loop) {
             /* every task whose schedule has come, at most one batch at a time */
             int64_t now_ns = tq_clock_mono_ns();
-            long due = (long)((double)(now_ns - start_ns) / interval_ns) + 1;
+            long due = bursty ? (long)schedule_count(&sched, (double)(now_ns - start_ns) / 1e9) + 1
+                              : (long)((double)(now_ns - start_ns) / interval_ns) + 1;
             if (due > p->tasks) due = p->tasks;
             if (due <= next) {
                 /* nothing due: sleep until the next schedule (replies wait in
                  * the socket; at most `depth` commands are outstanding) */
-                tq_clock_sleep_until_ns(start_ns + (int64_t)((double)next * interval_ns));
+                tq_clock_sleep_until_ns(start_ns + due_ns(&sched, bursty, interval_ns, next));
                 continue;
             }
             if (due - next < n) n = due - next;
-            int64_t lag = now_ns / 1000 - (p->start_mono_us + (int64_t)((double)next * interval_ns / 1000));
+            int64_t lag = now_ns / 1000 - (p->start_mono_us + due_ns(&sched, bursty, interval_ns, next) / 1000);
             if (lag > p->max_lag_us) p->max_lag_us = lag;
         }
         int64_t wall = tq_clock_wall_us();
@@ -153,7 +164,8 @@ static int produce(struct producer *p, redisContext *c) {
             t->attempt = 0;
             t->enqueued_us = wall;
             t->scheduled_us =
-                open_loop ? p->start_wall_us + (int64_t)((double)id * interval_ns / 1000) : 0;
+                open_loop ? p->start_wall_us + due_ns(&sched, bursty, interval_ns, (long)id) / 1000
+                          : 0;
             char *dst = buf + (size_t)j * slot;
             int len = p->fw->encode(p->run, t, dst, slot);
             if (len < 0 || (size_t)len > slot) {

@@ -24,6 +24,7 @@
 #include "evloop.h"
 #include "framework.h"
 #include "redis_embed.h"
+#include "schedule.h"
 #include "tq_redis.h"
 
 struct producer {
@@ -36,6 +37,7 @@ struct producer {
     char task_run[TQ_NAME_MAX];   /* run id carried by every task */
     long tasks;                   /* how many */
     double rate;                  /* > 0: open loop at this rate (tasks/s) */
+    struct schedule burst;        /* open loop with bursts (factor > 1; its rate is `rate`) */
     int batch;                    /* tasks per batch (default 256) */
     int depth;                    /* batches awaiting replies (default 16) */
     size_t pad_len;               /* pad bytes per native payload */

@@ -23,6 +23,8 @@
 #include "workers.h"
 
 #define PROBE_MIN_TASKS 1000     /* capacity probe for a rate scenario without a rate */
+#define PROBE_FIRST_TASKS 100    /* a growing probe's first backlog (probe_min_s) */
+#define PROBE_MAX_TASKS 200000   /* ... and its largest */
 #define CHECK_EVERY_US 250000    /* workers' liveness and heartbeats */
 #define PLAIN_PROGRESS_US 5000000
 /* workers' stop grace: above tqworker's own limit for its final flush
@@ -30,6 +32,37 @@
  * hung Redis still exits by itself before it is killed */
 #define STOP_GRACE_MS 7000
 #define LATENCY_SETTLE_US 3000000 /* histograms trailing the counters by a flush */
+/* a multi-queue run's observed order: consecutive queues' windows overlap
+ * less than this (strict priority; the tail of a queue still in flight
+ * when the next begins) or at least that (drained together) */
+#define ORDER_STRICT_OVERLAP 0.25
+#define ORDER_TOGETHER_OVERLAP 0.5
+/* a burst run's latency over time: the end-to-end histogram of the tasks
+ * completed in each window of this long, from snapshots of the workers'
+ * histograms (flushed every ~100 ms) */
+#define BURST_WINDOW_US 250000
+#define BURST_MAX 16              /* bursts whose recovery a run reports */
+#define BURST_RECOVERED 2.0       /* back within this x the pre-burst p99 */
+
+/* A burst run's latency over time (BURST_WINDOW_US windows by completion,
+ * seconds from the producer's start) and, per burst, the histogram of the
+ * base-rate part of its period before it (snapshots at the period's start
+ * and at the burst's). */
+struct burst_window {
+    double t_s;        /* the window's end */
+    long count;        /* tasks completed in it */
+    double p99_us;     /* NAN when none */
+};
+struct burst_track {
+    struct run_latency cur, prev;
+    tq_hist win;
+    int nb;                              /* bursts within the duration */
+    tq_hist at_period[BURST_MAX], at_burst[BURST_MAX];
+    int have_period[BURST_MAX], have_burst[BURST_MAX];
+    struct burst_window *w;
+    int nw, capw;
+    int64_t last_us;                     /* the last sample (mono) */
+};
 
 struct run_ctx {
     struct bench *b;
@@ -48,6 +81,26 @@ struct run_ctx {
     size_t pad_len;
     double rate;                 /* offered rate (rate arrival) */
     double capacity;             /* measured by the probe, 0 when none */
+    int probe_rounds;            /* backlogs the probe drained */
+    long probe_tasks;            /* ... the last one's size */
+    /* Redis's used_memory around the measured backlog's enqueue (backlog,
+     * cold): before, and with the whole backlog queued; -1 unknown */
+    long long mem_before, mem_queued;
+    /* cold start (wall µs): the spawn, every worker's first heartbeat */
+    int64_t spawn_wall_us, heartbeats_wall_us;
+    /* several queues (scenario "queues"): queue i's tasks are the sub-run
+     * sub[i] = "<run>-q<i>" on qkey[i]; the run's counters and latency are
+     * their sums (run_counters, collect_latency); each one's own figures
+     * for the record */
+    int nsub;
+    char sub[FW_QUEUES_MAX][TQ_NAME_MAX];
+    char qkey[FW_QUEUES_MAX][TQ_KEY_MAX];
+    long sub_tasks[FW_QUEUES_MAX];
+    long sub_done[FW_QUEUES_MAX];
+    int have_sub_lat;
+    struct run_latency sub_lat[FW_QUEUES_MAX];
+    /* a burst run (burst.factor > 1): windows of latency over time */
+    struct burst_track *bt;
     long warmup_done;
     int64_t warmup_last_done_us; /* the warm-up's last completion (workers' clock), 0 none */
     long enqueued, completed, failed, retried;
@@ -113,6 +166,66 @@ static void progress_final(struct run_ctx *r, long done, double per_s) {
     fflush(stderr);
 }
 
+/* A burst run's tracker (NULL for any other run, or out of memory: its
+ * windows are then absent from the record). */
+static struct burst_track *burst_track_new(const struct scenario *s) {
+    if (s->arrival != ARRIVAL_RATE || !(s->burst.factor > 1)) return NULL;
+    struct burst_track *bt = calloc(1, sizeof *bt);
+    if (!bt) return NULL;
+    int ok = latency_init(&bt->cur) == 0;
+    ok = (latency_init(&bt->prev) == 0) && ok;
+    ok = (tq_hist_init(&bt->win) == 0) && ok;
+    while (bt->nb < BURST_MAX && bt->nb * s->burst.every_s + s->burst.at_s < s->duration_s)
+        bt->nb++;
+    for (int k = 0; k < bt->nb; k++) {
+        ok = (tq_hist_init(&bt->at_period[k]) == 0) && ok;
+        ok = (tq_hist_init(&bt->at_burst[k]) == 0) && ok;
+    }
+    bt->have_period[0] = 1; /* nothing was done at the start */
+    if (!ok) {
+        tq_warn("out of memory for the burst windows: the run reports no recovery");
+        latency_free(&bt->cur);
+        latency_free(&bt->prev);
+        tq_hist_free(&bt->win);
+        for (int k = 0; k < bt->nb; k++) {
+            tq_hist_free(&bt->at_period[k]);
+            tq_hist_free(&bt->at_burst[k]);
+        }
+        free(bt);
+        return NULL;
+    }
+    return bt;
+}
+
+static void burst_track_free(struct burst_track *bt) {
+    if (!bt) return;
+    latency_free(&bt->cur);
+    latency_free(&bt->prev);
+    tq_hist_free(&bt->win);
+    for (int k = 0; k < bt->nb; k++) {
+        tq_hist_free(&bt->at_period[k]);
+        tq_hist_free(&bt->at_burst[k]);
+    }
+    free(bt->w);
+    free(bt);
+}
+
+/* win = a - b: the values recorded between two snapshots of one stream. */
+static void hist_diff(tq_hist *win, const tq_hist *a, const tq_hist *b) {
+    tq_hist_reset(win);
+    for (int i = 0; i < a->counts_len && i < b->counts_len; i++) {
+        int64_t d = a->counts[i] - b->counts[i];
+        win->counts[i] = d > 0 ? d : 0;
+        win->total_count += win->counts[i];
+    }
+    win->max = a->max; /* the cap of a percentile; the window's own is not known */
+}
+
+static void hist_copy(tq_hist *dst, const tq_hist *src) {
+    tq_hist_reset(dst);
+    tq_hist_merge(dst, src);
+}
+
 /* The progress of run_id as the framework counts it (fw_progress: the
  * native counters P:run:<run>:stats unless the adapter says otherwise). */
 static int read_counters(struct run_ctx *r, const char *run_id, long *completed, long *failed,
@@ -130,6 +243,23 @@ static int read_counters(struct run_ctx *r, const char *run_id, long *completed,
     return 0;
 }
 
+/* read_counters, but the run's own id sums a multi-queue run's queues. */
+static int run_counters(struct run_ctx *r, const char *run_id, long *completed, long *failed,
+                        long *retried) {
+    if (run_id != r->fr.run_id || r->nsub == 0)
+        return read_counters(r, run_id, completed, failed, retried);
+    *completed = *failed = *retried = 0;
+    for (int i = 0; i < r->nsub; i++) {
+        long c, f, re;
+        if (read_counters(r, r->sub[i], &c, &f, &re) != 0) return -1;
+        r->sub_done[i] = c + f;
+        *completed += c;
+        *failed += f;
+        *retried += re;
+    }
+    return 0;
+}
+
 /* Asks the framework about run_id once before any of its tasks is
  * enqueued, so an adapter counting deltas of global counters takes its
  * baseline then (framework.h, progress). */
@@ -144,7 +274,7 @@ static void reread_counters(struct run_ctx *r) {
     long c = 0, f = 0, re = 0;
     char keep[sizeof r->err];
     memcpy(keep, r->err, sizeof keep);
-    if (read_counters(r, r->fr.run_id, &c, &f, &re) == 0) {
+    if (run_counters(r, r->fr.run_id, &c, &f, &re) == 0) {
         r->completed = c;
         r->failed = f;
         r->retried = re;
@@ -161,7 +291,26 @@ static long list_len(struct run_ctx *r, const char *key) {
     return n;
 }
 
-static long queue_len(struct run_ctx *r) { return list_len(r, r->queue_key); }
+static long queue_len(struct run_ctx *r) {
+    long n = list_len(r, r->queue_key);
+    for (int i = 1; i < r->nsub && n >= 0; i++) {
+        long m = list_len(r, r->qkey[i]);
+        n = m >= 0 ? n + m : -1;
+    }
+    return n;
+}
+
+/* Redis's used_memory (INFO memory: not counted among the run's commands,
+ * as no INFO is), or -1 when unknown. */
+static long long used_memory(struct run_ctx *r) {
+    char err[256];
+    redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "INFO memory");
+    long long v = -1;
+    const char *p = rep && rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "used_memory:") : NULL;
+    if (p) v = atoll(p + strlen("used_memory:"));
+    if (rep) freeReplyObject(rep);
+    return v;
+}
 
 /* P:run:<run>:backlog, the staging list of a backlog (so the run's teardown
  * deletes it with the rest). */
@@ -199,6 +348,114 @@ static void producer_finish(struct run_ctx *r, struct producer *p, int stop) {
     p->connected = 0;
 }
 
+/* One window of a burst run: the workers' histograms now, less the last
+ * snapshot; and the snapshots at each period's start and burst's start. */
+static void burst_sample(struct run_ctx *r) {
+    struct burst_track *bt = r->bt;
+    int64_t t0 = atomic_load(&r->prod.clock_wall_us);
+    char err[256];
+    if (!bt || t0 <= 0) return;
+    latency_reset(&bt->cur);
+    int rc = latency_collect(r->b->c, r->fr.prefix, r->fr.run_id, &bt->cur, err, sizeof err);
+    /* the driver's reads, apart from the workers' commands (cmdcount.h) */
+    cmd_count_add(&r->b->cmds, "hgetall", 1);
+    cmd_count_add(&r->b->cmds, "lrange", 1 + bt->cur.stamps / 10000);
+    if (rc != 0) return;
+    double t = (double)(tq_clock_wall_us() - t0) / 1e6;
+    const struct schedule *b = &r->s->burst;
+    for (int k = 0; k < bt->nb; k++) {
+        if (!bt->have_period[k] && t >= k * b->every_s) {
+            hist_copy(&bt->at_period[k], &bt->cur.end_to_end);
+            bt->have_period[k] = 1;
+        }
+        if (!bt->have_burst[k] && t >= k * b->every_s + b->at_s) {
+            hist_copy(&bt->at_burst[k], &bt->cur.end_to_end);
+            bt->have_burst[k] = 1;
+        }
+    }
+    if (bt->nw == bt->capw) {
+        int cap = bt->capw ? bt->capw * 2 : 128;
+        struct burst_window *w = realloc(bt->w, (size_t)cap * sizeof *w);
+        if (!w) return;
+        bt->w = w;
+        bt->capw = cap;
+    }
+    hist_diff(&bt->win, &bt->cur.end_to_end, &bt->prev.end_to_end);
+    struct burst_window *w = &bt->w[bt->nw++];
+    w->t_s = t;
+    w->count = (long)bt->win.total_count;
+    w->p99_us = w->count > 0 ? (double)tq_hist_value_at_percentile(&bt->win, 99) : NAN;
+    struct run_latency tmp = bt->prev;
+    bt->prev = bt->cur;
+    bt->cur = tmp;
+}
+
+/* Per burst: the p99 of the base rate before it (its period's part before
+ * the burst), the worst window from its start, and the recovery: from the
+ * burst's end to the end of the first window whose p99 is back within
+ * BURST_RECOVERED x that (null when it never was before the run ended). */
+static cJSON *burst_json(struct run_ctx *r) {
+    struct burst_track *bt = r->bt;
+    const struct schedule *b = &r->s->burst;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "window_s", BURST_WINDOW_US / 1e6);
+    cJSON_AddNumberToObject(o, "base_rate_per_s", r->rate);
+    cJSON_AddNumberToObject(o, "burst_rate_per_s", r->rate * b->factor);
+    cJSON_AddNumberToObject(o, "recovered_within", BURST_RECOVERED);
+    cJSON *pb = cJSON_AddArrayToObject(o, "per_burst");
+    for (int k = 0; k < bt->nb; k++) {
+        double start = k * b->every_s + b->at_s, end = start + b->length_s;
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "start_s", start);
+        cJSON_AddNumberToObject(e, "end_s", end);
+        double pre = NAN, peak = NAN, rec = NAN;
+        if (bt->have_period[k] && bt->have_burst[k]) {
+            hist_diff(&bt->win, &bt->at_burst[k], &bt->at_period[k]);
+            if (bt->win.total_count > 0) pre = (double)tq_hist_value_at_percentile(&bt->win, 99);
+            cJSON_AddNumberToObject(e, "pre_burst_tasks", (double)bt->win.total_count);
+        }
+        for (int i = 0; i < bt->nw; i++) {
+            const struct burst_window *w = &bt->w[i];
+            if (w->t_s <= start || isnan(w->p99_us)) continue;
+            if (k + 1 < bt->nb && w->t_s > (k + 1) * b->every_s + b->at_s) break;
+            if (isnan(peak) || w->p99_us > peak) peak = w->p99_us;
+            if (!isnan(pre) && isnan(rec) && w->t_s > end && w->p99_us <= BURST_RECOVERED * pre) {
+                rec = w->t_s - end;
+                break;
+            }
+        }
+        stats_add_number(e, "pre_burst_p99_us", pre);
+        stats_add_number(e, "peak_window_p99_us", peak);
+        stats_add_number(e, "recovery_s", rec);
+        cJSON_AddItemToArray(pb, e);
+    }
+    cJSON *ws = cJSON_AddArrayToObject(o, "windows");
+    for (int i = 0; i < bt->nw; i++) {
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddNumberToObject(w, "t_s", bt->w[i].t_s);
+        cJSON_AddNumberToObject(w, "tasks", (double)bt->w[i].count);
+        stats_add_number(w, "p99_us", bt->w[i].p99_us);
+        cJSON_AddItemToArray(ws, w);
+    }
+    return o;
+}
+
+/* The recovery of each burst on stderr, after the run's last line. */
+static void burst_say(struct run_ctx *r, const cJSON *run) {
+    const cJSON *pb = cJSON_GetObjectItem(cJSON_GetObjectItem(run, "bursts"), "per_burst"), *e;
+    fprintf(stderr, "  %s recovery after each burst (to p99 within %gx the pre-burst p99):",
+            r->label, BURST_RECOVERED);
+    cJSON_ArrayForEach(e, pb) {
+        const cJSON *rec = cJSON_GetObjectItem(e, "recovery_s");
+        const cJSON *pre = cJSON_GetObjectItem(e, "pre_burst_p99_us");
+        if (cJSON_IsNumber(rec))
+            fprintf(stderr, " %.2f s (pre-burst p99 %.2f ms)", rec->valuedouble,
+                    pre->valuedouble / 1e3);
+        else fprintf(stderr, " not recovered");
+    }
+    fprintf(stderr, "\n");
+}
+
 /* Waits until run_id counted target tasks (and prod, when given, ended).
  * Fails on a signal, a dead worker or expired heartbeat, no progress for
  * --stall-timeout, the deadline, or a producer error. */
@@ -216,7 +473,7 @@ static int wait_done(struct run_ctx *r, const char *run_id, long target, struct 
             return fail(r, "interrupted by %s", evloop_signal_name(sig));
         }
         long c, f, re;
-        if (read_counters(r, run_id, &c, &f, &re) != 0) return -1;
+        if (run_counters(r, run_id, &c, &f, &re) != 0) return -1;
         long done = c + f;
         if (prod && atomic_load(&prod->done) && prod->rc != 0) {
             progress_clear(r);
@@ -249,6 +506,10 @@ static int wait_done(struct run_ctx *r, const char *run_id, long target, struct 
                         "stalled: no task finished for %.1f s (--stall-timeout); %ld of %ld "
                         "counted (completed %ld, failed %ld), %ld still on %s",
                         cfg->stall_timeout_s, done, target, c, f, queue_len(r), r->queue_key);
+        }
+        if (r->bt && prod && run_id == r->fr.run_id && now - r->bt->last_us >= BURST_WINDOW_US) {
+            r->bt->last_us = now;
+            burst_sample(r);
         }
         if (now - last_check >= CHECK_EVERY_US) {
             last_check = now;
@@ -310,6 +571,7 @@ static void producer_setup(struct run_ctx *r, struct producer *p, const char *ta
     snprintf(p->task_run, sizeof p->task_run, "%s", task_run);
     p->tasks = tasks;
     p->rate = rate;
+    p->burst = r->s->burst;
     p->pad_len = r->pad_len;
     p->mix = r->s->mix;
     p->mix_len = r->s->mix_len;
@@ -338,11 +600,11 @@ static const char release_script[] =
     "end\n"
     "return {0, chunks}\n";
 
-static int release_backlog(struct run_ctx *r, const char *staging) {
+static int release_backlog(struct run_ctx *r, const char *staging, const char *queue_key) {
     char err[256];
     redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "EVAL %s 2 %s %s", release_script,
-                                       staging, r->queue_key);
-    if (!rep) return fail(r, "releasing the backlog onto %s: %s", r->queue_key, err);
+                                       staging, queue_key);
+    if (!rep) return fail(r, "releasing the backlog onto %s: %s", queue_key, err);
     long long renamed = 0, chunks = 0;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 2) {
         renamed = rep->element[0]->integer;
@@ -355,29 +617,34 @@ static int release_backlog(struct run_ctx *r, const char *staging) {
     cmd_count_add(&r->b->cmds, "rename", renamed);
     cmd_count_add(&r->b->cmds, "rpop", renamed ? 0 : chunks + 1);
     cmd_count_add(&r->b->cmds, "lpush", chunks);
+    /* what makes the moved tasks visible to workers that block on
+     * something else than the list (framework.h) */
+    if (r->fw->backlog_released &&
+        r->fw->backlog_released(&r->fr, r->fw_state, r->b->c, err, sizeof err) != 0)
+        return fail(r, "%s: after releasing the backlog: %s", r->fw->name, err);
     return 0;
 }
 
 /* LPUSH onto a staging list, then release it onto the queue in one step:
  * the running workers see the whole backlog at once. Returns the release
- * time (wall µs) in *released. */
+ * time (wall µs, as it was sent) in *released. */
 static int enqueue_backlog(struct run_ctx *r, struct producer *p, const char *task_run, long tasks,
                            int64_t deadline_us, int64_t *released) {
     char staging[TQ_KEY_MAX];
     backlog_key(r, task_run, staging, sizeof staging);
     if (!staging[0]) return fail(r, "run id %s too long for a key", task_run);
     if (progress_baseline(r, task_run) != 0) return -1;
+    /* the measured backlog's memory: the whole of it queued, not yet taken */
+    int measured = task_run == r->fr.run_id;
+    if (measured) r->mem_before = used_memory(r);
     producer_setup(r, p, task_run, staging, tasks, 0);
     if (producer_start(p) != 0) return fail(r, "producer: %s", p->err);
     if (wait_producer(r, p, deadline_us) != 0) return -1;
-    int rc = release_backlog(r, staging);
+    if (measured) r->mem_queued = used_memory(r);
+    /* the clock starts as the release is sent: the workers may take (and,
+     * for a small backlog, finish) tasks before its reply is read */
     *released = tq_clock_wall_us();
-    if (rc == 0 && r->fw->backlog_released) {
-        char err[512];
-        if (r->fw->backlog_released(&r->fr, r->fw_state, r->b->c, err, sizeof err) != 0)
-            return fail(r, "%s: after releasing the backlog: %s", r->fw->name, err);
-    }
-    return rc;
+    return release_backlog(r, staging, r->queue_key);
 }
 
 static int collect_latency(struct run_ctx *r, const char *run_id, long completed,
@@ -409,7 +676,7 @@ static int warmup(struct run_ctx *r, long n, double *per_s) {
     tq_key_run_pattern(pattern, sizeof pattern, r->fr.prefix, sub);
     if (cleanup_pattern(r->b->c, pattern, NULL, err, sizeof err) != 0)
         tq_warn("deleting warm-up keys %s: %s", pattern, err);
-    r->warmup_done = n;
+    r->warmup_done += n;
     return 0;
 }
 
@@ -424,11 +691,16 @@ static int collect_latency(struct run_ctx *r, const char *run_id, long completed
                            struct run_latency *lat, int complete) {
     char err[256];
     int64_t deadline = tq_clock_mono_us() + LATENCY_SETTLE_US;
+    /* a multi-queue run's latency is its queues' merged */
+    int nids = run_id == r->fr.run_id && r->nsub > 0 ? r->nsub : 1;
     for (;;) {
         latency_reset(lat);
-        if (latency_collect(r->b->c, r->fr.prefix, run_id, lat, err, sizeof err) != 0) {
-            tq_warn("collecting the latency of run %s: %s", run_id, err);
-            return complete ? -1 : 0;
+        for (int i = 0; i < nids; i++) {
+            const char *id = nids > 1 ? r->sub[i] : run_id;
+            if (latency_collect(r->b->c, r->fr.prefix, id, lat, err, sizeof err) != 0) {
+                tq_warn("collecting the latency of run %s: %s", id, err);
+                return complete ? -1 : 0;
+            }
         }
         if (!complete || latency_covered(lat) >= completed) return 0;
         if (tq_clock_mono_us() >= deadline || evloop_pump(&r->b->ev, 20)) break;
@@ -456,6 +728,12 @@ static void fw_run_settings(const struct config *cfg, const struct scenario *s,
     snprintf(fr->worker_bin, sizeof fr->worker_bin, "%s", cfg->worker_bin);
     snprintf(fr->asynctasq_python, sizeof fr->asynctasq_python, "%s", cfg->asynctasq_python);
     fr->force = cfg->force;
+    /* queue i > 0 of a multi-queue run: "<queue>-q<i>" (the run's own) */
+    fr->nqueues = s->nqueues > 1 ? s->nqueues : 0;
+    snprintf(fr->queues[0], sizeof fr->queues[0], "%s", fr->queue);
+    for (int i = 1; i < fr->nqueues; i++)
+        snprintf(fr->queues[i], sizeof fr->queues[i], "%.*s-q%c", TQ_NAME_MAX - 8, fr->queue,
+                 (char)('0' + i));
 }
 
 static void fill_fw_run(struct run_ctx *r, int rep) {
@@ -486,8 +764,29 @@ static size_t pad_for(struct run_ctx *r) {
     t.enqueued_us = tq_clock_wall_us();
     char buf[8192];
     int len = r->fw->encode(&r->fr, &t, buf, sizeof buf);
-    if (len < 0 || (size_t)len >= r->s->payload_bytes) return 0;
-    return r->s->payload_bytes - (size_t)len;
+    size_t want = r->s->payload_bytes;
+    if (len < 0 || (size_t)len >= want) return 0;
+    size_t pad = want - (size_t)len;
+    /* A format may carry the pad encoded (Celery's body is base64: 4/3 of
+     * it): the largest pad whose encoding still fits, so every framework's
+     * payload is payload_bytes long on the wire. */
+    size_t cap = 2 * want + sizeof buf;
+    char *big = malloc(cap);
+    if (!big) return pad;
+    t.pad_len = pad;
+    len = r->fw->encode(&r->fr, &t, big, cap);
+    if (len >= 0 && (size_t)len > want) {
+        size_t lo = 0, hi = pad; /* encode(lo) fits, encode(hi) does not */
+        while (hi - lo > 1) {
+            t.pad_len = lo + (hi - lo) / 2;
+            len = r->fw->encode(&r->fr, &t, big, cap);
+            if (len >= 0 && (size_t)len <= want) lo = t.pad_len;
+            else hi = t.pad_len;
+        }
+        pad = lo;
+    }
+    free(big);
+    return pad;
 }
 
 /* Counts the elements of a list that hold needle (plain find), in pages:
@@ -564,9 +863,10 @@ static long queued_now(struct run_ctx *r, long *on_queue) {
     } else {
         n = *on_queue = queue_len(r);
     }
-    if (n >= 0 && r->s->arrival == ARRIVAL_BACKLOG) {
+    for (int i = 0; n >= 0 && i < (r->nsub ? r->nsub : 1) && r->s->arrival == ARRIVAL_BACKLOG;
+         i++) {
         char staging[TQ_KEY_MAX];
-        backlog_key(r, r->fr.run_id, staging, sizeof staging);
+        backlog_key(r, r->nsub ? r->sub[i] : r->fr.run_id, staging, sizeof staging);
         long b = staging[0] ? list_len(r, staging) : -1;
         n = b >= 0 ? n + b : -1;
     }
@@ -608,6 +908,10 @@ static void teardown(struct run_ctx *r) {
         int nk = inflight_keys(r, keys);
         redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "DEL %s", r->queue_key);
         if (rep) freeReplyObject(rep);
+        for (int i = 1; i < r->nsub; i++)
+            if (r->qkey[i][0] && (rep = tq_redis_command(r->b->c, err, sizeof err, "DEL %s",
+                                                         r->qkey[i])))
+                freeReplyObject(rep);
         for (int i = 0; i < nk; i++)
             if ((rep = tq_redis_command(r->b->c, err, sizeof err, "DEL %s", keys[i])))
                 freeReplyObject(rep);
@@ -709,6 +1013,191 @@ static void beats_end(struct run_ctx *r, int rc) {
                       rc == 0 && !r->b->ev.signo);
 }
 
+/* The largest backlog a probe drains: PROBE_MAX_TASKS, and no more than
+ * SCENARIO_CAPACITY_BYTES_MAX of payloads. */
+static long probe_max_tasks(const struct scenario *s) {
+    long most = PROBE_MAX_TASKS;
+    if (s->payload_bytes > 0 && (long)(SCENARIO_CAPACITY_BYTES_MAX / s->payload_bytes) < most)
+        most = (long)(SCENARIO_CAPACITY_BYTES_MAX / s->payload_bytes);
+    return most > PROBE_FIRST_TASKS ? most : PROBE_FIRST_TASKS;
+}
+
+/* tasks_capacity_s seconds of the probed capacity: at least 1, at most
+ * "tasks" and at most SCENARIO_CAPACITY_BYTES_MAX of payloads. */
+static long capacity_tasks(const struct scenario *s, double per_s) {
+    double n = ceil(per_s * s->tasks_capacity_s);
+    if (n > (double)s->tasks) n = (double)s->tasks;
+    if (s->payload_bytes > 0 && n > (double)(SCENARIO_CAPACITY_BYTES_MAX / s->payload_bytes))
+        n = (double)(SCENARIO_CAPACITY_BYTES_MAX / s->payload_bytes);
+    return n < 1 ? 1 : (long)n;
+}
+
+/* A multi-queue run's sub-runs and queue keys (fw_run.queues). */
+static void queues_setup(struct run_ctx *r) {
+    r->nsub = r->fr.nqueues > 1 ? r->fr.nqueues : 0;
+    for (int i = 0; i < r->nsub; i++) {
+        snprintf(r->sub[i], sizeof r->sub[i], "%.*s-q%c", TQ_NAME_MAX - 8, r->fr.run_id, (char)('0' + i));
+        struct fw_run q = r->fr;
+        snprintf(q.queue, sizeof q.queue, "%s", r->fr.queues[i]);
+        if (r->fw->queue_key(&q, r->qkey[i], sizeof r->qkey[i]) < 0) r->qkey[i][0] = '\0';
+    }
+}
+
+/* A multi-queue backlog: the run's tasks split among the queues by the
+ * scenario's weights, each queue's onto a staging list of its own (the
+ * sub-run's), then all released, one queue after the other in as many
+ * EVALs (microseconds apart): the workers find every queue full.
+ * *released: when the first release was sent. */
+static int enqueue_queues(struct run_ctx *r, int64_t deadline_us, int64_t *released) {
+    const struct scenario *s = r->s;
+    char staging[FW_QUEUES_MAX][TQ_KEY_MAX];
+    double sum = 0;
+    for (int i = 0; i < r->nsub; i++) sum += s->queue_weights[i];
+    long left = r->tasks;
+    for (int i = 0; i < r->nsub; i++) {
+        long n = i == r->nsub - 1 ? left : (long)llround((double)r->tasks * s->queue_weights[i] / sum);
+        r->sub_tasks[i] = n < left ? n : left;
+        left -= r->sub_tasks[i];
+        backlog_key(r, r->sub[i], staging[i], sizeof staging[i]);
+        if (!staging[i][0] || !r->qkey[i][0]) return fail(r, "run id %s too long for a key", r->sub[i]);
+        if (progress_baseline(r, r->sub[i]) != 0) return -1;
+    }
+    r->mem_before = used_memory(r);
+    for (int i = 0; i < r->nsub; i++) {
+        if (r->sub_tasks[i] == 0) continue;
+        struct producer p;
+        /* in the queue's own name: a format that carries it (Celery's
+         * routing key) says the queue the task is on */
+        struct fw_run qrun = r->fr;
+        snprintf(qrun.queue, sizeof qrun.queue, "%s", r->fr.queues[i]);
+        producer_setup(r, &p, r->sub[i], staging[i], r->sub_tasks[i], 0);
+        p.run = &qrun;
+        if (producer_start(&p) != 0) return fail(r, "producer: %s", p.err);
+        int rc = wait_producer(r, &p, deadline_us);
+        /* the run's enqueue figures span every queue's producer */
+        if (r->prod.start_mono_us == 0) {
+            r->prod.start_mono_us = p.start_mono_us;
+            r->prod.start_wall_us = p.start_wall_us;
+        }
+        r->prod.end_mono_us = p.end_mono_us;
+        r->prod.end_wall_us = p.end_wall_us;
+        r->prod.sent += p.sent;
+        if (rc != 0) return -1;
+    }
+    r->mem_queued = used_memory(r);
+    /* the clock starts as the first release is sent: its workers may take
+     * the first task before the reply is read */
+    *released = tq_clock_wall_us();
+    for (int i = 0; i < r->nsub; i++)
+        if (release_backlog(r, staging[i], r->qkey[i]) != 0) return -1;
+    return 0;
+}
+
+/* Each queue's figures, and whether the queues were drained one after the
+ * other (strict priority) or together: the overlap of consecutive queues'
+ * windows (first start to last done), as a fraction of the shorter one. */
+static cJSON *queues_json(struct run_ctx *r) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON *a = cJSON_AddArrayToObject(o, "per_queue");
+    double t0 = (double)r->clock_start_wall_us;
+    for (int i = 0; i < r->nsub; i++) {
+        const struct run_latency *l = &r->sub_lat[i];
+        cJSON *q = cJSON_CreateObject();
+        cJSON_AddStringToObject(q, "queue", r->fr.queues[i]);
+        cJSON_AddStringToObject(q, "run_id", r->sub[i]);
+        cJSON_AddNumberToObject(q, "weight", r->s->queue_weights[i]);
+        cJSON_AddNumberToObject(q, "tasks", (double)r->sub_tasks[i]);
+        cJSON_AddNumberToObject(q, "counted", (double)r->sub_done[i]);
+        int have = r->have_sub_lat && t0 > 0 && l->first_start_us > 0 && l->last_done_us > t0;
+        stats_add_number(q, "first_start_ms", have ? ((double)l->first_start_us - t0) / 1e3 : NAN);
+        stats_add_number(q, "last_done_ms", have ? ((double)l->last_done_us - t0) / 1e3 : NAN);
+        stats_add_number(q, "throughput_per_s",
+                         have ? (double)r->sub_done[i] * 1e6 / ((double)l->last_done_us - t0) : NAN);
+        if (r->have_sub_lat) {
+            cJSON *lj = cJSON_AddObjectToObject(q, "latency_us");
+            cJSON_AddItemToObject(lj, "queue_wait", hist_to_json(&l->queue_wait));
+            cJSON_AddItemToObject(lj, "end_to_end", hist_to_json(&l->end_to_end));
+        }
+        cJSON_AddItemToArray(a, q);
+    }
+    cJSON *ord = cJSON_AddObjectToObject(o, "order");
+    if (r->fw->queue_order) cJSON_AddStringToObject(ord, "documented", r->fw->queue_order);
+    else cJSON_AddNullToObject(ord, "documented");
+    cJSON *ov = cJSON_AddArrayToObject(ord, "overlap");
+    int strict = 1, together = 1, known = r->have_sub_lat;
+    for (int i = 0; known && i + 1 < r->nsub; i++) {
+        const struct run_latency *x = &r->sub_lat[i], *y = &r->sub_lat[i + 1];
+        double a0 = (double)x->first_start_us, a1 = (double)x->last_done_us;
+        double b0 = (double)y->first_start_us, b1 = (double)y->last_done_us;
+        double shorter = fmin(a1 - a0, b1 - b0);
+        if (a0 <= 0 || b0 <= 0 || !(shorter > 0)) {
+            known = 0;
+            break;
+        }
+        double f = fmax(0, fmin(a1, b1) - fmax(a0, b0)) / shorter;
+        cJSON_AddItemToArray(ov, cJSON_CreateNumber(f));
+        if (f >= ORDER_STRICT_OVERLAP) strict = 0;
+        if (f < ORDER_TOGETHER_OVERLAP) together = 0;
+    }
+    cJSON_AddStringToObject(ord, "observed",
+                            !known     ? "unknown"
+                            : strict   ? "strict priority: each queue drained before the next began"
+                            : together ? "together: the queues were drained side by side"
+                                       : "mixed");
+    return o;
+}
+
+/* Cold start, before the spawn: INFO before the measured phase, then the
+ * whole backlog onto the queue itself (no staging: no worker runs yet). */
+static int cold_enqueue(struct run_ctx *r) {
+    struct bench *b = r->b;
+    char err[512];
+    if (redis_stats_read(b->c, &r->rs[0], err, sizeof err) != 0)
+        return fail(r, "INFO before the run: %s", err);
+    r->cmds_begin = b->cmds;
+    if (progress_baseline(r, r->fr.run_id) != 0) return -1;
+    r->mem_before = used_memory(r);
+    producer_setup(r, &r->prod, r->fr.run_id, r->queue_key, r->tasks, 0);
+    if (producer_start(&r->prod) != 0) return fail(r, "producer: %s", r->prod.err);
+    int rc = wait_producer(r, &r->prod, tq_clock_mono_us() + (int64_t)(r->s->timeout_s * 1e6));
+    r->enqueued = r->prod.sent;
+    if (rc != 0) return -1;
+    r->mem_queued = used_memory(r);
+    return 0;
+}
+
+/* Cold start, once every worker's heartbeat was seen: the clock started at
+ * the spawn; the queue is drained as in a backlog run. */
+static int cold_measure(struct run_ctx *r) {
+    struct bench *b = r->b;
+    const struct config *cfg = b->cfg;
+    /* the health check polls: each worker's own beat_us says when its
+     * first heartbeat was written (a second one could only have come in
+     * the last poll's 50 ms), the latest of them when all had one */
+    r->heartbeats_wall_us = tq_clock_wall_us();
+    int64_t latest = 0;
+    for (int i = 0; i < r->ws.n; i++) {
+        char key[TQ_KEY_MAX], err[256];
+        tq_key_worker(key, sizeof key, r->fr.prefix, r->ws.w[i].id);
+        redisReply *rep = tq_redis_command(b->c, err, sizeof err, "HGET %s beat_us", key);
+        cmd_count_add(&b->cmds, "hget", 1);
+        int64_t v = rep && rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : 0;
+        if (rep) freeReplyObject(rep);
+        if (v <= 0) {
+            latest = 0;
+            break;
+        }
+        if (v > latest) latest = v;
+    }
+    if (latest > r->spawn_wall_us && latest < r->heartbeats_wall_us) r->heartbeats_wall_us = latest;
+    r->clock_start_wall_us = r->spawn_wall_us;
+    workers_abandoned_mark(&r->ws, b->c);
+    monitor_begin(&r->mon, &b->ev, cfg->sample_ms, &r->ws, b->redis.pid, b->c, cfg->prefix, 0);
+    r->measured = 1;
+    int64_t deadline = tq_clock_mono_us() + (int64_t)(r->s->timeout_s * 1e6);
+    return wait_done(r, r->fr.run_id, r->tasks, NULL, deadline, 1);
+}
+
 /* The phases up to a complete measured phase. Returns 0, or -1 with r->err;
  * whatever was measured stays in r for the record. */
 static int run_phases(struct run_ctx *r) {
@@ -732,7 +1221,10 @@ static int run_phases(struct run_ctx *r) {
         if (r->fw->prepare(&r->fr, b->c, &r->fw_state, err, sizeof err) != 0)
             return fail(r, "%s: preparing run %s: %s", r->fw->name, r->fr.run_id, err);
     }
+    /* a cold start: the backlog is queued before any worker starts */
+    if (s->arrival == ARRIVAL_COLD && cold_enqueue(r) != 0) return -1;
     /* workers */
+    r->spawn_wall_us = tq_clock_wall_us();
     if (cfg->external) {
         /* a framework's workers heartbeat with its name as their protocol */
         if (workers_attach(&r->ws, b->c, r->fr.queue, r->fw->name, s->workers, &b->ev,
@@ -755,33 +1247,63 @@ static int run_phases(struct run_ctx *r) {
     } else {
         r->settings_read = 1;
     }
-    /* warm-up, and the capacity probe of a rate scenario without a rate */
+    if (s->arrival == ARRIVAL_COLD) return cold_measure(r);
+    /* warm-up, and the capacity probe of a rate scenario without a rate or
+     * of a size relative to capacity */
     long wn = s->warmup_tasks;
-    int probe = s->arrival == ARRIVAL_RATE && r->rate <= 0;
-    if (probe && wn < PROBE_MIN_TASKS) wn = PROBE_MIN_TASKS;
+    int probe_rate = s->arrival == ARRIVAL_RATE && r->rate <= 0;
+    if (probe_rate && s->capacity_given > 0) {
+        /* the curve's capacity, probed by its first point */
+        r->capacity = s->capacity_given;
+        r->rate = s->capacity_given * s->rate_fraction;
+    }
+    int probe = scenario_needs_probe(s);
+    if (probe && wn < PROBE_MIN_TASKS)
+        wn = s->probe_min_s <= 0 ? PROBE_MIN_TASKS : wn > PROBE_FIRST_TASKS ? wn : PROBE_FIRST_TASKS;
     if (wn > 0) {
         double per_s = 0;
         if (warmup(r, wn, &per_s) != 0) return -1;
+        r->probe_rounds = 1;
+        r->probe_tasks = wn;
+        /* a growing probe: the next backlog lasts probe_min_s x 1.5 at the
+         * rate just measured (at most x10), until one drain lasts
+         * probe_min_s: a framework at 90 tasks/s and one at 60,000 are
+         * probed for about as long */
+        long most = probe_max_tasks(s);
+        while (probe && s->probe_min_s > 0 && per_s > 0 && (double)wn / per_s < s->probe_min_s &&
+               wn < most) {
+            double want = ceil(per_s * s->probe_min_s * 1.5);
+            long next = want > (double)wn * 10 ? wn * 10 : (long)want;
+            if (next > most) next = most;
+            if (next <= wn) break;
+            wn = next;
+            if (warmup(r, wn, &per_s) != 0) return -1;
+            r->probe_rounds++;
+            r->probe_tasks = wn;
+        }
         if (probe) {
             if (per_s <= 0)
                 return fail(r, "capacity probe of %ld tasks gave no throughput (no last_done stamps)",
                             wn);
             r->capacity = per_s;
-            r->rate = per_s / 2;
-            if (!cfg->quiet)
-                fprintf(stderr, "  %s capacity probe: %.0f tasks/s; offered rate %.0f tasks/s\n",
-                        r->label, per_s, r->rate);
+            if (probe_rate) r->rate = per_s * s->rate_fraction;
+            if (s->tasks_capacity_s > 0) r->tasks = capacity_tasks(s, per_s);
+            if (!cfg->quiet) {
+                fprintf(stderr, "  %s capacity probe: %.0f tasks/s", r->label, per_s);
+                if (probe_rate) fprintf(stderr, "; offered rate %.0f tasks/s", r->rate);
+                if (s->tasks_capacity_s > 0) fprintf(stderr, "; %ld tasks", r->tasks);
+                fprintf(stderr, "\n");
+            }
         }
     }
     if (s->arrival == ARRIVAL_RATE && s->duration_s > 0) {
         /* a given rate was bounded before the start (scenario_check_total);
          * a probed one only now: such a run fails, naming the figures,
          * rather than run a shorter open loop than the scenario asked for */
-        long n = scenario_rate_tasks(s, r->rate,
-                                     probe ? "the offered rate (half the probed capacity; "
-                                             "--rate sets it)"
-                                           : "\"rate\"",
-                                     err, sizeof err);
+        char what[128];
+        snprintf(what, sizeof what, "the offered rate (%g x the probed capacity; --rate sets it)",
+                 s->rate_fraction);
+        long n = scenario_rate_tasks(s, r->rate, probe_rate ? what : "\"rate\"", err, sizeof err);
         if (n < 0) return fail(r, "%s", err);
         r->tasks = n;
     }
@@ -802,7 +1324,8 @@ static int run_phases(struct run_ctx *r) {
     int64_t deadline = tq_clock_mono_us() + (int64_t)(s->timeout_s * 1e6);
     if (s->arrival == ARRIVAL_BACKLOG) {
         int64_t released;
-        int rc = enqueue_backlog(r, &r->prod, r->fr.run_id, r->tasks, deadline, &released);
+        int rc = r->nsub ? enqueue_queues(r, deadline, &released)
+                         : enqueue_backlog(r, &r->prod, r->fr.run_id, r->tasks, deadline, &released);
         r->enqueued = r->prod.sent;
         if (rc != 0) return -1;
         r->clock_start_wall_us = released;
@@ -843,6 +1366,13 @@ static int run_collect(struct run_ctx *r, int rc) {
                       "the workers' latency data covers %ld of %ld completed tasks: histograms "
                       "overwritten (two workers with one id?) or not flushed",
                       latency_covered(&r->lat), r->completed);
+        if (r->nsub && r->have_lat) {
+            r->have_sub_lat = 1;
+            for (int i = 0; i < r->nsub; i++)
+                if (latency_collect(b->c, r->fr.prefix, r->sub[i], &r->sub_lat[i], err,
+                                    sizeof err) != 0)
+                    r->have_sub_lat = 0;
+        }
         beats_end(r, rc);
         if (rc == 0 && r->completed + r->failed > r->tasks)
             rc = fail(r, "counted %ld tasks but %ld were enqueued: duplicates",
@@ -925,6 +1455,45 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
         if (r->capacity > 0) cJSON_AddNumberToObject(o, "capacity_probe_per_s", r->capacity);
         else cJSON_AddNullToObject(o, "capacity_probe_per_s");
         cJSON_AddNumberToObject(o, "producer_max_lag_us", (double)r->prod.max_lag_us);
+    } else if (s->tasks_capacity_s > 0) {
+        stats_add_number(o, "capacity_probe_per_s", r->capacity > 0 ? r->capacity : NAN);
+    }
+    if (r->capacity > 0 && s->capacity_given > 0) {
+        cJSON_AddStringToObject(o, "capacity_from", "the probe of the curve's first point");
+    } else if (r->capacity > 0) {
+        cJSON_AddStringToObject(o, "capacity_from", "this run's probe");
+        cJSON *pr = cJSON_AddObjectToObject(o, "probe");
+        cJSON_AddNumberToObject(pr, "rounds", r->probe_rounds);
+        cJSON_AddNumberToObject(pr, "last_tasks", (double)r->probe_tasks);
+    }
+    /* what the queued backlog took in Redis: INFO memory's used_memory
+     * with all of it queued and none taken, minus before the enqueue */
+    if (r->mem_before >= 0 && r->mem_queued >= 0 && r->enqueued > 0) {
+        cJSON *m = cJSON_AddObjectToObject(o, "redis_memory");
+        cJSON_AddNumberToObject(m, "used_before_bytes", (double)r->mem_before);
+        cJSON_AddNumberToObject(m, "used_with_backlog_bytes", (double)r->mem_queued);
+        cJSON_AddNumberToObject(m, "queued_tasks", (double)r->enqueued);
+        cJSON_AddNumberToObject(m, "bytes_per_queued_task",
+                                (double)(r->mem_queued - r->mem_before) / (double)r->enqueued);
+        cJSON_AddNumberToObject(m, "payload_bytes", (double)(s->payload_bytes));
+    }
+    if (r->nsub) cJSON_AddItemToObject(o, "queues", queues_json(r));
+    if (r->bt) cJSON_AddItemToObject(o, "bursts", burst_json(r));
+    if (s->arrival == ARRIVAL_COLD) {
+        /* from the spawn, in ms (the workers' own wall clocks, as latency) */
+        cJSON *cs = cJSON_AddObjectToObject(o, "cold_start_ms");
+        double t0 = (double)r->spawn_wall_us;
+        int have = r->have_lat && r->spawn_wall_us > 0;
+        stats_add_number(cs, "heartbeats", r->heartbeats_wall_us > 0 && r->spawn_wall_us > 0
+                                               ? ((double)r->heartbeats_wall_us - t0) / 1e3 : NAN);
+        stats_add_number(cs, "first_start", have && lat->first_start_us > 0
+                                                ? ((double)lat->first_start_us - t0) / 1e3 : NAN);
+        stats_add_number(cs, "first_done", have && lat->first_done_us > 0
+                                               ? ((double)lat->first_done_us - t0) / 1e3 : NAN);
+        stats_add_number(cs, "drained", have && lat->last_done_us > 0
+                                            ? ((double)lat->last_done_us - t0) / 1e3 : NAN);
+        cJSON_AddStringToObject(cs, "heartbeats_is",
+                                "until every worker's first heartbeat (the latest beat_us)");
     }
 
     /* what was not measured is null (NAN here), never 0 */
@@ -965,6 +1534,8 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     cJSON_AddStringToObject(t, "measured_by",
                             s->arrival == ARRIVAL_BACKLOG ? "draining a backlog"
                             : s->arrival == ARRIVAL_LIVE  ? "live: workers consume while enqueueing"
+                            : s->arrival == ARRIVAL_COLD  ? "cold start: from the spawn of the workers "
+                                                            "to the drain of a queue already full"
                                                           : "open loop at a fixed offered rate");
 
     cJSON *l = cJSON_AddObjectToObject(o, "latency_us");
@@ -1049,20 +1620,35 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     r->in_flight_at_end = -1;
     r->pops_abandoned = -1;
     r->foreign_at_start = r->foreign_at_end = -1;
+    r->mem_before = r->mem_queued = -1;
     b->seq++;
     fill_fw_run(r, rep);
     workers_init(&r->ws, b->cfg->prefix, b->cfg->external);
     r->ws.cmds = &b->cmds;
     producer_init(&r->prod);
     fw->queue_key(&r->fr, r->queue_key, sizeof r->queue_key);
+    queues_setup(r);
+    r->bt = burst_track_new(s);
     r->pad_len = pad_for(r);
     r->rate = s->arrival == ARRIVAL_RATE ? s->rate : 0;
     r->tasks = s->tasks;
     r->have_lat = latency_init(&r->lat) == 0;
+    for (int i = 0; i < r->nsub && r->have_lat; i++)
+        if (latency_init(&r->sub_lat[i]) != 0) {
+            for (int k = 0; k < i; k++) latency_free(&r->sub_lat[k]);
+            latency_free(&r->lat);
+            r->have_lat = 0;
+        }
     if (!b->cfg->quiet) {
         /* external workers are described once attached (their own settings) */
-        char what[64], who[TQ_NAME_MAX + 96];
-        if (r->tasks > 0)
+        char what[128], who[TQ_NAME_MAX + 96];
+        if (s->tasks_capacity_s > 0 && s->tasks < SCENARIO_TASKS_MAX)
+            snprintf(what, sizeof what, "%s of %g s of the probed capacity, at most %ld tasks",
+                     scenario_arrival_name(s->arrival), s->tasks_capacity_s, s->tasks);
+        else if (s->tasks_capacity_s > 0)
+            snprintf(what, sizeof what, "%s of %g s of the probed capacity",
+                     scenario_arrival_name(s->arrival), s->tasks_capacity_s);
+        else if (r->tasks > 0)
             snprintf(what, sizeof what, "%ld %s task(s)", r->tasks,
                      scenario_arrival_name(s->arrival));
         else
@@ -1091,10 +1677,13 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     progress_clear(r);
     cJSON *o = run_record(r, rc, rep, fig);
     if (rc == 0) progress_final(r, r->completed + r->failed, fig->tput_end_to_end);
-    else if (!b->cfg->quiet) fprintf(stderr, "run %s FAILED: %s\n", r->label, r->err);
+    if (rc == 0 && r->bt && !b->cfg->quiet) burst_say(r, o);
+    if (rc != 0 && !b->cfg->quiet) fprintf(stderr, "run %s FAILED: %s\n", r->label, r->err);
 
     if (r->measured) monitor_free(&r->mon);
     if (r->have_lat) latency_free(&r->lat);
+    burst_track_free(r->bt);
+    for (int i = 0; i < r->nsub && r->have_lat; i++) latency_free(&r->sub_lat[i]);
     workers_free(&r->ws);
     free(r);
     return o;
@@ -1135,6 +1724,11 @@ int run_admit(const struct config *cfg, const struct scenario *s, const struct t
     snprintf(fr.run_id, sizeof fr.run_id, "%.40s.%.16s.admit", s->name, fw->name);
     snprintf(fr.queue, sizeof fr.queue, "%s", cfg->external ? cfg->queue : fr.run_id);
     fw_run_settings(cfg, s, &fr);
+    if (cfg->external && s->arrival == ARRIVAL_COLD) {
+        snprintf(why, n, "scenario %s starts its workers with the queue full: --external workers "
+                 "are already running", s->name);
+        return 1;
+    }
     const char *lacks = fw_caps_missing(fw, &fr, s->arrival == ARRIVAL_RATE);
     if (lacks) {
         snprintf(why, n, "%s workers cannot run %s, which scenario %s needs", fw->name, lacks,

@@ -31,13 +31,33 @@
 
 static const char *const top_keys[] = {
     "name", "description", "tasks", "warmup_tasks", "workers", "concurrency", "prefetch", "pool",
-    "mix", "payload_bytes", "arrival", "rate", "duration_s", "timeout_s", "repeat", NULL,
+    "mix", "payload_bytes", "arrival", "rate", "duration_s", "timeout_s", "repeat",
+    "rate_fraction", "probe_min_s", "tasks_capacity_s", "sweep", "queues", "burst", NULL,
 };
+static const char *const burst_keys[] = {"factor", "every_s", "at_s", "length_s", NULL};
+static const char *const sweep_keys[] = {"param", "values", NULL};
+static const char *const sweep_names[] = {"", "rate", "workers", "concurrency", "prefetch",
+                                          "payload_bytes", "tasks"};
 static const char *const mix_keys[] = {"kind", "weight", "ms", "us", "max_attempts", NULL};
-static const char *const arrival_names[] = {"backlog", "live", "rate"};
+static const char *const arrival_names[] = {"backlog", "live", "rate", "cold"};
 
 const char *scenario_arrival_name(enum arrival a) {
-    return (a >= ARRIVAL_BACKLOG && a <= ARRIVAL_RATE) ? arrival_names[a] : "unknown";
+    return (a >= ARRIVAL_BACKLOG && a <= ARRIVAL_COLD) ? arrival_names[a] : "unknown";
+}
+
+const char *sweep_param_name(enum sweep_param p) {
+    return (p >= SWEEP_NONE && p <= SWEEP_TASKS) ? sweep_names[p] : "";
+}
+
+enum sweep_param sweep_param_parse(const char *name) {
+    for (int i = SWEEP_RATE; i <= SWEEP_TASKS; i++)
+        if (strcmp(name, sweep_names[i]) == 0) return (enum sweep_param)i;
+    return SWEEP_NONE;
+}
+
+int scenario_needs_probe(const struct scenario *s) {
+    return (s->arrival == ARRIVAL_RATE && s->rate <= 0 && s->capacity_given <= 0) ||
+           s->tasks_capacity_s > 0;
 }
 
 static void scenario_defaults(struct scenario *s) {
@@ -52,6 +72,7 @@ static void scenario_defaults(struct scenario *s) {
     s->arrival = ARRIVAL_BACKLOG;
     s->timeout_s = 600;
     s->repeat = 1;
+    s->rate_fraction = 0.5;
 }
 
 static const char *json_type_name(const cJSON *v) {
@@ -210,6 +231,68 @@ static int load_mix(const char *path, const cJSON *mix, struct scenario *s, char
     return 0;
 }
 
+/* "sweep": {"param": NAME, "values": [v, ...]}: values increasing, each
+ * within the bounds of the key it stands for (a rate as a fraction of the
+ * probed capacity). */
+static int load_sweep(const char *path, const cJSON *sw, struct scenario *s, char *err,
+                      size_t errlen) {
+    if (!cJSON_IsObject(sw)) {
+        snprintf(err, errlen, "%s: \"sweep\" must be an object {\"param\": ..., \"values\": [...]} "
+                 "(got %s)", path, json_type_name(sw));
+        return -1;
+    }
+    if (check_keys(path, "sweep.", sw, sweep_keys, err, errlen)) return -1;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(sw, "param");
+    enum sweep_param param = cJSON_IsString(p) ? sweep_param_parse(p->valuestring) : SWEEP_NONE;
+    if (param == SWEEP_NONE) {
+        snprintf(err, errlen, "%s: \"sweep.param\" must be one of rate, workers, concurrency, "
+                 "prefetch, payload_bytes, tasks (got %s%s%s)", path,
+                 cJSON_IsString(p) ? "\"" : "",
+                 cJSON_IsString(p) ? p->valuestring : (p ? json_type_name(p) : "nothing"),
+                 cJSON_IsString(p) ? "\"" : "");
+        return -1;
+    }
+    const cJSON *vals = cJSON_GetObjectItemCaseSensitive(sw, "values");
+    int n = cJSON_IsArray(vals) ? cJSON_GetArraySize(vals) : -1;
+    if (n < 1 || n > SWEEP_POINTS_MAX) {
+        snprintf(err, errlen, "%s: \"sweep.values\" must be an array of 1..%d numbers (got %s)",
+                 path, SWEEP_POINTS_MAX, vals ? json_type_name(vals) : "nothing");
+        return -1;
+    }
+    double lo = 1, hi = 1;
+    int integer = 1;
+    switch (param) {
+    case SWEEP_RATE: lo = 0; hi = 100; integer = 0; break;
+    case SWEEP_WORKERS: hi = TQ_RUN_WORKERS_MAX; break;
+    case SWEEP_CONCURRENCY: hi = TQ_WORKER_CONCURRENCY_MAX; break;
+    case SWEEP_PREFETCH: hi = TQ_WORKER_PREFETCH_MAX; break;
+    case SWEEP_PAYLOAD_BYTES: lo = 0; hi = TQ_RUN_PAYLOAD_BYTES_MAX; break;
+    case SWEEP_TASKS: hi = (double)SCENARIO_TASKS_MAX; break;
+    case SWEEP_NONE: break;
+    }
+    for (int i = 0; i < n; i++) {
+        const cJSON *v = cJSON_GetArrayItem(vals, i);
+        double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+        int bad = !isfinite(x) || x > hi || (integer ? x < lo || x != floor(x) : x <= lo);
+        if (bad) {
+            snprintf(err, errlen, "%s: \"sweep.values[%d]\" must be %s %s%.15g..%.15g for param %s%s",
+                     path, i, integer ? "an integer" : "a number", integer ? "in " : "in (",
+                     lo, hi, sweep_names[param],
+                     param == SWEEP_RATE ? " (a fraction of the probed capacity)" : "");
+            return -1;
+        }
+        if (i > 0 && x <= s->sweep_values[i - 1]) {
+            snprintf(err, errlen, "%s: \"sweep.values\" must increase (values[%d] = %.15g follows "
+                     "%.15g)", path, i, x, s->sweep_values[i - 1]);
+            return -1;
+        }
+        s->sweep_values[i] = x;
+    }
+    s->sweep_param = param;
+    s->sweep_n = n;
+    return 0;
+}
+
 static int read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -347,10 +430,10 @@ int scenario_load(const char *path, struct scenario *s, char *err, size_t errlen
     const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "arrival");
     if (arr) {
         int found = -1;
-        for (int i = 0; i < 3 && cJSON_IsString(arr); i++)
+        for (int i = 0; i < 4 && cJSON_IsString(arr); i++)
             if (strcmp(arr->valuestring, arrival_names[i]) == 0) found = i;
         if (found < 0) {
-            snprintf(err, errlen, "%s: \"arrival\" must be \"backlog\", \"live\" or \"rate\" (got %s%s%s)",
+            snprintf(err, errlen, "%s: \"arrival\" must be \"backlog\", \"live\", \"rate\" or \"cold\" (got %s%s%s)",
                      path, cJSON_IsString(arr) ? "\"" : "",
                      cJSON_IsString(arr) ? arr->valuestring : json_type_name(arr),
                      cJSON_IsString(arr) ? "\"" : "");
@@ -360,6 +443,97 @@ int scenario_load(const char *path, struct scenario *s, char *err, size_t errlen
     }
     const cJSON *mix = cJSON_GetObjectItemCaseSensitive(root, "mix");
     if (mix && load_mix(path, mix, s, err, errlen)) goto out;
+    if (get_num(path, "", root, "rate_fraction", 0, 100, 1, &s->rate_fraction, err, errlen) ||
+        get_num(path, "", root, "probe_min_s", 0, 600, 0, &s->probe_min_s, err, errlen) ||
+        get_num(path, "", root, "tasks_capacity_s", 0, 3600, 1, &s->tasks_capacity_s, err, errlen))
+        goto out;
+    const cJSON *bu = cJSON_GetObjectItemCaseSensitive(root, "burst");
+    if (bu) {
+        if (!cJSON_IsObject(bu)) {
+            snprintf(err, errlen, "%s: \"burst\" must be an object {\"factor\", \"every_s\", "
+                     "\"at_s\", \"length_s\"} (got %s)", path, json_type_name(bu));
+            goto out;
+        }
+        if (check_keys(path, "burst.", bu, burst_keys, err, errlen)) goto out;
+        struct schedule *b = &s->burst;
+        b->factor = 0;
+        b->every_s = 10;
+        b->at_s = 0;
+        b->length_s = 1;
+        if (get_num(path, "burst.", bu, "factor", 1, 1e4, 1, &b->factor, err, errlen) ||
+            get_num(path, "burst.", bu, "every_s", 0, 86400, 1, &b->every_s, err, errlen) ||
+            get_num(path, "burst.", bu, "at_s", 0, 86400, 0, &b->at_s, err, errlen) ||
+            get_num(path, "burst.", bu, "length_s", 0, 86400, 1, &b->length_s, err, errlen))
+            goto out;
+        if (!cJSON_GetObjectItemCaseSensitive(bu, "factor")) {
+            snprintf(err, errlen, "%s: \"burst.factor\" is required (a burst's rate is factor x "
+                     "the base rate)", path);
+            goto out;
+        }
+        if (b->at_s + b->length_s > b->every_s) {
+            snprintf(err, errlen, "%s: \"burst.at_s\" + \"burst.length_s\" (%g s) must fit in "
+                     "\"burst.every_s\" (%g s)", path, b->at_s + b->length_s, b->every_s);
+            goto out;
+        }
+        if (s->arrival != ARRIVAL_RATE || !(s->duration_s > 0)) {
+            snprintf(err, errlen, "%s: \"burst\" needs \"arrival\": \"rate\" and \"duration_s\"",
+                     path);
+            goto out;
+        }
+    }
+    const cJSON *qs = cJSON_GetObjectItemCaseSensitive(root, "queues");
+    if (qs) {
+        int nq = cJSON_IsArray(qs) ? cJSON_GetArraySize(qs) : -1;
+        if (nq < 2 || nq > FW_QUEUES_MAX) {
+            snprintf(err, errlen, "%s: \"queues\" must be an array of 2..%d weights, one per queue "
+                     "(got %s)", path, FW_QUEUES_MAX, json_type_name(qs));
+            goto out;
+        }
+        for (int i = 0; i < nq; i++) {
+            const cJSON *w = cJSON_GetArrayItem(qs, i);
+            if (!cJSON_IsNumber(w) || !(w->valuedouble > 0) || w->valuedouble > 1e9) {
+                snprintf(err, errlen, "%s: \"queues[%d]\" must be a weight > 0 and at most 1e9", path,
+                         i);
+                goto out;
+            }
+            s->queue_weights[i] = w->valuedouble;
+        }
+        s->nqueues = nq;
+        if (s->arrival != ARRIVAL_BACKLOG) {
+            snprintf(err, errlen, "%s: \"queues\" needs \"arrival\": \"backlog\" (every queue's "
+                     "backlog released at once)", path);
+            goto out;
+        }
+    }
+    const cJSON *sw = cJSON_GetObjectItemCaseSensitive(root, "sweep");
+    if (sw && load_sweep(path, sw, s, err, errlen)) goto out;
+    int has_tasks = cJSON_GetObjectItemCaseSensitive(root, "tasks") != NULL;
+    if (s->arrival != ARRIVAL_RATE && cJSON_GetObjectItemCaseSensitive(root, "rate_fraction")) {
+        snprintf(err, errlen, "%s: \"rate_fraction\" needs \"arrival\": \"rate\"", path);
+        goto out;
+    }
+    if (s->sweep_param == SWEEP_RATE &&
+        (s->arrival != ARRIVAL_RATE || cJSON_GetObjectItemCaseSensitive(root, "rate") ||
+         cJSON_GetObjectItemCaseSensitive(root, "rate_fraction"))) {
+        snprintf(err, errlen, "%s: a \"rate\" sweep needs \"arrival\": \"rate\" and neither "
+                 "\"rate\" nor \"rate_fraction\" (its values are the fractions)", path);
+        goto out;
+    }
+    if (s->tasks_capacity_s > 0 && (s->arrival == ARRIVAL_RATE || s->arrival == ARRIVAL_COLD ||
+                                    s->sweep_param == SWEEP_TASKS)) {
+        snprintf(err, errlen, "%s: \"tasks_capacity_s\" sizes a backlog or live run (not %s%s)",
+                 path, s->sweep_param == SWEEP_TASKS ? "a \"tasks\" sweep" : "arrival ",
+                 s->sweep_param == SWEEP_TASKS ? "" : arrival_names[s->arrival]);
+        goto out;
+    }
+    if (s->arrival == ARRIVAL_COLD && s->warmup_tasks > 0) {
+        snprintf(err, errlen, "%s: \"warmup_tasks\" must be 0 for \"arrival\": \"cold\" (a warm-up "
+                 "would make the start warm)", path);
+        goto out;
+    }
+    /* the count that a capacity-relative size is capped at */
+    if (s->tasks_capacity_s > 0 && !has_tasks) s->tasks = SCENARIO_TASKS_MAX;
+    if (s->sweep_param == SWEEP_TASKS && !has_tasks) s->tasks = (long)s->sweep_values[0];
 
     if (s->arrival != ARRIVAL_RATE && (cJSON_GetObjectItemCaseSensitive(root, "rate") ||
                                        cJSON_GetObjectItemCaseSensitive(root, "duration_s"))) {
@@ -385,7 +559,9 @@ out:
 long scenario_rate_tasks(const struct scenario *s, double rate, const char *what, char *err,
                          size_t errlen) {
     /* in double: 1e8 x 86400 does not fit every long, and is what to report */
-    double n = ceil(rate * s->duration_s);
+    struct schedule sc = s->burst;
+    sc.rate = rate;
+    double n = ceil(schedule_count(&sc, s->duration_s));
     if (!(n <= (double)SCENARIO_TASKS_MAX)) {
         /* a probed rate has decimals nobody asked for */
         char r[32];
@@ -503,5 +679,23 @@ cJSON *scenario_to_json(const struct scenario *s) {
     }
     cJSON_AddNumberToObject(o, "timeout_s", s->timeout_s);
     cJSON_AddNumberToObject(o, "repeat", s->repeat);
+    if (s->arrival == ARRIVAL_RATE && s->rate <= 0)
+        cJSON_AddNumberToObject(o, "rate_fraction", s->rate_fraction);
+    if (s->probe_min_s > 0) cJSON_AddNumberToObject(o, "probe_min_s", s->probe_min_s);
+    if (s->tasks_capacity_s > 0) cJSON_AddNumberToObject(o, "tasks_capacity_s", s->tasks_capacity_s);
+    if (s->burst.factor > 1) {
+        cJSON *b = cJSON_AddObjectToObject(o, "burst");
+        cJSON_AddNumberToObject(b, "factor", s->burst.factor);
+        cJSON_AddNumberToObject(b, "every_s", s->burst.every_s);
+        cJSON_AddNumberToObject(b, "at_s", s->burst.at_s);
+        cJSON_AddNumberToObject(b, "length_s", s->burst.length_s);
+    }
+    if (s->nqueues > 1)
+        cJSON_AddItemToObject(o, "queues", cJSON_CreateDoubleArray(s->queue_weights, s->nqueues));
+    if (s->sweep_param != SWEEP_NONE) {
+        cJSON *sw = cJSON_AddObjectToObject(o, "sweep");
+        cJSON_AddStringToObject(sw, "param", sweep_param_name(s->sweep_param));
+        cJSON_AddItemToObject(sw, "values", cJSON_CreateDoubleArray(s->sweep_values, s->sweep_n));
+    }
     return o;
 }

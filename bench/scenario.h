@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 #include "framework.h"
+#include "schedule.h"
 #include "tq_limits.h"
 
 /* The most tasks one run may enqueue, however they are given: "tasks",
@@ -24,7 +25,22 @@ enum arrival {
                             workers in one RENAME: the clock starts at the release */
     ARRIVAL_LIVE,        /* workers consume while the producer enqueues as fast as it can */
     ARRIVAL_RATE,        /* open loop at a fixed offered rate; latency from scheduled times */
+    ARRIVAL_COLD,        /* the backlog is queued before the workers start: cold start,
+                            the clock starts at their spawn (no warm-up) */
 };
+
+/* What a sweep varies (scenario "sweep": {"param": ..., "values": [...]}):
+ * each value is a point, a run of its own (bench/sweep.h). */
+enum sweep_param {
+    SWEEP_NONE = 0,
+    SWEEP_RATE,          /* values are fractions of the capacity probed in the run */
+    SWEEP_WORKERS,
+    SWEEP_CONCURRENCY,
+    SWEEP_PREFETCH,
+    SWEEP_PAYLOAD_BYTES,
+    SWEEP_TASKS,
+};
+#define SWEEP_POINTS_MAX 16
 
 struct scenario {
     char name[TQ_NAME_MAX];
@@ -44,7 +60,32 @@ struct scenario {
     double duration_s;       /* ARRIVAL_RATE: tasks = rate * duration_s when > 0 */
     double timeout_s;        /* the whole measured phase must end within this */
     int repeat;
+    /* sizes relative to the framework's own capacity, probed in the run:
+     * the same rule for a framework at 90 tasks/s and one at 60,000 */
+    double rate_fraction;    /* ARRIVAL_RATE without a rate: rate = this x capacity (0.5) */
+    double probe_min_s;      /* > 0: the probe's backlog grows x10 (from 100 or the
+                                warm-up) until its drain lasts this long */
+    double tasks_capacity_s; /* > 0: tasks = capacity x this, at most "tasks" and at
+                                most SCENARIO_CAPACITY_BYTES_MAX of payloads */
+    /* "burst": open loop with bursts (burst.factor > 1; burst.rate unused:
+     * the run's rate is the base) */
+    struct schedule burst;
+    /* several queues (nqueues > 1): the backlog is split among them by
+     * these weights, each queue's tasks a sub-run of their own */
+    int nqueues;
+    double queue_weights[FW_QUEUES_MAX];
+    /* not a key: a capacity already probed in this invocation (a rate
+     * curve's first point), used instead of a probe of the run's own */
+    double capacity_given;
+    /* the sweep, when sweep_param != SWEEP_NONE */
+    enum sweep_param sweep_param;
+    int sweep_n;
+    double sweep_values[SWEEP_POINTS_MAX];
 };
+
+/* A capacity-relative backlog holds at most this many payload bytes, so
+ * large payloads stay within the embedded Redis's memory. */
+#define SCENARIO_CAPACITY_BYTES_MAX (64L << 20)
 
 /* Loads and validates one file. Returns 0, or -1 with err naming the file and
  * the key ("bench/scenarios/x.json: key \"taks\" is unknown"). */
@@ -71,6 +112,12 @@ int scenario_resolve(const char *dir, const char *arg, char *path, size_t n, cha
 int scenario_list(const char *dir, char ***paths, char *err, size_t errlen);
 void scenario_paths_free(char **paths, int n);
 const char *scenario_arrival_name(enum arrival a);
+/* "rate", "workers"... ("" for SWEEP_NONE); parse returns SWEEP_NONE for
+ * an unknown name. */
+const char *sweep_param_name(enum sweep_param p);
+enum sweep_param sweep_param_parse(const char *name);
+/* Whether s needs a capacity probe before its measured phase. */
+int scenario_needs_probe(const struct scenario *s);
 /* The scenario as JSON (for results.json). */
 cJSON *scenario_to_json(const struct scenario *s);
 

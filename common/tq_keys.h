@@ -41,6 +41,8 @@
 /* completed tasks without an origin stamp (absent when none): in service,
  * in neither queue_wait nor end_to_end */
 #define TQ_HIST_FIELD_NO_ORIGIN   "no_origin"
+/* the earliest completion (cold start: spawn to first task done) */
+#define TQ_HIST_FIELD_FIRST_DONE  "first_done_us"
 
 /* Each writes the key into buf (NUL-terminated) and returns its length, or -1
  * when it does not fit in n bytes. */

@@ -361,11 +361,13 @@ static void hist_field(char *buf, size_t n, const struct worker *w, const char *
 }
 
 /* The fields of a run's snapshot: three histograms, then the stamps and the
- * no-origin count (numbers, written only once non-zero). */
-#define HIST_NFIELDS 6
+ * no-origin count (numbers, written only once non-zero), then the first
+ * completion (after no_origin: an older snapshot lacks it). */
+#define HIST_NFIELDS 7
 static const char *const hist_suffixes[HIST_NFIELDS] = {
     TQ_HIST_FIELD_QUEUE_WAIT, TQ_HIST_FIELD_SERVICE,   TQ_HIST_FIELD_END_TO_END,
-    TQ_HIST_FIELD_FIRST_START, TQ_HIST_FIELD_LAST_DONE, TQ_HIST_FIELD_NO_ORIGIN};
+    TQ_HIST_FIELD_FIRST_START, TQ_HIST_FIELD_LAST_DONE, TQ_HIST_FIELD_NO_ORIGIN,
+    TQ_HIST_FIELD_FIRST_DONE};
 
 static void on_load(redisAsyncContext *ac, void *r, void *privdata) {
     struct worker *w = ((const struct link *)ac->data)->w;
@@ -394,6 +396,8 @@ static void on_load(redisAsyncContext *ac, void *r, void *privdata) {
                 if (!bad && i == 3 && (run->first_start_us == 0 || v < run->first_start_us))
                     run->first_start_us = v;
                 if (!bad && i == 4 && v > run->last_done_us) run->last_done_us = v;
+                if (!bad && i == 6 && (run->first_done_us == 0 || v < run->first_done_us))
+                    run->first_done_us = v;
             }
             if (bad)
                 worker_log_limited(w, &w->rl_reply, TQ_LOG_WARN,
@@ -547,13 +551,14 @@ static void flush_counters(struct worker *w, struct run_state *run) {
     }
 }
 
-/* HSET of the three snapshots, the first/last stamps and the no-origin
- * count. Returns 0, or -1 when out of memory (the snapshot then stays
+/* HSET of the three snapshots, the first/last stamps, the no-origin
+ * count and the first completion. Returns 0, or -1 when out of memory (the snapshot then stays
  * dirty). */
 static int flush_snapshot(struct worker *w, struct run_state *run) {
-    char fields[HIST_NFIELDS][TQ_NAME_MAX + 32], stamps[3][24];
+    char fields[HIST_NFIELDS][TQ_NAME_MAX + 32], stamps[HIST_NFIELDS - 3][24];
     const tq_hist *h[3] = {&run->queue_wait, &run->service, &run->end_to_end};
-    int64_t stamp[3] = {run->first_start_us, run->last_done_us, run->no_origin};
+    int64_t stamp[HIST_NFIELDS - 3] = {run->first_start_us, run->last_done_us, run->no_origin,
+                                       run->first_done_us};
     char *ser[3] = {NULL, NULL, NULL};
     const char *argv[2 + 2 * HIST_NFIELDS];
     size_t lens[2 + 2 * HIST_NFIELDS];

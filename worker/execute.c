@@ -71,6 +71,7 @@ static void task_completed(struct slot *s) {
     if (r->first_start_us == 0 || s->task_start_us < r->first_start_us)
         r->first_start_us = s->task_start_us;
     if (done > r->last_done_us) r->last_done_us = done;
+    if (r->first_done_us == 0 || done < r->first_done_us) r->first_done_us = done;
     r->completed++;
     r->hist_dirty = 1;
     s->w->processed++;

@@ -81,6 +81,7 @@ struct run_state {
     char hist_key[TQ_KEY_MAX];
     tq_hist queue_wait, service, end_to_end;
     int64_t first_start_us, last_done_us;    /* 0 when none yet */
+    int64_t first_done_us;                   /* 0 when none yet */
     /* Completed tasks without an origin stamp (enq 0 and no sched: Celery's
      * own client, a hand-written payload): in `service` but in neither
      * queue_wait nor end_to_end, whose count + out_of_range + no_origin is

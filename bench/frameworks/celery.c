@@ -150,6 +150,15 @@ static int celery_worker_argv(const struct fw_run *run, int index, const char *w
     if (index == 0) celery_warn(run, pool);
     /* solo runs one task at a time whatever -c says: say so in the heartbeat */
     int concurrency = strcmp(pool, "solo") == 0 ? 1 : (run->concurrency > 0 ? run->concurrency : 1);
+    /* several queues (a multi-queue scenario): -Q takes them comma-separated */
+    char queues[FW_ARG_LEN];
+    int qlen = snprintf(queues, sizeof queues, "%s", run->queue);
+    for (int i = 1; i < run->nqueues && qlen > 0 && (size_t)qlen < sizeof queues; i++)
+        qlen += snprintf(queues + qlen, sizeof queues - (size_t)qlen, ",%s", run->queues[i]);
+    if (qlen < 0 || (size_t)qlen >= sizeof queues) {
+        snprintf(err, errlen, "celery: the queue list is longer than %d bytes", FW_ARG_LEN - 1);
+        return -1;
+    }
     fw_argv_reset(out);
     /* Celery's defaults but for mingle, which only delays start-up (~1 s
      * waiting for replies from other workers; the driver waits for the
@@ -167,7 +176,7 @@ static int celery_worker_argv(const struct fw_run *run, int index, const char *w
         fw_argv_add(out, err, errlen, "--pool") || fw_argv_add(out, err, errlen, "%s", pool) ||
         fw_argv_add(out, err, errlen, "--concurrency") ||
         fw_argv_add(out, err, errlen, "%d", concurrency) || fw_argv_add(out, err, errlen, "-Q") ||
-        fw_argv_add(out, err, errlen, "%s", run->queue) ||
+        fw_argv_add(out, err, errlen, "%s", queues) ||
         fw_argv_add(out, err, errlen, "--hostname") ||
         fw_argv_add(out, err, errlen, "%s%d@%%h", node, index) ||
         fw_argv_add(out, err, errlen, "--without-mingle") ||
@@ -332,6 +341,7 @@ static void celery_clean(const struct fw_run *run, redisContext *c) {
     char client_queue[TQ_NAME_MAX];
     if (!c) return;
     clean_queue(c, run->queue);
+    for (int i = 1; i < run->nqueues; i++) clean_queue(c, run->queues[i]);
     if (celery_client_queue(run, client_queue, sizeof client_queue) >= 0)
         clean_queue(c, client_queue);
     clean_pidbox(c, run);
@@ -348,6 +358,9 @@ const struct tq_framework tq_framework_celery = {
     .encode = celery_encode,
     .client_enqueue_rate = celery_client_enqueue_rate,
     .clean = celery_clean,
-    .caps = FW_CAP_ALL,
+    .caps = FW_CAP_ALL | FW_CAP_MULTI_QUEUE,
     .validate = celery_validate,
+    .queue_order = "round robin: kombu's Redis transport (queue_order_strategy \"round_robin\", "
+                   "its default) rotates the order of its BRPOP over the queues after each "
+                   "message",
 };

@@ -32,14 +32,22 @@ static int native_available(const struct fw_run *run, char *why, size_t n) {
 
 static int native_worker_argv(const struct fw_run *run, int index, const char *worker_id,
                               struct fw_argv *out, char *err, size_t errlen) {
-    char bin[NATIVE_BIN_MAX];
+    char bin[NATIVE_BIN_MAX], queues[FW_ARG_LEN];
     (void)index;
     native_bin(run, bin, sizeof bin);
+    /* several queues: tqworker's comma-separated list, highest priority first */
+    int len = snprintf(queues, sizeof queues, "%s", run->queue);
+    for (int i = 1; i < run->nqueues && len > 0 && (size_t)len < sizeof queues; i++)
+        len += snprintf(queues + len, sizeof queues - (size_t)len, ",%s", run->queues[i]);
+    if (len < 0 || (size_t)len >= sizeof queues) {
+        snprintf(err, errlen, "native: the queue list is longer than %d bytes", FW_ARG_LEN - 1);
+        return -1;
+    }
     fw_argv_reset(out);
     /* The URL goes through the environment, not argv: argv is world-readable
      * in /proc/PID/cmdline and would expose a password. */
     if (fw_argv_add(out, err, errlen, "%s", bin) || fw_argv_add(out, err, errlen, "--queue") ||
-        fw_argv_add(out, err, errlen, "%s", run->queue) ||
+        fw_argv_add(out, err, errlen, "%s", queues) ||
         fw_argv_add(out, err, errlen, "--concurrency") ||
         fw_argv_add(out, err, errlen, "%d", run->concurrency) ||
         fw_argv_add(out, err, errlen, "--prefetch") ||
@@ -78,5 +86,7 @@ const struct tq_framework tq_framework_native = {
     /* every kind, retries and open loop; the v2 hooks' defaults are its
      * protocol: one LPUSH per batch, P:run:<run>:stats, nothing in flight
      * outside the queue, no per-run state */
-    .caps = FW_CAP_ALL,
+    .caps = FW_CAP_ALL | FW_CAP_MULTI_QUEUE,
+    .queue_order = "strict priority: each of tqworker's slots BRPOPs over its queues in --queue "
+                   "order, so a queue is taken from only while those before it are empty",
 };

@@ -651,6 +651,7 @@ static int rq_run_marker(const struct fw_run *run, char *buf, size_t n) {
     .clean = rq_clean,                                                                 \
     /* retries: RQ's Retry with no interval, so a failed attempt is retried at once */ \
     .caps = FW_CAP_SLEEP | FW_CAP_CPU | FW_CAP_FAIL | FW_CAP_RETRIES | FW_CAP_OPEN_LOOP, \
+    .limits = FW_LIMIT_SERIAL,                                                         \
     .prepare = rq_prepare, .finish = rq_finish, .enqueue_batch = rq_enqueue_batch,     \
     .progress = rq_progress, .run_marker = rq_run_marker, .verify = rq_verify
 

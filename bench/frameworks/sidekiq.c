@@ -64,6 +64,7 @@ struct sk_state {
     struct {
         char run[TQ_NAME_MAX];
         long completed, failed;
+        long carried_completed, carried_failed; /* earlier rounds of a reused id */
     } seen[SK_SEEN_MAX];
 };
 
@@ -329,6 +330,12 @@ static int sk_progress(const struct fw_run *run, void *state, redisContext *c, c
         snprintf(st->seen[i].run, sizeof st->seen[i].run, "%s", run_id);
         st->nseen++;
     }
+    /* a capacity probe drains several rounds under one warm-up id, its
+     * counters deleted in between: a reading below the last starts a round */
+    if (out->completed + out->failed < st->seen[i].completed + st->seen[i].failed) {
+        st->seen[i].carried_completed += st->seen[i].completed;
+        st->seen[i].carried_failed += st->seen[i].failed;
+    }
     st->seen[i].completed = out->completed;
     st->seen[i].failed = out->failed;
     return 0;
@@ -353,8 +360,9 @@ static int sk_verify(const struct fw_run *run, void *state, redisContext *c,
     }
     long long hook_done = 0, hook_failed = 0;
     for (int i = 0; i < st->nseen; i++) {
-        hook_done += st->seen[i].completed + st->seen[i].failed;
-        hook_failed += st->seen[i].failed;
+        hook_done += st->seen[i].completed + st->seen[i].failed +
+                     st->seen[i].carried_completed + st->seen[i].carried_failed;
+        hook_failed += st->seen[i].failed + st->seen[i].carried_failed;
     }
     int64_t deadline = tq_clock_mono_us() + (int64_t)SK_VERIFY_WAIT_MS * 1000;
     long long dp = 0, df = 0;

@@ -66,13 +66,15 @@ static void announce(redisContext *c, const char *run, const char *queue_key, in
 }
 
 /* What a run leaves besides its record: counters, histograms, a warm-up's
- * counters. */
+ * counters, a multi-queue run's counters of one queue. */
 static void run_data(redisContext *c, const char *run) {
     command_ok(c, "HSET stats",
                redisCommand(c, "HSET tq:run:%s:stats completed 10 failed 0", run));
     command_ok(c, "HSET hist", redisCommand(c, "HSET tq:run:%s:hist w0:last_done_us 1", run));
     command_ok(c, "HSET warmup",
                redisCommand(c, "HSET tq:run:%s-warmup:stats completed 5", run));
+    command_ok(c, "HSET queue sub-run",
+               redisCommand(c, "HSET tq:run:%s-q1:stats completed 3", run));
 }
 
 static long long exists(redisContext *c, const char *key) {
@@ -111,10 +113,11 @@ static void dead_and_live(redisContext *c) {
 /* (each literal in parentheses: one key, not two joined by mistake) */
 static const char *const dead_keys[] = {
     ("tq:run:" DEAD ":meta"), ("tq:run:" DEAD ":stats"), ("tq:run:" DEAD ":hist"),
-    ("tq:run:" DEAD "-warmup:stats"), ("tq:queue:" DEAD)};
+    ("tq:run:" DEAD "-warmup:stats"), ("tq:run:" DEAD "-q1:stats"), ("tq:queue:" DEAD)};
 static const char *const live_keys[] = {
     ("tq:run:" LIVE ":live"), ("tq:run:" LIVE ":meta"), ("tq:run:" LIVE ":stats"),
-    ("tq:run:" LIVE ":hist"), ("tq:run:" LIVE "-warmup:stats"), ("tq:queue:" LIVE)};
+    ("tq:run:" LIVE ":hist"), ("tq:run:" LIVE "-warmup:stats"), ("tq:run:" LIVE "-q1:stats"),
+    ("tq:queue:" LIVE)};
 
 Test(clean, foreign_queues_kept, .timeout = 60, .fini = drv_cleanup) {
     struct drv d;
@@ -170,7 +173,7 @@ Test(clean, dead_run_deleted_live_run_kept, .timeout = 60, .fini = drv_cleanup) 
               "output:\n%s", out);
     cr_assert(strstr(out, "skipping live run " LIVE " (driver pid 4242 on host cleanhost"),
               "output:\n%s", out);
-    cr_assert(strstr(out, "deleted 4 run key(s) of 1 run(s) and 1 queue(s), removed 1 stale "
+    cr_assert(strstr(out, "deleted 5 run key(s) of 1 run(s) and 1 queue(s), removed 1 stale "
                           "worker registration(s), skipped 1 live run(s)"),
               "output:\n%s", out);
     free(out);

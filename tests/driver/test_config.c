@@ -66,7 +66,7 @@ Test(driver, malformed_scenarios, .timeout = 120, .fini = drv_cleanup) {
          "\"concurrency\" must be an integer in 1.." STR(TQ_WORKER_CONCURRENCY_MAX) " (got -1)"},
         {"{\"tasks\": 10, \"workers\": true}",
          "\"workers\" must be an integer in 1.." STR(TQ_RUN_WORKERS_MAX) " (got a boolean)"},
-        {"{\"tasks\": 10, \"arrival\": \"burst\"}", "\"arrival\" must be \"backlog\", \"live\" or \"rate\""},
+        {"{\"tasks\": 10, \"arrival\": \"burst\"}", "\"arrival\" must be \"backlog\", \"live\", \"rate\" or \"cold\""},
         {"{\"tasks\": 10, \"mix\": [{\"kind\": \"nap\"}]}", "\"mix[0].kind\" must be one of"},
         {"{\"tasks\": 10, \"mix\": [{\"kind\": \"sleep\"}]}", "\"mix[0].ms\" is required for kind sleep"},
         {"{\"tasks\": 10, \"mix\": [{\"kind\": \"noop\", \"us\": 5}]}", "key \"mix[0].us\" is not valid for kind noop"},

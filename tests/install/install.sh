@@ -90,8 +90,12 @@ assert cfg["data_source"] == "installed", f"data_source {cfg['data_source']!r}"
 assert cfg["data_dir"] == prefix + "/share/tqbench", f"data_dir {cfg['data_dir']!r}"
 assert cfg["worker_bin"] == prefix + "/bin/tqworker", f"worker_bin {cfg['worker_bin']!r}"
 runs = d["runs"]
-names = sorted(r["scenario"] for r in runs)
+# a sweep runs a row per point: every scenario ran, each row tagged when swept
+names = sorted(set(r["scenario"] for r in runs))
 assert names == sorted(w[:-5] for w in want), f"scenarios run: {names}"
+for s in names:
+    rows = [r for r in runs if r["scenario"] == s]
+    assert len(rows) == 1 or all("sweep" in r for r in rows), f"{s}: {len(rows)} untagged rows"
 for r in runs:
     assert r["status"] == "ok", f"{r['scenario']}: status {r['status']}"
     assert r["tasks"] == 200 and r["completed"] + r["failed"] == 200 and r["lost"] == 0, \

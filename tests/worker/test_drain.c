@@ -21,13 +21,18 @@ static void expect_histograms(const char *run, const char *id, long long want) {
     for (int i = 0; i < 3; i++)
         cr_expect_eq(wt_hist_count(t.c, run, id, suffix[i]), want, "%s histogram count",
                      suffix[i]);
-    char key[TQ_KEY_MAX], f1[200], f2[200];
+    char key[TQ_KEY_MAX], f1[200], f2[200], f3[200];
     tq_key_run_hist(key, sizeof key, TQ_DEFAULT_PREFIX, run);
     snprintf(f1, sizeof f1, "%s:%s", id, TQ_HIST_FIELD_FIRST_START);
     snprintf(f2, sizeof f2, "%s:%s", id, TQ_HIST_FIELD_LAST_DONE);
+    snprintf(f3, sizeof f3, "%s:%s", id, TQ_HIST_FIELD_FIRST_DONE);
     long long first = wt_hget(t.c, key, f1), last = wt_hget(t.c, key, f2);
+    long long first_done = wt_hget(t.c, key, f3);
     cr_expect_gt(first, 0, "first_start_us missing");
     cr_expect_geq(last, first, "last_done_us %lld < first_start_us %lld", last, first);
+    /* the first completion: after the first start, not after the last */
+    cr_expect_geq(first_done, first, "first_done_us %lld < first_start_us %lld", first_done, first);
+    cr_expect_leq(first_done, last, "first_done_us %lld > last_done_us %lld", first_done, last);
 }
 
 static void drain_noop(const char *id, const char *prefetch) {

@@ -1,0 +1,464 @@
+/* test_scenarios.c - sweeps and the scenarios built on them.
+ *
+ * sweep: the machinery alone (bench/sweep.c, linked from tqbenchlib): the
+ * order of a sweep's runs (interleaved across frameworks, up and down by
+ * repeat, a rate curve always up), the stop rule (a failed or saturated
+ * point), the knee, what a point changes, the "sweep" key's validation, and
+ * every shipped scenario file loading.
+ *
+ * scen: each new scenario at a small size, run by tqbench against tqworker
+ * (native) on its embedded Redis, with exact counts: one row per point
+ * tagged {"param", "value"}; a rate curve far above capacity stops at the
+ * first saturated point without failing the invocation; Redis memory per
+ * queued task of the largest payload within 20% of the payload plus Redis's
+ * per-element overhead; cold-start times in order. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "driver_harness.h"
+#include "scenario.h"
+#include "schedule.h"
+#include "sweep.h"
+
+TestSuite(sweep, .fini = drv_cleanup);
+TestSuite(scen, .fini = drv_cleanup);
+
+/* --- the machinery -------------------------------------------------------- */
+
+static struct scenario sweep_of(enum sweep_param p, int n) {
+    struct scenario s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.name, sizeof s.name, "t");
+    s.sweep_param = p;
+    s.sweep_n = n;
+    for (int i = 0; i < n; i++) s.sweep_values[i] = i + 1;
+    s.workers = s.concurrency = s.prefetch = 1;
+    s.rate_fraction = 0.5;
+    return s;
+}
+
+Test(sweep, plan_interleaves_frameworks_and_alternates_direction) {
+    struct scenario s = sweep_of(SWEEP_WORKERS, 3);
+    struct sweep_step st[2 * 3 * 2];
+    int n = sweep_plan(&s, 2, 2, st);
+    cr_assert_eq(n, 12);
+    /* repeat 1 up, every framework at a point before the next point */
+    int want[12][3] = {{0, 0, 0}, {0, 0, 1}, {0, 1, 0}, {0, 1, 1}, {0, 2, 0}, {0, 2, 1},
+                       /* repeat 2 down */
+                       {1, 2, 0}, {1, 2, 1}, {1, 1, 0}, {1, 1, 1}, {1, 0, 0}, {1, 0, 1}};
+    for (int i = 0; i < n; i++) {
+        cr_assert_eq(st[i].rep, want[i][0], "step %d: repeat %d", i, st[i].rep);
+        cr_assert_eq(st[i].point, want[i][1], "step %d: point %d", i, st[i].point);
+        cr_assert_eq(st[i].fw, want[i][2], "step %d: framework %d", i, st[i].fw);
+    }
+}
+
+Test(sweep, plan_of_a_rate_curve_always_goes_up) {
+    struct scenario s = sweep_of(SWEEP_RATE, 4);
+    struct sweep_step st[4 * 3];
+    int n = sweep_plan(&s, 1, 3, st);
+    cr_assert_eq(n, 12);
+    for (int i = 0; i < n; i++) cr_assert_eq(st[i].point, i % 4, "step %d: point %d", i, st[i].point);
+}
+
+Test(sweep, apply_sets_only_the_swept_parameter) {
+    struct scenario s = sweep_of(SWEEP_CONCURRENCY, 3), pt;
+    s.workers = 2;
+    sweep_apply(&s, 2, &pt);
+    cr_assert_eq(pt.concurrency, 3);
+    cr_assert_eq(pt.workers, 2);
+    s = sweep_of(SWEEP_RATE, 2);
+    s.sweep_values[1] = 0.75;
+    s.rate = 123;
+    sweep_apply(&s, 1, &pt);
+    cr_assert_eq(pt.rate, 0, "a rate point is probed, never a fixed rate");
+    cr_assert_eq(pt.rate_fraction, 0.75);
+    s = sweep_of(SWEEP_PAYLOAD_BYTES, 2);
+    sweep_apply(&s, 1, &pt);
+    cr_assert_eq(pt.payload_bytes, 2);
+    cJSON *tag = sweep_tag(&s, 1);
+    char *text = cJSON_PrintUnformatted(tag);
+    cr_assert_str_eq(text, "{\"param\":\"payload_bytes\",\"value\":2}");
+    free(text);
+    cJSON_Delete(tag);
+}
+
+static cJSON *row(const char *status, double offered, double achieved) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", status);
+    if (strcmp(status, "ok") != 0) cJSON_AddStringToObject(o, "error", "stalled: no task finished");
+    if (offered > 0) cJSON_AddNumberToObject(o, "offered_rate_per_s", offered);
+    cJSON *t = cJSON_AddObjectToObject(o, "throughput_per_s");
+    cJSON_AddNumberToObject(t, "end_to_end", achieved);
+    return o;
+}
+
+Test(sweep, a_failed_or_saturated_point_stops_its_curve) {
+    struct scenario rate = sweep_of(SWEEP_RATE, 3), workers = sweep_of(SWEEP_WORKERS, 3);
+    char why[512];
+    cJSON *ok = row("ok", 1000, 995), *sat = row("ok", 1000, 850), *bad = row("failed", 0, 0);
+    cr_assert_eq(sweep_point_stops(&rate, ok, why, sizeof why), 0);
+    cr_assert_eq(sweep_point_stops(&rate, sat, why, sizeof why), 1);
+    cr_assert(strstr(why, "saturated: 850 tasks/s achieved of 1000 offered"), "%s", why);
+    /* saturation is a rate curve's notion: elsewhere there is no offered rate */
+    cr_assert_eq(sweep_point_stops(&workers, sat, why, sizeof why), 0);
+    cr_assert_eq(sweep_point_stops(&workers, bad, why, sizeof why), 1);
+    cr_assert(strstr(why, "the point failed: stalled"), "%s", why);
+    cJSON_Delete(ok);
+    cJSON_Delete(sat);
+    cJSON_Delete(bad);
+}
+
+Test(sweep, knee_is_the_last_point_within_ten_times_the_lowest_p99) {
+    double a[] = {100, 300, 900, 1001, 50};
+    cr_assert_eq(sweep_knee(a, 5), 2, "1001 > 10 x 100 breaks away; later points do not count");
+    double b[] = {100, 200, 300};
+    cr_assert_eq(sweep_knee(b, 3), 2);
+    double c[] = {NAN, 200};
+    cr_assert_eq(sweep_knee(c, 2), -1);
+    double d[] = {100, NAN, 150};
+    cr_assert_eq(sweep_knee(d, 3), 0, "a point without p99 ends the curve");
+}
+
+static int load_text(struct drv *d, const char *text, struct scenario *s, char *err, size_t n) {
+    char path[400];
+    drv_write(d, "s.json", text, path, sizeof path);
+    return scenario_load(path, s, err, n);
+}
+
+Test(sweep, the_sweep_key_is_validated) {
+    struct drv d;
+    drv_init(&d);
+    struct scenario s;
+    char err[512];
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"{\"tasks\": 10, \"sweep\": {\"param\": \"colour\", \"values\": [1]}}", "\"sweep.param\""},
+        {"{\"tasks\": 10, \"sweep\": {\"param\": \"workers\", \"values\": []}}", "\"sweep.values\""},
+        {"{\"tasks\": 10, \"sweep\": {\"param\": \"workers\", \"values\": [2, 1]}}", "must increase"},
+        {"{\"tasks\": 10, \"sweep\": {\"param\": \"workers\", \"values\": [1.5]}}",
+         "\"sweep.values[0]\" must be an integer"},
+        {"{\"tasks\": 10, \"sweep\": {\"param\": \"workers\", \"values\": [1], \"step\": 1}}",
+         "key \"sweep.step\" is unknown"},
+        {"{\"tasks\": 10, \"sweep\": {\"param\": \"rate\", \"values\": [0.5]}}",
+         "a \"rate\" sweep needs \"arrival\": \"rate\""},
+        {"{\"duration_s\": 1, \"arrival\": \"rate\", \"rate\": 10, \"sweep\": {\"param\": \"rate\", "
+         "\"values\": [0.5]}}",
+         "a \"rate\" sweep needs"},
+        {"{\"duration_s\": 1, \"arrival\": \"rate\", \"sweep\": {\"param\": \"rate\", \"values\": "
+         "[0]}}",
+         "\"sweep.values[0]\" must be a number in (0..100"},
+        {"{\"tasks_capacity_s\": 1, \"arrival\": \"cold\"}", "\"tasks_capacity_s\" sizes a backlog"},
+        {"{\"tasks\": 10, \"arrival\": \"cold\", \"warmup_tasks\": 5}", "\"warmup_tasks\" must be 0"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(load_text(&d, bad[i].text, &s, err, sizeof err), -1, "accepted: %s",
+                     bad[i].text);
+        cr_assert(strstr(err, bad[i].want), "%s: error \"%s\" lacks \"%s\"", bad[i].text, err,
+                  bad[i].want);
+    }
+    cr_assert_eq(load_text(&d, "{\"tasks_capacity_s\": 0.5, \"sweep\": {\"param\": \"concurrency\", "
+                               "\"values\": [1, 10]}}",
+                           &s, err, sizeof err),
+                 0, "%s", err);
+    cr_assert_eq(s.sweep_param, SWEEP_CONCURRENCY);
+    cr_assert_eq(s.sweep_n, 2);
+    cr_assert_eq(s.tasks, SCENARIO_TASKS_MAX, "a capacity-relative size is capped by the bound");
+    drv_fini(&d);
+}
+
+Test(sweep, every_shipped_scenario_loads) {
+    char **paths = NULL, err[512];
+    int n = scenario_list(TQ_SCENARIO_DIR, &paths, err, sizeof err);
+    cr_assert_geq(n, 13, "%s", err);
+    const char *want[] = {"latency_curve", "scaling_workers", "scaling_concurrency",
+                          "payload_sizes", "cold_start", "multi_queue", "burst"};
+    int found[7] = {0};
+    for (int i = 0; i < n; i++) {
+        struct scenario s;
+        cr_assert_eq(scenario_load(paths[i], &s, err, sizeof err), 0, "%s", err);
+        for (int k = 0; k < 7; k++)
+            if (strcmp(s.name, want[k]) == 0) found[k] = 1;
+    }
+    for (int k = 0; k < 7; k++) cr_assert(found[k], "no scenario %s", want[k]);
+    scenario_paths_free(paths, n);
+}
+
+Test(sweep, burst_schedule_counts_and_times_agree) {
+    struct schedule s = {.rate = 100, .factor = 50, .every_s = 10, .at_s = 4, .length_s = 1};
+    cr_assert_float_eq(schedule_count(&s, 4), 400, 1e-9, "before the burst: the base rate");
+    cr_assert_float_eq(schedule_count(&s, 5), 400 + 5000, 1e-9, "the burst: 50 x 100 for 1 s");
+    cr_assert_float_eq(schedule_count(&s, 10), 5900, 1e-9);
+    cr_assert_float_eq(schedule_count(&s, 14.5), 5900 + 400 + 2500, 1e-9, "the next period");
+    for (double i = 0; i < 20000; i += 37) {
+        double t = schedule_time(&s, i);
+        cr_assert_float_eq(schedule_count(&s, t), i, 1e-6, "task %g due at %g s", i, t);
+    }
+    cr_assert_float_eq(schedule_time(&s, 400), 4, 1e-9);
+    cr_assert_float_eq(schedule_time(&s, 5400), 5, 1e-9);
+    struct schedule flat = {.rate = 100};
+    cr_assert_float_eq(schedule_count(&flat, 2.5), 250, 1e-9);
+    cr_assert_float_eq(schedule_time(&flat, 250), 2.5, 1e-9);
+}
+
+/* --- the scenarios, small, against tqworker -------------------------------- */
+
+/* Runs tqbench on one scenario text (native), expecting want_rc; returns
+ * results.json. */
+static cJSON *run_scenario(struct drv *d, const char *name, const char *text, int want_rc) {
+    char path[400], file[64];
+    snprintf(file, sizeof file, "%s.json", name);
+    drv_write(d, file, text, path, sizeof path);
+    const char *args[] = {"run", "--scenario", path, "--framework", "native", "--out", d->out, NULL};
+    char *out = drv_run_expect(d, args, 180000, want_rc);
+    /* a run that went well is not said to have failed */
+    if (want_rc == 0) cr_assert_null(strstr(out, "FAILED"), "output:\n%s", out);
+    free(out);
+    return drv_results_required(d);
+}
+
+/* The rows of results j, each with exact counts; returns how many, their
+ * sweep values in values (in run order). */
+static int rows_exact(const cJSON *j, const char *param, double *values, int max) {
+    const cJSON *runs = drv_obj(j, "runs"), *r;
+    int n = 0;
+    cJSON_ArrayForEach(r, runs) {
+        cr_assert_str_eq(drv_str(r, "status"), "ok", "row %d failed: %s", n,
+                         cJSON_GetObjectItem(r, "error") ? drv_str(r, "error") : "");
+        cr_assert_gt(drv_num(r, "tasks"), 0);
+        cr_assert_eq(drv_num(r, "enqueued"), drv_num(r, "tasks"));
+        cr_assert_eq(drv_num(r, "completed"), drv_num(r, "tasks"), "row %d: completed %g of %g",
+                     n, drv_num(r, "completed"), drv_num(r, "tasks"));
+        cr_assert_eq(drv_num(r, "lost"), 0);
+        const cJSON *tag = drv_obj(r, "sweep");
+        cr_assert_eq(cJSON_GetArraySize(tag), 2, "the tag is {param, value} only");
+        cr_assert_str_eq(drv_str(tag, "param"), param);
+        cr_assert_lt(n, max);
+        values[n++] = drv_num(tag, "value");
+    }
+    return n;
+}
+
+Test(scen, latency_curve_one_row_per_point_and_a_knee, .timeout = 200) {
+    struct drv d;
+    drv_init(&d);
+    cJSON *j = run_scenario(&d, "lc",
+                            "{\"duration_s\": 0.3, \"warmup_tasks\": 50, \"probe_min_s\": 0.05, "
+                            "\"arrival\": \"rate\", \"sweep\": {\"param\": \"rate\", \"values\": "
+                            "[0.1, 0.3]}}",
+                            0);
+    double v[8];
+    cr_assert_eq(rows_exact(j, "rate", v, 8), 2);
+    cr_assert_eq(v[0], 0.1);
+    cr_assert_eq(v[1], 0.3);
+    const cJSON *r0 = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    const cJSON *r1 = cJSON_GetArrayItem(drv_obj(j, "runs"), 1);
+    double cap = drv_num(r0, "capacity_probe_per_s");
+    cr_assert_gt(cap, 0);
+    /* one capacity for the whole curve, each point a fraction of it */
+    cr_assert_eq(drv_num(r1, "capacity_probe_per_s"), cap);
+    cr_assert_float_eq(drv_num(r0, "offered_rate_per_s"), 0.1 * cap, 1e-6 * cap);
+    cr_assert_float_eq(drv_num(r1, "offered_rate_per_s"), 0.3 * cap, 1e-6 * cap);
+    const cJSON *curve = cJSON_GetArrayItem(drv_obj(j, "curves"), 0);
+    cr_assert_str_eq(drv_str(curve, "framework"), "native");
+    cr_assert_eq(cJSON_GetArraySize(drv_obj(curve, "points")), 2);
+    const cJSON *knee = drv_obj(curve, "knee");
+    cr_assert(cJSON_IsObject(knee), "no knee");
+    cr_assert_geq(drv_num(knee, "value"), 0.1);
+    cr_assert_eq(cJSON_GetArraySize(drv_obj(j, "summaries")), 2, "a summary per point");
+    cr_assert_str_eq(drv_str(j, "status"), "ok");
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+Test(scen, latency_curve_far_above_capacity_stops_there_without_failing, .timeout = 200) {
+    struct drv d;
+    drv_init(&d);
+    cJSON *j = run_scenario(&d, "lc_over",
+                            "{\"duration_s\": 0.3, \"probe_min_s\": 0.05, \"arrival\": \"rate\", "
+                            "\"sweep\": {\"param\": \"rate\", \"values\": [0.2, 6, 12]}}",
+                            0);
+    double v[8];
+    /* 6 x capacity ran (every task counted) and ended the curve: 12 never ran */
+    cr_assert_eq(rows_exact(j, "rate", v, 8), 2);
+    cr_assert_eq(v[1], 6);
+    const cJSON *r1 = cJSON_GetArrayItem(drv_obj(j, "runs"), 1);
+    cr_assert(strstr(drv_str(r1, "curve_stop"), "saturated"), "%s", drv_str(r1, "curve_stop"));
+    const cJSON *r0 = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_null(cJSON_GetObjectItem(r0, "curve_stop"));
+    const cJSON *curve = cJSON_GetArrayItem(drv_obj(j, "curves"), 0);
+    const cJSON *stop = cJSON_GetArrayItem(drv_obj(curve, "stopped"), 0);
+    cr_assert_eq(drv_num(stop, "value"), 6);
+    cr_assert_eq(drv_num(stop, "repeat"), 1);
+    cr_assert_str_eq(drv_str(j, "status"), "ok", "a curve's early stop fails nothing");
+    cr_assert(drv_file_has(d.log, "curve stopped at 6: saturated"), "the table says where it stopped");
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+Test(scen, scaling_workers_and_concurrency, .timeout = 200) {
+    struct drv d;
+    drv_init(&d);
+    drv_set_out(&d, "w");
+    cJSON *j = run_scenario(&d, "sw",
+                            "{\"tasks_capacity_s\": 0.05, \"probe_min_s\": 0.02, \"concurrency\": 1, "
+                            "\"sweep\": {\"param\": \"workers\", \"values\": [1, 2]}}",
+                            0);
+    double v[8];
+    cr_assert_eq(rows_exact(j, "workers", v, 8), 2);
+    const cJSON *r;
+    int i = 0;
+    cJSON_ArrayForEach(r, drv_obj(j, "runs")) {
+        cr_assert_eq(drv_num(drv_obj(r, "settings"), "workers"), v[i], "row %d ran %g workers", i,
+                     drv_num(drv_obj(r, "settings"), "workers"));
+        cr_assert_eq(cJSON_GetArraySize(drv_obj(r, "workers")), (int)v[i]);
+        cr_assert_gt(drv_num(r, "capacity_probe_per_s"), 0);
+        cr_assert_gt(drv_num(drv_obj(drv_obj(r, "resources"), "workers"), "cpu_us_per_task"), 0);
+        i++;
+    }
+    cJSON_Delete(j);
+    drv_set_out(&d, "c");
+    j = run_scenario(&d, "sc",
+                     "{\"tasks_capacity_s\": 0.05, \"probe_min_s\": 0.02, \"sweep\": {\"param\": "
+                     "\"concurrency\", \"values\": [1, 4]}}",
+                     0);
+    cr_assert_eq(rows_exact(j, "concurrency", v, 8), 2);
+    i = 0;
+    cJSON_ArrayForEach(r, drv_obj(j, "runs")) {
+        cr_assert_eq(drv_num(drv_obj(r, "settings"), "concurrency"), v[i]);
+        i++;
+    }
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+/* Redis keeps an element this large in a plain quicklist node of its own:
+ * the node (32 bytes) and the element's allocation, rounded up to a
+ * jemalloc size class (at most 25% above a request of this size). */
+#define REDIS_ELEMENT_OVERHEAD 64.0
+
+Test(scen, payload_sizes_redis_memory_per_queued_task, .timeout = 200) {
+    struct drv d;
+    drv_init(&d);
+    cJSON *j = run_scenario(&d, "ps",
+                            "{\"tasks_capacity_s\": 0.05, \"probe_min_s\": 0.02, \"sweep\": "
+                            "{\"param\": \"payload_bytes\", \"values\": [100, 100000]}}",
+                            0);
+    double v[8];
+    cr_assert_eq(rows_exact(j, "payload_bytes", v, 8), 2);
+    const cJSON *big = cJSON_GetArrayItem(drv_obj(j, "runs"), 1);
+    cr_assert_eq(v[1], 100000);
+    const cJSON *m = drv_obj(big, "redis_memory");
+    double per = drv_num(m, "bytes_per_queued_task"), want = 100000 + REDIS_ELEMENT_OVERHEAD;
+    cr_assert_eq(drv_num(m, "queued_tasks"), drv_num(big, "tasks"));
+    cr_assert(fabs(per - want) <= 0.2 * want, "%.0f bytes per queued task, expected %.0f +- 20%%",
+              per, want);
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+Test(scen, cold_start_times_in_order, .timeout = 200) {
+    struct drv d;
+    drv_init(&d);
+    cJSON *j = run_scenario(&d, "cs",
+                            "{\"tasks\": 50, \"arrival\": \"cold\", \"repeat\": 2, \"sweep\": "
+                            "{\"param\": \"workers\", \"values\": [1, 2]}}",
+                            0);
+    double v[8];
+    cr_assert_eq(rows_exact(j, "workers", v, 8), 4);
+    /* repeat 1 up, repeat 2 down */
+    cr_assert(v[0] == 1 && v[1] == 2 && v[2] == 2 && v[3] == 1, "order %g %g %g %g", v[0], v[1],
+              v[2], v[3]);
+    const cJSON *r;
+    cJSON_ArrayForEach(r, drv_obj(j, "runs")) {
+        const cJSON *c = drv_obj(r, "cold_start_ms");
+        double beat = drv_num(c, "heartbeats"), start = drv_num(c, "first_start");
+        double done = drv_num(c, "first_done"), drained = drv_num(c, "drained");
+        cr_assert_gt(beat, 0);
+        cr_assert_gt(start, 0);
+        cr_assert_geq(done, start);
+        cr_assert_geq(drained, done);
+        cr_assert_eq(drv_num(r, "warmup_tasks"), 0, "a cold start has no warm-up");
+    }
+    const cJSON *curve = cJSON_GetArrayItem(drv_obj(j, "curves"), 0);
+    const cJSON *p0 = cJSON_GetArrayItem(drv_obj(curve, "points"), 0);
+    cr_assert_eq(drv_num(drv_obj(p0, "cold_start_first_done_ms"), "n"), 2, "medians of 2 repeats");
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+Test(scen, multi_queue_per_queue_counts_and_strict_priority, .timeout = 200) {
+    struct drv d;
+    drv_init(&d);
+    cJSON *j = run_scenario(&d, "mq",
+                            "{\"tasks\": 2000, \"concurrency\": 2, \"queues\": [1, 1, 8]}", 0);
+    const cJSON *r = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_str_eq(drv_str(r, "status"), "ok", "%s",
+                     cJSON_GetObjectItem(r, "error") ? drv_str(r, "error") : "");
+    cr_assert_eq(drv_num(r, "completed"), 2000);
+    const cJSON *qs = drv_obj(r, "queues");
+    const cJSON *pq = drv_obj(qs, "per_queue");
+    cr_assert_eq(cJSON_GetArraySize(pq), 3);
+    double want[3] = {200, 200, 1600}, last_done = 0;
+    for (int i = 0; i < 3; i++) {
+        const cJSON *q = cJSON_GetArrayItem(pq, i);
+        cr_assert_eq(drv_num(q, "tasks"), want[i], "queue %d: %g tasks", i, drv_num(q, "tasks"));
+        cr_assert_eq(drv_num(q, "counted"), want[i]);
+        cr_assert_eq(drv_num(drv_obj(drv_obj(q, "latency_us"), "end_to_end"), "count"), want[i]);
+        /* tqworker's BRPOP takes the queues in --queue order */
+        cr_assert_geq(drv_num(q, "last_done_ms"), last_done, "queue %d done before queue %d", i,
+                      i - 1);
+        last_done = drv_num(q, "last_done_ms");
+    }
+    const cJSON *ord = drv_obj(qs, "order");
+    cr_assert(strstr(drv_str(ord, "observed"), "strict priority"), "%s", drv_str(ord, "observed"));
+    cr_assert(strstr(drv_str(ord, "documented"), "strict priority"));
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+Test(scen, burst_windows_and_recovery, .timeout = 200) {
+    struct drv d;
+    drv_init(&d);
+    cJSON *j = run_scenario(&d, "bu",
+                            "{\"duration_s\": 2, \"rate_fraction\": 0.05, \"probe_min_s\": 0.05, "
+                            "\"arrival\": \"rate\", \"burst\": {\"factor\": 20, \"every_s\": 2, "
+                            "\"at_s\": 0.8, \"length_s\": 0.3}}",
+                            0);
+    const cJSON *r = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_str_eq(drv_str(r, "status"), "ok", "%s",
+                     cJSON_GetObjectItem(r, "error") ? drv_str(r, "error") : "");
+    double base = drv_num(r, "offered_rate_per_s");
+    /* the schedule's count: base x (2 s + 19 x 0.3 s of burst) */
+    double want = ceil(base * (2 + 19 * 0.3));
+    cr_assert(fabs(drv_num(r, "tasks") - want) <= 1, "%g tasks, expected %g", drv_num(r, "tasks"),
+              want);
+    cr_assert_eq(drv_num(r, "completed"), drv_num(r, "tasks"));
+    const cJSON *b = drv_obj(r, "bursts");
+    cr_assert_float_eq(drv_num(b, "burst_rate_per_s"), 20 * base, 1e-6 * base);
+    const cJSON *pb = drv_obj(b, "per_burst");
+    cr_assert_eq(cJSON_GetArraySize(pb), 1);
+    const cJSON *e = cJSON_GetArrayItem(pb, 0);
+    cr_assert_eq(drv_num(e, "start_s"), 0.8);
+    cr_assert_gt(drv_num(e, "pre_burst_tasks"), 0);
+    cr_assert_gt(drv_num(e, "pre_burst_p99_us"), 0);
+    const cJSON *rec = drv_obj(e, "recovery_s");
+    cr_assert(cJSON_IsNull(rec) || (cJSON_IsNumber(rec) && rec->valuedouble >= 0 &&
+                                    rec->valuedouble <= 60),
+              "recovery_s is neither null nor a time");
+    double in_windows = 0, last = 0;
+    const cJSON *w;
+    cJSON_ArrayForEach(w, drv_obj(b, "windows")) {
+        cr_assert_gt(drv_num(w, "t_s"), last, "windows in time order");
+        last = drv_num(w, "t_s");
+        in_windows += drv_num(w, "tasks");
+    }
+    cr_assert_gt(in_windows, 0);
+    cr_assert_leq(in_windows, drv_num(r, "tasks"), "windows count no task twice");
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
