@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                    s.prefetch >= 1 && s.repeat >= 1 && s.repeat <= 1000 &&
                    s.payload_bytes <= (1u << 20),
                "counts out of bounds");
-    FUZZ_CHECK(s.arrival >= ARRIVAL_BACKLOG && s.arrival <= ARRIVAL_RATE, "arrival %d",
+    FUZZ_CHECK(s.arrival >= ARRIVAL_BACKLOG && s.arrival <= ARRIVAL_COLD, "arrival %d",
                (int)s.arrival);
     FUZZ_CHECK(isfinite(s.timeout_s) && s.timeout_s > 0 && isfinite(s.rate) && s.rate >= 0 &&
                    isfinite(s.duration_s) && s.duration_s >= 0,
