@@ -34,13 +34,18 @@ static int write_file(const void *data, size_t size) {
 
 static int same_scenario(const struct scenario *a, const struct scenario *b) {
     if (strcmp(a->name, b->name) || strcmp(a->description, b->description) ||
-        strcmp(a->pool, b->pool) || a->tasks != b->tasks || a->warmup_tasks != b->warmup_tasks ||
+        a->noptions != b->noptions || a->tasks != b->tasks || a->warmup_tasks != b->warmup_tasks ||
         a->workers != b->workers || a->concurrency != b->concurrency ||
         a->prefetch != b->prefetch || a->mix_len != b->mix_len ||
         a->payload_bytes != b->payload_bytes || a->arrival != b->arrival ||
         a->rate != b->rate || a->duration_s != b->duration_s || a->timeout_s != b->timeout_s ||
         a->repeat != b->repeat)
         return 0;
+    for (int i = 0; i < a->noptions; i++)
+        if (strcmp(a->options[i].framework, b->options[i].framework) ||
+            strcmp(a->options[i].name, b->options[i].name) ||
+            strcmp(a->options[i].value, b->options[i].value))
+            return 0;
     for (int i = 0; i < a->mix_len; i++)
         if (a->mix[i].kind != b->mix[i].kind || a->mix[i].arg != b->mix[i].arg ||
             a->mix[i].max_attempts != b->mix[i].max_attempts ||
