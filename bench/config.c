@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "export.h"
+#include "fw_options.h"
 #include "redis_embed.h"
 #include "tq_limits.h"
 #include "tq_log.h"
@@ -27,6 +28,7 @@ enum {
     OPT_WORKER_BIN, OPT_OUT, OPT_SAMPLE_MS, OPT_HEALTH_TIMEOUT, OPT_STALL_TIMEOUT, OPT_QUIET,
     OPT_LOG_LEVEL, OPT_PAYLOAD_BYTES, OPT_RESULTS_ROOT, OPT_PIN_WORKERS, OPT_PIN_REDIS,
     OPT_PIN_DRIVER, OPT_SHARED_QUEUE, OPT_FORCE, OPT_ASYNCTASQ_PYTHON, OPT_DRY_RUN, OPT_RUN, OPT_FORMAT, OPT_HELP, OPT_VERSION,
+    OPT_OPTION,
 };
 
 #define FOR_RUN (1u << CMD_RUN)
@@ -71,6 +73,7 @@ static const struct option long_opts[] = {
     {"format", required_argument, NULL, OPT_FORMAT},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"option", required_argument, NULL, OPT_OPTION},
     {NULL, 0, NULL, 0},
 };
 
@@ -81,9 +84,10 @@ static const unsigned opt_scope[] = {
     FOR_RUN | FOR_WORKERS | FOR_CLEAN | FOR_ENQUEUE | FOR_STATS, FOR_RUN, FOR_RUN, FOR_RUN,
     FOR_RUN, FOR_RUN, FOR_RUN, FOR_ALL, FOR_ENQUEUE, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN, FOR_RUN,
     FOR_RUN, FOR_RUN | FOR_LIST, FOR_CLEAN, FOR_STATS, FOR_STATS | FOR_RUN, FOR_ALL, FOR_ALL,
+    FOR_RUN,
 };
 
-_Static_assert(sizeof opt_scope / sizeof opt_scope[0] == OPT_VERSION - OPT_SCENARIO + 1,
+_Static_assert(sizeof opt_scope / sizeof opt_scope[0] == OPT_OPTION - OPT_SCENARIO + 1,
                "one scope per flag");
 
 static const char *const cmd_names[] = {"", "run", "list", "workers", "clean", "enqueue",
@@ -152,6 +156,10 @@ void config_usage(FILE *f) {
         "                            (AsyncTasQ: refused otherwise, naming them)\n"
         "  --asynctasq-python PATH   the Python that imports asynctasq (default: python3 on\n"
         "                            PATH); asynctasq is available iff PATH -c 'import asynctasq'\n"
+        "  --option FW.NAME=VALUE    a framework's own setting (repeatable), over the\n"
+        "                            scenario's \"options\": e.g. celery.pool=threads; each\n"
+        "                            framework's options: `tqbench list`. One its framework\n"
+        "                            does not take is exit 2; other frameworks' are ignored\n"
         "  --prefix P                native key prefix (default tq)\n"
         "  --worker-bin PATH         tqworker binary (default: next to tqbench)\n"
         "  --out DIR                 results folder; refused (exit 2) when DIR already holds a\n"
@@ -372,6 +380,14 @@ static int check_program(const char *flag, const char *path, char *err, size_t e
     return 0;
 }
 
+/* "FLAG: " in front of err; returns -1. */
+static int prefix_flag(const char *flag, char *err, size_t errlen) {
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", err);
+    snprintf(err, errlen, "%s %s", flag, tmp);
+    return -1;
+}
+
 static int apply_opt(struct config *cfg, int opt, const char *arg, const char *flag, char *err,
                      size_t errlen) {
     long v;
@@ -512,6 +528,19 @@ static int apply_opt(struct config *cfg, int opt, const char *arg, const char *f
             return -1;
         }
         return 0;
+    case OPT_OPTION: {
+        struct fw_option o;
+        if (fw_options_parse(arg, &o, err, errlen) != 0) return prefix_flag(flag, err, errlen);
+        if (!framework_find(o.framework)) {
+            snprintf(err, errlen, "%s %s: no framework \"%s\" (see tqbench list)", flag, arg,
+                     o.framework);
+            return -1;
+        }
+        if (fw_options_put(cfg->options, &cfg->noptions, FW_OPTIONS_MAX, o.framework, o.name,
+                           o.value, err, errlen) != 0)
+            return prefix_flag(flag, err, errlen);
+        return 0;
+    }
     case OPT_HELP:
         cfg->cmd = CMD_HELP;
         return 0;
@@ -656,6 +685,12 @@ cJSON *config_to_json(const struct config *cfg) {
     OVERRIDE("warmup", cfg->warmup >= 0, cfg->warmup);
     OVERRIDE("rate", cfg->rate > 0, cfg->rate);
 #undef OVERRIDE
+    cJSON *opts = cJSON_AddObjectToObject(o, "options"); /* --option, as given */
+    for (int i = 0; i < cfg->noptions; i++) {
+        char key[TQ_NAME_MAX + FW_OPTION_NAME_MAX + 1];
+        snprintf(key, sizeof key, "%s.%s", cfg->options[i].framework, cfg->options[i].name);
+        cJSON_AddStringToObject(opts, key, cfg->options[i].value);
+    }
     if (cfg->has_redis) cJSON_AddStringToObject(o, "redis", cfg->redis_safe);
     else cJSON_AddStringToObject(o, "redis", "embedded");
     cJSON_AddBoolToObject(o, "external", cfg->external);

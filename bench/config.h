@@ -46,6 +46,10 @@ struct config {
     int shared_queue;           /* --shared-queue: the external queue may hold others' tasks */
     int force;                  /* --force: start although a framework's queue/processing list is not empty */
     char asynctasq_python[FW_PATH_MAX]; /* --asynctasq-python; "" = python3 on PATH */
+    /* --option FRAMEWORK.NAME=VALUE (repeatable; the last of a name wins):
+     * over the scenario's "options" (fw_options.h) */
+    int noptions;
+    struct fw_option options[FW_OPTIONS_MAX];
     char queue[TQ_NAME_MAX];    /* --queue (external mode / enqueue), default "default" */
     char prefix[TQ_NAME_MAX];   /* --prefix, default "tq" */
     char worker_bin[FW_PATH_MAX];

@@ -46,6 +46,30 @@
 #define FW_ARG_LEN 1024      /* longest argument or env entry (URLs, paths) */
 #define FW_PATH_MAX 4096
 #define FW_QUEUES_MAX 8      /* queues one worker consumes in a multi-queue scenario */
+#define FW_OPTIONS_MAX 16    /* framework options one scenario or command line sets */
+#define FW_OPTION_NAME_MAX 32
+#define FW_OPTION_VALUE_MAX 64
+
+/* One option an adapter accepts (tq_framework.options): a setting that
+ * means something to that framework alone (Celery's worker pool). Set in a
+ * scenario as "options": {"<framework>": {"<name>": "<value>"}} or on the
+ * command line as --option <framework>.<name>=<value>; read by the adapter
+ * with fw_option(). */
+struct fw_option_def {
+    const char *name;          /* "pool" */
+    const char *description;   /* one line for `tqbench list` */
+    const char *const *values; /* NULL-terminated accepted values; NULL: any string check takes */
+    const char *default_value; /* what the adapter applies when unset; NULL: nothing to name */
+    /* Optional: refuses a value with err saying what it accepts (after values, when both) */
+    int (*check)(const char *value, char *err, size_t errlen);
+};
+
+/* One option as a scenario or the command line sets it (bench/fw_options.h). */
+struct fw_option {
+    char framework[TQ_NAME_MAX];
+    char name[FW_OPTION_NAME_MAX];
+    char value[FW_OPTION_VALUE_MAX];
+};
 
 /* One entry of a scenario's weighted task mix. */
 struct fw_mix_entry {
@@ -67,8 +91,6 @@ struct fw_run {
     int workers;                   /* worker processes */
     int concurrency;               /* tasks in flight per process (Celery -c, tqworker --concurrency) */
     int prefetch;                  /* tasks reserved ahead per process */
-    char pool[32];                 /* pool kind for frameworks that have one ("prefork", "threads",
-                                      "solo" for Celery); "" = the framework's default */
     int heartbeat_interval_s;      /* heartbeat period the workers should use */
     size_t payload_bytes;          /* target size of one native payload (pad included) */
     int mix_len;
@@ -86,6 +108,11 @@ struct fw_run {
      * 0: queue alone. */
     int nqueues;
     char queues[FW_QUEUES_MAX][TQ_NAME_MAX];
+    /* this framework's options for the run (the scenario's "options", then
+     * --option), each one it declares with a value it accepts: read them
+     * with fw_option() */
+    int noptions;
+    struct fw_option options[FW_OPTIONS_MAX];
 };
 
 /* What a framework's workers can run (tq_framework.caps). A scenario that
@@ -187,7 +214,7 @@ struct tq_framework {
     unsigned caps;
 
     /* Optional: refuses settings the framework cannot honour (concurrency
-     * above what its worker accepts, a pool it does not have), with the
+     * above what its worker accepts, a mix it cannot run), with the
      * reason in err. Called with the effective settings of every (scenario,
      * framework) pair before anything starts; a refusal is a configuration
      * error (exit 2). Returns 0, or -1 with err. */
@@ -273,6 +300,13 @@ struct tq_framework {
     /* With FW_CAP_MULTI_QUEUE: the order in which its workers take from
      * several queues, as its documentation says ("strict priority: ..."). */
     const char *queue_order;
+
+    /* Optional: the options it accepts (struct fw_option_def), terminated
+     * by an entry with name NULL; NULL: none. An option it does not declare
+     * or a value it refuses is a configuration error (exit 2) before
+     * anything starts; results.json records what it applied
+     * (settings.options), `tqbench list` shows them. */
+    const struct fw_option_def *options;
 };
 
 /* The registry, NULL-terminated, in the order `--framework all` runs them. */
@@ -284,6 +318,10 @@ extern const struct tq_framework tq_framework_rq;        /* bench/frameworks/rq.
 extern const struct tq_framework tq_framework_rq_simple; /* bench/frameworks/rq.c */
 extern const struct tq_framework tq_framework_sidekiq;   /* bench/frameworks/sidekiq.c */
 extern const struct tq_framework tq_framework_bullmq;    /* bench/frameworks/bullmq.c */
+
+/* The value of the run's option name (its framework's), or NULL when
+ * unset: the adapter applies its default then. */
+const char *fw_option(const struct fw_run *run, const char *name);
 
 /* The framework called name, or NULL. */
 const struct tq_framework *framework_find(const char *name);

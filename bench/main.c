@@ -24,6 +24,7 @@
 #include "compare.h"
 #include "config.h"
 #include "export.h"
+#include "fw_options.h"
 #include "framework.h"
 #include "outdir.h"
 #include "producer.h"
@@ -478,6 +479,9 @@ static int cmd_list(const struct config *cfg) {
         int ok = tq_frameworks[i]->available(&fr, why, sizeof why);
         printf("  %-14s %s%s%s\n", tq_frameworks[i]->name, tq_frameworks[i]->description,
                ok ? "" : " -- unavailable: ", ok ? "" : why);
+        for (const struct fw_option_def *o = tq_frameworks[i]->options; o && o->name; o++)
+            printf("  %-14s --option %s\n", "", fw_options_describe(tq_frameworks[i], o, why,
+                                                                     sizeof why));
     }
     return bad ? EXIT_USAGE : EXIT_OK;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include "cleanup.h"
 #include "collect.h"
+#include "fw_options.h"
 #include "monitor.h"
 #include "producer.h"
 #include "stats.h"
@@ -711,14 +712,15 @@ static int collect_latency(struct run_ctx *r, const char *run_id, long completed
 }
 
 /* The scenario's effective settings and where things are, as an adapter
- * sees them (the run's id, queue and URL are the caller's). */
-static void fw_run_settings(const struct config *cfg, const struct scenario *s,
-                            struct fw_run *fr) {
+ * sees them (the run's id, queue and URL are the caller's), with fw's
+ * options. Returns 0, or -1 with err when an option is one fw does not take. */
+static int fw_run_settings(const struct config *cfg, const struct scenario *s,
+                           const struct tq_framework *fw, struct fw_run *fr, char *err,
+                           size_t errlen) {
     snprintf(fr->prefix, sizeof fr->prefix, "%s", cfg->prefix);
     fr->workers = s->workers;
     fr->concurrency = s->concurrency;
     fr->prefetch = s->prefetch;
-    snprintf(fr->pool, sizeof fr->pool, "%s", s->pool);
     fr->heartbeat_interval_s = 1;
     fr->payload_bytes = s->payload_bytes;
     fr->mix_len = s->mix_len;
@@ -734,6 +736,8 @@ static void fw_run_settings(const struct config *cfg, const struct scenario *s,
     for (int i = 1; i < fr->nqueues; i++)
         snprintf(fr->queues[i], sizeof fr->queues[i], "%.*s-q%c", TQ_NAME_MAX - 8, fr->queue,
                  (char)('0' + i));
+    return fw_options_select(fw, s->options, s->noptions, s->path, cfg->options, cfg->noptions,
+                             fr, err, errlen);
 }
 
 static void fill_fw_run(struct run_ctx *r, int rep) {
@@ -747,7 +751,9 @@ static void fill_fw_run(struct run_ctx *r, int rep) {
     snprintf(fr->queue, sizeof fr->queue, "%s", cfg->external ? cfg->queue : fr->run_id);
     tq_redis_url_format(&r->b->url, fr->redis_url, sizeof fr->redis_url);
     snprintf(fr->redis_url_safe, sizeof fr->redis_url_safe, "%s", r->b->url_safe);
-    fw_run_settings(cfg, s, fr);
+    char err[512];
+    /* run_admit refused what it would refuse: nothing to say but the unexpected */
+    if (fw_run_settings(cfg, s, r->fw, fr, err, sizeof err) != 0) tq_warn("%s", err);
     snprintf(r->label, sizeof r->label, "%s/%s #%d", s->name, r->fw->name, rep);
 }
 
@@ -1579,6 +1585,11 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     }
     cJSON *set = scenario_to_json(s);
     cJSON_ReplaceItemInObject(set, "tasks", cJSON_CreateNumber((double)r->tasks));
+    /* the options this framework applied (its own; the scenario's for
+     * others are not this run's), and the pool it was asked for as before */
+    cJSON_ReplaceItemInObject(set, "options", fw_options_json(r->fw, &r->fr));
+    const char *pool = fw_option(&r->fr, "pool");
+    cJSON_AddStringToObject(set, "pool", pool ? pool : "");
     cJSON_AddStringToObject(set, "queue", r->fr.queue);
     cJSON_AddStringToObject(set, "queue_key", r->queue_key);
     cJSON_AddNumberToObject(set, "pad_bytes", (double)r->pad_len);
@@ -1723,7 +1734,20 @@ int run_admit(const struct config *cfg, const struct scenario *s, const struct t
     memset(&fr, 0, sizeof fr);
     snprintf(fr.run_id, sizeof fr.run_id, "%.40s.%.16s.admit", s->name, fw->name);
     snprintf(fr.queue, sizeof fr.queue, "%s", cfg->external ? cfg->queue : fr.run_id);
-    fw_run_settings(cfg, s, &fr);
+    char err[512];
+    /* an option fw does not take, or a value it refuses: a configuration
+     * error; so is an option of a framework that does not exist (a typo
+     * would otherwise be ignored like another framework's option) */
+    for (int i = 0; i < s->noptions; i++)
+        if (!framework_find(s->options[i].framework)) {
+            snprintf(why, n, "%s: \"options\": no framework \"%s\" (see tqbench list)", s->path,
+                     s->options[i].framework);
+            return -1;
+        }
+    if (fw_run_settings(cfg, s, fw, &fr, err, sizeof err) != 0) {
+        snprintf(why, n, "%s cannot run scenario %s as configured: %s", fw->name, s->name, err);
+        return -1;
+    }
     if (cfg->external && s->arrival == ARRIVAL_COLD) {
         snprintf(why, n, "scenario %s starts its workers with the queue full: --external workers "
                  "are already running", s->name);
@@ -1735,7 +1759,6 @@ int run_admit(const struct config *cfg, const struct scenario *s, const struct t
                  s->name);
         return 1;
     }
-    char err[512];
     if (fw->validate && fw->validate(&fr, err, sizeof err) != 0) {
         snprintf(why, n, "%s cannot run scenario %s as configured: %s", fw->name, s->name, err);
         return -1;

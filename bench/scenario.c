@@ -3,13 +3,17 @@
  * A file is one JSON object:
  *   {"name": "throughput", "description": "...", "tasks": 20000,
  *    "warmup_tasks": 1000, "workers": 1, "concurrency": 10, "prefetch": 1,
- *    "pool": "prefork", "mix": [{"kind": "noop", "weight": 1}],
+ *    "options": {"celery": {"pool": "prefork"}}, "mix": [{"kind": "noop", "weight": 1}],
  *    "payload_bytes": 0, "arrival": "backlog", "rate": 0, "duration_s": 0,
  *    "timeout_s": 600, "repeat": 1}
  * Only "tasks" is required (or "duration_s" with "arrival": "rate"); the rest
  * have the defaults set in scenario_defaults(). Mix entries: "kind" (noop,
  * sleep, cpu, fail), "weight" (> 0, default 1), "ms" (sleep, required), "us"
- * (cpu, required), "max_attempts" (any kind, default 1).
+ * (cpu, required), "max_attempts" (any kind, default 1). "options" holds
+ * framework options as strings, per framework (fw_options.h): which exist
+ * is the adapters' to say when a run selects them, since a file is shared
+ * by every framework; the top-level "pool" of earlier files is still read,
+ * as options.celery.pool, with a warning.
  *
  * The file must be exactly that object: a NUL byte or text after it is
  * refused (a truncated or concatenated file is not silently half-read), and
@@ -20,6 +24,8 @@
 #include "scenario.h"
 
 #include <errno.h>
+#include "fw_options.h"
+#include "tq_log.h"
 #include <glob.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,7 +38,7 @@
 static const char *const top_keys[] = {
     "name", "description", "tasks", "warmup_tasks", "workers", "concurrency", "prefetch", "pool",
     "mix", "payload_bytes", "arrival", "rate", "duration_s", "timeout_s", "repeat",
-    "rate_fraction", "probe_min_s", "tasks_capacity_s", "sweep", "queues", "burst", NULL,
+    "rate_fraction", "probe_min_s", "tasks_capacity_s", "sweep", "queues", "burst", "options", NULL,
 };
 static const char *const burst_keys[] = {"factor", "every_s", "at_s", "length_s", NULL};
 static const char *const sweep_keys[] = {"param", "values", NULL};
@@ -293,6 +299,74 @@ static int load_sweep(const char *path, const cJSON *sw, struct scenario *s, cha
     return 0;
 }
 
+/* "options": {"<framework>": {"<name>": "<value>"}}, and the deprecated
+ * top-level "pool" (celery.pool), never both for the same option. */
+static int load_options(const char *path, const cJSON *root, struct scenario *s, char *err,
+                        size_t errlen) {
+    const cJSON *opts = cJSON_GetObjectItemCaseSensitive(root, "options");
+    if (opts && !cJSON_IsObject(opts)) {
+        snprintf(err, errlen, "%s: \"options\" must be an object {\"<framework>\": {\"<name>\": "
+                 "\"<value>\"}} (got %s)", path, json_type_name(opts));
+        return -1;
+    }
+    for (const cJSON *f = opts ? opts->child : NULL; f; f = f->next) {
+        if (!tq_name_valid(f->string)) {
+            snprintf(err, errlen, "%s: key \"options.%.*s\" must be a framework name (1..%d "
+                     "characters of [A-Za-z0-9._@-])", path, 64, f->string, TQ_NAME_MAX - 1);
+            return -1;
+        }
+        for (const cJSON *o = opts->child; o != f; o = o->next)
+            if (strcmp(o->string, f->string) == 0) {
+                snprintf(err, errlen, "%s: key \"options.%s\" appears twice", path, f->string);
+                return -1;
+            }
+        if (!cJSON_IsObject(f)) {
+            snprintf(err, errlen, "%s: \"options.%s\" must be an object {\"<name>\": \"<value>\"} "
+                     "(got %s)", path, f->string, json_type_name(f));
+            return -1;
+        }
+        for (const cJSON *v = f->child; v; v = v->next) {
+            for (const cJSON *o = f->child; o != v; o = o->next)
+                if (strcmp(o->string, v->string) == 0) {
+                    snprintf(err, errlen, "%s: key \"options.%s.%s\" appears twice", path,
+                             f->string, v->string);
+                    return -1;
+                }
+            if (!cJSON_IsString(v)) {
+                snprintf(err, errlen, "%s: \"options.%s.%.*s\" must be a string (got %s)", path,
+                         f->string, 64, v->string, json_type_name(v));
+                return -1;
+            }
+            char why[512];
+            if (fw_options_put(s->options, &s->noptions, FW_OPTIONS_MAX, f->string, v->string,
+                               v->valuestring, why, sizeof why) != 0) {
+                snprintf(err, errlen, "%s: \"options\": %s", path, why);
+                return -1;
+            }
+        }
+    }
+    const cJSON *pool = cJSON_GetObjectItemCaseSensitive(root, "pool");
+    if (!pool) return 0;
+    char value[FW_OPTION_VALUE_MAX];
+    if (get_str(path, root, "pool", value, sizeof value, err, errlen)) return -1;
+    for (int i = 0; i < s->noptions; i++)
+        if (strcmp(s->options[i].framework, "celery") == 0 &&
+            strcmp(s->options[i].name, "pool") == 0) {
+            snprintf(err, errlen, "%s: give \"options\": {\"celery\": {\"pool\": ...}} or the "
+                     "deprecated \"pool\", not both", path);
+            return -1;
+        }
+    tq_warn("%s: \"pool\" is deprecated: write \"options\": {\"celery\": {\"pool\": \"%s\"}} "
+            "(read as that)", path, value);
+    char why[512];
+    if (fw_options_put(s->options, &s->noptions, FW_OPTIONS_MAX, "celery", "pool", value, why,
+                       sizeof why) != 0) {
+        snprintf(err, errlen, "%s: \"pool\": %s", path, why);
+        return -1;
+    }
+    return 0;
+}
+
 static int read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -390,7 +464,7 @@ int scenario_load(const char *path, struct scenario *s, char *err, size_t errlen
     snprintf(s->name, sizeof s->name, "%.*s", (int)strcspn(base, "."), base);
     if (get_str(path, root, "name", s->name, sizeof s->name, err, errlen) ||
         get_str(path, root, "description", s->description, sizeof s->description, err, errlen) ||
-        get_str(path, root, "pool", s->pool, sizeof s->pool, err, errlen))
+        load_options(path, root, s, err, errlen))
         goto out;
     if (!tq_name_valid(s->name)) {
         snprintf(err, errlen, "%s: \"name\" must be 1..%d characters of [A-Za-z0-9._@-] (got \"%s\")",
@@ -660,7 +734,13 @@ cJSON *scenario_to_json(const struct scenario *s) {
     cJSON_AddNumberToObject(o, "workers", s->workers);
     cJSON_AddNumberToObject(o, "concurrency", s->concurrency);
     cJSON_AddNumberToObject(o, "prefetch", s->prefetch);
-    cJSON_AddStringToObject(o, "pool", s->pool);
+    /* as a file writes them: loads back to the same options */
+    cJSON *opts = cJSON_AddObjectToObject(o, "options");
+    for (int i = 0; i < s->noptions; i++) {
+        cJSON *f = cJSON_GetObjectItemCaseSensitive(opts, s->options[i].framework);
+        if (!f) f = cJSON_AddObjectToObject(opts, s->options[i].framework);
+        cJSON_AddStringToObject(f, s->options[i].name, s->options[i].value);
+    }
     cJSON *mix = cJSON_AddArrayToObject(o, "mix");
     for (int i = 0; i < s->mix_len; i++) {
         cJSON *e = cJSON_CreateObject();

@@ -51,7 +51,11 @@ struct scenario {
     int workers;             /* worker processes */
     int concurrency;         /* per process */
     int prefetch;            /* per process */
-    char pool[32];           /* framework pool ("" = default) */
+    /* "options": {"<framework>": {"<name>": "<value>"}}: each framework's
+     * own settings (fw_options.h), every framework's as written; the
+     * deprecated top-level "pool" is celery.pool */
+    int noptions;
+    struct fw_option options[FW_OPTIONS_MAX];
     int mix_len;
     struct fw_mix_entry mix[FW_MIX_MAX];
     size_t payload_bytes;    /* 0 = the minimal payload */

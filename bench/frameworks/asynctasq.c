@@ -101,9 +101,9 @@ static int atq_available(const struct fw_run *run, char *why, size_t n) {
 }
 
 /* Settings AsyncTasQ's worker cannot take, refused before anything starts.
- * Its CLI has no --prefetch and no pool kinds: those are said (worker 0's
- * warnings) and ignored, as tqworker ignores a pool, so a scenario written
- * for Celery's pools still runs here. */
+ * Its CLI has no --prefetch: that is said (worker 0's warning) and ignored.
+ * It has no pool kinds either, and declares no options: a scenario's
+ * options for Celery's pool never reach it. */
 static int atq_validate(const struct fw_run *run, char *err, size_t errlen) {
     if (run->concurrency < 1) {
         snprintf(err, errlen, "asynctasq: concurrency %d (1 or more)", run->concurrency);
@@ -131,10 +131,6 @@ static int atq_worker_argv(const struct fw_run *run, int index, const char *work
         tq_warn("asynctasq: prefetch %d is not passed to AsyncTasQ; its worker takes one task "
                 "per LMOVE (bench/frameworks/asynctasq/README.md)",
                 run->prefetch);
-    if (index == 0 && run->pool[0])
-        tq_warn("asynctasq: pool \"%s\" ignored: AsyncTasQ's worker runs coroutines on its "
-                "event loop and plain functions (the cpu kind) in its thread pool",
-                run->pool);
     /* the user's PYTHONPATH stays (AsyncTasQ may come from a source tree) */
     const char *pp = getenv("PYTHONPATH");
     fw_argv_reset(out);

@@ -171,10 +171,6 @@ static int bq_worker_argv(const struct fw_run *run, int index, const char *worke
     }
     if (index == 0 && run->prefetch > 1)
         tq_warn("bullmq: prefetch %d ignored: each BullMQ job slot holds one job", run->prefetch);
-    if (index == 0 && run->pool[0])
-        tq_warn("bullmq: pool \"%s\" ignored: BullMQ's Worker runs jobs in-process, "
-                "concurrency async slots per process",
-                run->pool);
     fw_argv_reset(out);
     if (fw_argv_add(out, err, errlen, BQ_NODE) ||
         fw_argv_add(out, err, errlen, "%s/" BQ_WORKER, dir) ||

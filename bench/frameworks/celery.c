@@ -126,23 +126,34 @@ static void celery_warn(const struct fw_run *run, const char *pool) {
                 run->prefetch);
 }
 
-/* The pools tqbench runs Celery with: an unknown one is a configuration
- * error found before anything starts (validate), not a worker that dies. */
-static int celery_validate(const struct fw_run *run, char *err, size_t errlen) {
-    const char *pool = run->pool[0] ? run->pool : CELERY_DEFAULT_POOL;
-    if (strcmp(pool, "prefork") != 0 && strcmp(pool, "threads") != 0 &&
-        strcmp(pool, "solo") != 0) {
-        snprintf(err, errlen, "celery: unsupported pool \"%s\" (prefork, threads or solo)", pool);
-        return -1;
-    }
-    return 0;
+/* The pools tqbench runs Celery with (its option "pool"): the driver
+ * refuses another before anything starts (fw_options_check), not a worker
+ * that dies. */
+static const char *const celery_pools[] = {"prefork", "threads", "solo", NULL};
+static const struct fw_option_def celery_options[] = {
+    {.name = "pool",
+     .description = "Celery's worker pool (--pool): processes, threads, or the main process",
+     .values = celery_pools,
+     .default_value = CELERY_DEFAULT_POOL},
+    {.name = NULL},
+};
+
+/* The run's pool, or NULL with err when it is not one of celery_pools (a
+ * run the driver did not select, e.g. a test's). */
+static const char *celery_pool(const struct fw_run *run, char *err, size_t errlen) {
+    const char *pool = fw_option(run, "pool");
+    if (!pool) return CELERY_DEFAULT_POOL;
+    for (int i = 0; celery_pools[i]; i++)
+        if (strcmp(pool, celery_pools[i]) == 0) return pool;
+    snprintf(err, errlen, "celery: unsupported pool \"%s\" (prefork, threads or solo)", pool);
+    return NULL;
 }
 
 static int celery_worker_argv(const struct fw_run *run, int index, const char *worker_id,
                               struct fw_argv *out, char *err, size_t errlen) {
     char dir[FW_PATH_MAX], node[TQ_NAME_MAX + 16];
-    const char *pool = run->pool[0] ? run->pool : CELERY_DEFAULT_POOL;
-    if (celery_validate(run, err, errlen) != 0) return -1;
+    const char *pool = celery_pool(run, err, errlen);
+    if (!pool) return -1;
     if (celery_dir(run, dir, sizeof dir) != 0 || celery_node_prefix(run, node, sizeof node) < 0) {
         snprintf(err, errlen, "celery: frameworks directory or run id too long");
         return -1;
@@ -359,7 +370,7 @@ const struct tq_framework tq_framework_celery = {
     .client_enqueue_rate = celery_client_enqueue_rate,
     .clean = celery_clean,
     .caps = FW_CAP_ALL | FW_CAP_MULTI_QUEUE,
-    .validate = celery_validate,
+    .options = celery_options,
     .queue_order = "round robin: kombu's Redis transport (queue_order_strategy \"round_robin\", "
                    "its default) rotates the order of its BRPOP over the queues after each "
                    "message",

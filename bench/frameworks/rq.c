@@ -138,9 +138,6 @@ static int rq_worker_argv_as(const struct fw_run *run, const char *name, int ind
         tq_warn("%s: concurrency %d is not RQ's: each RQ worker runs one job at a time (the "
                 "heartbeat says concurrency 1); run --workers N for N RQ workers",
                 name, run->concurrency);
-    if (index == 0 && run->pool[0])
-        tq_warn("%s: pool \"%s\" ignored: the worker class is the framework's (%s)", name,
-                run->pool, simple ? "SimpleWorker" : "Worker, forking");
     fw_argv_reset(out);
     /* RQ's defaults but for the log level: INFO writes two lines per job
      * (README.md). The worker's name is tqbench's worker id, so RQ's

@@ -108,8 +108,8 @@ static int sk_available(const struct fw_run *run, char *why, size_t n) {
     return 1;
 }
 
-/* Sidekiq's CLI has no prefetch and no pool kinds (one process, -c
- * threads): those are said and ignored, as tqworker ignores a pool. */
+/* Sidekiq's CLI has no prefetch (said and ignored) and no pool kinds (one
+ * process, -c threads; it declares no options). */
 static int sk_validate(const struct fw_run *run, char *err, size_t errlen) {
     if (run->concurrency < 1) {
         snprintf(err, errlen, "sidekiq: concurrency %d (1 or more)", run->concurrency);
@@ -129,9 +129,6 @@ static int sk_worker_argv(const struct fw_run *run, int index, const char *worke
     if (index == 0 && run->prefetch > 1)
         tq_warn("sidekiq: prefetch %d ignored: each Sidekiq thread takes one job per BRPOP",
                 run->prefetch);
-    if (index == 0 && run->pool[0])
-        tq_warn("sidekiq: pool \"%s\" ignored: Sidekiq runs jobs on -c threads of one process",
-                run->pool);
     fw_argv_reset(out);
     if (fw_argv_add(out, err, errlen, SK_BIN) || fw_argv_add(out, err, errlen, "-r") ||
         fw_argv_add(out, err, errlen, "%s/" SK_JOBS, dir) || fw_argv_add(out, err, errlen, "-q") ||

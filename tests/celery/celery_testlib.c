@@ -1,5 +1,6 @@
 /* celery_testlib.c - shared fixtures of the Celery tests (celery_testlib.h). */
 #include "celery_testlib.h"
+#include "fw_options.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -19,6 +20,12 @@ void ct_require_celery(void) {
         cr_skip_test("Celery is not available: %s", why);
 }
 
+void ct_run_set_pool(struct fw_run *run, const char *pool) {
+    char err[256];
+    cr_assert_eq(fw_options_put(run->options, &run->noptions, FW_OPTIONS_MAX, "celery", "pool",
+                                pool, err, sizeof err), 0, "%s", err);
+}
+
 void ct_run_init(struct fw_run *run, const struct tq_test_redis *r, const char *run_id,
                  const char *queue, const char *pool, int concurrency) {
     memset(run, 0, sizeof *run);
@@ -30,7 +37,7 @@ void ct_run_init(struct fw_run *run, const struct tq_test_redis *r, const char *
     run->workers = 1;
     run->concurrency = concurrency;
     run->prefetch = 1; /* what the built-in scenarios give (not passed to Celery) */
-    snprintf(run->pool, sizeof run->pool, "%s", pool ? pool : "");
+    if (pool && *pool) ct_run_set_pool(run, pool);
     run->heartbeat_interval_s = 1;
     snprintf(run->frameworks_dir, sizeof run->frameworks_dir, "%s", CT_FRAMEWORKS_DIR);
 }

@@ -22,9 +22,12 @@ extern const struct tq_framework tq_framework_celery;
  * python3-celery does not import under /usr/bin/python3. */
 void ct_require_celery(void);
 
-/* A run of the celery framework on redis r. */
+/* A run of the celery framework on redis r (pool NULL or "": Celery's
+ * default, as a run without the option). */
 void ct_run_init(struct fw_run *run, const struct tq_test_redis *r, const char *run_id,
                  const char *queue, const char *pool, int concurrency);
+/* Sets the run's option celery.pool, as the driver does for --option. */
+void ct_run_set_pool(struct fw_run *run, const char *pool);
 
 /* Starts worker index of run through the adapter's argv and environment, in
  * its own process group, output appended to log_path. */

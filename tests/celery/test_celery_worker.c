@@ -236,9 +236,9 @@ static double drain_sleep_tasks(const struct fw_run *run, int count, int ms, dou
     long long done = ct_wait_hash_at_least(rc, stats, "completed", count, (int)(limit_s * 1000));
     double seconds = (double)(tq_test_now_ms() - t0) / 1000.0;
     cr_assert_eq(done, count, "%s pool: %lld of %d sleep-%d ms tasks completed within %.0f s (see %s)",
-                 run->pool[0] ? run->pool : "default", done, count, ms, limit_s, log);
+                 fw_option(run, "pool") ? fw_option(run, "pool") : "default", done, count, ms, limit_s, log);
     cr_log_info("%s pool: %d sleep-%d ms tasks, concurrency %d: %.2f s (ideal %.2f s)",
-                run->pool[0] ? run->pool : "default", count, ms, run->concurrency, seconds,
+                fw_option(run, "pool") ? fw_option(run, "pool") : "default", count, ms, run->concurrency, seconds,
                 (double)count * ms / 1000.0 / run->concurrency);
     return seconds;
 }
@@ -350,7 +350,7 @@ Test(celery_adapter, worker_argv_is_a_real_celery_worker_without_secrets) {
     }
     cr_assert(url && id && path, "environment lacks the URL, the worker id or PYTHONPATH");
 
-    snprintf(run.pool, sizeof run.pool, "gevent");
+    ct_run_set_pool(&run, "gevent");
     cr_assert_eq(tq_framework_celery.worker_argv(&run, 0, "w", &a, err, sizeof err), -1);
     cr_assert_not_null(strstr(err, "gevent"), "%s", err);
 

@@ -4,8 +4,9 @@
  * framework, the ratio row native/celery (consistent with the two rows and
  * with results.json) and Celery's enqueue line: tqbench's C producer next to
  * Celery's own client (apply_async), the figure results.json records as
- * throughput_per_s.client_enqueue. Skipped, with the reason, only when
- * python3-celery does not import under /usr/bin/python3. */
+ * throughput_per_s.client_enqueue. Also a small Celery run with --option
+ * celery.pool=solo, recorded in results.json. Skipped, with the reason, only
+ * when python3-celery does not import under /usr/bin/python3. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -212,5 +213,36 @@ Test(celery, side_by_side, .timeout = 120, .fini = drv_cleanup) {
     for (int i = 0; i < n; i++) cr_assert(!tq_test_pid_alive(pids[i]), "pid %d still alive", pids[i]);
     cJSON_Delete(j);
     free(log);
+    drv_fini(&d);
+}
+
+/* Issue 9: Celery's pool is its adapter's option. --option celery.pool=solo
+ * overrides the scenario's (here the deprecated top-level "pool", read as
+ * options.celery.pool); results.json records the option applied
+ * (settings.options) and the pool the worker reports it runs. */
+Test(celery, option_pool_solo, .timeout = 60, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    require_celery(&d);
+    char scen[400];
+    drv_write(&d, "t_solo.json",
+              "{\"name\": \"t_solo\", \"tasks\": 50, \"warmup_tasks\": 0, \"pool\": \"threads\","
+              " \"concurrency\": 2, \"timeout_s\": 30}",
+              scen, sizeof scen);
+    const char *args[] = {"run", "--scenario", scen, "--framework", "celery", "--option",
+                          "celery.pool=solo", "--out", d.out, NULL};
+    char *log = drv_run_expect(&d, args, 45000, 0);
+    cr_assert(strstr(log, "\"pool\" is deprecated"), "no deprecation warning:\n%s", log);
+    free(log);
+    cJSON *j = drv_results_required(&d);
+    const cJSON *run = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_str_eq(drv_str(run, "status"), "ok");
+    cr_assert_eq(drv_num(run, "completed"), 50);
+    const cJSON *set = drv_obj(run, "settings");
+    cr_assert_str_eq(drv_str(drv_obj(set, "options"), "pool"), "solo", "option not recorded");
+    cr_assert_str_eq(drv_str(drv_obj(set, "requested"), "pool"), "solo");
+    cr_assert_str_eq(drv_str(set, "pool"), "solo", "the worker does not report the solo pool");
+    cr_assert_eq(drv_num(set, "concurrency"), 1, "solo runs one task at a time");
+    cJSON_Delete(j);
     drv_fini(&d);
 }

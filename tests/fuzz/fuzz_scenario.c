@@ -5,8 +5,8 @@
  *  - scenario_load returns 0 or -1; every error names the file;
  *  - an accepted scenario is within the documented bounds (scenario.h);
  *  - scenario_to_json of an accepted scenario (minus "file", and minus
- *    "tasks" when a rate scenario gives duration_s instead) loads back to the
- *    same scenario. */
+ *    "tasks" when a rate scenario gives duration_s instead, and minus "rate"
+ *    and "rate_fraction" of a rate sweep) loads back to the same scenario. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,13 +34,18 @@ static int write_file(const void *data, size_t size) {
 
 static int same_scenario(const struct scenario *a, const struct scenario *b) {
     if (strcmp(a->name, b->name) || strcmp(a->description, b->description) ||
-        strcmp(a->pool, b->pool) || a->tasks != b->tasks || a->warmup_tasks != b->warmup_tasks ||
+        a->noptions != b->noptions || a->tasks != b->tasks || a->warmup_tasks != b->warmup_tasks ||
         a->workers != b->workers || a->concurrency != b->concurrency ||
         a->prefetch != b->prefetch || a->mix_len != b->mix_len ||
         a->payload_bytes != b->payload_bytes || a->arrival != b->arrival ||
         a->rate != b->rate || a->duration_s != b->duration_s || a->timeout_s != b->timeout_s ||
         a->repeat != b->repeat)
         return 0;
+    for (int i = 0; i < a->noptions; i++)
+        if (strcmp(a->options[i].framework, b->options[i].framework) ||
+            strcmp(a->options[i].name, b->options[i].name) ||
+            strcmp(a->options[i].value, b->options[i].value))
+            return 0;
     for (int i = 0; i < a->mix_len; i++)
         if (a->mix[i].kind != b->mix[i].kind || a->mix[i].arg != b->mix[i].arg ||
             a->mix[i].max_attempts != b->mix[i].max_attempts ||
@@ -93,6 +98,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_CHECK(j != NULL, "scenario_to_json");
     cJSON_DeleteItemFromObjectCaseSensitive(j, "file");
     if (s.tasks == 0) cJSON_DeleteItemFromObjectCaseSensitive(j, "tasks");
+    /* a rate sweep's rates are its values: its "rate" (0) and
+     * "rate_fraction" describe a point in results.json, and do not load */
+    if (s.sweep_param == SWEEP_RATE) {
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "rate");
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "rate_fraction");
+    }
     char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     FUZZ_CHECK(text != NULL, "print");
