@@ -753,16 +753,15 @@ cJSON *scenario_to_json(const struct scenario *s) {
     }
     cJSON_AddNumberToObject(o, "payload_bytes", (double)s->payload_bytes);
     cJSON_AddStringToObject(o, "arrival", scenario_arrival_name(s->arrival));
-    /* a rate sweep's values are the fractions: it takes neither "rate" nor
-     * "rate_fraction" (scenario_load refuses them), so the echo loads again */
-    int rate_sweep = s->sweep_param == SWEEP_RATE;
+    /* a sweep point of a rate curve keeps its rate and rate_fraction in
+     * results.json (the point's); a file with a rate sweep takes neither */
     if (s->arrival == ARRIVAL_RATE) {
-        if (!rate_sweep) cJSON_AddNumberToObject(o, "rate", s->rate);
+        cJSON_AddNumberToObject(o, "rate", s->rate);
         cJSON_AddNumberToObject(o, "duration_s", s->duration_s);
     }
     cJSON_AddNumberToObject(o, "timeout_s", s->timeout_s);
     cJSON_AddNumberToObject(o, "repeat", s->repeat);
-    if (s->arrival == ARRIVAL_RATE && s->rate <= 0 && !rate_sweep)
+    if (s->arrival == ARRIVAL_RATE && s->rate <= 0)
         cJSON_AddNumberToObject(o, "rate_fraction", s->rate_fraction);
     if (s->probe_min_s > 0) cJSON_AddNumberToObject(o, "probe_min_s", s->probe_min_s);
     if (s->tasks_capacity_s > 0) cJSON_AddNumberToObject(o, "tasks_capacity_s", s->tasks_capacity_s);
