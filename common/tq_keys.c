@@ -46,6 +46,13 @@ int tq_key_run_pattern(char *buf, size_t n, const char *prefix, const char *run_
     return key_format(buf, n, p, ":*", NULL, NULL);
 }
 
+int tq_key_processing(char *buf, size_t n, const char *prefix, const char *worker_id, int slot) {
+    char p[TQ_KEY_MAX], num[16];
+    if (slot < 0 || key_format(p, sizeof p, prefix, ":processing:", worker_id, ":") < 0) return -1;
+    snprintf(num, sizeof num, "%d", slot);
+    return key_format(buf, n, p, num, NULL, NULL);
+}
+
 int tq_name_valid(const char *s) {
     size_t len = s ? strlen(s) : 0;
     if (len == 0 || len >= TQ_NAME_MAX) return 0;

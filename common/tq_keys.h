@@ -11,6 +11,8 @@
  *   P:run:<run>:stats    hash  counters of one run (TQ_STAT_* fields), HINCRBY
  *   P:run:<run>:hist     hash  per-worker histogram snapshots and stamps
  *                              (fields "<worker-id>:<TQ_HIST_FIELD_*>")
+ *   P:processing:<id>:<slot>  list  tqworker --reliable: the tasks slot <slot>
+ *                              of worker <id> took and has not counted yet
  *   P:run:<run>:stamps   list  raw "enqueued_us,started_us,done_us" triples for
  *                              workers that cannot build histograms (Celery hook)
  *
@@ -52,6 +54,9 @@ int tq_key_workers(char *buf, size_t n, const char *prefix);
 int tq_key_run_stats(char *buf, size_t n, const char *prefix, const char *run_id);
 int tq_key_run_hist(char *buf, size_t n, const char *prefix, const char *run_id);
 int tq_key_run_stamps(char *buf, size_t n, const char *prefix, const char *run_id);
+/* tqworker --reliable's processing list of one consumer slot (0-based):
+ * "P:processing:<worker-id>:<slot>". */
+int tq_key_processing(char *buf, size_t n, const char *prefix, const char *worker_id, int slot);
 /* The glob matching every key of one run: "P:run:<run>:*". */
 int tq_key_run_pattern(char *buf, size_t n, const char *prefix, const char *run_id);
 

@@ -18,7 +18,7 @@
 enum {
     OPT_REDIS = 1000, OPT_QUEUE, OPT_CONCURRENCY, OPT_PREFETCH, OPT_HEARTBEAT, OPT_PREFIX,
     OPT_ID, OPT_PROTOCOL, OPT_RUN, OPT_BRPOP_TIMEOUT, OPT_MAX_PAYLOAD, OPT_LOG_LEVEL, OPT_HELP,
-    OPT_VERSION
+    OPT_VERSION, OPT_RELIABLE
 };
 
 static const struct option long_options[] = {
@@ -34,6 +34,7 @@ static const struct option long_options[] = {
     {"brpop-timeout", required_argument, NULL, OPT_BRPOP_TIMEOUT},
     {"max-payload-bytes", required_argument, NULL, OPT_MAX_PAYLOAD},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"reliable", no_argument, NULL, OPT_RELIABLE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -70,6 +71,11 @@ static void usage(FILE *f) {
 "  --id ID                   worker id (default: <hostname>-<pid>); the id\n"
 "                            of a live worker is refused (exit 2)\n"
 "  --protocol NAME           wire format: %s (default: native)\n"
+"  --reliable                native protocol, one queue: every task taken\n"
+"                            stays in a processing list of this worker id\n"
+"                            until it is counted; a restart with the same\n"
+"                            --id puts back what a killed worker held\n"
+"                            (at-least-once)\n"
 "  --run ID                  run id for tasks that carry none\n"
 "                            (default: " DEFAULT_RUN ")\n"
 "  --brpop-timeout S         BRPOP timeout in seconds; bounds how long a\n"
@@ -256,6 +262,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
             }
             break;
         }
+        case OPT_RELIABLE: cfg->reliable = 1; break;
         case OPT_HELP: usage(stdout); return 1;
         case OPT_VERSION: printf("tqworker %s\n", TQ_VERSION); return 1;
         case ':':
@@ -270,6 +277,13 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
     }
     if (optind < argc) {
         snprintf(err, errlen, "unexpected argument \"%s\" (options start with --)", argv[optind]);
+        return -1;
+    }
+
+    if (cfg->reliable && (cfg->protocol != &tq_protocol_native || cfg->nqueues != 1)) {
+        snprintf(err, errlen, "--reliable: needs --protocol native and one --queue (got %s, %d "
+                 "queues): the processing lists are requeued onto that one queue",
+                 cfg->protocol->name, cfg->nqueues);
         return -1;
     }
 

@@ -69,6 +69,9 @@ static void slot_connect(struct slot *s) {
 }
 
 static void slot_opened(struct link *l) {
+    /* --reliable: what the list holds beyond this slot's tasks (a previous
+     * life's, a pop lost with the old link) goes back before it pops */
+    reliable_recover(l->data);
     slot_advance(l->data); /* queues the first pop; hiredis sends it once connected */
 }
 
@@ -153,6 +156,7 @@ static int slot_take(struct slot *s, const char *p, size_t len, int key) {
 static void pop_lost(struct slot *s, const redisAsyncContext *ac, int tasks) {
     struct worker *w = s->w;
     if (!(ac->c.flags & REDIS_CONNECTED) || (ac->c.obuf && ac->c.obuf[0] != '\0')) return;
+    reliable_recover(s); /* --reliable: what it took is in the slot's list, put back */
     w->pops_abandoned++;
     w->pops_abandoned_tasks += tasks;
     worker_log_limited(w, &w->rl_conn, TQ_LOG_WARN,
@@ -177,7 +181,8 @@ static int send_rpop(struct slot *s, int key, int count) {
     struct worker *w = s->w;
     /* the full batch from the one list is the drain's every round trip:
      * formatted once (consumers_init), not printf-parsed each time */
-    int rc = key == 0 && count == w->cfg->prefetch && w->rpop_cmd
+    int rc = w->cfg->reliable ? reliable_take(s, count, on_rpop)
+             : key == 0 && count == w->cfg->prefetch && w->rpop_cmd
                  ? redisAsyncFormattedCommand(s->link.ac, on_rpop, s, w->rpop_cmd,
                                               (size_t)w->rpop_len)
                  : redisAsyncCommand(s->link.ac, on_rpop, s, "RPOP %b %d", w->keys[key],
@@ -214,10 +219,12 @@ static void on_brpop(redisAsyncContext *ac, void *r, void *privdata) {
         if (s->link.ac != ac) slot_advance(s);
         return;
     }
-    if (w->cfg->protocol->processing_suffix && is_str(reply)) {
+    if ((w->cfg->protocol->processing_suffix || w->cfg->reliable) && is_str(reply)) {
         /* BLMOVE: the payload, now in the processing list until acked */
         link_healthy(&s->link);
-        slot_take(s, reply->str, reply->len, 0);
+        if (slot_take(s, reply->str, reply->len, 0) == 0 && w->cfg->reliable &&
+            w->cfg->prefetch > 1 && w->phase == PHASE_RUNNING && s->link.ac == ac)
+            send_rpop(s, 0, w->cfg->prefetch - 1);
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
                is_str(reply->element[0]) && is_str(reply->element[1])) {
         link_healthy(&s->link);
@@ -230,7 +237,8 @@ static void on_brpop(redisAsyncContext *ac, void *r, void *privdata) {
         link_healthy(&s->link); /* the timeout: nothing to pop */
         s->rpop_next = 0;
     } else {
-        pop_error(s, w->cfg->protocol->processing_suffix ? "BLMOVE" : "BRPOP", reply);
+        pop_error(s, w->cfg->protocol->processing_suffix || w->cfg->reliable ? "BLMOVE" : "BRPOP",
+                  reply);
     }
     slot_advance(s);
 }
@@ -269,7 +277,7 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
                     w->cfg->redis_safe, reply->str);
         w->rpop_count_ok = 0;
     } else {
-        pop_error(s, "RPOP", reply);
+        pop_error(s, w->cfg->reliable ? "the take script (RPOP + LPUSH)" : "RPOP", reply);
     }
     slot_advance(s);
     /* after running what it brought, so the flush carries this batch too */
@@ -282,8 +290,9 @@ static void slot_pop(struct slot *s) {
         send_rpop(s, 0, w->cfg->prefetch);
         return;
     }
-    if (redisAsyncFormattedCommand(s->link.ac, on_brpop, s, w->brpop_cmd,
-                                   (size_t)w->brpop_len) != REDIS_OK)
+    const char *cmd = s->pop_cmd ? s->pop_cmd : w->brpop_cmd; /* --reliable: BLMOVE */
+    int len = s->pop_cmd ? s->pop_len : w->brpop_len;
+    if (redisAsyncFormattedCommand(s->link.ac, on_brpop, s, cmd, (size_t)len) != REDIS_OK)
         return;
     link_sent(&s->link, (w->cfg->brpop_timeout_ms + WORKER_REPLY_MARGIN_MS) * 1000);
 }
@@ -295,6 +304,8 @@ void slot_advance(struct slot *s) {
     s->stamp_us = 0; /* only tasks run back to back share a clock read */
     if (s->busy) return;
     s->n = s->next = 0;
+    s->acks += s->refused; /* every task taken before them is finished now */
+    s->refused = 0;
     s->buf_len = 0;
     if (s->buf_cap > BUF_KEEP_MAX) {
         free(s->buf);
@@ -306,7 +317,7 @@ void slot_advance(struct slot *s) {
         slot_close(s);
         return;
     }
-    if (s->link.ac && !s->hold) slot_pop(s);
+    if (s->link.ac && !s->hold && !reliable_holds(s)) slot_pop(s);
 }
 
 int consumers_init(struct worker *w) {
@@ -398,10 +409,11 @@ int consumers_init(struct worker *w) {
             return -1;
         }
     }
-    return 0;
+    return cfg->reliable ? reliable_init(w) : 0;
 }
 
 void consumers_start(struct worker *w) {
+    if (w->cfg->reliable) reliable_start(w);
     for (int i = 0; i < w->cfg->concurrency; i++) slot_connect(&w->slots[i]);
 }
 
@@ -416,6 +428,15 @@ void consumers_stop(struct worker *w) {
 void consumers_abort(struct worker *w) {
     for (int i = 0; i < w->cfg->concurrency; i++) {
         struct slot *s = &w->slots[i];
+        if (w->cfg->reliable) {
+            /* Its list holds them: the final flush keeps only the finished
+             * ones (trimmed) and puts the rest back, oversized ones too
+             * (counted failed again by whoever pops them). */
+            w->inflight -= s->n - s->next;
+            s->n = s->next = 0;
+            s->refused = 0;
+            s->recover_want = 1;
+        }
         /* Newest first with RPUSH, so the oldest is the first popped again. */
         for (int j = s->n - 1; j >= s->next; j--) {
             const struct entry *e = &s->ents[j];
@@ -462,6 +483,7 @@ void consumers_close_handles(struct worker *w) {
 }
 
 void consumers_free(struct worker *w) {
+    reliable_free(w);
     if (w->slots) {
         for (int i = 0; i < w->cfg->concurrency; i++) {
             free(w->slots[i].buf);

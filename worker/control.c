@@ -289,7 +289,7 @@ static void on_beat(redisAsyncContext *ac, void *r, void *privdata) {
     }
 }
 
-#define BEAT_FIELDS 18
+#define BEAT_FIELDS 19
 #define BEAT_ARGS 8    /* id, TTL, own pid/host/started_us, stale pid/host/started_us */
 
 void control_beat(struct worker *w) {
@@ -302,7 +302,7 @@ void control_beat(struct worker *w) {
      * count the memory it shares with other processes once */
     int64_t pss_kb = -1;
     if (tq_proc_pss_read(getpid(), &pss_kb) != 0) pss_kb = -1;
-    char num[15][24];
+    char num[16][24];
     snprintf(num[0], sizeof num[0], "%d", (int)getpid());
     snprintf(num[1], sizeof num[1], "%d", cfg->concurrency);
     snprintf(num[2], sizeof num[2], "%d", cfg->prefetch);
@@ -318,6 +318,7 @@ void control_beat(struct worker *w) {
     snprintf(num[12], sizeof num[12], "%lld", (long long)(3 * cfg->heartbeat_ms));
     snprintf(num[13], sizeof num[13], "%lld", (long long)w->pops_abandoned);
     snprintf(num[14], sizeof num[14], "%lld", (long long)w->pops_abandoned_tasks);
+    snprintf(num[15], sizeof num[15], "%lld", (long long)w->requeued);
     const char *fv[BEAT_FIELDS][2] = {
         {"pid", num[0]},         {"host", w->host},           {"queues", cfg->queues_csv},
         {"concurrency", num[1]}, {"prefetch", num[2]},        {"protocol", cfg->protocol->name},
@@ -325,6 +326,7 @@ void control_beat(struct worker *w) {
         {"processed", num[5]},   {"failed", num[6]},          {"inflight", num[7]},
         {"cpu_user_us", num[8]}, {"cpu_sys_us", num[9]},      {"rss_kb", num[10]},
         {"pops_abandoned", num[13]}, {"pops_abandoned_tasks", num[14]},
+        {"requeued", num[15]},
         {"pss_kb", num[11]}, /* last: left out when unreadable */
     };
     int nfields = pss_kb >= 0 ? BEAT_FIELDS : BEAT_FIELDS - 1;
@@ -522,6 +524,7 @@ static void on_flush(redisAsyncContext *ac, void *r, void *privdata) {
     ctl_replied(&w->ctl, reply);
     int ok = reply && reply->type == REDIS_REPLY_ARRAY;
     flush_settle(w, ok);
+    reliable_flush_settle(w, ok ? reply : NULL);
     if (!reply) return; /* the link is going away: re-sent after reconnecting */
     if (ok)
         exec_errors(w, "flush", reply);
@@ -654,11 +657,13 @@ void control_flush(struct worker *w) {
     for (struct run_state *run = w->runs; run; run = run->next)
         if (run->hist_dirty && run->load == RUN_LOAD_NONE) send_load(w, run);
     if (c->loads_pending || !c->link.ac) return;
-    int any = requeues_waiting(w);
+    int any = requeues_waiting(w) || reliable_flush_wanted(w);
     for (struct run_state *run = w->runs; run && !any; run = run->next)
         any = run_has_deltas(run) || run->hist_dirty;
     if (!any) return;
     if (redisAsyncCommand(c->link.ac, NULL, NULL, "MULTI") != REDIS_OK) return;
+    /* first, so their replies (tasks put back) are the EXEC's first */
+    reliable_flush_recover(w);
     int64_t now = tq_clock_mono_us();
     int oom = 0;
     for (struct run_state *run = w->runs; run; run = run->next) {
@@ -674,6 +679,7 @@ void control_flush(struct worker *w) {
         if (touched) run->active_us = now;
     }
     flush_global_counters(w);
+    reliable_flush_trim(w);
     for (struct requeue *q = w->requeues; q; q = q->next) {
         if (q->sending) continue;
         if (q->op != REQUEUE_PUSH) {
@@ -692,6 +698,7 @@ void control_flush(struct worker *w) {
         ctl_sent(c);
     } else {
         flush_settle(w, 0); /* never sent: everything stays pending */
+        reliable_flush_settle(w, NULL);
     }
     /* Only now: shutting down may flush again, never inside this MULTI. */
     if (oom) worker_fail(w, "out of memory serializing a histogram");
@@ -706,7 +713,7 @@ void control_flush_soon(struct worker *w) {
 
 int control_flushed(const struct worker *w) {
     const struct control *c = &w->ctl;
-    if (c->flush_pending || c->loads_pending || w->requeues) return 0;
+    if (c->flush_pending || c->loads_pending || w->requeues || reliable_pending(w)) return 0;
     for (const struct run_state *run = w->runs; run; run = run->next)
         if (run_has_deltas(run) || run->hist_dirty) return 0;
     return 1;

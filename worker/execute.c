@@ -48,6 +48,7 @@ static void task_ack(struct slot *s, enum requeue_op op) {
 
 static void task_end(struct slot *s) {
     s->next++;
+    if (s->w->cfg->reliable) s->acks++; /* trimmed from its list by the flush counting it */
     s->busy = 0;
     s->w->inflight--;
 }
@@ -172,6 +173,7 @@ void task_refuse_oversized(struct slot *s, const char *p, size_t len, int key) {
     if (r) r->failed++;
     w->failed++;
     w->processed++;
+    if (w->cfg->reliable) s->refused++; /* trimmed once the tasks taken before it are */
     /* copied whole: on a reliable queue the payload itself is the receipt */
     if (w->cfg->protocol->processing_suffix && requeue_ack(w, key, p, len, REQUEUE_ACK_FAILED) != 0)
         worker_fail(w, "out of memory for an ack");

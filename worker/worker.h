@@ -64,6 +64,7 @@ struct config {
     char id[TQ_NAME_MAX];
     char run[TQ_NAME_MAX];
     const struct tq_protocol *protocol;
+    int reliable;                      /* --reliable: processing lists (consumer.c) */
     enum tq_log_level log_level;
 };
 
@@ -160,6 +161,16 @@ struct slot {
      * slot_advance runs tasks back to back: the next task's start, so a
      * batch takes one clock read per task, not two (0: read afresh). */
     int64_t stamp_us;
+    /* --reliable (reliable.c): its processing list, its pops (BLMOVE, and
+     * the take script's full batch; NULL otherwise), the tasks finished and
+     * not yet trimmed from the list (acks; acks_sent: by the flush in
+     * flight), oversized payloads counted failed, trimmed at the batch's end
+     * (refused), and a recovery wanted or in flight (no pop meanwhile). */
+    char plist[TQ_KEY_MAX];
+    char *pop_cmd, *take_cmd;
+    int pop_len, take_len;
+    int64_t acks, acks_sent, refused;
+    int recover_want, recover_sent;
 };
 
 /* The control connection and what it has in flight. */
@@ -214,6 +225,11 @@ struct worker {
      * pops_abandoned_tasks: the most tasks those pops can have taken (1 per
      * BRPOP, the count of an RPOP). Worker-global, in the heartbeat. */
     int64_t pops_abandoned, pops_abandoned_tasks;
+    /* --reliable: tasks put back from processing lists (heartbeat field
+     * requeued); the sweep of an earlier life's extra slots, wanted or in
+     * flight. */
+    int64_t requeued;
+    int sweep_want, sweep_sent;
     int64_t started_us;
     char host[256];
     char worker_key[TQ_KEY_MAX], registry_key[TQ_KEY_MAX];
@@ -261,6 +277,30 @@ void task_start(struct slot *s);
  * decoded: counted failed (in the run a bounded peek finds, else --run) and
  * logged at a bounded rate. */
 void task_refuse_oversized(struct slot *s, const char *p, size_t len, int key);
+
+/* reliable.c (--reliable; each is a no-op without it where it says so) */
+/* Names each slot's processing list and prepares its pops. */
+int reliable_init(struct worker *w);
+/* Sends the take script for count tasks on the slot's link (a Redis status). */
+int reliable_take(struct slot *s, int count, redisCallbackFn *cb);
+/* At start: the next flush also empties the lists of slots >= concurrency. */
+void reliable_start(struct worker *w);
+/* The slot's list may hold tasks it does not (its link (re)opened, a pop was
+ * lost, a forced exit): the next flush puts them back; no pop until then. */
+void reliable_recover(struct slot *s);
+/* 1 while the slot waits for its recovery (it must not pop). */
+int reliable_holds(const struct slot *s);
+/* 1 when a trim or a recovery is unsent or in flight (the exit waits). */
+int reliable_pending(const struct worker *w);
+/* 1 when the next flush has a trim or a recovery to send. */
+int reliable_flush_wanted(const struct worker *w);
+/* Inside the flush's MULTI, first: queues the recoveries; returns how many. */
+int reliable_flush_recover(struct worker *w);
+/* Inside the flush's MULTI: LTRIM of each slot's finished tasks. */
+void reliable_flush_trim(struct worker *w);
+/* The flush is over (exec: its EXEC reply, NULL or not an array: failed). */
+void reliable_flush_settle(struct worker *w, const redisReply *exec);
+void reliable_free(struct worker *w);
 
 /* runs.c */
 /* The state of run id, created on first use; NULL when out of memory. */
