@@ -101,6 +101,7 @@ struct fw_run {
     char worker_bin[FW_PATH_MAX];  /* --worker-bin when given, else "" (native: bin_dir/tqworker) */
     char asynctasq_python[FW_PATH_MAX]; /* --asynctasq-python when given, else "" (python3 on PATH) */
     int force;                     /* --force: start although the framework's queue is not empty */
+    int external;                  /* --external: the workers are not spawned by tqbench */
     /* a multi-queue scenario (nqueues > 1; FW_CAP_MULTI_QUEUE): every
      * worker consumes queues[0..nqueues), queues[0] being queue, in this
      * order (its priority order when the framework has one); queue_key()
@@ -142,7 +143,10 @@ struct fw_progress {
     long completed, failed, retried;
 };
 
-#define FW_INFLIGHT_KEYS_MAX 4 /* lists holding a run's tasks outside its queue */
+/* lists holding a run's tasks outside its queue: a processing list per
+ * framework, or one per worker slot (tqworker --reliable: workers x
+ * concurrency of them, refused beyond this) */
+#define FW_INFLIGHT_KEYS_MAX 1024
 
 /* argv and extra environment of one worker process, built by an adapter
  * with fw_argv_add()/fw_env_add() (bench/framework.c); the storage is

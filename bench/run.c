@@ -119,6 +119,7 @@ struct run_ctx {
     struct cmd_count cmds_window;/* ... sent between rs[0] and rs[1] */
     long queued_at_end;          /* the run's tasks on its lists after the stop, -1 unknown */
     long in_flight_at_end;       /* ... on the adapter's in-flight lists, -1 unknown */
+    int inflight_lists;          /* how many such lists the adapter named */
     long pops_abandoned;         /* workers' pops abandoned in the measured phase, -1 unknown */
     /* an external queue's tasks of others (--shared-queue), -1 unknown */
     long foreign_at_start;       /* on the queue when the measured phase began */
@@ -730,6 +731,7 @@ static int fw_run_settings(const struct config *cfg, const struct scenario *s,
     snprintf(fr->worker_bin, sizeof fr->worker_bin, "%s", cfg->worker_bin);
     snprintf(fr->asynctasq_python, sizeof fr->asynctasq_python, "%s", cfg->asynctasq_python);
     fr->force = cfg->force;
+    fr->external = cfg->external;
     /* queue i > 0 of a multi-queue run: "<queue>-q<i>" (the run's own) */
     fr->nqueues = s->nqueues > 1 ? s->nqueues : 0;
     snprintf(fr->queues[0], sizeof fr->queues[0], "%s", fr->queue);
@@ -834,25 +836,34 @@ static long list_count_run(struct run_ctx *r, const char *key, long *len) {
     return n;
 }
 
-/* The lists the adapter says hold the run's tasks outside the queue. */
-static int inflight_keys(struct run_ctx *r, char (*keys)[TQ_KEY_MAX]) {
+/* The lists the adapter says hold the run's tasks outside the queue, in
+ * *keys (malloc'd, the caller frees it; NULL when there are none).
+ * Returns how many. */
+static int inflight_keys(struct run_ctx *r, char (**keys)[TQ_KEY_MAX]) {
+    *keys = NULL;
     if (!r->fw->inflight_keys) return 0;
-    int n = r->fw->inflight_keys(&r->fr, r->fw_state, keys, FW_INFLIGHT_KEYS_MAX);
-    return n < 0 ? 0 : n > FW_INFLIGHT_KEYS_MAX ? FW_INFLIGHT_KEYS_MAX : n;
+    char(*k)[TQ_KEY_MAX] = calloc(FW_INFLIGHT_KEYS_MAX, TQ_KEY_MAX);
+    if (!k) return 0;
+    int n = r->fw->inflight_keys(&r->fr, r->fw_state, k, FW_INFLIGHT_KEYS_MAX);
+    n = n < 0 ? 0 : n > FW_INFLIGHT_KEYS_MAX ? FW_INFLIGHT_KEYS_MAX : n;
+    if (n == 0) free(k);
+    else *keys = k;
+    return n;
 }
 
 /* The run's tasks on those lists after the stop: held, not lost (only the
  * run's own on an external queue's lists). 0 when the framework has none,
- * -1 when unknown. */
+ * -1 when unknown. Sets r->inflight_lists to how many lists there are. */
 static long inflight_now(struct run_ctx *r) {
-    char keys[FW_INFLIGHT_KEYS_MAX][TQ_KEY_MAX];
-    int nk = inflight_keys(r, keys);
+    char(*keys)[TQ_KEY_MAX];
+    int nk = inflight_keys(r, &keys);
+    r->inflight_lists = nk;
     long total = 0;
-    for (int i = 0; i < nk; i++) {
+    for (int i = 0; i < nk && total >= 0; i++) {
         long len, c = r->b->cfg->external ? list_count_run(r, keys[i], &len) : list_len(r, keys[i]);
-        if (c < 0) return -1;
-        total += c;
+        total = c < 0 ? -1 : total + c;
     }
+    free(keys);
     return total;
 }
 
@@ -910,8 +921,8 @@ static void teardown(struct run_ctx *r) {
     if (!r->b->cfg->external) {
         /* the run's own queue (fresh per run) and in-flight lists: tasks a
          * failed run left */
-        char keys[FW_INFLIGHT_KEYS_MAX][TQ_KEY_MAX];
-        int nk = inflight_keys(r, keys);
+        char(*keys)[TQ_KEY_MAX];
+        int nk = inflight_keys(r, &keys);
         redisReply *rep = tq_redis_command(r->b->c, err, sizeof err, "DEL %s", r->queue_key);
         if (rep) freeReplyObject(rep);
         for (int i = 1; i < r->nsub; i++)
@@ -921,6 +932,7 @@ static void teardown(struct run_ctx *r) {
         for (int i = 0; i < nk; i++)
             if ((rep = tq_redis_command(r->b->c, err, sizeof err, "DEL %s", keys[i])))
                 freeReplyObject(rep);
+        free(keys);
     } else {
         /* a shared queue: other users' tasks may be on it, so it is not
          * deleted; say what this run left there */
@@ -1440,7 +1452,7 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     double queued = r->queued_at_end >= 0 ? (double)r->queued_at_end : NAN;
     double in_flight = NAN;
     if (processed >= r->enqueued) in_flight = 0;
-    else if ((!r->ws.external || r->fw->inflight_keys) && r->in_flight_at_end >= 0)
+    else if ((!r->ws.external || r->inflight_lists > 0) && r->in_flight_at_end >= 0)
         in_flight = (double)r->in_flight_at_end;
     double rest = (double)(r->enqueued - processed) - queued;
     stats_add_number(o, "queued_at_end", queued);

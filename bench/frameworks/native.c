@@ -30,6 +30,62 @@ static int native_available(const struct fw_run *run, char *why, size_t n) {
     return 1;
 }
 
+/* --option native.reliable=1: tqworker --reliable (WORKER_SETUP.md,
+ * "Delivery guarantee"): each slot keeps what it took on a processing list
+ * of its own until the flush that counts it, so a killed worker's tasks are
+ * held there (in_flight_at_end, not lost) and requeued when it restarts. */
+static const char *const native_bools[] = {"0", "1", NULL};
+static const struct fw_option_def native_options[] = {
+    {.name = "reliable",
+     .description = "tqworker --reliable: a processing list per slot; a killed worker's tasks "
+                    "are held there (in flight, not lost) and requeued when it restarts",
+     .values = native_bools,
+     .default_value = "0"},
+    {.name = NULL},
+};
+
+static int native_reliable(const struct fw_run *run) {
+    const char *v = fw_option(run, "reliable");
+    return v && strcmp(v, "1") == 0;
+}
+
+static int native_validate(const struct fw_run *run, char *err, size_t errlen) {
+    if (!native_reliable(run)) return 0;
+    if (run->external) {
+        snprintf(err, errlen, "--option native.reliable=1 applies to the workers tqbench "
+                              "spawns; start external tqworkers with --reliable yourself");
+        return -1;
+    }
+    if (run->nqueues > 1) {
+        snprintf(err, errlen, "tqworker --reliable takes one queue, the scenario has %d",
+                 run->nqueues);
+        return -1;
+    }
+    if ((long)run->workers * run->concurrency > FW_INFLIGHT_KEYS_MAX) {
+        snprintf(err, errlen, "--option native.reliable=1 keeps a list per slot: %d workers x "
+                              "concurrency %d is more than the %d tqbench can account for",
+                 run->workers, run->concurrency, FW_INFLIGHT_KEYS_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* With reliable: every slot's processing list of the run's spawned workers
+ * (ids "<run>.w<i>", as bench/workers.c names them). */
+static int native_inflight_keys(const struct fw_run *run, const void *state,
+                                char (*keys)[TQ_KEY_MAX], int max) {
+    (void)state;
+    if (!native_reliable(run) || run->external) return 0;
+    int n = 0;
+    for (int w = 0; w < run->workers; w++) {
+        char id[TQ_NAME_MAX + 16];
+        snprintf(id, sizeof id, "%s.w%d", run->run_id, w);
+        for (int slot = 0; slot < run->concurrency && n < max; slot++)
+            if (tq_key_processing(keys[n], TQ_KEY_MAX, run->prefix, id, slot) >= 0) n++;
+    }
+    return n;
+}
+
 static int native_worker_argv(const struct fw_run *run, int index, const char *worker_id,
                               struct fw_argv *out, char *err, size_t errlen) {
     char bin[NATIVE_BIN_MAX], queues[FW_ARG_LEN];
@@ -58,7 +114,8 @@ static int native_worker_argv(const struct fw_run *run, int index, const char *w
         fw_argv_add(out, err, errlen, "%s", run->prefix) || fw_argv_add(out, err, errlen, "--id") ||
         fw_argv_add(out, err, errlen, "%s", worker_id) || fw_argv_add(out, err, errlen, "--run") ||
         fw_argv_add(out, err, errlen, "%s", run->run_id) ||
-        fw_env_add(out, err, errlen, "TQ_REDIS_URL=%s", run->redis_url))
+        fw_env_add(out, err, errlen, "TQ_REDIS_URL=%s", run->redis_url) ||
+        (native_reliable(run) && fw_argv_add(out, err, errlen, "--reliable")))
         return -1;
     return 0;
 }
@@ -84,9 +141,12 @@ const struct tq_framework tq_framework_native = {
     .client_enqueue_rate = NULL,
     .clean = NULL,
     /* every kind, retries and open loop; the v2 hooks' defaults are its
-     * protocol: one LPUSH per batch, P:run:<run>:stats, nothing in flight
-     * outside the queue, no per-run state */
+     * protocol: one LPUSH per batch, P:run:<run>:stats, no per-run state;
+     * nothing in flight outside the queue unless reliable */
     .caps = FW_CAP_ALL | FW_CAP_MULTI_QUEUE,
+    .validate = native_validate,
+    .inflight_keys = native_inflight_keys,
+    .options = native_options,
     .queue_order = "strict priority: each of tqworker's slots BRPOPs over its queues in --queue "
                    "order, so a queue is taken from only while those before it are empty",
 };

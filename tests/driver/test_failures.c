@@ -172,6 +172,48 @@ Test(driver, worker_killed_mid_run, .timeout = 90, .fini = drv_cleanup) {
     drv_fini(&d);
 }
 
+/* The same kill with --option native.reliable=1 (tqworker --reliable):
+ * what the killed worker held, and what it finished since its last flush,
+ * stay on its slots' processing lists, so nothing is lost: they are
+ * in_flight_at_end, and the lists are deleted with the run. */
+Test(driver, reliable_worker_killed_mid_run, .timeout = 90, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    struct tq_test_redis r;
+    redisContext *c = drv_redis_start_connected(&r);
+    char scen[400];
+    drv_write(&d, "t_sleepy.json", sleepy_scenario, scen, sizeof scen);
+    const char *args[] = {"run",      "--redis",      r.url, "--scenario", scen,
+                          "--option", "native.reliable=1", "--out", d.out, NULL};
+    pid_t drv = drv_start(&d, args);
+    pid_t w[2];
+    cr_assert_eq(drv_wait_worker_pids(c, w, 2, 15000), 2, "workers never registered");
+    tq_test_sleep_ms(1000);
+    cr_assert_gt(keys_matching(c, "tq:processing:*"), 0, "no processing list: not --reliable");
+    cr_assert_eq(kill(w[0], SIGKILL), 0);
+    char *log = drv_wait_expect(&d, drv, 15000, 1);
+    cJSON *j = drv_results_required(&d);
+    const cJSON *run = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "runs"), 0);
+    cr_assert_str_eq(drv_str(run, "status"), "failed");
+    cr_assert_str_eq(drv_str(drv_obj(drv_obj(run, "settings"), "options"), "reliable"), "1");
+    double counted = drv_num(run, "completed") + drv_num(run, "failed");
+    double queued = drv_num(run, "queued_at_end");
+    double held = drv_num(run, "in_flight_at_end");
+    cr_assert(held > 0 && held <= 100, "in_flight_at_end %g: the killed worker held 10 slots' "
+                                       "tasks and up to 100 ms of finished ones", held);
+    cr_assert_eq(drv_num(run, "lost"), 0, "lost %g with --reliable", drv_num(run, "lost"));
+    cr_assert_eq(counted + queued + held, drv_num(run, "enqueued"),
+                 "counted %g + queued %g + held %g != enqueued", counted, queued, held);
+    assert_pids_gone(j, 2);
+    cr_assert_eq(keys_matching(c, "tq:processing:*"), 0, "processing lists left");
+    cr_assert_eq(keys_matching(c, "tq:queue:*"), 0, "run queue left");
+    free(log);
+    cJSON_Delete(j);
+    redisFree(c);
+    drv_redis_stop(&r);
+    drv_fini(&d);
+}
+
 /* Starts a sleepy run, waits until it is well under way, sends SIGINT. */
 static void interrupt_run(struct drv *d, const char *redis_url, pid_t *kids, int *nkids) {
     char scen[400];
