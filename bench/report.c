@@ -164,6 +164,7 @@ static const size_t table_fields[] = {
     offsetof(struct run_figures, p99_us),
     offsetof(struct run_figures, worker_cpu_pct),
     offsetof(struct run_figures, worker_cpu_us_per_task),
+    offsetof(struct run_figures, redis_cpu_us_per_task),
     offsetof(struct run_figures, worker_rss_kb_peak),
     offsetof(struct run_figures, worker_pss_kb_peak),
 };
@@ -217,9 +218,11 @@ static void fmt_ratio(char *buf, size_t n, double a, double b) {
 void report_table(FILE *f, const char *scenario, const char *const *names, int nfw,
                   const struct run_figures *figs, int repeats) {
     fprintf(f, "\n%s%s\n", scenario, repeats > 1 ? " (medians of the ok repeats)" : "");
-    fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %10s %10s\n", "framework", "ok",
-            "tasks/s", "processing/s", "p50 ms", "p99 ms", "wrk CPU%", "CPU us/task", "peak RSS",
-            "peak PSS");
+    /* Redis CPU per task beside the workers': the frameworks differ most in
+     * what they make Redis do (Lua scripts, several keys per task) */
+    fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %11s %10s %10s\n", "framework", "ok",
+            "tasks/s", "processing/s", "p50 ms", "p99 ms", "wrk CPU%", "CPU us/task",
+            "Redis us/t", "peak RSS", "peak PSS");
     struct run_figures *m = calloc((size_t)(nfw > 0 ? nfw : 1), sizeof *m);
     if (!m) return;
     int imprecise = 0;
@@ -237,14 +240,15 @@ void report_table(FILE *f, const char *scenario, const char *const *names, int n
             fprintf(f, "  %-14s %5s %12s\n", names[i], ok, "failed");
             continue;
         }
-        char c[8][32];
-        fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %10s %10s\n", names[i], ok,
+        char c[9][32];
+        fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %11s %10s %10s\n", names[i], ok,
                 cell(c[0], sizeof c[0], "%.0f", m[i].tput_end_to_end, 1),
                 cell(c[1], sizeof c[1], "%.0f", m[i].tput_processing, 1),
                 cell(c[2], sizeof c[2], "%.2f", m[i].p50_us, 1000.0),
                 cell(c[3], sizeof c[3], "%.2f", m[i].p99_us, 1000.0),
                 cell(c[4], sizeof c[4], "%.1f", m[i].worker_cpu_pct, 1),
                 cell(c[5], sizeof c[5], "%.1f", m[i].worker_cpu_us_per_task, 1),
+                cell(c[8], sizeof c[8], "%.1f", m[i].redis_cpu_us_per_task, 1),
                 cell(c[6], sizeof c[6], "%.1f MB", m[i].worker_rss_kb_peak, 1024.0),
                 cell(c[7], sizeof c[7], "%.1f MB", m[i].worker_pss_kb_peak, 1024.0));
     }
@@ -255,15 +259,16 @@ void report_table(FILE *f, const char *scenario, const char *const *names, int n
     if (nfw > 1 && native >= 0 && m[native].ok) {
         for (int i = 0; i < nfw; i++) {
             if (i == native || !m[i].ok) continue;
-            char label[64], a[16], b[16], c[16], d[16], e[16];
+            char label[64], a[16], b[16], c[16], r[16], d[16], e[16];
             snprintf(label, sizeof label, "native/%s", names[i]);
             fmt_ratio(a, sizeof a, m[native].tput_end_to_end, m[i].tput_end_to_end);
             fmt_ratio(b, sizeof b, m[native].p99_us, m[i].p99_us);
             fmt_ratio(c, sizeof c, m[native].worker_cpu_us_per_task, m[i].worker_cpu_us_per_task);
+            fmt_ratio(r, sizeof r, m[native].redis_cpu_us_per_task, m[i].redis_cpu_us_per_task);
             fmt_ratio(d, sizeof d, m[native].worker_rss_kb_peak, m[i].worker_rss_kb_peak);
             fmt_ratio(e, sizeof e, m[native].worker_pss_kb_peak, m[i].worker_pss_kb_peak);
-            fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %10s %10s\n", label, "", a, "",
-                    "", b, "", c, d, e);
+            fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %11s %10s %10s\n", label, "",
+                    a, "", "", b, "", c, r, d, e);
         }
     }
     /* a framework's own client next to tqbench's C producer: both enqueue

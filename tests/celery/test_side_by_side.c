@@ -166,18 +166,21 @@ Test(celery, side_by_side, .timeout = 120, .fini = drv_cleanup) {
     cr_assert_str_eq(cel[0], "1/1");
     check_cell(nat[1], drv_num(tn, "end_to_end"), 1, 0.5 + 1e-9, "native tasks/s");
     check_cell(cel[1], drv_num(tc, "end_to_end"), 1, 0.5 + 1e-9, "celery tasks/s");
-    /* the ratio row: tasks/s, p99, CPU us/task, peak RSS and PSS of native
-     * over celery, as results.json's medians and as the two rows shown */
-    cr_assert_eq(table_row(log, "native/celery", ratio, 12), 5, "ratio row:\n%s", log);
+    /* the ratio row: tasks/s, p99, CPU us/task, Redis CPU us/task, peak RSS
+     * and PSS of native over celery, as results.json's medians and as the
+     * two rows shown */
+    cr_assert_eq(table_row(log, "native/celery", ratio, 12), 6, "ratio row:\n%s", log);
     check_ratio(ratio[0], median(j, "native", "throughput_end_to_end_per_s"),
                 median(j, "celery", "throughput_end_to_end_per_s"), "tasks/s");
     check_ratio(ratio[1], median(j, "native", "latency_end_to_end_p99_us"),
                 median(j, "celery", "latency_end_to_end_p99_us"), "p99");
     check_ratio(ratio[2], median(j, "native", "worker_cpu_us_per_task"),
                 median(j, "celery", "worker_cpu_us_per_task"), "CPU us/task");
-    check_ratio(ratio[3], median(j, "native", "worker_rss_kb_peak"),
+    check_ratio(ratio[3], median(j, "native", "redis_cpu_us_per_task"),
+                median(j, "celery", "redis_cpu_us_per_task"), "Redis us/task");
+    check_ratio(ratio[4], median(j, "native", "worker_rss_kb_peak"),
                 median(j, "celery", "worker_rss_kb_peak"), "peak RSS");
-    check_ratio(ratio[4], median(j, "native", "worker_pss_kb_peak"),
+    check_ratio(ratio[5], median(j, "native", "worker_pss_kb_peak"),
                 median(j, "celery", "worker_pss_kb_peak"), "peak PSS");
     /* Celery's prefork pool shares its interpreter's pages among its
      * processes: RSS summed over the pool counts them once per process,
