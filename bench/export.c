@@ -19,9 +19,10 @@ int export_parse_format(const char *name) {
 /* ---- tables ---- */
 
 /* The figures the tables show, in figure_defs' order. */
-static const int table_figs[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+static const int table_figs[] = {0, 1, 2, 3, 4, 5, 6, 7, 10, 8, 9};
 #define TABLE_FIGS (int)(sizeof table_figs / sizeof table_figs[0])
-#define TABLE_COLS (TABLE_FIGS + 3) /* framework, sweep, ok */
+#define TABLE_COLS (TABLE_FIGS + 4) /* framework, sweep, ok, the figures, vs native */
+#define COL_VS_NATIVE (TABLE_COLS - 1)
 #define CELL 128
 
 static void cell_value(char *buf, size_t n, const struct stat_summary *s, int decimals) {
@@ -34,8 +35,21 @@ static const char *str_at(const cJSON *o, const char *name) {
     return cJSON_IsString(s) ? s->valuestring : "";
 }
 
-/* One table row's cells: framework, sweep point, ok/runs, the figures. */
-static void row_cells(const struct figure_group *g, char cells[TABLE_COLS][CELL]) {
+/* The native group of g's scenario and sweep point, or NULL. */
+static const struct figure_group *native_of(const struct figure_group *all, int ng,
+                                            const struct figure_group *g) {
+    for (int k = 0; k < ng; k++)
+        if (strcmp(all[k].framework, "native") == 0 && strcmp(all[k].scenario, g->scenario) == 0 &&
+            strcmp(all[k].sweep_label, g->sweep_label) == 0)
+            return &all[k];
+    return NULL;
+}
+
+/* One table row's cells: framework, sweep point, ok/runs, the figures, and
+ * native's tasks/s over this framework's (as the terminal table's native/X
+ * rows: "55.8x"), "-" for native itself or without both medians. */
+static void row_cells(const struct figure_group *g, const struct figure_group *native,
+                      char cells[TABLE_COLS][CELL]) {
     snprintf(cells[0], CELL, "%s", g->framework);
     snprintf(cells[1], CELL, "%s", g->sweep_label);
     snprintf(cells[2], CELL, "%d/%d", g->ok, g->runs);
@@ -43,6 +57,12 @@ static void row_cells(const struct figure_group *g, char cells[TABLE_COLS][CELL]
         const struct figure_def *d = &figure_defs[table_figs[i]];
         cell_value(cells[3 + i], CELL, &g->fig[table_figs[i]], d->decimals);
     }
+    const struct stat_summary *mine = &g->fig[0], *base = native ? &native->fig[0] : NULL;
+    if (base && native != g && mine->n > 0 && base->n > 0 && mine->median > 0 &&
+        base->median > 0)
+        snprintf(cells[COL_VS_NATIVE], CELL, "%.3gx", base->median / mine->median);
+    else
+        snprintf(cells[COL_VS_NATIVE], CELL, "-");
 }
 
 /* Whether column c has a value in any row of the scenario: the sweep and
@@ -51,6 +71,10 @@ static int column_used(const struct figure_group *g, int ng, const char *scen, i
     for (int k = 0; k < ng; k++) {
         if (strcmp(g[k].scenario, scen) != 0) continue;
         if (c == 1 && g[k].sweep_label[0]) return 1;
+        if (c == COL_VS_NATIVE) {
+            if (strcmp(g[k].framework, "native") != 0 && native_of(g, ng, &g[k])) return 1;
+            continue;
+        }
         if (c >= 3 && g[k].fig[table_figs[c - 3]].n > 0) return 1;
     }
     return c == 0 || c == 2;
@@ -60,6 +84,7 @@ static void table_scenario(FILE *f, const struct figure_group *g, int ng, const 
                            int md) {
     const char *heads[TABLE_COLS] = {"framework", "sweep", "ok"};
     for (int i = 0; i < TABLE_FIGS; i++) heads[3 + i] = figure_defs[table_figs[i]].label;
+    heads[COL_VS_NATIVE] = "native/this tasks/s";
     int used[TABLE_COLS], width[TABLE_COLS];
     for (int c = 0; c < TABLE_COLS; c++) {
         used[c] = column_used(g, ng, scen, c);
@@ -68,7 +93,7 @@ static void table_scenario(FILE *f, const struct figure_group *g, int ng, const 
     char cells[TABLE_COLS][CELL];
     for (int k = 0; k < ng; k++) {
         if (strcmp(g[k].scenario, scen) != 0) continue;
-        row_cells(&g[k], cells);
+        row_cells(&g[k], native_of(g, ng, &g[k]), cells);
         for (int c = 0; c < TABLE_COLS; c++)
             if ((int)strlen(cells[c]) > width[c]) width[c] = (int)strlen(cells[c]);
     }
@@ -85,7 +110,7 @@ static void table_scenario(FILE *f, const struct figure_group *g, int ng, const 
     }
     for (int k = 0; k < ng; k++) {
         if (strcmp(g[k].scenario, scen) != 0) continue;
-        row_cells(&g[k], cells);
+        row_cells(&g[k], native_of(g, ng, &g[k]), cells);
         fputs(md ? "|" : " ", f);
         for (int c = 0; c < TABLE_COLS; c++)
             if (used[c]) fprintf(f, md ? " %*s |" : " %*s", c < 2 ? -width[c] : width[c], cells[c]);
