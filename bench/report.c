@@ -220,7 +220,7 @@ void report_table(FILE *f, const char *scenario, const char *const *names, int n
     fprintf(f, "\n%s%s\n", scenario, repeats > 1 ? " (medians of the ok repeats)" : "");
     /* Redis CPU per task beside the workers': the frameworks differ most in
      * what they make Redis do (Lua scripts, several keys per task) */
-    fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %11s %10s %10s\n", "framework", "ok",
+    fprintf(f, "  %-16s %5s %12s %12s %10s %10s %9s %11s %11s %10s %10s\n", "framework", "ok",
             "tasks/s", "processing/s", "p50 ms", "p99 ms", "wrk CPU%", "CPU us/task",
             "Redis us/t", "peak RSS", "peak PSS");
     struct run_figures *m = calloc((size_t)(nfw > 0 ? nfw : 1), sizeof *m);
@@ -232,16 +232,16 @@ void report_table(FILE *f, const char *scenario, const char *const *names, int n
         snprintf(ok, sizeof ok, "%d/%d", k, repeats);
         if (figs[(size_t)i * repeats].skipped) {
             /* run_admit: the framework cannot run what the scenario needs */
-            fprintf(f, "  %-14s %5s %12s (skipped_runs in results.json says why)\n", names[i],
+            fprintf(f, "  %-16s %5s %12s (skipped_runs in results.json says why)\n", names[i],
                     "-", "skipped");
             continue;
         }
         if (!m[i].ok) {
-            fprintf(f, "  %-14s %5s %12s\n", names[i], ok, "failed");
+            fprintf(f, "  %-16s %5s %12s\n", names[i], ok, "failed");
             continue;
         }
         char c[9][32];
-        fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %11s %10s %10s\n", names[i], ok,
+        fprintf(f, "  %-16s %5s %12s %12s %10s %10s %9s %11s %11s %10s %10s\n", names[i], ok,
                 cell(c[0], sizeof c[0], "%.0f", m[i].tput_end_to_end, 1),
                 cell(c[1], sizeof c[1], "%.0f", m[i].tput_processing, 1),
                 cell(c[2], sizeof c[2], "%.2f", m[i].p50_us, 1000.0),
@@ -267,7 +267,7 @@ void report_table(FILE *f, const char *scenario, const char *const *names, int n
             fmt_ratio(r, sizeof r, m[native].redis_cpu_us_per_task, m[i].redis_cpu_us_per_task);
             fmt_ratio(d, sizeof d, m[native].worker_rss_kb_peak, m[i].worker_rss_kb_peak);
             fmt_ratio(e, sizeof e, m[native].worker_pss_kb_peak, m[i].worker_pss_kb_peak);
-            fprintf(f, "  %-14s %5s %12s %12s %10s %10s %9s %11s %11s %10s %10s\n", label, "",
+            fprintf(f, "  %-16s %5s %12s %12s %10s %10s %9s %11s %11s %10s %10s\n", label, "",
                     a, "", "", b, "", c, r, d, e);
         }
     }
