@@ -982,6 +982,13 @@ static void settings_from_heartbeats(cJSON *set, const struct worker_set *ws) {
     cJSON_ReplaceItemInObject(set, "pool", pool ? cJSON_CreateString(pool) : cJSON_CreateNull());
     /* attach matched every worker on it */
     cJSON_AddStringToObject(set, "protocol", ws->n ? ws->w[0].protocol : "");
+    /* the framework and its version as the workers' heartbeats say it
+     * ("celery-5.2.6", "rq-1.13.0"; tqworker's own version for native) */
+    const char *version = ws->n && ws->w[0].version[0] ? ws->w[0].version : NULL;
+    for (int i = 1; version && i < ws->n; i++)
+        if (strcmp(ws->w[i].version, version) != 0) version = NULL;
+    cJSON_AddItemToObject(set, "framework_version",
+                          version ? cJSON_CreateString(version) : cJSON_CreateNull());
     cJSON_AddStringToObject(set, "worker_settings_from",
                             ws->external ? "heartbeats (--external)" : "heartbeats");
     cJSON *a = cJSON_AddArrayToObject(set, "per_worker");
@@ -992,6 +999,7 @@ static void settings_from_heartbeats(cJSON *set, const struct worker_set *ws) {
         stats_add_number(e, "concurrency", w->concurrency >= 0 ? w->concurrency : NAN);
         stats_add_number(e, "prefetch", w->prefetch >= 0 ? w->prefetch : NAN);
         cJSON_AddStringToObject(e, "protocol", w->protocol);
+        cJSON_AddStringToObject(e, "version", w->version);
         if (w->pool[0]) cJSON_AddStringToObject(e, "pool", w->pool);
         else cJSON_AddNullToObject(e, "pool");
         cJSON_AddItemToArray(a, e);

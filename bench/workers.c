@@ -302,13 +302,16 @@ void workers_describe(const struct worker_set *ws, char *buf, size_t n) {
 }
 
 /* What a worker runs with, not what the scenario asked, from the heartbeat
- * fields protocol, concurrency, prefetch, pool (f[0..3] of an HMGET). */
+ * fields protocol, concurrency, prefetch, pool, version (f[0..4] of an
+ * HMGET). */
 static void settings_from_reply(struct worker_proc *p, redisReply *const *f) {
     snprintf(p->protocol, sizeof p->protocol, "%s",
              f[0]->type == REDIS_REPLY_STRING ? f[0]->str : "");
     p->concurrency = field_count(f[1]);
     p->prefetch = field_count(f[2]);
     snprintf(p->pool, sizeof p->pool, "%s", f[3]->type == REDIS_REPLY_STRING ? f[3]->str : "");
+    snprintf(p->version, sizeof p->version, "%s",
+             f[4]->type == REDIS_REPLY_STRING ? f[4]->str : "");
 }
 
 int workers_settings_read(struct worker_set *ws, redisContext *c, char *err, size_t errlen) {
@@ -316,10 +319,11 @@ int workers_settings_read(struct worker_set *ws, redisContext *c, char *err, siz
         char key[TQ_KEY_MAX];
         tq_key_worker(key, sizeof key, ws->prefix, ws->w[i].id);
         redisReply *h =
-            tq_redis_command(c, err, errlen, "HMGET %s protocol concurrency prefetch pool", key);
+            tq_redis_command(c, err, errlen, "HMGET %s protocol concurrency prefetch pool version",
+                             key);
         cmd_count_add(ws->cmds, "hmget", 1);
         if (!h) return -1;
-        if (h->type == REDIS_REPLY_ARRAY && h->elements == 4)
+        if (h->type == REDIS_REPLY_ARRAY && h->elements == 5)
             settings_from_reply(&ws->w[i], h->element);
         freeReplyObject(h);
     }
@@ -357,14 +361,14 @@ static int scan_external(struct worker_set *ws, redisContext *c, const char *que
         tq_key_worker(key, sizeof key, ws->prefix, id->str);
         redisReply *h = tq_redis_command(c, err, errlen,
                                          "HMGET %s queues pid protocol concurrency prefetch pool "
-                                         "host started_us",
+                                         "version host started_us",
                                          key);
         cmd_count_add(ws->cmds, "hmget", 1);
         if (!h) {
             freeReplyObject(m);
             return -1;
         }
-        if (h->type == REDIS_REPLY_ARRAY && h->elements == 8 &&
+        if (h->type == REDIS_REPLY_ARRAY && h->elements == 9 &&
             h->element[0]->type == REDIS_REPLY_STRING && list_has(h->element[0]->str, queue)) {
             /* a heartbeat without the field is not taken for any protocol */
             const char *proto = h->element[2]->type == REDIS_REPLY_STRING ? h->element[2]->str : "";
@@ -379,7 +383,7 @@ static int scan_external(struct worker_set *ws, redisContext *c, const char *que
                     settings_from_reply(p, h->element + 2);
                     /* the process attached: workers_check fails the run
                      * when the heartbeat later names another one */
-                    inst_from_reply(p, h->element[1], h->element[6], h->element[7]);
+                    inst_from_reply(p, h->element[1], h->element[7], h->element[8]);
                 }
             }
         }

@@ -43,6 +43,7 @@ struct worker_proc {
     int concurrency, prefetch;
     char protocol[32];
     char pool[32];
+    char version[64];        /* the framework and its version, as the heartbeat says */
     /* the process its heartbeat names (fields pid, host, started_us), as
      * first seen: at attach (external) or at the first workers_check
      * (spawned). Another one later means two workers share the id. */

@@ -2,8 +2,9 @@
  * (issue "RQ, Sidekiq and BullMQ side by side"): `tqbench run --framework
  * all` on the throughput scenario gives one ok run and one table row per
  * framework that is not skipped, every registered framework is either run
- * or skipped with a reason, and each native/<framework> ratio row's tasks/s
- * equals the ratio of the two runs' figures in results.json. */
+ * or skipped with a reason, each run names its framework's version (from
+ * the heartbeats), and each native/<framework> ratio row's tasks/s equals
+ * the ratio of the two runs' figures in results.json. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -61,6 +62,15 @@ Test(all, side_by_side_rows_and_ratios, .timeout = 400, .fini = drv_cleanup) {
                          cJSON_IsString(cJSON_GetObjectItem(mine, "error"))
                              ? drv_str(mine, "error") : "");
         cr_assert_eq(drv_num(mine, "completed"), 300, "%s: exact count", fw);
+        /* the version its workers' heartbeats report ("celery-5.2.6";
+         * tqworker's own for native), for the report's facts */
+        const char *version = drv_str(drv_obj(mine, "settings"), "framework_version");
+        size_t family = strcspn(fw, "-");
+        if (strcmp(fw, "native") != 0)
+            cr_assert(strncmp(version, fw, family) == 0 && version[family] == '-',
+                      "%s: framework_version \"%s\"", fw, version);
+        else
+            cr_assert_gt(strlen(version), 0, "native: no framework_version");
         char cell[64];
         cr_assert_eq(first_cell(log, fw, cell, sizeof cell), 0, "no %s row:\n%s", fw, log);
         cr_assert_str_eq(cell, "1/1", "%s row: %s", fw, cell);
