@@ -298,8 +298,13 @@ else t_fail "worker: tq:workers still holds $n ids after SIGTERM"; fi
 if ! "$T_PY" -c 'import celery, redis' 2>/dev/null; then
   echo "SKIP: celery profile: python3-celery does not import under $T_PY"
 else
+  # the bench runs as an unprivileged uid (docker/tqbench-job), which may
+  # not reach a checkout under a private home (/root): a readable copy, as
+  # a file mounted into the container would be
+  cp "$SRC/tests/compose/smoke_small.json" "$T_TMP/smoke_small.json"
+  chmod 644 "$T_TMP/smoke_small.json"
   export TQ_WORKERS=1 TQ_FRAMEWORK=celery TQ_CONCURRENCY=4 TQ_HEALTH_TIMEOUT=60 \
-         TQ_SCENARIO=$SRC/tests/compose/smoke_small.json TQ_RESULTS=$T_TMP/results-celery
+         TQ_SCENARIO=$T_TMP/smoke_small.json TQ_RESULTS=$T_TMP/results-celery
   resolve "$T_TMP/celery.yaml" && local_args "$T_TMP/celery.yaml" celery-worker
   WORKDIR=$(awk '/^  celery-worker:/{s=1} s && /working_dir:/{print $2; exit}' "$T_TMP/celery.yaml")
   WORKDIR=${WORKDIR//\/opt\/tqbench/$OPT}
