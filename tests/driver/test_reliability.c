@@ -319,9 +319,11 @@ Test(reliability, embedded_redis_death_named, .timeout = 90, .fini = drv_cleanup
  * standalone worker without a reply: its watchdog drops them after
  * --brpop-timeout + 5 s and counts them in its heartbeat (pops_abandoned).
  * The run's results.json gives them (the difference of the heartbeats
- * read when the measured phase began and before the stop) next to `lost`,
- * and since a stopped Redis answered none of those pops, nothing is lost:
- * the run completes with exact counts after the stall. */
+ * read when the measured phase began and before the stop) next to `lost`.
+ * When Redis resumes it may still serve a dropped pop before it sees the
+ * socket closed, so up to one task per abandoned pop (prefetch 1) can be
+ * lost, as WORKER_SETUP.md says: then the run stalls and fails naming it,
+ * and `lost` is at most pops_abandoned; else it completes exactly. */
 Test(reliability, pops_abandoned_in_results, .timeout = 120, .fini = drv_cleanup) {
     struct drv d;
     struct tq_test_redis r;
@@ -342,7 +344,8 @@ Test(reliability, pops_abandoned_in_results, .timeout = 120, .fini = drv_cleanup
     /* open loop at 100 tasks/s for 16 s: the stall falls inside it */
     const char *args[] = {"run",     "--redis", r.url,   "--external", "--queue", "qs",
                           "--workers", "1",     "--scenario", "latency", "--rate", "100",
-                          "--tasks", "1600",    "--warmup", "0",        "--out", d.out, NULL};
+                          "--tasks", "1600",    "--warmup", "0",        "--stall-timeout",
+                          "15",      "--out",   d.out,     NULL};
     pid_t drv = drv_start(&d, args);
     cr_assert_gt(drv, 0);
     deadline = tq_test_now_ms() + 20000;
@@ -354,16 +357,27 @@ Test(reliability, pops_abandoned_in_results, .timeout = 120, .fini = drv_cleanup
     cr_assert_eq(kill(r.pid, SIGSTOP), 0, "cannot stop redis-server");
     tq_test_sleep_ms(6500);
     kill(r.pid, SIGCONT);
-    char *log = drv_wait_expect(&d, drv, 90000, 0);
-    free(log);
+    int rc = drv_wait(drv, 90000);
+    cr_assert(rc == 0 || rc == 1, "tqbench exited %d", rc);
     cJSON *j = drv_results_required(&d);
     const cJSON *run = first_run(j);
-    cr_assert_str_eq(drv_str(run, "status"), "ok");
-    cr_assert_eq(drv_num(run, "completed"), 1600);
-    cr_assert_eq(drv_num(run, "lost"), 0);
     double abandoned = drv_num(run, "pops_abandoned");
     cr_assert_geq(abandoned, 3, "pops_abandoned %.0f in results.json after a 6.5 s stall of "
                                 "a worker with 3 slots, want >= 3", abandoned);
+    double counted = drv_num(run, "completed") + drv_num(run, "failed");
+    double lost = drv_num(run, "lost");
+    cr_assert_eq(counted + drv_num(run, "queued_at_end") + lost, 1600,
+                 "counted %g + queued + lost %g != 1600", counted, lost);
+    if (rc == 0) {
+        cr_assert_str_eq(drv_str(run, "status"), "ok");
+        cr_assert_eq(drv_num(run, "completed"), 1600);
+        cr_assert_eq(lost, 0);
+    } else {
+        cr_assert_str_eq(drv_str(run, "status"), "failed");
+        cr_assert(strstr(drv_str(run, "error"), "stalled"), "error: %s", drv_str(run, "error"));
+        cr_assert(lost > 0 && lost <= abandoned, "lost %g with %g abandoned pops of one task",
+                  lost, abandoned);
+    }
     cJSON_Delete(j);
     cr_assert(drv_file_has(wlog, "a pop was in flight on the lost link"), "not logged");
     drv_stop(w);
