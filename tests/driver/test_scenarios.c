@@ -207,18 +207,35 @@ Test(sweep, burst_schedule_counts_and_times_agree) {
 
 /* --- the scenarios, small, against tqworker -------------------------------- */
 
-/* Runs tqbench on one scenario text (native), expecting want_rc; returns
- * results.json. */
-static cJSON *run_scenario(struct drv *d, const char *name, const char *text, int want_rc) {
+/* The checks of one small run: d for its log, j its results.json. */
+typedef void (*scen_checks)(const struct drv *d, const cJSON *j);
+
+/* One small run: tqbench on the scenario text (native, written as
+ * <name>.json in a private dir), which must exit 0, say nothing FAILED and
+ * write results.json; then check on them. */
+static void scen_run(const char *name, const char *text, scen_checks check) {
+    struct drv d;
+    drv_init(&d);
     char path[400], file[64];
     snprintf(file, sizeof file, "%s.json", name);
-    drv_write(d, file, text, path, sizeof path);
-    const char *args[] = {"run", "--scenario", path, "--framework", "native", "--out", d->out, NULL};
-    char *out = drv_run_expect(d, args, 180000, want_rc);
+    drv_write(&d, file, text, path, sizeof path);
+    const char *args[] = {"run", "--scenario", path, "--framework", "native", "--out", d.out, NULL};
+    char *out = drv_run_expect(&d, args, 180000, 0);
     /* a run that went well is not said to have failed */
-    if (want_rc == 0) cr_assert_null(strstr(out, "FAILED"), "output:\n%s", out);
+    cr_assert_null(strstr(out, "FAILED"), "output:\n%s", out);
     free(out);
-    return drv_results_required(d);
+    cJSON *j = drv_results_required(&d);
+    check(&d, j);
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+/* The first run of j, which went well. */
+static const cJSON *first_run_ok(const cJSON *j) {
+    const cJSON *r = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
+    cr_assert_str_eq(drv_str(r, "status"), "ok", "%s",
+                     cJSON_GetObjectItem(r, "error") ? drv_str(r, "error") : "");
+    return r;
 }
 
 /* The rows of results j, each with exact counts; returns how many, their
@@ -243,14 +260,8 @@ static int rows_exact(const cJSON *j, const char *param, double *values, int max
     return n;
 }
 
-Test(scen, latency_curve_one_row_per_point_and_a_knee, .timeout = 200) {
-    struct drv d;
-    drv_init(&d);
-    cJSON *j = run_scenario(&d, "lc",
-                            "{\"duration_s\": 0.3, \"warmup_tasks\": 50, \"probe_min_s\": 0.05, "
-                            "\"arrival\": \"rate\", \"sweep\": {\"param\": \"rate\", \"values\": "
-                            "[0.1, 0.3]}}",
-                            0);
+static void latency_curve_checks(const struct drv *d, const cJSON *j) {
+    (void)d;
     double v[8];
     cr_assert_eq(rows_exact(j, "rate", v, 8), 2);
     cr_assert_eq(v[0], 0.1);
@@ -271,17 +282,16 @@ Test(scen, latency_curve_one_row_per_point_and_a_knee, .timeout = 200) {
     cr_assert_geq(drv_num(knee, "value"), 0.1);
     cr_assert_eq(cJSON_GetArraySize(drv_obj(j, "summaries")), 2, "a summary per point");
     cr_assert_str_eq(drv_str(j, "status"), "ok");
-    cJSON_Delete(j);
-    drv_fini(&d);
 }
 
-Test(scen, latency_curve_far_above_capacity_stops_there_without_failing, .timeout = 200) {
-    struct drv d;
-    drv_init(&d);
-    cJSON *j = run_scenario(&d, "lc_over",
-                            "{\"duration_s\": 0.3, \"probe_min_s\": 0.05, \"arrival\": \"rate\", "
-                            "\"sweep\": {\"param\": \"rate\", \"values\": [0.2, 6, 12]}}",
-                            0);
+Test(scen, latency_curve_one_row_per_point_and_a_knee, .timeout = 200) {
+    scen_run("lc",
+             "{\"duration_s\": 0.3, \"warmup_tasks\": 50, \"probe_min_s\": 0.05, \"arrival\": "
+             "\"rate\", \"sweep\": {\"param\": \"rate\", \"values\": [0.1, 0.3]}}",
+             latency_curve_checks);
+}
+
+static void curve_over_checks(const struct drv *d, const cJSON *j) {
     double v[8];
     /* 6 x capacity ran (every task counted) and ended the curve: 12 never ran */
     cr_assert_eq(rows_exact(j, "rate", v, 8), 2);
@@ -295,19 +305,19 @@ Test(scen, latency_curve_far_above_capacity_stops_there_without_failing, .timeou
     cr_assert_eq(drv_num(stop, "value"), 6);
     cr_assert_eq(drv_num(stop, "repeat"), 1);
     cr_assert_str_eq(drv_str(j, "status"), "ok", "a curve's early stop fails nothing");
-    cr_assert(drv_file_has(d.log, "curve stopped at 6: saturated"), "the table says where it stopped");
-    cJSON_Delete(j);
-    drv_fini(&d);
+    cr_assert(drv_file_has(d->log, "curve stopped at 6: saturated"),
+              "the table says where it stopped");
 }
 
-Test(scen, scaling_workers_and_concurrency, .timeout = 200) {
-    struct drv d;
-    drv_init(&d);
-    drv_set_out(&d, "w");
-    cJSON *j = run_scenario(&d, "sw",
-                            "{\"tasks_capacity_s\": 0.05, \"probe_min_s\": 0.02, \"concurrency\": 1, "
-                            "\"sweep\": {\"param\": \"workers\", \"values\": [1, 2]}}",
-                            0);
+Test(scen, latency_curve_far_above_capacity_stops_there_without_failing, .timeout = 200) {
+    scen_run("lc_over",
+             "{\"duration_s\": 0.3, \"probe_min_s\": 0.05, \"arrival\": \"rate\", \"sweep\": "
+             "{\"param\": \"rate\", \"values\": [0.2, 6, 12]}}",
+             curve_over_checks);
+}
+
+static void scaling_workers_checks(const struct drv *d, const cJSON *j) {
+    (void)d;
     double v[8];
     cr_assert_eq(rows_exact(j, "workers", v, 8), 2);
     const cJSON *r;
@@ -320,20 +330,29 @@ Test(scen, scaling_workers_and_concurrency, .timeout = 200) {
         cr_assert_gt(drv_num(drv_obj(drv_obj(r, "resources"), "workers"), "cpu_us_per_task"), 0);
         i++;
     }
-    cJSON_Delete(j);
-    drv_set_out(&d, "c");
-    j = run_scenario(&d, "sc",
-                     "{\"tasks_capacity_s\": 0.05, \"probe_min_s\": 0.02, \"sweep\": {\"param\": "
-                     "\"concurrency\", \"values\": [1, 4]}}",
-                     0);
+}
+
+static void scaling_concurrency_checks(const struct drv *d, const cJSON *j) {
+    (void)d;
+    double v[8];
     cr_assert_eq(rows_exact(j, "concurrency", v, 8), 2);
-    i = 0;
+    const cJSON *r;
+    int i = 0;
     cJSON_ArrayForEach(r, drv_obj(j, "runs")) {
         cr_assert_eq(drv_num(drv_obj(r, "settings"), "concurrency"), v[i]);
         i++;
     }
-    cJSON_Delete(j);
-    drv_fini(&d);
+}
+
+Test(scen, scaling_workers_and_concurrency, .timeout = 200) {
+    scen_run("sw",
+             "{\"tasks_capacity_s\": 0.05, \"probe_min_s\": 0.02, \"concurrency\": 1, \"sweep\": "
+             "{\"param\": \"workers\", \"values\": [1, 2]}}",
+             scaling_workers_checks);
+    scen_run("sc",
+             "{\"tasks_capacity_s\": 0.05, \"probe_min_s\": 0.02, \"sweep\": {\"param\": "
+             "\"concurrency\", \"values\": [1, 4]}}",
+             scaling_concurrency_checks);
 }
 
 /* Redis keeps an element this large in a plain quicklist node of its own:
@@ -341,13 +360,8 @@ Test(scen, scaling_workers_and_concurrency, .timeout = 200) {
  * jemalloc size class (at most 25% above a request of this size). */
 #define REDIS_ELEMENT_OVERHEAD 64.0
 
-Test(scen, payload_sizes_redis_memory_per_queued_task, .timeout = 200) {
-    struct drv d;
-    drv_init(&d);
-    cJSON *j = run_scenario(&d, "ps",
-                            "{\"tasks_capacity_s\": 0.05, \"probe_min_s\": 0.02, \"sweep\": "
-                            "{\"param\": \"payload_bytes\", \"values\": [100, 100000]}}",
-                            0);
+static void payload_sizes_checks(const struct drv *d, const cJSON *j) {
+    (void)d;
     double v[8];
     cr_assert_eq(rows_exact(j, "payload_bytes", v, 8), 2);
     const cJSON *big = cJSON_GetArrayItem(drv_obj(j, "runs"), 1);
@@ -357,17 +371,17 @@ Test(scen, payload_sizes_redis_memory_per_queued_task, .timeout = 200) {
     cr_assert_eq(drv_num(m, "queued_tasks"), drv_num(big, "tasks"));
     cr_assert(fabs(per - want) <= 0.2 * want, "%.0f bytes per queued task, expected %.0f +- 20%%",
               per, want);
-    cJSON_Delete(j);
-    drv_fini(&d);
 }
 
-Test(scen, cold_start_times_in_order, .timeout = 200) {
-    struct drv d;
-    drv_init(&d);
-    cJSON *j = run_scenario(&d, "cs",
-                            "{\"tasks\": 50, \"arrival\": \"cold\", \"repeat\": 2, \"sweep\": "
-                            "{\"param\": \"workers\", \"values\": [1, 2]}}",
-                            0);
+Test(scen, payload_sizes_redis_memory_per_queued_task, .timeout = 200) {
+    scen_run("ps",
+             "{\"tasks_capacity_s\": 0.05, \"probe_min_s\": 0.02, \"sweep\": {\"param\": "
+             "\"payload_bytes\", \"values\": [100, 100000]}}",
+             payload_sizes_checks);
+}
+
+static void cold_start_checks(const struct drv *d, const cJSON *j) {
+    (void)d;
     double v[8];
     cr_assert_eq(rows_exact(j, "workers", v, 8), 4);
     /* repeat 1 up, repeat 2 down */
@@ -387,18 +401,18 @@ Test(scen, cold_start_times_in_order, .timeout = 200) {
     const cJSON *curve = cJSON_GetArrayItem(drv_obj(j, "curves"), 0);
     const cJSON *p0 = cJSON_GetArrayItem(drv_obj(curve, "points"), 0);
     cr_assert_eq(drv_num(drv_obj(p0, "cold_start_first_done_ms"), "n"), 2, "medians of 2 repeats");
-    cJSON_Delete(j);
-    drv_fini(&d);
 }
 
-Test(scen, multi_queue_per_queue_counts_and_strict_priority, .timeout = 200) {
-    struct drv d;
-    drv_init(&d);
-    cJSON *j = run_scenario(&d, "mq",
-                            "{\"tasks\": 2000, \"concurrency\": 2, \"queues\": [1, 1, 8]}", 0);
-    const cJSON *r = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
-    cr_assert_str_eq(drv_str(r, "status"), "ok", "%s",
-                     cJSON_GetObjectItem(r, "error") ? drv_str(r, "error") : "");
+Test(scen, cold_start_times_in_order, .timeout = 200) {
+    scen_run("cs",
+             "{\"tasks\": 50, \"arrival\": \"cold\", \"repeat\": 2, \"sweep\": {\"param\": "
+             "\"workers\", \"values\": [1, 2]}}",
+             cold_start_checks);
+}
+
+static void multi_queue_checks(const struct drv *d, const cJSON *j) {
+    (void)d;
+    const cJSON *r = first_run_ok(j);
     cr_assert_eq(drv_num(r, "completed"), 2000);
     const cJSON *qs = drv_obj(r, "queues");
     const cJSON *pq = drv_obj(qs, "per_queue");
@@ -417,21 +431,16 @@ Test(scen, multi_queue_per_queue_counts_and_strict_priority, .timeout = 200) {
     const cJSON *ord = drv_obj(qs, "order");
     cr_assert(strstr(drv_str(ord, "observed"), "strict priority"), "%s", drv_str(ord, "observed"));
     cr_assert(strstr(drv_str(ord, "documented"), "strict priority"));
-    cJSON_Delete(j);
-    drv_fini(&d);
 }
 
-Test(scen, burst_windows_and_recovery, .timeout = 200) {
-    struct drv d;
-    drv_init(&d);
-    cJSON *j = run_scenario(&d, "bu",
-                            "{\"duration_s\": 2, \"rate_fraction\": 0.05, \"probe_min_s\": 0.05, "
-                            "\"arrival\": \"rate\", \"burst\": {\"factor\": 20, \"every_s\": 2, "
-                            "\"at_s\": 0.8, \"length_s\": 0.3}}",
-                            0);
-    const cJSON *r = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
-    cr_assert_str_eq(drv_str(r, "status"), "ok", "%s",
-                     cJSON_GetObjectItem(r, "error") ? drv_str(r, "error") : "");
+Test(scen, multi_queue_per_queue_counts_and_strict_priority, .timeout = 200) {
+    scen_run("mq", "{\"tasks\": 2000, \"concurrency\": 2, \"queues\": [1, 1, 8]}",
+             multi_queue_checks);
+}
+
+static void burst_checks(const struct drv *d, const cJSON *j) {
+    (void)d;
+    const cJSON *r = first_run_ok(j);
     double base = drv_num(r, "offered_rate_per_s");
     /* the schedule's count: base x (2 s + 19 x 0.3 s of burst) */
     double want = ceil(base * (2 + 19 * 0.3));
@@ -459,6 +468,12 @@ Test(scen, burst_windows_and_recovery, .timeout = 200) {
     }
     cr_assert_gt(in_windows, 0);
     cr_assert_leq(in_windows, drv_num(r, "tasks"), "windows count no task twice");
-    cJSON_Delete(j);
-    drv_fini(&d);
+}
+
+Test(scen, burst_windows_and_recovery, .timeout = 200) {
+    scen_run("bu",
+             "{\"duration_s\": 2, \"rate_fraction\": 0.05, \"probe_min_s\": 0.05, \"arrival\": "
+             "\"rate\", \"burst\": {\"factor\": 20, \"every_s\": 2, \"at_s\": 0.8, \"length_s\": "
+             "0.3}}",
+             burst_checks);
 }
