@@ -16,7 +16,8 @@
  *
  * then a summary line. Exit 0 when nothing regressed, 1 when something did,
  * 2 when the inputs cannot be compared: unreadable, another schema_version,
- * different scenarios, a pair or a figure BASE has and NEW lacks. */
+ * different scenarios, a pair or a figure BASE has and NEW lacks (every
+ * such figure named on one line, before any row is printed). */
 #include "compare.h"
 
 #include <math.h>
@@ -167,23 +168,19 @@ static void print_row(const struct compare_opts *o, const struct figure_group *g
                fig, base, new_, change, spread, v);
 }
 
-/* Compares one pair; returns -1 (with why) when NEW lacks a figure BASE has. */
-static int compare_pair(const struct compare_opts *o, const struct figure_group *b,
-                        const struct figure_group *n, struct tally *t, char *why, size_t len) {
+/* Compares one pair (comparable() made sure NEW has every figure BASE has
+ * where NEW has an ok run). */
+static void compare_pair(const struct compare_opts *o, const struct figure_group *b,
+                         const struct figure_group *n, struct tally *t) {
     if (n->ok == 0) {
         print_row(o, b, "(all runs)", "ok", "failed", "-", "-", "failed");
         t->failed++;
-        return 0;
+        return;
     }
     for (int f = 0; f < FIGURE_COUNT; f++) {
         const struct figure_def *d = &figure_defs[f];
         const struct stat_summary *bs = &b->fig[f], *ns = &n->fig[f];
-        if (bs->n == 0) continue; /* BASE did not measure it: nothing to compare */
-        if (ns->n == 0) {
-            snprintf(why, len, "%s/%s%s%s: NEW has no %s (BASE does)", b->scenario, b->framework,
-                     b->sweep_label[0] ? " " : "", b->sweep_label, d->name);
-            return -1;
-        }
+        if (bs->n == 0 || ns->n == 0) continue; /* BASE did not measure it: nothing to compare */
         double change = bs->median != 0 ? (ns->median - bs->median) / fabs(bs->median) * 100
                         : ns->median == 0 ? 0 : (ns->median > 0 ? INFINITY : -INFINITY);
         const char *v = verdict(d, bs, ns, change, o->threshold_pct);
@@ -200,7 +197,32 @@ static int compare_pair(const struct compare_opts *o, const struct figure_group 
         else if (strcmp(v, "improvement") == 0) t->improvements++;
         else if (strncmp(v, "no change", 9) == 0) t->unchanged++;
     }
-    return 0;
+}
+
+/* The figures BASE has and NEW lacks in pairs where NEW has an ok run,
+ * "rq: a, b; native rate=0.5: c" into why; how many. Checked before any
+ * row is printed, so a table is never cut short by one. */
+static int figures_missing(const struct figure_group *b, int nb, const struct figure_group *n,
+                           int nn, char *why, size_t len) {
+    int missing = 0;
+    why[0] = 0;
+    for (int i = 0; i < nb; i++) {
+        const struct figure_group *ng = find_group(n, nn, &b[i]);
+        if (b[i].ok == 0 || !ng || ng->ok == 0) continue;
+        int here = 0;
+        for (int f = 0; f < FIGURE_COUNT; f++) {
+            if (b[i].fig[f].n == 0 || ng->fig[f].n > 0) continue;
+            size_t at = strlen(why);
+            if (here++ > 0)
+                snprintf(why + at, len - at, ", %s", figure_defs[f].name);
+            else
+                snprintf(why + at, len - at, "%s%s/%s%s%s: %s", missing ? "; " : "",
+                         b[i].scenario, b[i].framework, b[i].sweep_label[0] ? " " : "",
+                         b[i].sweep_label, figure_defs[f].name);
+            missing++;
+        }
+    }
+    return missing;
 }
 
 /* Checks that the two documents can be compared; 0, or -1 with why. */
@@ -233,6 +255,11 @@ static int comparable(const cJSON *bd, const cJSON *nd, const struct figure_grou
                  b[i].sweep_label[0] ? " " : "", b[i].sweep_label,
                  skip ? " (skipped there: " : "", skip ? skip : "");
         if (skip) snprintf(why + strlen(why), len - strlen(why), ")");
+        return -1;
+    }
+    char lack[1024];
+    if (figures_missing(b, nb, n, nn, lack, sizeof lack) > 0) {
+        snprintf(why, len, "figure(s) BASE has and NEW lacks: %s", lack);
         return -1;
     }
     return 0;
@@ -272,11 +299,7 @@ int compare_main(int argc, char **argv) {
         const struct figure_group *ng = find_group(n, nn, &b[i]);
         if (b[i].ok == 0 || !ng) continue; /* BASE measured nothing there */
         pairs++;
-        if (compare_pair(&o, &b[i], ng, &t, err, sizeof err) != 0) {
-            fflush(stdout);
-            fprintf(stderr, "tqbench compare: cannot compare %s with %s: %s\n", fb, fn, err);
-            goto out;
-        }
+        compare_pair(&o, &b[i], ng, &t);
     }
     int bad = t.regressions + t.failed;
     printf("%s%s: %d figure(s) of %d pair(s): %d regression(s), %d improvement(s), %d "

@@ -159,9 +159,29 @@ static double interval_pct(int64_t delta_us, int64_t interval_us) {
                            : NAN;
 }
 
-static void monitor_sample(struct monitor *m, int first) {
+/* A run's final sample shorter than this share of the sampling period is
+ * merged into the one before (timeline.h): its CPU% would be mostly noise. */
+#define FINAL_SAMPLE_MIN_SHARE 0.5
+
+/* Raises the roles' CPU% peaks to the timeline's last sample. */
+static void peaks_from_last(struct monitor *m) {
+    const struct timeline_point *pt = &m->timeline.p[m->timeline.n - 1];
+    struct role_usage *roles[TIMELINE_ROLES] = {&m->workers, &m->redis, &m->driver};
+    for (int r = 0; r < TIMELINE_ROLES; r++)
+        if (!isnan(pt->cpu_pct[r]) && pt->cpu_pct[r] > roles[r]->cpu_pct_peak)
+            roles[r]->cpu_pct_peak = pt->cpu_pct[r];
+}
+
+/* One sample. first: the baseline (nothing recorded); final: the run's
+ * end, which merges a short last interval into the sample before, its
+ * peaks taken from the merged sample. */
+static void monitor_sample(struct monitor *m, int first, int final) {
     int64_t now = tq_clock_mono_us();
     int64_t interval = now - m->last_mono_us;
+    int merge = final && m->timeline.n > 0 &&
+                (double)interval < FINAL_SAMPLE_MIN_SHARE * m->sample_ms * 1000.0;
+    /* the short interval's own CPU% is no peak: the merged sample's is */
+    int64_t peak_interval = merge ? 0 : interval;
     /* this sample for the timeline: a role not read stays NAN */
     struct timeline_point pt;
     timeline_point_init(&pt, (double)(now - m->begin_mono_us) / 1e6);
@@ -197,7 +217,7 @@ static void monitor_sample(struct monitor *m, int first) {
             pss = pss >= 0 && u.pss_kb >= 0 ? pss + u.pss_kb : -1;
         }
         if (!first && seen) {
-            role_sample(&m->workers, cpu_delta, interval, rss, pss);
+            role_sample(&m->workers, cpu_delta, peak_interval, rss, pss);
             pt.cpu_pct[TIMELINE_WORKERS] = interval_pct(cpu_delta, interval);
             pt.rss_kb[TIMELINE_WORKERS] = (double)rss;
         }
@@ -221,7 +241,7 @@ static void monitor_sample(struct monitor *m, int first) {
     }
     int64_t d;
     if (have_redis && cpu_track_read(&m->redis_cpu, &u, &m->redis, &d) && !first) {
-        role_sample(&m->redis, d, interval, u.rss_kb, -1);
+        role_sample(&m->redis, d, peak_interval, u.rss_kb, -1);
         pt.cpu_pct[TIMELINE_REDIS] = interval_pct(d, interval);
         pt.rss_kb[TIMELINE_REDIS] = (double)u.rss_kb;
     }
@@ -229,27 +249,31 @@ static void monitor_sample(struct monitor *m, int first) {
     if (tq_proc_self(&u) == 0) {
         role_place(&m->driver, 0, &u.cpus_seen);
         if (cpu_track_read(&m->driver_cpu, &u, &m->driver, &d) && !first) {
-            role_sample(&m->driver, d, interval, u.rss_kb, -1);
+            role_sample(&m->driver, d, peak_interval, u.rss_kb, -1);
             pt.cpu_pct[TIMELINE_DRIVER] = interval_pct(d, interval);
             pt.rss_kb[TIMELINE_DRIVER] = (double)u.rss_kb;
         }
     }
-    if (!first) timeline_add(&m->timeline, &pt);
+    if (!first && timeline_add(&m->timeline, &pt) == 0 && merge &&
+        timeline_merge_last(&m->timeline) == 0)
+        peaks_from_last(m);
 
     struct tq_cpu_times t;
     if (tq_cpu_times_read(&t) == 0) {
-        if (!first) {
+        if (!first && !merge) {
             double pct = tq_cpu_times_busy_pct(&m->mach_last, &t);
             if (pct > m->machine_pct_peak) m->machine_pct_peak = pct;
-        } else {
+        } else if (first) {
             m->mach_begin = t;
         }
+        /* a merged final sample's machine CPU is no peak of its own: the
+         * machine's average (begin to last) still counts it */
         m->mach_last = t;
     }
     m->last_mono_us = now;
 }
 
-static void on_timer(uv_timer_t *t) { monitor_sample(t->data, 0); }
+static void on_timer(uv_timer_t *t) { monitor_sample(t->data, 0, 0); }
 
 static struct worker_beat *beats_alloc(int n) {
     return calloc((size_t)(n > 0 ? n : 1), sizeof(struct worker_beat));
@@ -283,7 +307,7 @@ int monitor_begin(struct monitor *m, struct evloop *ev, int sample_ms, struct wo
     }
     m->redis_cpu = m->driver_cpu = (struct cpu_track){-1, 0};
     m->begin_mono_us = m->last_mono_us = tq_clock_mono_us();
-    monitor_sample(m, 1);
+    monitor_sample(m, 1, 0);
     m->begin_mono_us = m->last_mono_us;
     uv_timer_init(&ev->loop, &m->timer);
     m->timer.data = m;
@@ -294,7 +318,7 @@ int monitor_begin(struct monitor *m, struct evloop *ev, int sample_ms, struct wo
 
 void monitor_end(struct monitor *m) {
     if (!m->active) return;
-    monitor_sample(m, 0);
+    monitor_sample(m, 0, 1);
     uv_timer_stop(&m->timer);
     uv_close((uv_handle_t *)&m->timer, NULL);
     uv_run(&m->ev->loop, UV_RUN_NOWAIT); /* let the close complete */

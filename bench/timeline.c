@@ -33,6 +33,27 @@ int timeline_add(struct timeline *tl, const struct timeline_point *pt) {
     return 0;
 }
 
+/* The interval sample i covers: from the previous sample, the first from 0. */
+static double interval_s(const struct timeline *tl, int i) {
+    return tl->p[i].t_s - (i > 0 ? tl->p[i - 1].t_s : 0);
+}
+
+int timeline_merge_last(struct timeline *tl) {
+    if (tl->n < 2) return -1;
+    struct timeline_point *a = &tl->p[tl->n - 2];
+    const struct timeline_point *b = &tl->p[tl->n - 1];
+    double wa = interval_s(tl, tl->n - 2), wb = interval_s(tl, tl->n - 1);
+    for (int r = 0; r < TIMELINE_ROLES; r++) {
+        if (isnan(a->cpu_pct[r])) a->cpu_pct[r] = b->cpu_pct[r];
+        else if (!isnan(b->cpu_pct[r]) && wa + wb > 0)
+            a->cpu_pct[r] = (a->cpu_pct[r] * wa + b->cpu_pct[r] * wb) / (wa + wb);
+        if (!isnan(b->rss_kb[r])) a->rss_kb[r] = b->rss_kb[r];
+    }
+    a->t_s = b->t_s;
+    tl->n--;
+    return 0;
+}
+
 static void add_value(cJSON *a, double v) {
     cJSON_AddItemToArray(a, isnan(v) ? cJSON_CreateNull() : cJSON_CreateNumber(v));
 }

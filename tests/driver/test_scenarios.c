@@ -260,6 +260,19 @@ static int rows_exact(const cJSON *j, const char *param, double *values, int max
     return n;
 }
 
+/* Run r's resource timeline ends on a sample of at least half an interval:
+ * a shorter final one was merged into the one before (its CPU% is noise). */
+static void timeline_ends_whole(const cJSON *r) {
+    const cJSON *tl = drv_obj(drv_obj(r, "resources"), "timeline"), *t = drv_obj(tl, "t_s");
+    int n = cJSON_GetArraySize(t);
+    cr_assert_geq(n, 2, "a run of seconds has several samples");
+    double last = cJSON_GetArrayItem(t, n - 1)->valuedouble;
+    double prev = cJSON_GetArrayItem(t, n - 2)->valuedouble;
+    cr_assert_geq(last - prev, 0.5 * drv_num(tl, "interval_ms") / 1e3,
+                  "the last sample covers %g s of a %g ms interval", last - prev,
+                  drv_num(tl, "interval_ms"));
+}
+
 static void latency_curve_checks(const struct drv *d, const cJSON *j) {
     (void)d;
     double v[8];
@@ -468,6 +481,7 @@ static void burst_checks(const struct drv *d, const cJSON *j) {
     }
     cr_assert_gt(in_windows, 0);
     cr_assert_leq(in_windows, drv_num(r, "tasks"), "windows count no task twice");
+    timeline_ends_whole(r);
 }
 
 Test(scen, burst_windows_and_recovery, .timeout = 200) {

@@ -168,3 +168,19 @@ Test(compare, bad_threshold_exits_2) {
     cr_assert(strstr(out, "--threshold must be a percentage"), "%s", out);
     free(out);
 }
+
+Test(compare, figure_base_has_and_new_lacks_exits_2_naming_it) {
+    /* repeats_lacking.json: repeats.json without rq's end-to-end p99 */
+    char *out;
+    cr_assert_eq(compare(&out, "repeats.json", "repeats_lacking.json", NULL, NULL), 2, "%s", out);
+    cr_assert(strstr(out, "figure(s) BASE has and NEW lacks: throughput/rq: "
+                          "latency_end_to_end_p99_us"), "%s", out);
+    /* one clear line before any row: no table cut short */
+    cr_assert_null(strstr(out, "throughput_end_to_end_per_s"), "%s", out);
+    cr_assert_null(strstr(out, "OK: "), "%s", out);
+    free(out);
+    /* the other way round a figure only NEW has is not compared, and not an error */
+    cr_assert_eq(compare(&out, "repeats_lacking.json", "repeats.json", NULL, NULL), 0, "%s", out);
+    cr_assert(strstr(out, "OK: 21 figure(s) of 2 pair(s)"), "%s", out);
+    free(out);
+}
