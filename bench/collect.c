@@ -133,6 +133,26 @@ int latency_collect(redisContext *c, const char *prefix, const char *run_id,
     return 0;
 }
 
+int latency_worker_firsts(redisContext *c, const char *prefix, const char *run_id,
+                          const char *worker_id, int64_t *first_start_us, int64_t *first_done_us,
+                          char *err, size_t errlen) {
+    char key[TQ_KEY_MAX], fs[TQ_NAME_MAX + 32], fd[TQ_NAME_MAX + 32];
+    tq_key_run_hist(key, sizeof key, prefix, run_id);
+    snprintf(fs, sizeof fs, "%s:%s", worker_id, TQ_HIST_FIELD_FIRST_START);
+    snprintf(fd, sizeof fd, "%s:%s", worker_id, TQ_HIST_FIELD_FIRST_DONE);
+    *first_start_us = *first_done_us = 0;
+    redisReply *r = tq_redis_command(c, err, errlen, "HMGET %s %s %s", key, fs, fd);
+    if (!r) return -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+        int64_t *out[2] = {first_start_us, first_done_us};
+        for (int i = 0; i < 2; i++)
+            if (r->element[i]->type == REDIS_REPLY_STRING && atoll(r->element[i]->str) > 0)
+                *out[i] = atoll(r->element[i]->str);
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
 cJSON *hist_to_json(const tq_hist *h) {
     cJSON *o = cJSON_CreateObject();
     static const struct {

@@ -39,6 +39,13 @@ long latency_covered(const struct run_latency *l);
  * with err when Redis failed (malformed entries are counted, not fatal). */
 int latency_collect(redisContext *c, const char *prefix, const char *run_id,
                     struct run_latency *l, char *err, size_t errlen);
+/* One worker's own first_start_us and first_done_us from the run's hist
+ * hash (fields "<worker_id>:..."; 0 when absent: a worker that ran no task,
+ * or latency that came as stamps). Returns 0, or -1 with err when Redis
+ * failed. */
+int latency_worker_firsts(redisContext *c, const char *prefix, const char *run_id,
+                          const char *worker_id, int64_t *first_start_us, int64_t *first_done_us,
+                          char *err, size_t errlen);
 /* {p50, p90, p95, p99, p999, max, mean, min, count, out_of_range} in µs;
  * with nothing recorded (count 0) every figure but the counts is null:
  * nothing measured is never written as 0. Also "percentiles": the

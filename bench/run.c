@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cleanup.h"
+#include "coldstart.h"
 #include "collect.h"
 #include "fw_options.h"
 #include "monitor.h"
@@ -87,8 +88,10 @@ struct run_ctx {
     /* Redis's used_memory around the measured backlog's enqueue (backlog,
      * cold): before, and with the whole backlog queued; -1 unknown */
     long long mem_before, mem_queued;
-    /* cold start (wall µs): the spawn, every worker's first heartbeat */
-    int64_t spawn_wall_us, heartbeats_wall_us;
+    /* cold start: the first spawn (wall µs); its figures (coldstart.h),
+     * read back at the collect, NULL until then */
+    int64_t spawn_wall_us;
+    cJSON *cold;
     /* several queues (scenario "queues"): queue i's tasks are the sub-run
      * sub[i] = "<run>-q<i>" on qkey[i]; the run's counters and latency are
      * their sums (run_counters, collect_latency); each one's own figures
@@ -1197,31 +1200,40 @@ static int cold_enqueue(struct run_ctx *r) {
 static int cold_measure(struct run_ctx *r) {
     struct bench *b = r->b;
     const struct config *cfg = b->cfg;
-    /* the health check polls: each worker's own beat_us says when its
-     * first heartbeat was written (a second one could only have come in
-     * the last poll's 50 ms), the latest of them when all had one */
-    r->heartbeats_wall_us = tq_clock_wall_us();
-    int64_t latest = 0;
-    for (int i = 0; i < r->ws.n; i++) {
-        char key[TQ_KEY_MAX], err[256];
-        tq_key_worker(key, sizeof key, r->fr.prefix, r->ws.w[i].id);
-        redisReply *rep = tq_redis_command(b->c, err, sizeof err, "HGET %s beat_us", key);
-        cmd_count_add(&b->cmds, "hget", 1);
-        int64_t v = rep && rep->type == REDIS_REPLY_STRING ? atoll(rep->str) : 0;
-        if (rep) freeReplyObject(rep);
-        if (v <= 0) {
-            latest = 0;
-            break;
-        }
-        if (v > latest) latest = v;
-    }
-    if (latest > r->spawn_wall_us && latest < r->heartbeats_wall_us) r->heartbeats_wall_us = latest;
+    /* each worker's spawn and first beat_us were noted by workers_spawn
+     * and the health check (workers.h) */
     r->clock_start_wall_us = r->spawn_wall_us;
     workers_abandoned_mark(&r->ws, b->c);
     monitor_begin(&r->mon, &b->ev, cfg->sample_ms, &r->ws, b->redis.pid, b->c, cfg->prefix, 0);
     r->measured = 1;
     int64_t deadline = tq_clock_mono_us() + (int64_t)(r->s->timeout_s * 1e6);
     return wait_done(r, r->fr.run_id, r->tasks, NULL, deadline, 1);
+}
+
+/* A cold start's figures (coldstart.h): each worker's spawn and first beat,
+ * its own first task started and done from its histogram snapshot. */
+static void cold_collect(struct run_ctx *r) {
+    struct cold_worker *cw = calloc((size_t)(r->ws.n > 0 ? r->ws.n : 1), sizeof *cw);
+    if (!cw) return;
+    for (int i = 0; i < r->ws.n; i++) {
+        const struct worker_proc *p = &r->ws.w[i];
+        char err[256];
+        cw[i] = (struct cold_worker){.id = p->id, .spawn_us = p->spawn_wall_us,
+                                     .beat_us = p->first_beat_us};
+        if (latency_worker_firsts(r->b->c, r->fr.prefix, r->fr.run_id, p->id, &cw[i].start_us,
+                                  &cw[i].done_us, err, sizeof err) != 0)
+            tq_warn("run %s: worker %s's first task: %s", r->fr.run_id, p->id, err);
+        cmd_count_add(&r->b->cmds, "hmget", 1);
+    }
+    const struct run_latency *lat = &r->lat;
+    struct cold_run run = {.spawn_us = r->spawn_wall_us};
+    if (r->have_lat) {
+        run.first_start_us = lat->first_start_us;
+        run.first_done_us = lat->first_done_us;
+        run.last_done_us = lat->last_done_us;
+    }
+    r->cold = coldstart_json(cw, r->ws.n, &run);
+    free(cw);
 }
 
 /* The phases up to a complete measured phase. Returns 0, or -1 with r->err;
@@ -1399,6 +1411,7 @@ static int run_collect(struct run_ctx *r, int rc) {
                                     sizeof err) != 0)
                     r->have_sub_lat = 0;
         }
+        if (r->s->arrival == ARRIVAL_COLD && !r->ws.external) cold_collect(r);
         beats_end(r, rc);
         if (rc == 0 && r->completed + r->failed > r->tasks)
             rc = fail(r, "counted %ld tasks but %ld were enqueued: duplicates",
@@ -1505,21 +1518,10 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     }
     if (r->nsub) cJSON_AddItemToObject(o, "queues", queues_json(r));
     if (r->bt) cJSON_AddItemToObject(o, "bursts", burst_json(r));
-    if (s->arrival == ARRIVAL_COLD) {
-        /* from the spawn, in ms (the workers' own wall clocks, as latency) */
-        cJSON *cs = cJSON_AddObjectToObject(o, "cold_start_ms");
-        double t0 = (double)r->spawn_wall_us;
-        int have = r->have_lat && r->spawn_wall_us > 0;
-        stats_add_number(cs, "heartbeats", r->heartbeats_wall_us > 0 && r->spawn_wall_us > 0
-                                               ? ((double)r->heartbeats_wall_us - t0) / 1e3 : NAN);
-        stats_add_number(cs, "first_start", have && lat->first_start_us > 0
-                                                ? ((double)lat->first_start_us - t0) / 1e3 : NAN);
-        stats_add_number(cs, "first_done", have && lat->first_done_us > 0
-                                               ? ((double)lat->first_done_us - t0) / 1e3 : NAN);
-        stats_add_number(cs, "drained", have && lat->last_done_us > 0
-                                            ? ((double)lat->last_done_us - t0) / 1e3 : NAN);
-        cJSON_AddStringToObject(cs, "heartbeats_is",
-                                "until every worker's first heartbeat (the latest beat_us)");
+    if (r->cold) {
+        /* per worker from its spawn, in ms (the workers' own wall clocks, as latency) */
+        cJSON_AddItemToObject(o, "cold_start_ms", r->cold);
+        r->cold = NULL;
     }
 
     /* what was not measured is null (NAN here), never 0 */
@@ -1714,6 +1716,7 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
     if (r->measured) monitor_free(&r->mon);
     if (r->have_lat) latency_free(&r->lat);
     burst_track_free(r->bt);
+    cJSON_Delete(r->cold); /* not NULL only when no record took it */
     for (int i = 0; i < r->nsub && r->have_lat; i++) latency_free(&r->sub_lat[i]);
     workers_free(&r->ws);
     free(r);

@@ -99,6 +99,7 @@ int workers_spawn(struct worker_set *ws, const struct tq_framework *fw, const st
                                      .die_with_parent = 1,
                                      .cpus = cpus};
         char serr[256];
+        p->spawn_wall_us = tq_clock_wall_us();
         if (tq_spawn(av->argv, &opts, &p->pid, serr, sizeof serr) != 0) {
             snprintf(err, errlen, "cannot start worker %s of %s: %s", p->id, fw->name, serr);
             ws->n--;
@@ -133,24 +134,37 @@ static struct worker_proc *reap_exited(struct worker_set *ws) {
 
 /* Pipelined EXISTS of every heartbeat: fills alive[i]. Returns 0, or -1 with
  * err when Redis did not answer. */
+/* Which heartbeats exist (EXISTS: a heartbeat without beat_us counts too),
+ * and the beat_us of each the first time it is seen (HGET, pipelined). */
 static int heartbeats_exist(struct worker_set *ws, redisContext *c, int *alive, char *err,
                             size_t errlen) {
     char key[TQ_KEY_MAX];
     for (int i = 0; i < ws->n; i++) {
         tq_key_worker(key, sizeof key, ws->prefix, ws->w[i].id);
         redisAppendCommand(c, "EXISTS %s", key);
+        redisAppendCommand(c, "HGET %s beat_us", key);
     }
     cmd_count_add(ws->cmds, "exists", ws->n);
-    int rc = 0;
-    for (int i = 0; i < ws->n; i++) {
+    cmd_count_add(ws->cmds, "hget", ws->n);
+    int rc = 0, first_seen = 0;
+    for (int i = 0; i < 2 * ws->n; i++) {
+        struct worker_proc *p = &ws->w[i / 2];
         redisReply *r = NULL;
         if (tq_redis_get_reply(c, (void **)&r) != REDIS_OK || !r) {
             snprintf(err, errlen, "Redis: %s", c->err ? c->errstr : "no reply to EXISTS");
             return -1; /* the connection is unusable now */
         }
-        if (r->type == REDIS_REPLY_INTEGER) alive[i] = r->integer > 0;
-        else {
+        if (i % 2 == 1) {
+            /* only at the poll that first saw it: a later beat_us is no
+             * first beat */
+            if (first_seen && r->type == REDIS_REPLY_STRING && atoll(r->str) > 0)
+                p->first_beat_us = atoll(r->str);
+        } else if (r->type == REDIS_REPLY_INTEGER) {
+            first_seen = !alive[i / 2] && r->integer > 0;
+            alive[i / 2] = r->integer > 0;
+        } else {
             snprintf(err, errlen, "EXISTS: %s", r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+            first_seen = 0;
             rc = -1;
         }
         freeReplyObject(r);

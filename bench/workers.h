@@ -33,6 +33,11 @@ struct worker_proc {
     int running;             /* spawned: 1 until reaped */
     int status;              /* wait status once reaped */
     char log[FW_PATH_MAX];   /* spawned: stdout+stderr file */
+    int64_t spawn_wall_us;   /* spawned: just before its fork (wall clock), 0 external */
+    /* spawned: the beat_us of its heartbeat when the health check first saw
+     * it (the worker's own stamp of its first beat: the check polls every
+     * 50 ms, far within one heartbeat interval); 0 when it carries none */
+    int64_t first_beat_us;
     /* what its heartbeats showed (workers_beats_read), for the interval */
     int64_t beat_last_us;    /* latest beat_us read, 0 none */
     int64_t beat_gap_us;     /* smallest gap seen between two of its beats, 0 none */
@@ -78,9 +83,10 @@ void workers_init(struct worker_set *ws, const char *prefix, int external);
  * workers_stop). */
 int workers_spawn(struct worker_set *ws, const struct tq_framework *fw, const struct fw_run *run,
                   const cpu_set_t *cpus, const char *log_dir, char *err, size_t errlen);
-/* Waits until every spawned worker's heartbeat exists. Returns 0; -1 with
- * err on timeout (naming the missing ids), on a worker that exited, or when
- * interrupted (ev's signal). */
+/* Waits until every spawned worker's heartbeat exists, noting each one's
+ * first beat_us (first_beat_us). Returns 0; -1 with err on timeout (naming
+ * the missing ids), on a worker that exited, or when interrupted (ev's
+ * signal). */
 /* Reads what each worker's heartbeat says it runs with (protocol,
  * concurrency, prefetch, pool) into ws->w[i]: for spawned workers, whose
  * framework may turn the scenario's settings into its own (Celery's prefetch

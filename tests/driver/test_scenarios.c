@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "coldstart.h"
 #include "driver_harness.h"
 #include "scenario.h"
 #include "schedule.h"
@@ -203,6 +204,52 @@ Test(sweep, burst_schedule_counts_and_times_agree) {
     struct schedule flat = {.rate = 100};
     cr_assert_float_eq(schedule_count(&flat, 2.5), 250, 1e-9);
     cr_assert_float_eq(schedule_time(&flat, 250), 2.5, 1e-9);
+}
+
+/* A figure of a cold start's object: o.<what>.<which>. */
+static double cold_fig(const cJSON *o, const char *what, const char *which) {
+    const cJSON *v = cJSON_GetObjectItem(drv_obj(o, what), which);
+    cr_assert(v, "%s.%s missing", what, which);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+Test(sweep, cold_start_per_worker_from_its_own_spawn) {
+    /* three workers spawned 1 ms apart (µs, wall clock); w2 got no task */
+    const int64_t t0 = 1700000000000000;
+    struct cold_worker w[3] = {
+        {"w0", t0, t0 + 5000, t0 + 6000, t0 + 6500},
+        {"w1", t0 + 1000, t0 + 4000, t0 + 9000, t0 + 9200},
+        {"w2", t0 + 2000, t0 + 12000, 0, 0},
+    };
+    struct cold_run run = {t0 - 100, t0 + 6000, t0 + 6500, t0 + 20000};
+    cJSON *o = coldstart_json(w, 3, &run);
+    /* heartbeats 5, 3 and 10 ms after each one's own spawn */
+    cr_assert_float_eq(cold_fig(o, "spawn_to_first_heartbeat", "earliest"), 3, 1e-9);
+    cr_assert_float_eq(cold_fig(o, "spawn_to_first_heartbeat", "median"), 5, 1e-9);
+    cr_assert_float_eq(cold_fig(o, "spawn_to_first_heartbeat", "latest"), 10, 1e-9, "all up");
+    cr_assert_eq(cold_fig(o, "spawn_to_first_heartbeat", "workers"), 3);
+    /* tasks: 6 and 8 ms started, 6.5 and 8.2 done; w2 has none */
+    cr_assert_float_eq(cold_fig(o, "spawn_to_first_task_started", "earliest"), 6, 1e-9);
+    cr_assert_float_eq(cold_fig(o, "spawn_to_first_task_started", "median"), 7, 1e-9);
+    cr_assert_float_eq(cold_fig(o, "spawn_to_first_task_started", "latest"), 8, 1e-9);
+    cr_assert_eq(cold_fig(o, "spawn_to_first_task_started", "workers"), 2);
+    cr_assert_float_eq(cold_fig(o, "spawn_to_first_task_done", "earliest"), 6.5, 1e-9);
+    cr_assert_float_eq(cold_fig(o, "spawn_to_first_task_done", "latest"), 8.2, 1e-9);
+    cr_assert_float_eq(drv_num(o, "spawn_to_drained"), 20.1, 1e-9, "from the first spawn");
+    const cJSON *w2 = cJSON_GetArrayItem(drv_obj(o, "per_worker"), 2);
+    cr_assert_str_eq(drv_str(w2, "id"), "w2");
+    cr_assert_float_eq(drv_num(w2, "first_heartbeat"), 10, 1e-9);
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(w2, "first_task_started")));
+    cJSON_Delete(o);
+
+    /* stamps without a worker id: the run's first task from the first spawn */
+    for (int i = 0; i < 3; i++) w[i].start_us = w[i].done_us = 0;
+    o = coldstart_json(w, 3, &run);
+    cr_assert_float_eq(cold_fig(o, "spawn_to_first_task_started", "earliest"), 6.1, 1e-9);
+    cr_assert(isnan(cold_fig(o, "spawn_to_first_task_started", "median")));
+    cr_assert_eq(cold_fig(o, "spawn_to_first_task_done", "workers"), 0);
+    cr_assert(strstr(drv_str(drv_obj(o, "spawn_to_first_task_done"), "from"), "name no worker"));
+    cJSON_Delete(o);
 }
 
 /* --- the scenarios, small, against tqworker -------------------------------- */
@@ -401,19 +448,35 @@ static void cold_start_checks(const struct drv *d, const cJSON *j) {
     cr_assert(v[0] == 1 && v[1] == 2 && v[2] == 2 && v[3] == 1, "order %g %g %g %g", v[0], v[1],
               v[2], v[3]);
     const cJSON *r;
+    int i = 0;
     cJSON_ArrayForEach(r, drv_obj(j, "runs")) {
         const cJSON *c = drv_obj(r, "cold_start_ms");
-        double beat = drv_num(c, "heartbeats"), start = drv_num(c, "first_start");
-        double done = drv_num(c, "first_done"), drained = drv_num(c, "drained");
-        cr_assert_gt(beat, 0);
-        cr_assert_gt(start, 0);
-        cr_assert_geq(done, start);
-        cr_assert_geq(drained, done);
+        const char *what[] = {"spawn_to_first_heartbeat", "spawn_to_first_task_started",
+                              "spawn_to_first_task_done"};
+        /* every worker heartbeats; a small backlog may all go to the first */
+        cr_assert_eq(cold_fig(c, what[0], "workers"), v[i], "row %d: %g workers beat", i,
+                     cold_fig(c, what[0], "workers"));
+        for (int k = 0; k < 3; k++) {
+            double e = cold_fig(c, what[k], "earliest"), m = cold_fig(c, what[k], "median");
+            double l = cold_fig(c, what[k], "latest");
+            cr_assert(e > 0 && e <= m && m <= l, "%s: %g %g %g", what[k], e, m, l);
+            cr_assert_geq(cold_fig(c, what[k], "workers"), 1);
+        }
+        /* tqworker pops only after its first heartbeat, finishes what it started */
+        cr_assert_geq(cold_fig(c, what[1], "earliest"), cold_fig(c, what[0], "earliest"));
+        cr_assert_geq(cold_fig(c, what[2], "earliest"), cold_fig(c, what[1], "earliest"));
+        cr_assert_geq(drv_num(c, "spawn_to_drained"), cold_fig(c, what[2], "earliest"));
+        const cJSON *pw = drv_obj(c, "per_worker");
+        cr_assert_eq(cJSON_GetArraySize(pw), (int)v[i]);
+        cr_assert_gt(drv_num(cJSON_GetArrayItem(pw, 0), "first_heartbeat"), 0);
         cr_assert_eq(drv_num(r, "warmup_tasks"), 0, "a cold start has no warm-up");
+        i++;
     }
     const cJSON *curve = cJSON_GetArrayItem(drv_obj(j, "curves"), 0);
     const cJSON *p0 = cJSON_GetArrayItem(drv_obj(curve, "points"), 0);
-    cr_assert_eq(drv_num(drv_obj(p0, "cold_start_first_done_ms"), "n"), 2, "medians of 2 repeats");
+    cr_assert_eq(drv_num(drv_obj(p0, "cold_start_first_task_done_earliest_ms"), "n"), 2,
+                 "medians of 2 repeats");
+    cr_assert_eq(drv_num(drv_obj(p0, "cold_start_first_heartbeat_latest_ms"), "n"), 2);
 }
 
 Test(scen, cold_start_times_in_order, .timeout = 200) {
