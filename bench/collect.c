@@ -82,12 +82,20 @@ static void merge_field(struct run_latency *l, const char *field, const char *va
     /* other fields: a newer worker's extras, ignored */
 }
 
+/* Parses one "enqueued_us,started_us,done_us" triple, each > 0. Returns 0,
+ * or -1 when malformed. */
+static int parse_triple(const char *s, long long *enq, long long *start, long long *done) {
+    char tail;
+    return sscanf(s, "%lld,%lld,%lld%c", enq, start, done, &tail) == 3 && *enq > 0 && *start > 0 &&
+                   *done > 0
+               ? 0
+               : -1;
+}
+
 /* One "enqueued_us,started_us,done_us" triple. */
 static void merge_stamp(struct run_latency *l, const char *s) {
     long long enq, start, done;
-    char tail;
-    if (sscanf(s, "%lld,%lld,%lld%c", &enq, &start, &done, &tail) != 3 || enq <= 0 || start <= 0 ||
-        done <= 0) {
+    if (parse_triple(s, &enq, &start, &done) != 0) {
         l->malformed++;
         return;
     }
@@ -131,6 +139,56 @@ int latency_collect(redisContext *c, const char *prefix, const char *run_id,
         if (n < STAMPS_CHUNK) break;
     }
     return 0;
+}
+
+/* Appends the triples of list key to *out (see latency_task_stamps). */
+static int task_stamps_of(redisContext *c, const char *key, int64_t t0_us, struct task_stamp **out,
+                          long *n, long *cap, char *err, size_t errlen) {
+    for (long from = 0;; from += STAMPS_CHUNK) {
+        redisReply *r = tq_redis_command(c, err, errlen, "LRANGE %s %ld %ld", key, from,
+                                         from + STAMPS_CHUNK - 1);
+        if (!r) return -1;
+        size_t got = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+        for (size_t i = 0; i < got; i++) {
+            long long origin, start, done;
+            if (r->element[i]->type != REDIS_REPLY_STRING ||
+                parse_triple(r->element[i]->str, &origin, &start, &done) != 0)
+                continue;
+            if (*n == *cap) {
+                long nc = *cap ? *cap * 2 : 4096;
+                struct task_stamp *t = realloc(*out, (size_t)nc * sizeof *t);
+                if (!t) {
+                    freeReplyObject(r);
+                    snprintf(err, errlen, "out of memory for %ld task stamps", nc);
+                    return -1;
+                }
+                *out = t;
+                *cap = nc;
+            }
+            (*out)[(*n)++] = (struct task_stamp){(double)(origin - t0_us) / 1e6,
+                                                 (double)(done - origin)};
+        }
+        freeReplyObject(r);
+        if (got < STAMPS_CHUNK) return 0;
+    }
+}
+
+int latency_task_stamps(redisContext *c, const char *prefix, const char *run_id, int64_t t0_us,
+                        struct task_stamp **out, long *n, char *err, size_t errlen) {
+    char key[TQ_KEY_MAX];
+    long cap = 0;
+    *out = NULL;
+    *n = 0;
+    tq_key_run_stamps(key, sizeof key, prefix, run_id);
+    int rc = task_stamps_of(c, key, t0_us, out, n, &cap, err, errlen);
+    tq_key_run_trace(key, sizeof key, prefix, run_id);
+    if (rc == 0) rc = task_stamps_of(c, key, t0_us, out, n, &cap, err, errlen);
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 int latency_worker_firsts(redisContext *c, const char *prefix, const char *run_id,

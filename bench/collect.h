@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 #include <cjson/cJSON.h>
 #include "cmdcount.h"
+#include "recovery.h"
 #include "tq_hist.h"
 
 struct run_latency {
@@ -39,6 +40,13 @@ long latency_covered(const struct run_latency *l);
  * with err when Redis failed (malformed entries are counted, not fatal). */
 int latency_collect(redisContext *c, const char *prefix, const char *run_id,
                     struct run_latency *l, char *err, size_t errlen);
+/* Every completed task's stamps of the run, from P:run:<run>:stamps
+ * (frameworks' hooks) and P:run:<run>:trace (tqworker --trace), as
+ * (scheduled time in s from t0_us, end-to-end latency) into *out (malloc'd,
+ * *n of them, unsorted; free() it; NULL when none). Malformed triples are
+ * left out. Returns 0, or -1 with err when Redis failed or out of memory. */
+int latency_task_stamps(redisContext *c, const char *prefix, const char *run_id, int64_t t0_us,
+                        struct task_stamp **out, long *n, char *err, size_t errlen);
 /* One worker's own first_start_us and first_done_us from the run's hist
  * hash (fields "<worker_id>:..."; 0 when absent: a worker that ran no task,
  * or latency that came as stamps). Returns 0, or -1 with err when Redis

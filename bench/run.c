@@ -44,7 +44,6 @@
  * histograms (flushed every ~100 ms) */
 #define BURST_WINDOW_US 250000
 #define BURST_MAX 16              /* bursts whose recovery a run reports */
-#define BURST_RECOVERED 2.0       /* back within this x the pre-burst p99 */
 
 /* A burst run's latency over time (BURST_WINDOW_US windows by completion,
  * seconds from the producer's start) and, per burst, the histogram of the
@@ -64,6 +63,10 @@ struct burst_track {
     struct burst_window *w;
     int nw, capw;
     int64_t last_us;                     /* the last sample (mono) */
+    /* every task's stamps, sorted by scheduled time (recovery.h), read
+     * after the run; none when the workers write no per-task stamps */
+    struct task_stamp *tasks;
+    long ntasks;
 };
 
 struct run_ctx {
@@ -212,6 +215,7 @@ static void burst_track_free(struct burst_track *bt) {
         tq_hist_free(&bt->at_burst[k]);
     }
     free(bt->w);
+    free(bt->tasks);
     free(bt);
 }
 
@@ -395,26 +399,66 @@ static void burst_sample(struct run_ctx *r) {
     bt->cur = tmp;
 }
 
+/* Every task's stamps of a burst run (recovery.h), before the teardown
+ * deletes them; none (windows then) when the workers wrote none. */
+static void burst_read_tasks(struct run_ctx *r) {
+    struct burst_track *bt = r->bt;
+    char err[256];
+    if (!bt || r->prod.start_wall_us <= 0) return;
+    if (latency_task_stamps(r->b->c, r->fr.prefix, r->fr.run_id, r->prod.start_wall_us,
+                            &bt->tasks, &bt->ntasks, err, sizeof err) != 0)
+        tq_warn("run %s: reading the per-task stamps: %s; recovery from windows", r->fr.run_id,
+                err);
+    cmd_count_add(&r->b->cmds, "lrange", 2 + bt->ntasks / 10000);
+    recovery_sort(bt->tasks, bt->ntasks);
+}
+
 /* Per burst: the p99 of the base rate before it (its period's part before
- * the burst), the worst window from its start, and the recovery: from the
+ * the burst), the worst window from its start, and the recovery: with every
+ * task's stamps, recovery.h's rule, exact to the task; else from the
  * burst's end to the end of the first window whose p99 is back within
- * BURST_RECOVERED x that (null when it never was before the run ended). */
+ * RECOVERY_FACTOR x that. Null when it never was before the next burst or
+ * the run's end. */
 static cJSON *burst_json(struct run_ctx *r) {
     struct burst_track *bt = r->bt;
     const struct schedule *b = &r->s->burst;
+    const int per_task = bt->ntasks > 0;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "window_s", BURST_WINDOW_US / 1e6);
     cJSON_AddNumberToObject(o, "base_rate_per_s", r->rate);
     cJSON_AddNumberToObject(o, "burst_rate_per_s", r->rate * b->factor);
-    cJSON_AddNumberToObject(o, "recovered_within", BURST_RECOVERED);
+    cJSON_AddNumberToObject(o, "recovered_within", RECOVERY_FACTOR);
+    cJSON_AddStringToObject(o, "recovery_from", per_task ? "task stamps" : "windows");
+    char rule[512];
+    if (per_task)
+        snprintf(rule, sizeof rule,
+                 "from the burst's end to the scheduled time of the first task scheduled after "
+                 "it that starts %d consecutive tasks (in scheduled order; or every task left "
+                 "before the next burst) with end-to-end latency within %gx the p99 of the "
+                 "tasks scheduled in the period before the burst",
+                 RECOVERY_RUN, RECOVERY_FACTOR);
+    else
+        snprintf(rule, sizeof rule,
+                 "no per-task stamps: from the burst's end to the end of the first %g s window "
+                 "(by completion) whose p99 is within %gx the pre-burst p99 (resolution: one "
+                 "window plus the workers' ~100 ms flush)",
+                 BURST_WINDOW_US / 1e6, RECOVERY_FACTOR);
+    cJSON_AddStringToObject(o, "recovery_rule", rule);
+    cJSON_AddNumberToObject(o, "tasks_stamped", (double)bt->ntasks);
     cJSON *pb = cJSON_AddArrayToObject(o, "per_burst");
     for (int k = 0; k < bt->nb; k++) {
         double start = k * b->every_s + b->at_s, end = start + b->length_s;
+        double next = k + 1 < bt->nb ? (k + 1) * b->every_s + b->at_s : INFINITY;
         cJSON *e = cJSON_CreateObject();
         cJSON_AddNumberToObject(e, "start_s", start);
         cJSON_AddNumberToObject(e, "end_s", end);
         double pre = NAN, peak = NAN, rec = NAN;
-        if (bt->have_period[k] && bt->have_burst[k]) {
+        if (per_task) {
+            long count;
+            pre = recovery_p99(bt->tasks, bt->ntasks, k * b->every_s, start, &count);
+            cJSON_AddNumberToObject(e, "pre_burst_tasks", (double)count);
+            rec = recovery_after(bt->tasks, bt->ntasks, end, next, RECOVERY_FACTOR * pre);
+        } else if (bt->have_period[k] && bt->have_burst[k]) {
             hist_diff(&bt->win, &bt->at_burst[k], &bt->at_period[k]);
             if (bt->win.total_count > 0) pre = (double)tq_hist_value_at_percentile(&bt->win, 99);
             cJSON_AddNumberToObject(e, "pre_burst_tasks", (double)bt->win.total_count);
@@ -422,12 +466,11 @@ static cJSON *burst_json(struct run_ctx *r) {
         for (int i = 0; i < bt->nw; i++) {
             const struct burst_window *w = &bt->w[i];
             if (w->t_s <= start || isnan(w->p99_us)) continue;
-            if (k + 1 < bt->nb && w->t_s > (k + 1) * b->every_s + b->at_s) break;
+            if (w->t_s > next) break;
             if (isnan(peak) || w->p99_us > peak) peak = w->p99_us;
-            if (!isnan(pre) && isnan(rec) && w->t_s > end && w->p99_us <= BURST_RECOVERED * pre) {
+            if (!per_task && !isnan(pre) && isnan(rec) && w->t_s > end &&
+                w->p99_us <= RECOVERY_FACTOR * pre)
                 rec = w->t_s - end;
-                break;
-            }
         }
         stats_add_number(e, "pre_burst_p99_us", pre);
         stats_add_number(e, "peak_window_p99_us", peak);
@@ -448,8 +491,9 @@ static cJSON *burst_json(struct run_ctx *r) {
 /* The recovery of each burst on stderr, after the run's last line. */
 static void burst_say(struct run_ctx *r, const cJSON *run) {
     const cJSON *pb = cJSON_GetObjectItem(cJSON_GetObjectItem(run, "bursts"), "per_burst"), *e;
-    fprintf(stderr, "  %s recovery after each burst (to p99 within %gx the pre-burst p99):",
-            r->label, BURST_RECOVERED);
+    fprintf(stderr, "  %s recovery after each burst (%s within %gx the pre-burst p99):",
+            r->label, r->bt->ntasks > 0 ? "per task: a run of tasks" : "a window's p99",
+            RECOVERY_FACTOR);
     cJSON_ArrayForEach(e, pb) {
         const cJSON *rec = cJSON_GetObjectItem(e, "recovery_s");
         const cJSON *pre = cJSON_GetObjectItem(e, "pre_burst_p99_us");
@@ -1412,6 +1456,7 @@ static int run_collect(struct run_ctx *r, int rc) {
                     r->have_sub_lat = 0;
         }
         if (r->s->arrival == ARRIVAL_COLD && !r->ws.external) cold_collect(r);
+        burst_read_tasks(r);
         beats_end(r, rc);
         if (rc == 0 && r->completed + r->failed > r->tasks)
             rc = fail(r, "counted %ld tasks but %ld were enqueued: duplicates",

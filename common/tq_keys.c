@@ -40,6 +40,12 @@ int tq_key_run_stamps(char *buf, size_t n, const char *prefix, const char *run_i
     return key_format(buf, n, p, ":stamps", NULL, NULL);
 }
 
+int tq_key_run_trace(char *buf, size_t n, const char *prefix, const char *run_id) {
+    char p[TQ_KEY_MAX];
+    if (key_format(p, sizeof p, prefix, ":run:", run_id, NULL) < 0) return -1;
+    return key_format(buf, n, p, ":trace", NULL, NULL);
+}
+
 int tq_key_run_pattern(char *buf, size_t n, const char *prefix, const char *run_id) {
     char p[TQ_KEY_MAX];
     if (key_format(p, sizeof p, prefix, ":run:", run_id, NULL) < 0) return -1;

@@ -15,6 +15,10 @@
  *                              of worker <id> took and has not counted yet
  *   P:run:<run>:stamps   list  raw "enqueued_us,started_us,done_us" triples for
  *                              workers that cannot build histograms (Celery hook)
+ *   P:run:<run>:trace    list  the same triples from workers that also build
+ *                              histograms (tqworker --trace, a burst run): read
+ *                              per task (burst recovery), never merged into
+ *                              the histograms
  *
  * Everything under P:run:<run>:* belongs to one run and is deleted by the
  * driver's teardown. */
@@ -54,6 +58,7 @@ int tq_key_workers(char *buf, size_t n, const char *prefix);
 int tq_key_run_stats(char *buf, size_t n, const char *prefix, const char *run_id);
 int tq_key_run_hist(char *buf, size_t n, const char *prefix, const char *run_id);
 int tq_key_run_stamps(char *buf, size_t n, const char *prefix, const char *run_id);
+int tq_key_run_trace(char *buf, size_t n, const char *prefix, const char *run_id);
 /* tqworker --reliable's processing list of one consumer slot (0-based):
  * "P:processing:<worker-id>:<slot>". */
 int tq_key_processing(char *buf, size_t n, const char *prefix, const char *worker_id, int slot);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include "coldstart.h"
 #include "driver_harness.h"
+#include "recovery.h"
 #include "scenario.h"
 #include "schedule.h"
 #include "sweep.h"
@@ -250,6 +251,50 @@ Test(sweep, cold_start_per_worker_from_its_own_spawn) {
     cr_assert_eq(cold_fig(o, "spawn_to_first_task_done", "workers"), 0);
     cr_assert(strstr(drv_str(drv_obj(o, "spawn_to_first_task_done"), "from"), "name no worker"));
     cJSON_Delete(o);
+}
+
+/* A burst run's tasks at 100/s for 10 s, scheduled i / 100 s, listed in a
+ * shuffled order: 1 ms before the burst (4..5 s), 50 ms during it and
+ * until 5.49 s, then 1.5 ms for 6 tasks, one at 3 ms, and 1.2 ms from 5.57
+ * s on but for one outlier of 9 ms at 7 s. */
+static long burst_tasks(struct task_stamp *t) {
+    long n = 0;
+    for (long k = 0; k < 1000; k++) {
+        long i = (k * 7) % 1000; /* every index once, out of order */
+        double at = (double)i / 100, lat;
+        if (at < 4) lat = 1000;
+        else if (i < 550) lat = 50000;
+        else if (i <= 555) lat = 1500;
+        else if (i == 556) lat = 3000;
+        else if (i == 700) lat = 9000;
+        else lat = 1200;
+        t[n++] = (struct task_stamp){at, lat};
+    }
+    return n;
+}
+
+Test(sweep, burst_recovery_from_task_stamps) {
+    static struct task_stamp t[1000];
+    long n = burst_tasks(t), count = 0;
+    recovery_sort(t, n);
+    for (long i = 1; i < n; i++) cr_assert_leq(t[i - 1].sched_s, t[i].sched_s);
+    double pre = recovery_p99(t, n, 0, 4, &count);
+    cr_assert_eq(count, 400, "the tasks scheduled before the burst");
+    cr_assert_float_eq(pre, 1000, 1, "pre-burst p99 %g", pre);
+    double bound = RECOVERY_FACTOR * pre;
+    /* 5.50..5.55 is a run of 6 (< RECOVERY_RUN) broken at 5.56: the first
+     * run of 10 within 2 ms starts at 5.57; the outlier at 7 s comes after */
+    cr_assert_float_eq(recovery_after(t, n, 5, INFINITY, bound), 0.57, 1e-9);
+    /* a period ending at 5.60: the 3 tasks left from 5.57 are all within */
+    cr_assert_float_eq(recovery_after(t, n, 5, 5.6, bound), 0.57, 1e-9);
+    /* ... ending at 5.56: the 6 from 5.50 are every task left */
+    cr_assert_float_eq(recovery_after(t, n, 5, 5.56, bound), 0.50, 1e-9);
+    /* within the bound at once: the first task scheduled from the end */
+    cr_assert_float_eq(recovery_after(t, n, 6.005, INFINITY, bound), 0.005, 1e-9);
+    /* never within the bound before the period ends, or no task at all */
+    cr_assert(isnan(recovery_after(t, n, 5, 5.5, bound)));
+    cr_assert(isnan(recovery_after(t, n, 10, INFINITY, bound)));
+    cr_assert(isnan(recovery_after(t, n, 5, INFINITY, NAN)), "no pre-burst p99, no bound");
 }
 
 /* --- the scenarios, small, against tqworker -------------------------------- */
