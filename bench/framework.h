@@ -102,6 +102,10 @@ struct fw_run {
     char asynctasq_python[FW_PATH_MAX]; /* --asynctasq-python when given, else "" (python3 on PATH) */
     int force;                     /* --force: start although the framework's queue is not empty */
     int external;                  /* --external: the workers are not spawned by tqbench */
+    /* per-task stamps wanted (a burst run: recovery.h): workers that build
+     * histograms write them to P:run:<run>:trace too (tqworker --trace);
+     * hooks that write P:run:<run>:stamps already have them */
+    int trace;
     /* a multi-queue scenario (nqueues > 1; FW_CAP_MULTI_QUEUE): every
      * worker consumes queues[0..nqueues), queues[0] being queue, in this
      * order (its priority order when the framework has one); queue_key()

@@ -779,6 +779,8 @@ static int fw_run_settings(const struct config *cfg, const struct scenario *s,
     snprintf(fr->asynctasq_python, sizeof fr->asynctasq_python, "%s", cfg->asynctasq_python);
     fr->force = cfg->force;
     fr->external = cfg->external;
+    /* a burst run's recovery is per task (recovery.h) */
+    fr->trace = s->arrival == ARRIVAL_RATE && s->burst.factor > 1;
     /* queue i > 0 of a multi-queue run: "<queue>-q<i>" (the run's own) */
     fr->nqueues = s->nqueues > 1 ? s->nqueues : 0;
     snprintf(fr->queues[0], sizeof fr->queues[0], "%s", fr->queue);

@@ -18,7 +18,7 @@
 enum {
     OPT_REDIS = 1000, OPT_QUEUE, OPT_CONCURRENCY, OPT_PREFETCH, OPT_HEARTBEAT, OPT_PREFIX,
     OPT_ID, OPT_PROTOCOL, OPT_RUN, OPT_BRPOP_TIMEOUT, OPT_MAX_PAYLOAD, OPT_LOG_LEVEL, OPT_HELP,
-    OPT_VERSION, OPT_RELIABLE
+    OPT_VERSION, OPT_RELIABLE, OPT_TRACE
 };
 
 static const struct option long_options[] = {
@@ -35,6 +35,7 @@ static const struct option long_options[] = {
     {"max-payload-bytes", required_argument, NULL, OPT_MAX_PAYLOAD},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"reliable", no_argument, NULL, OPT_RELIABLE},
+    {"trace", no_argument, NULL, OPT_TRACE},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -76,6 +77,10 @@ static void usage(FILE *f) {
 "                            until it is counted; a restart with the same\n"
 "                            --id puts back what a killed worker held\n"
 "                            (at-least-once)\n"
+"  --trace                   also RPUSH each completed task's\n"
+"                            \"origin_us,started_us,done_us\" to\n"
+"                            P:run:<run>:trace with the flush that counts it\n"
+"                            (tqbench: a burst run's per-task recovery)\n"
 "  --run ID                  run id for tasks that carry none\n"
 "                            (default: " DEFAULT_RUN ")\n"
 "  --brpop-timeout S         BRPOP timeout in seconds; bounds how long a\n"
@@ -263,6 +268,7 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
             break;
         }
         case OPT_RELIABLE: cfg->reliable = 1; break;
+        case OPT_TRACE: cfg->trace = 1; break;
         case OPT_HELP: usage(stdout); return 1;
         case OPT_VERSION: printf("tqworker %s\n", TQ_VERSION); return 1;
         case ':':

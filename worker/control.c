@@ -512,6 +512,7 @@ static void flush_settle(struct worker *w, int ok) {
         }
         run->sent_completed = run->sent_failed = run->sent_retried = 0;
         run->hist_sent = 0;
+        run_trace_settle(run, ok);
     }
     requeues_settle(w, ok);
 }
@@ -601,6 +602,42 @@ out:
     return rc;
 }
 
+/* --trace: RPUSH of the run's pending stamps (TRACE_PER_RPUSH a command),
+ * which become the flush's (run_trace_settle). Returns 0, or -1 when out
+ * of memory (they stay pending). */
+#define TRACE_PER_RPUSH 1000
+static int flush_trace(struct worker *w, struct run_state *run) {
+    const char **argv = malloc((TRACE_PER_RPUSH + 2) * sizeof *argv);
+    size_t *lens = malloc((TRACE_PER_RPUSH + 2) * sizeof *lens);
+    if (!argv || !lens) {
+        free(argv);
+        free(lens);
+        return -1;
+    }
+    argv[0] = "RPUSH";
+    lens[0] = 5;
+    argv[1] = run->trace_key;
+    lens[1] = strlen(run->trace_key);
+    int argc = 2;
+    for (size_t at = 0; at < run->trace.len;) {
+        argv[argc] = run->trace.data + at;
+        lens[argc] = strlen(argv[argc]);
+        at += lens[argc++] + 1;
+        if (argc == TRACE_PER_RPUSH + 2 || at >= run->trace.len) {
+            /* an error here is a link going away: the EXEC fails too and
+             * flush_settle puts them back */
+            redisAsyncCommandArgv(w->ctl.link.ac, NULL, NULL, argc, argv, lens);
+            argc = 2;
+        }
+    }
+    free(argv);
+    free(lens);
+    struct trace_buf t = run->trace_sent; /* empty: one flush at a time */
+    run->trace_sent = run->trace;
+    run->trace = t;
+    return 0;
+}
+
 /* Nack: the payload goes back only if it was still in the processing list
  * (a flush re-sent after a lost reply must not push it twice). */
 static const char nack_script[] =
@@ -659,7 +696,7 @@ void control_flush(struct worker *w) {
     if (c->loads_pending || !c->link.ac) return;
     int any = requeues_waiting(w) || reliable_flush_wanted(w);
     for (struct run_state *run = w->runs; run && !any; run = run->next)
-        any = run_has_deltas(run) || run->hist_dirty;
+        any = run_has_deltas(run) || run->hist_dirty || run->trace.n;
     if (!any) return;
     if (redisAsyncCommand(c->link.ac, NULL, NULL, "MULTI") != REDIS_OK) return;
     /* first, so their replies (tasks put back) are the EXEC's first */
@@ -674,6 +711,11 @@ void control_flush(struct worker *w) {
         }
         if (run->hist_dirty) {
             if (flush_snapshot(w, run) != 0) oom = 1;
+            touched = 1;
+        }
+        /* the stamps travel with the counts they belong to */
+        if (run->trace.n) {
+            if (flush_trace(w, run) != 0) oom = 1;
             touched = 1;
         }
         if (touched) run->active_us = now;
@@ -701,7 +743,7 @@ void control_flush(struct worker *w) {
         reliable_flush_settle(w, NULL);
     }
     /* Only now: shutting down may flush again, never inside this MULTI. */
-    if (oom) worker_fail(w, "out of memory serializing a histogram");
+    if (oom) worker_fail(w, "out of memory serializing a histogram or the --trace stamps");
 }
 
 void control_flush_soon(struct worker *w) {
@@ -715,7 +757,7 @@ int control_flushed(const struct worker *w) {
     const struct control *c = &w->ctl;
     if (c->flush_pending || c->loads_pending || w->requeues || reliable_pending(w)) return 0;
     for (const struct run_state *run = w->runs; run; run = run->next)
-        if (run_has_deltas(run) || run->hist_dirty) return 0;
+        if (run_has_deltas(run) || run->hist_dirty || run->trace.n) return 0;
     return 1;
 }
 

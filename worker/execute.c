@@ -66,6 +66,9 @@ static void task_completed(struct slot *s) {
     if (origin > 0) {
         tq_hist_record(&r->queue_wait, s->task_start_us - origin);
         tq_hist_record(&r->end_to_end, done - origin);
+        if (s->w->cfg->trace && run_trace_add(r, origin, s->task_start_us, done) != 0)
+            worker_log_limited(s->w, &s->w->rl_reply, TQ_LOG_WARN,
+                               "out of memory for a task's --trace stamps: left out");
     } else {
         r->no_origin++;
     }

@@ -12,6 +12,8 @@
 #include "tq_clock.h"
 
 static void run_destroy(struct run_state *r) {
+    free(r->trace.data);
+    free(r->trace_sent.data);
     tq_hist_free(&r->queue_wait);
     tq_hist_free(&r->service);
     tq_hist_free(&r->end_to_end);
@@ -23,7 +25,8 @@ static struct run_state *run_create(struct worker *w, const char *id) {
     if (!r) return NULL;
     snprintf(r->id, sizeof r->id, "%s", id);
     if (tq_key_run_stats(r->stats_key, sizeof r->stats_key, w->cfg->prefix, id) < 0 ||
-        tq_key_run_hist(r->hist_key, sizeof r->hist_key, w->cfg->prefix, id) < 0) {
+        tq_key_run_hist(r->hist_key, sizeof r->hist_key, w->cfg->prefix, id) < 0 ||
+        tq_key_run_trace(r->trace_key, sizeof r->trace_key, w->cfg->prefix, id) < 0) {
         free(r);
         return NULL;
     }
@@ -57,7 +60,49 @@ struct run_state *runs_get(struct worker *w, const char *id) {
 int run_is_clean(const struct run_state *r) {
     return r->completed == 0 && r->failed == 0 && r->retried == 0 && r->sent_completed == 0 &&
            r->sent_failed == 0 && r->sent_retried == 0 && !r->hist_dirty && !r->hist_sent &&
-           r->load != RUN_LOAD_PENDING;
+           r->trace.n == 0 && r->trace_sent.n == 0 && r->load != RUN_LOAD_PENDING;
+}
+
+/* Appends len bytes to b. Returns 0, or -1 out of memory. */
+static int trace_append(struct trace_buf *b, const char *s, size_t len) {
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + len) cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d) return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, len);
+    b->len += len;
+    return 0;
+}
+
+int run_trace_add(struct run_state *r, int64_t origin_us, int64_t start_us, int64_t done_us) {
+    char e[72];
+    int len = snprintf(e, sizeof e, "%lld,%lld,%lld", (long long)origin_us, (long long)start_us,
+                       (long long)done_us);
+    if (trace_append(&r->trace, e, (size_t)len + 1) != 0) return -1; /* with its NUL */
+    r->trace.n++;
+    return 0;
+}
+
+void run_trace_settle(struct run_state *r, int ok) {
+    struct trace_buf *sent = &r->trace_sent;
+    if (!ok && sent->n > 0) {
+        /* the failed flush's stamps first, then what came since */
+        if (trace_append(sent, r->trace.data, r->trace.len) == 0) {
+            sent->n += r->trace.n;
+            struct trace_buf t = r->trace;
+            r->trace = *sent;
+            *sent = t;
+        } else {
+            tq_warn("run %s: out of memory re-queueing %ld task stamps: they are lost", r->id,
+                    sent->n);
+        }
+    }
+    sent->len = 0;
+    sent->n = 0;
 }
 
 void runs_reap(struct worker *w, int64_t now_us) {

@@ -65,6 +65,7 @@ struct config {
     char run[TQ_NAME_MAX];
     const struct tq_protocol *protocol;
     int reliable;                      /* --reliable: processing lists (consumer.c) */
+    int trace;                         /* --trace: every task's stamps to P:run:<run>:trace */
     enum tq_log_level log_level;
 };
 
@@ -75,11 +76,23 @@ int config_parse(struct config *cfg, int argc, char **argv, char *err, size_t er
 /* Counters and latency histograms of one run, as this worker saw them. */
 enum run_load { RUN_LOAD_NONE = 0, RUN_LOAD_PENDING, RUN_LOAD_DONE };
 
+/* --trace: "origin_us,started_us,done_us" entries, each NUL-terminated. */
+struct trace_buf {
+    char *data;
+    size_t len, cap;
+    long n;
+};
+
 struct run_state {
     struct run_state *next;
     char id[TQ_NAME_MAX];
     char stats_key[TQ_KEY_MAX];
     char hist_key[TQ_KEY_MAX];
+    char trace_key[TQ_KEY_MAX];            /* --trace: P:run:<run>:trace */
+    /* --trace: the completed tasks' stamps not yet sent, and those of the
+     * flush in flight (put back when that flush fails, dropped when its
+     * EXEC succeeds), so every stamp is written once, with its count */
+    struct trace_buf trace, trace_sent;
     tq_hist queue_wait, service, end_to_end;
     int64_t first_start_us, last_done_us;    /* 0 when none yet */
     int64_t first_done_us;                   /* 0 when none yet */
@@ -307,6 +320,12 @@ void reliable_free(struct worker *w);
 struct run_state *runs_get(struct worker *w, const char *id);
 /* 1 when r has nothing unsent or in flight. */
 int run_is_clean(const struct run_state *r);
+/* --trace: appends a completed task's stamps to r->trace. Returns 0, or -1
+ * when out of memory (the stamp is lost, the count is not). */
+int run_trace_add(struct run_state *r, int64_t origin_us, int64_t start_us, int64_t done_us);
+/* --trace: the flush carrying r->trace_sent ended: dropped when ok, else
+ * put back ahead of what came since. */
+void run_trace_settle(struct run_state *r, int ok);
 /* Frees run states that are clean and idle for WORKER_RUN_IDLE_MS. */
 void runs_reap(struct worker *w, int64_t now_us);
 void runs_free(struct worker *w);

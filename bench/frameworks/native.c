@@ -115,7 +115,8 @@ static int native_worker_argv(const struct fw_run *run, int index, const char *w
         fw_argv_add(out, err, errlen, "%s", worker_id) || fw_argv_add(out, err, errlen, "--run") ||
         fw_argv_add(out, err, errlen, "%s", run->run_id) ||
         fw_env_add(out, err, errlen, "TQ_REDIS_URL=%s", run->redis_url) ||
-        (native_reliable(run) && fw_argv_add(out, err, errlen, "--reliable")))
+        (native_reliable(run) && fw_argv_add(out, err, errlen, "--reliable")) ||
+        (run->trace && fw_argv_add(out, err, errlen, "--trace")))
         return -1;
     return 0;
 }

@@ -580,6 +580,15 @@ static void burst_checks(const struct drv *d, const cJSON *j) {
     cr_assert(cJSON_IsNull(rec) || (cJSON_IsNumber(rec) && rec->valuedouble >= 0 &&
                                     rec->valuedouble <= 60),
               "recovery_s is neither null nor a time");
+    /* per task: tqworker --trace stamped every task exactly once */
+    cr_assert_str_eq(drv_str(b, "recovery_from"), "task stamps");
+    cr_assert_eq(drv_num(b, "tasks_stamped"), drv_num(r, "tasks"), "%g of %g tasks stamped",
+                 drv_num(b, "tasks_stamped"), drv_num(r, "tasks"));
+    cr_assert(strstr(drv_str(b, "recovery_rule"), "10 consecutive tasks"), "%s",
+              drv_str(b, "recovery_rule"));
+    /* the pre-burst p99 of the tasks scheduled in [0, 0.8 s) */
+    cr_assert(fabs(drv_num(e, "pre_burst_tasks") - ceil(base * 0.8)) <= 1, "%g pre-burst tasks",
+              drv_num(e, "pre_burst_tasks"));
     double in_windows = 0, last = 0;
     const cJSON *w;
     cJSON_ArrayForEach(w, drv_obj(b, "windows")) {
