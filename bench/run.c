@@ -414,11 +414,11 @@ static void burst_read_tasks(struct run_ctx *r) {
 }
 
 /* Per burst: the p99 of the base rate before it (its period's part before
- * the burst), the worst window from its start, and the recovery: with every
- * task's stamps, recovery.h's rule, exact to the task; else from the
- * burst's end to the end of the first window whose p99 is back within
- * RECOVERY_FACTOR x that. Null when it never was before the next burst or
- * the run's end. */
+ * the burst), the worst window from its start to the next burst, and the
+ * recovery: with every task's stamps, recovery.h's rule, exact to the task;
+ * else from the burst's end to the end of the first window whose p99 is
+ * back within RECOVERY_FACTOR x that. Null when it never was before the
+ * next burst or the run's end. */
 static cJSON *burst_json(struct run_ctx *r) {
     struct burst_track *bt = r->bt;
     const struct schedule *b = &r->s->burst;
