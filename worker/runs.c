@@ -65,6 +65,7 @@ int run_is_clean(const struct run_state *r) {
 
 /* Appends len bytes to b. Returns 0, or -1 out of memory. */
 static int trace_append(struct trace_buf *b, const char *s, size_t len) {
+    if (len == 0) return 0; /* s may be an empty buffer's NULL */
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
         while (cap < b->len + len) cap *= 2;

@@ -2,8 +2,11 @@
  * noop backlogs at prefetch 1 and 100 (counters and histograms), sleep and
  * cpu tasks, fail tasks with retries, and malformed payloads of every class
  * (counted failed, the worker stays up and keeps working); the batched drain
- * (RPOP key 100) at one and at three processes, exact to the task. */
+ * (RPOP key 100) at one and at three processes, exact to the task; --trace
+ * writes each task's stamps exactly once, across a flush Redis refused. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tq_hist.h"
@@ -257,4 +260,48 @@ Test(worker_drain, batched_prefetch_100_one_process_exact) {
 
 Test(worker_drain, batched_prefetch_100_three_processes_exact) {
     drain_batched(3);
+}
+
+/* Sets Redis's maxmemory (1: every write refused with OOM; 0: none). */
+static void set_maxmemory(const char *bytes) {
+    redisReply *r = redisCommand(t.c, "CONFIG SET maxmemory %s", bytes);
+    cr_assert(r && r->type == REDIS_REPLY_STATUS, "CONFIG SET maxmemory %s failed", bytes);
+    freeReplyObject(r);
+}
+
+Test(worker_drain, trace_stamps_each_task_once_across_a_failed_flush) {
+    const char *extra[] = {"--concurrency", "20", "--trace", NULL};
+    WT_CHECK(wt_start_worker(&t, "wt", extra) > 0, "cannot start tqworker");
+    char key[TQ_KEY_MAX];
+    tq_key_worker(key, sizeof key, TQ_DEFAULT_PREFIX, "wt");
+    WT_CHECK(wt_wait_exists(t.c, key, 1, 5000), "no heartbeat");
+    /* 20 tasks of 1 s: all taken at once, all done while Redis refuses
+     * writes, so the flushes carrying their counts and stamps fail */
+    WT_CHECK(wt_push(t.c, "default", "rt", TQ_KIND_SLEEP, 1000, 1, 20) == 0, "push failed");
+    for (int i = 0; i < 100 && wt_queue_len(t.c, "default") > 0; i++) tq_test_sleep_ms(20);
+    WT_CHECK(wt_queue_len(t.c, "default") == 0, "the tasks were not all taken");
+    set_maxmemory("1");
+    tq_test_sleep_ms(1600);
+    long long during = wt_stat(t.c, "rt", TQ_STAT_COMPLETED);
+    set_maxmemory("0");
+    WT_CHECK(during <= 0, "%lld counted while Redis refused writes", during);
+    WT_CHECK(wt_log_contains(&t, "flush to"), "no flush failed");
+    WT_CHECK(wt_wait_done(t.c, "rt", 20, 10000), "not done: completed %lld",
+             wt_stat(t.c, "rt", TQ_STAT_COMPLETED));
+    tq_test_sleep_ms(SETTLE_MS);
+    tq_key_run_trace(key, sizeof key, TQ_DEFAULT_PREFIX, "rt");
+    redisReply *r = redisCommand(t.c, "LRANGE %s 0 -1", key);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY, "no trace list");
+    cr_assert_eq(r->elements, 20, "%zu stamps for 20 tasks", r->elements);
+    for (size_t i = 0; i < r->elements; i++) {
+        long long origin, start, done;
+        cr_assert_eq(sscanf(r->element[i]->str, "%lld,%lld,%lld", &origin, &start, &done), 3,
+                     "malformed stamp %s", r->element[i]->str);
+        cr_expect(origin > 0 && start >= origin && done - start >= 1000000 - 10000, /* libuv timers: ms */
+                  "stamp %s: a 1 s task", r->element[i]->str);
+        for (size_t j = 0; j < i; j++)
+            cr_expect_str_neq(r->element[i]->str, r->element[j]->str, "stamp %zu twice", i);
+    }
+    freeReplyObject(r);
+    WT_CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
 }
