@@ -123,14 +123,13 @@ static const struct column col_mem = {"Redis B/task", "redis_memory.bytes_per_qu
 /* cold start, per worker from its own spawn (coldstart.h): the earliest
  * worker's first heartbeat, the latest's (all up), the earliest first task
  * started and done */
-static const struct column col_beat = {"1st beat ms", "cold_start_ms.spawn_to_first_heartbeat.earliest",
-                                       1, "%.1f"};
-static const struct column col_up = {"all up ms", "cold_start_ms.spawn_to_first_heartbeat.latest", 1,
-                                     "%.1f"};
-static const struct column col_start = {"1st start ms",
-                                        "cold_start_ms.spawn_to_first_task_started.earliest", 1, "%.1f"};
-static const struct column col_done = {"1st done ms", "cold_start_ms.spawn_to_first_task_done.earliest",
-                                       1, "%.1f"};
+#define CS_BEAT "cold_start_ms.spawn_to_first_heartbeat."
+#define CS_START "cold_start_ms.spawn_to_first_task_started."
+#define CS_DONE "cold_start_ms.spawn_to_first_task_done."
+static const struct column col_beat = {"1st beat ms", CS_BEAT "earliest", 1, "%.1f"};
+static const struct column col_up = {"all up ms", CS_BEAT "latest", 1, "%.1f"};
+static const struct column col_start = {"1st start ms", CS_START "earliest", 1, "%.1f"};
+static const struct column col_done = {"1st done ms", CS_DONE "earliest", 1, "%.1f"};
 
 #define COLS_MAX 12
 
@@ -283,19 +282,15 @@ static void add_curves(struct report *rep, const struct sweep_state *st,
                 {"worker_cpu_us_per_task", "resources.workers.cpu_us_per_task"},
                 {"redis_bytes_per_queued_task", "redis_memory.bytes_per_queued_task"},
                 /* cold start: over the repeats, each run's earliest, median and latest worker */
-                {"cold_start_first_heartbeat_earliest_ms", "cold_start_ms.spawn_to_first_heartbeat.earliest"},
-                {"cold_start_first_heartbeat_median_ms", "cold_start_ms.spawn_to_first_heartbeat.median"},
-                {"cold_start_first_heartbeat_latest_ms", "cold_start_ms.spawn_to_first_heartbeat.latest"},
-                {"cold_start_first_task_started_earliest_ms",
-                 "cold_start_ms.spawn_to_first_task_started.earliest"},
-                {"cold_start_first_task_started_median_ms",
-                 "cold_start_ms.spawn_to_first_task_started.median"},
-                {"cold_start_first_task_started_latest_ms",
-                 "cold_start_ms.spawn_to_first_task_started.latest"},
-                {"cold_start_first_task_done_earliest_ms",
-                 "cold_start_ms.spawn_to_first_task_done.earliest"},
-                {"cold_start_first_task_done_median_ms", "cold_start_ms.spawn_to_first_task_done.median"},
-                {"cold_start_first_task_done_latest_ms", "cold_start_ms.spawn_to_first_task_done.latest"},
+                {"cold_start_first_heartbeat_earliest_ms", CS_BEAT "earliest"},
+                {"cold_start_first_heartbeat_median_ms", CS_BEAT "median"},
+                {"cold_start_first_heartbeat_latest_ms", CS_BEAT "latest"},
+                {"cold_start_first_task_started_earliest_ms", CS_START "earliest"},
+                {"cold_start_first_task_started_median_ms", CS_START "median"},
+                {"cold_start_first_task_started_latest_ms", CS_START "latest"},
+                {"cold_start_first_task_done_earliest_ms", CS_DONE "earliest"},
+                {"cold_start_first_task_done_median_ms", CS_DONE "median"},
+                {"cold_start_first_task_done_latest_ms", CS_DONE "latest"},
             };
             for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++) {
                 point_stat(runs, st->reps, figs[i][1], &ss);

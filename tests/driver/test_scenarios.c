@@ -401,7 +401,8 @@ static void curve_over_checks(const struct drv *d, const cJSON *j) {
     /* 6 x capacity ran (every task counted) and ended the curve: 12 never ran */
     int n = rows_exact(j, "rate", v, 8);
     const cJSON *first = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
-    cr_assert_eq(n, 2, "%d row(s), the last at %g; the first's curve_stop: %s", n, n > 0 ? v[n - 1] : NAN,
+    cr_assert_eq(n, 2, "%d row(s), the last at %g; the first's curve_stop: %s", n,
+                 n > 0 ? v[n - 1] : NAN,
                  cJSON_GetObjectItem(first, "curve_stop") ? drv_str(first, "curve_stop") : "none");
     cr_assert_eq(v[1], 6);
     const cJSON *r1 = cJSON_GetArrayItem(drv_obj(j, "runs"), 1);

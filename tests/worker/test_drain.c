@@ -297,7 +297,8 @@ Test(worker_drain, trace_stamps_each_task_once_across_a_failed_flush) {
         long long origin, start, done;
         cr_assert_eq(sscanf(r->element[i]->str, "%lld,%lld,%lld", &origin, &start, &done), 3,
                      "malformed stamp %s", r->element[i]->str);
-        cr_expect(origin > 0 && start >= origin && done - start >= 1000000 - 10000, /* libuv timers: ms */
+        /* a 1 s task (libuv's timers count ms) */
+        cr_expect(origin > 0 && start >= origin && done - start >= 1000000 - 10000,
                   "stamp %s: a 1 s task", r->element[i]->str);
         for (size_t j = 0; j < i; j++)
             cr_expect_str_neq(r->element[i]->str, r->element[j]->str, "stamp %zu twice", i);
