@@ -2,7 +2,8 @@
  * benchmarks (scripts/bench-worker) and manual runs: a command line over
  * tqbench's producer (producer.h), the one sender of pipelined batches.
  *
- * Tasks are built with the native adapter's encoding (ids 0..N-1) and sent
+ * Tasks are built with the native adapter's encoding (ids 0..N-1, each
+ * batch stamped with the time it was encoded) and sent
  * as multi-value LPUSH commands of --batch tasks with --pipeline commands in
  * flight, so a million tasks take well under a second. Prints one line:
  * "pushed N tasks to KEY in S s (R tasks/s)".
