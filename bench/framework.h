@@ -62,6 +62,11 @@ struct fw_option_def {
     const char *default_value; /* what the adapter applies when unset; NULL: nothing to name */
     /* Optional: refuses a value with err saying what it accepts (after values, when both) */
     int (*check)(const char *value, char *err, size_t errlen);
+    /* 1: it changes tqbench's own side (how the producer writes the jobs),
+     * so it applies with --external too. 0 (most): it configures the
+     * workers tqbench starts, so with --external, whose workers run their
+     * own settings, it is refused (exit 2, fw_options_select). */
+    int producer_side;
 };
 
 /* One option as a scenario or the command line sets it (bench/fw_options.h). */

@@ -129,6 +129,18 @@ int fw_options_check(const struct tq_framework *fw, const char *name, const char
     return 0;
 }
 
+/* 0 when option name of fw can apply to run; -1 with err when it
+ * configures the workers and run's are --external (not tqbench's). */
+static int external_check(const struct tq_framework *fw, const struct fw_run *run,
+                          const char *name, char *err, size_t errlen) {
+    const struct fw_option_def *d = fw_options_find(fw, name);
+    if (!run->external || !d || d->producer_side) return 0;
+    snprintf(err, errlen, "%s.%s configures the workers tqbench starts; with --external the "
+             "external workers' own settings apply (set it where they are started, or drop "
+             "it)", fw->name, name);
+    return -1;
+}
+
 /* Copies fw's entries of opts into run (replacing what an earlier source
  * set); where: the scenario file they come from, NULL for --option. */
 static int select_from(const struct tq_framework *fw, const struct fw_option *opts, int n,
@@ -137,6 +149,7 @@ static int select_from(const struct tq_framework *fw, const struct fw_option *op
         if (strcmp(opts[i].framework, fw->name) != 0) continue;
         char why[512];
         if (fw_options_check(fw, opts[i].name, opts[i].value, why, sizeof why) != 0 ||
+            external_check(fw, run, opts[i].name, why, sizeof why) != 0 ||
             fw_options_put(run->options, &run->noptions, FW_OPTIONS_MAX, fw->name, opts[i].name,
                            opts[i].value, why, sizeof why) != 0) {
             if (where) snprintf(err, errlen, "%s; set by %s (\"options\": {\"%s\": {\"%s\": ...}})",
@@ -170,7 +183,8 @@ cJSON *fw_options_json(const struct tq_framework *fw, const struct fw_run *run) 
     cJSON *o = cJSON_CreateObject();
     for (const struct fw_option_def *d = fw->options; d && d->name; d++) {
         const char *v = fw_option(run, d->name);
-        if (!v) v = d->default_value;
+        /* --external: the workers' own setting, which tqbench does not know */
+        if (!v && !(run->external && !d->producer_side)) v = d->default_value;
         if (v) cJSON_AddStringToObject(o, d->name, v);
         else cJSON_AddNullToObject(o, d->name);
     }

@@ -9,7 +9,11 @@
  * options of the run's framework into fw_run.options (fw_options_select),
  * refusing an option the framework does not declare or a value it refuses;
  * options of other frameworks are left alone (a scenario file is shared by
- * every framework it runs on). The adapter reads them with fw_option().
+ * every framework it runs on). With --external (fw_run.external) an option
+ * that configures the workers is refused too: those workers were started
+ * with their own settings; only a producer_side option (one that changes
+ * how tqbench itself writes the jobs) applies then. The adapter reads them
+ * with fw_option().
  *
  * This file depends on nothing but cJSON, so the scenario parser (and its
  * fuzz harness) use it without the adapters. */
@@ -47,15 +51,18 @@ int fw_options_check(const struct tq_framework *fw, const char *name, const char
 
 /* Fills run->options with fw's entries of scenario (nscen of them, set by
  * the scenario file where) and then of cli (ncli, --option), cli
- * overriding, each checked with fw_options_check. Entries of other
- * frameworks are skipped. Returns 0, or -1 with err (naming where the bad
- * option came from). */
+ * overriding, each checked with fw_options_check and, when run->external
+ * is set, refused unless producer_side ("native.reliable configures the
+ * workers tqbench starts; with --external the external workers' own
+ * settings apply ..."). Entries of other frameworks are skipped. Returns 0,
+ * or -1 with err (naming where the bad option came from). */
 int fw_options_select(const struct tq_framework *fw, const struct fw_option *scenario, int nscen,
                       const char *where, const struct fw_option *cli, int ncli,
                       struct fw_run *run, char *err, size_t errlen);
 
 /* What fw applies in run, for results.json: {"name": value} for each option
- * it declares, the value set or its default (null when neither). */
+ * it declares, the value set or its default (null when neither, and for a
+ * workers' option with --external: theirs, which tqbench does not know). */
 cJSON *fw_options_json(const struct tq_framework *fw, const struct fw_run *run);
 
 /* One line describing def for `tqbench list`: "celery.pool=prefork|threads|solo

@@ -14,6 +14,7 @@
 
 #define PRODUCER_TIMEOUT_MS 30000 /* one reply (one command of a batch) */
 #define PRODUCER_SLOT_BASE 4096  /* room for one task besides its pad (Celery's envelope ~1.3 KB) */
+#define PRODUCER_RETRY_MS 100    /* keep_going: between connection attempts, and a handshake's bound */
 
 void producer_init(struct producer *p) {
     memset(p, 0, sizeof *p);
@@ -97,18 +98,71 @@ static int64_t due_ns(const struct schedule *sched, int bursty, double interval_
     return (int64_t)((double)i * interval_ns);
 }
 
-static int produce(struct producer *p, redisContext *c) {
+/* keep_going: the connection failed (p->err says how). Every batch
+ * awaiting replies counts as not pushed (with depth 0 that is the batch
+ * just sent: one whose replies were read is never in q), the connection
+ * is dropped, and the next one is tried PRODUCER_RETRY_MS later. The
+ * first failure of an outage is logged. */
+static void connection_lost(struct producer *p, redisContext **c, struct inflight *q,
+                            int64_t *retry_ns, int *outage) {
+    for (; q->len > 0; q->len--, q->head = (q->head + 1) % q->cap) p->not_pushed += q->n[q->head];
+    q->head = 0;
+    if (!*outage)
+        tq_warn("Redis %s: %s; counting the tasks as not pushed until it answers again "
+                "(retried every %d ms, never re-sent)", p->wait.where, p->err, PRODUCER_RETRY_MS);
+    *outage = 1;
+    redisFree(*c);
+    *c = NULL;
+    *retry_ns = tq_clock_mono_ns() + (int64_t)PRODUCER_RETRY_MS * 1000000;
+}
+
+/* Reads replies until at most upto batches await them. Returns 0, or -1
+ * with p->err (keep_going: the connection is lost instead, and 0). */
+static int settle(struct producer *p, redisContext **c, struct inflight *q, int upto,
+                  int keep_going, int64_t *retry_ns, int *outage) {
+    while (q->len > upto) {
+        if (read_batch(p, *c, q->n[q->head], q->cmds[q->head])) {
+            if (!keep_going) return -1;
+            connection_lost(p, c, q, retry_ns, outage);
+            return 0;
+        }
+        q->head = (q->head + 1) % q->cap;
+        q->len--;
+    }
+    return 0;
+}
+
+/* keep_going: a new connection, its handshake bounded by
+ * PRODUCER_RETRY_MS (a hung Redis must not stall the schedule), or NULL. */
+static redisContext *reconnect(struct producer *p, int *outage) {
+    char err[256];
+    p->wait.timeout_ms = PRODUCER_RETRY_MS;
+    redisContext *c = tq_redis_connect_wait(&p->url, &p->wait, err, sizeof err);
+    p->wait.timeout_ms = PRODUCER_TIMEOUT_MS;
+    if (c && *outage) tq_warn("%s: reconnected (%ld task(s) not pushed so far)", p->wait.where,
+                              p->not_pushed);
+    if (c) *outage = 0;
+    return c;
+}
+
+static int produce(struct producer *p, redisContext **cp) {
     const int batch = p->batch;
     const size_t slot = PRODUCER_SLOT_BASE + 2 * p->pad_len;
+    /* the payloads are packed (each one where the last ended; each fits in
+     * slot, so batch x slot always holds them): the memory touched is what
+     * they need, not a slot each */
     char *buf = malloc((size_t)batch * slot);
     /* two slots in front of the payloads: a one-command batch (LPUSH key
      * payload...) is built in place (framework.h, enqueue_batch) */
     const char **argv = malloc((size_t)(batch + 2) * sizeof *argv);
     size_t *argvlen = malloc((size_t)(batch + 2) * sizeof *argvlen);
     struct tq_task *tasks = calloc((size_t)batch, sizeof *tasks);
-    struct inflight q = {.n = malloc((size_t)(p->depth + 1) * sizeof(long)),
-                         .cmds = malloc((size_t)(p->depth + 1) * sizeof(int)),
-                         .cap = p->depth + 1};
+    const int open_loop = p->rate > 0;
+    const int keep_going = p->keep_going && open_loop;
+    const int depth = keep_going ? 0 : p->depth;
+    struct inflight q = {.n = malloc((size_t)(depth + 1) * sizeof(long)),
+                         .cmds = malloc((size_t)(depth + 1) * sizeof(int)),
+                         .cap = depth + 1};
     int rc = -1;
     if (!buf || !argv || !argvlen || !tasks || !q.n || !q.cmds) {
         snprintf(p->err, sizeof p->err, "out of memory for a batch of %d tasks", batch);
@@ -119,11 +173,12 @@ static int produce(struct producer *p, redisContext *c) {
         snprintf(tasks[j].run, sizeof tasks[j].run, "%s", p->task_run);
         tasks[j].pad_len = p->pad_len;
     }
-    const int open_loop = p->rate > 0;
     const double interval_ns = open_loop ? 1e9 / p->rate : 0;
     struct schedule sched = p->burst;
     sched.rate = p->rate;
     const int bursty = open_loop && sched.factor > 1;
+    int64_t retry_ns = 0; /* keep_going: no connection tried before this */
+    int outage = 0;       /* keep_going: the current failure was logged */
 
     p->start_mono_us = tq_clock_mono_us();
     p->start_wall_us = tq_clock_wall_us();
@@ -145,14 +200,27 @@ static int produce(struct producer *p, redisContext *c) {
             if (due <= next) {
                 /* nothing due: sleep until the next schedule (replies wait in
                  * the socket; at most `depth` commands are outstanding) */
-                tq_clock_sleep_until_ns(start_ns + due_ns(&sched, bursty, interval_ns, next));
+                int64_t at = start_ns + due_ns(&sched, bursty, interval_ns, next);
+                if (at < now_ns + p->min_sleep_us * 1000) at = now_ns + p->min_sleep_us * 1000;
+                tq_clock_sleep_until_ns(at);
                 continue;
             }
             if (due - next < n) n = due - next;
             int64_t lag = now_ns / 1000 - (p->start_mono_us + due_ns(&sched, bursty, interval_ns, next) / 1000);
             if (lag > p->max_lag_us) p->max_lag_us = lag;
         }
+        if (!*cp && tq_clock_mono_ns() >= retry_ns) {
+            *cp = reconnect(p, &outage);
+            if (!*cp) retry_ns = tq_clock_mono_ns() + (int64_t)PRODUCER_RETRY_MS * 1000000;
+        }
+        if (!*cp) {
+            /* keep_going, Redis unreachable: these tasks are not pushed */
+            p->not_pushed += n;
+            next += n;
+            continue;
+        }
         int64_t wall = tq_clock_wall_us();
+        size_t used = 0;
         for (long j = 0; j < n; j++) {
             uint64_t id = (uint64_t)(next + j);
             const struct fw_mix_entry *m = producer_pick(p->mix, p->mix_len, id);
@@ -166,39 +234,36 @@ static int produce(struct producer *p, redisContext *c) {
             t->scheduled_us =
                 open_loop ? p->start_wall_us + due_ns(&sched, bursty, interval_ns, (long)id) / 1000
                           : 0;
-            char *dst = buf + (size_t)j * slot;
+            char *dst = buf + used;
             int len = p->fw->encode(p->run, t, dst, slot);
             if (len < 0 || (size_t)len > slot) {
                 snprintf(p->err, sizeof p->err, "%s: cannot encode task %llu (kind %s) in %zu bytes",
                          p->fw->name, (unsigned long long)id, tq_task_kind_name(t->kind), slot);
                 goto out;
             }
+            used += (size_t)len;
             argv[j + 2] = dst;
             argvlen[j + 2] = (size_t)len;
         }
         char ferr[256];
-        int ncmds = fw_enqueue(p->fw, p->run, p->fw_state, c, p->list_key, tasks, argv + 2,
+        int ncmds = fw_enqueue(p->fw, p->run, p->fw_state, *cp, p->list_key, tasks, argv + 2,
                                argvlen + 2, (int)n, ferr, sizeof ferr);
         if (ncmds < 0) {
             snprintf(p->err, sizeof p->err, "%s: %s", p->fw->name, ferr);
             goto out;
         }
-        if (flush_out(p, c)) goto out;
         q.n[(q.head + q.len) % q.cap] = n;
         q.cmds[(q.head + q.len) % q.cap] = ncmds;
         q.len++;
         next += n;
-        while (q.len > p->depth) {
-            if (read_batch(p, c, q.n[q.head], q.cmds[q.head])) goto out;
-            q.head = (q.head + 1) % q.cap;
-            q.len--;
+        if (flush_out(p, *cp)) {
+            if (!keep_going) goto out;
+            connection_lost(p, cp, &q, &retry_ns, &outage);
+            continue;
         }
+        if (settle(p, cp, &q, depth, keep_going, &retry_ns, &outage)) goto out;
     }
-    while (q.len > 0) {
-        if (read_batch(p, c, q.n[q.head], q.cmds[q.head])) goto out;
-        q.head = (q.head + 1) % q.cap;
-        q.len--;
-    }
+    if (*cp && settle(p, cp, &q, 0, keep_going, &retry_ns, &outage)) goto out;
     rc = 0;
 out:
     p->end_mono_us = tq_clock_mono_us();
@@ -222,7 +287,7 @@ static const char *producer_give_up(void *arg, int waited_ms) {
 int producer_run(struct producer *p) {
     char err[256];
     if (p->batch < 1) p->batch = 1;
-    if (p->depth < 1) p->depth = 1;
+    if (p->depth < 0) p->depth = 0;
     p->wait.timeout_ms = PRODUCER_TIMEOUT_MS;
     p->wait.give_up = producer_give_up;
     p->wait.arg = p;
@@ -234,8 +299,8 @@ int producer_run(struct producer *p) {
         return -1;
     }
     p->connected = 1;
-    p->rc = produce(p, c);
-    redisFree(c);
+    p->rc = produce(p, &c);
+    if (c) redisFree(c);
     return p->rc;
 }
 

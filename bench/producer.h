@@ -13,7 +13,15 @@
  * time, so latency counts from when it should have been sent, and a producer
  * or broker falling behind shows up in the latency instead of hiding it
  * (coordinated omission). The memory used is one batch, whatever the task
- * count. */
+ * count.
+ *
+ * An open loop fails on the first Redis error, as a run must; with
+ * keep_going (tqpush --rate, scripts/soak's producer) it keeps its schedule
+ * through errors instead: the tasks of a batch that failed and those that
+ * come due while Redis cannot be reached are counted as not pushed, never
+ * re-sent (so never duplicated), and the connection is retried every
+ * 100 ms. This is the one producer: tqbench run, tqbench enqueue and tqpush
+ * all send through it. */
 #ifndef TQ_BENCH_PRODUCER_H
 #define TQ_BENCH_PRODUCER_H
 
@@ -39,13 +47,21 @@ struct producer {
     double rate;                  /* > 0: open loop at this rate (tasks/s) */
     struct schedule burst;        /* open loop with bursts (factor > 1; its rate is `rate`) */
     int batch;                    /* tasks per batch (default 256) */
-    int depth;                    /* batches awaiting replies (default 16) */
+    int depth;                    /* batches awaiting replies (default 16); 0: each batch's
+                                     replies are read before the next batch is encoded */
+    int keep_going;               /* open loop only: Redis errors are counted in not_pushed,
+                                     not the end of the run (see above); implies depth 0, so
+                                     a batch Redis acknowledged is never counted as lost */
+    int64_t min_sleep_us;         /* open loop: a wait for the next due task lasts at least
+                                     this (0: until it is due), so a high rate goes out in
+                                     fewer, larger batches (tqpush: 1 ms) */
     size_t pad_len;               /* pad bytes per native payload */
     const struct fw_mix_entry *mix;
     int mix_len;
     struct evloop *ev;            /* woken when the thread ends (may be NULL) */
     /* results */
     long sent;                    /* tasks Redis acknowledged */
+    long not_pushed;              /* keep_going: tasks counted as not pushed (never sent again) */
     int64_t start_wall_us, end_wall_us;  /* first batch written, last reply read */
     int64_t start_mono_us, end_mono_us;
     int64_t max_lag_us;           /* open loop: worst lateness of a send vs its schedule */

@@ -50,12 +50,8 @@ static int native_reliable(const struct fw_run *run) {
 }
 
 static int native_validate(const struct fw_run *run, char *err, size_t errlen) {
+    /* with --external, fw_options_select refused it already (a workers' option) */
     if (!native_reliable(run)) return 0;
-    if (run->external) {
-        snprintf(err, errlen, "--option native.reliable=1 applies to the workers tqbench "
-                              "spawns; start external tqworkers with --reliable yourself");
-        return -1;
-    }
     if (run->nqueues > 1) {
         snprintf(err, errlen, "tqworker --reliable takes one queue, the scenario has %d",
                  run->nqueues);

@@ -76,6 +76,18 @@ void drv_redis_stop(struct tq_test_redis *r) {
     tq_test_redis_stop(r, 1);
 }
 
+void drv_redis_halt(struct tq_test_redis *r) {
+    untrack_pid(r->pid);
+    tq_test_redis_stop(r, 0);
+}
+
+int drv_redis_restart(struct tq_test_redis *r) {
+    untrack_pid(r->pid);
+    int rc = tq_test_redis_restart(r);
+    if (rc == 0) track_pid(r->pid);
+    return rc;
+}
+
 pid_t drv_spawn(const char *const argv[], const char *log_path) {
     pid_t pid = tq_test_spawn(argv, log_path);
     if (pid > 0) track_pid(pid);

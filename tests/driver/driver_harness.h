@@ -26,6 +26,10 @@ void drv_cleanup(void);
 /* tq_test_redis_start / tq_test_redis_stop(r, 1), tracked. */
 int drv_redis_start(struct tq_test_redis *r, int port, const char *password);
 void drv_redis_stop(struct tq_test_redis *r);
+/* Stops r's redis-server and keeps its dir (drv_redis_restart loads what it
+ * SAVEd there), and starts it again on the same socket or port; tracked. */
+void drv_redis_halt(struct tq_test_redis *r);
+int drv_redis_restart(struct tq_test_redis *r);
 /* tq_test_spawn / tq_test_stop_pid, tracked. */
 pid_t drv_spawn(const char *const argv[], const char *log_path);
 void drv_stop(pid_t pid);

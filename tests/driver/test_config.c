@@ -8,7 +8,9 @@
  * be a program, checked before anything starts. Issue 9: concurrency and
  * prefetch stop at tqworker's own bounds (tq_limits.h), as flags and as
  * scenario keys, so a value the worker would refuse is exit 2 before anything
- * starts rather than a failed health check. */
+ * starts rather than a failed health check; with --external, a framework
+ * option that configures the workers is exit 2 too (theirs apply), one
+ * declared producer_side is not. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "driver_harness.h"
+#include "fw_options.h"
 #include "tq_limits.h"
 #include "tq_testutil.h"
 
@@ -468,4 +471,81 @@ Test(driver, framework_options_of_others_ignored, .timeout = 60, .fini = drv_cle
     cr_assert_str_eq(drv_str(given, "bullmq.nosuch"), "1");
     cJSON_Delete(j);
     drv_fini(&d);
+}
+
+/* --external attaches to workers that run their own settings: an option
+ * that configures the workers is exit 2 before anything starts (nothing
+ * is connected to: the --redis socket does not exist), naming the option,
+ * where it was set and that the external workers' settings apply; from
+ * --option and from a scenario's "options" alike. */
+Test(driver, external_refuses_workers_options, .timeout = 60, .fini = drv_cleanup) {
+    struct drv d;
+    drv_init(&d);
+    char url[400], scen[400];
+    snprintf(url, sizeof url, "unix://%s/no.sock", d.dir);
+    drv_write(&d, "threads.json", "{\"tasks\": 10, \"options\": {\"celery\": {\"pool\": \"threads\"}}}",
+              scen, sizeof scen);
+    const char *cli[] = {"run", "--external", "--redis", url, "--tasks", "10", "--option",
+                         "native.reliable=1", "--out", d.out, NULL};
+    const char *cli_needles[] = {"native.reliable configures the workers tqbench starts",
+                                 "the external workers' own settings apply",
+                                 "set by --option native.reliable=1", NULL};
+    expect_run(&d, cli, 2, cli_needles);
+    const char *file[] = {"run", "--external", "--redis", url, "--framework", "celery",
+                          "--scenario", scen, "--out", d.out, NULL};
+    const char *file_needles[] = {"celery.pool configures the workers tqbench starts",
+                                  "the external workers' own settings apply", scen,
+                                  "(\"options\": {\"celery\": {\"pool\": ...}})", NULL};
+    expect_run(&d, file, 2, file_needles);
+    /* the same option at its default value is refused too: the workers'
+     * setting is theirs, whatever tqbench would have asked */
+    const char *dflt[] = {"run", "--external", "--redis", url, "--option", "native.reliable=0",
+                          "--out", d.out, NULL};
+    const char *dflt_needles[] = {"native.reliable configures the workers", NULL};
+    expect_run(&d, dflt, 2, dflt_needles);
+    struct stat st;
+    cr_assert_neq(stat(d.out, &st), 0, "%s was created", d.out);
+    drv_fini(&d);
+}
+
+/* An option declared producer_side (how tqbench writes the jobs) applies
+ * with --external; none of the shipped adapters has one today, so a test
+ * framework declares one of each kind and fw_options_select (tqbenchlib)
+ * is called as run_admit calls it. results.json's settings.options names
+ * the producer's option and null for the workers' (unknown). */
+static const struct fw_option_def fake_options[] = {
+    {.name = "encoding", .description = "how the producer writes a job", .default_value = "v1",
+     .producer_side = 1},
+    {.name = "pool", .description = "the workers' pool", .default_value = "prefork"},
+    {.name = NULL},
+};
+static const struct tq_framework fake_fw = {.name = "fake", .options = fake_options};
+
+Test(driver, external_accepts_producer_side_option) {
+    struct fw_run fr;
+    memset(&fr, 0, sizeof fr);
+    fr.external = 1;
+    struct fw_option cli[2];
+    char err[512] = "";
+    cr_assert_eq(fw_options_parse("fake.encoding=v2", &cli[0], err, sizeof err), 0, "%s", err);
+    cr_assert_eq(fw_options_select(&fake_fw, NULL, 0, NULL, cli, 1, &fr, err, sizeof err), 0,
+                 "refused: %s", err);
+    cr_assert_str_eq(fw_option(&fr, "encoding"), "v2");
+    cJSON *o = fw_options_json(&fake_fw, &fr);
+    cr_assert_str_eq(drv_str(o, "encoding"), "v2");
+    cr_assert(cJSON_IsNull(cJSON_GetObjectItem(o, "pool")), "the external workers' pool was "
+              "recorded as tqbench's default");
+    cJSON_Delete(o);
+    /* the workers' option beside it: refused, naming it */
+    cr_assert_eq(fw_options_parse("fake.pool=solo", &cli[1], err, sizeof err), 0, "%s", err);
+    cr_assert_eq(fw_options_select(&fake_fw, NULL, 0, NULL, cli, 2, &fr, err, sizeof err), -1);
+    cr_assert(strstr(err, "fake.pool configures the workers tqbench starts") &&
+                  strstr(err, "set by --option fake.pool=solo"), "%s", err);
+    /* without --external both apply, and the default is what is recorded */
+    memset(&fr, 0, sizeof fr);
+    cr_assert_eq(fw_options_select(&fake_fw, NULL, 0, NULL, cli, 1, &fr, err, sizeof err), 0,
+                 "%s", err);
+    o = fw_options_json(&fake_fw, &fr);
+    cr_assert_str_eq(drv_str(o, "pool"), "prefork");
+    cJSON_Delete(o);
 }
