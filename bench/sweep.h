@@ -12,7 +12,8 @@
  *
  * A curve stops early, and says so, at a point that failed or, in a rate
  * sweep, at the first point the workers could not keep up with (achieved
- * rate below SWEEP_SATURATED x the offered one: beyond it the backlog, and
+ * rate, first task started to last done, below SWEEP_SATURATED x the
+ * offered one: beyond it the backlog, and
  * the time to drain it, only grow): that point is recorded with why the
  * curve stopped there, the points beyond it are not run, and the invocation
  * does not fail for it (only a curve whose first point fails, which

@@ -88,13 +88,16 @@ Test(sweep, apply_sets_only_the_swept_parameter) {
     cJSON_Delete(tag);
 }
 
+/* A row whose processing rate (first start to last done) is achieved and
+ * whose end-to-end rate (which adds the last task's latency) is lower. */
 static cJSON *row(const char *status, double offered, double achieved) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", status);
     if (strcmp(status, "ok") != 0) cJSON_AddStringToObject(o, "error", "stalled: no task finished");
     if (offered > 0) cJSON_AddNumberToObject(o, "offered_rate_per_s", offered);
     cJSON *t = cJSON_AddObjectToObject(o, "throughput_per_s");
-    cJSON_AddNumberToObject(t, "end_to_end", achieved);
+    cJSON_AddNumberToObject(t, "processing", achieved);
+    cJSON_AddNumberToObject(t, "end_to_end", achieved * 0.8);
     return o;
 }
 
@@ -109,6 +112,10 @@ Test(sweep, a_failed_or_saturated_point_stops_its_curve) {
     cr_assert_eq(sweep_point_stops(&workers, sat, why, sizeof why), 0);
     cr_assert_eq(sweep_point_stops(&workers, bad, why, sizeof why), 1);
     cr_assert(strstr(why, "the point failed: stalled"), "%s", why);
+    /* without a processing rate, the end-to-end one decides */
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(ok, "throughput_per_s"), "processing");
+    cr_assert_eq(sweep_point_stops(&rate, ok, why, sizeof why), 1);
+    cr_assert(strstr(why, "saturated: 796 tasks/s achieved of 1000 offered"), "%s", why);
     cJSON_Delete(ok);
     cJSON_Delete(sat);
     cJSON_Delete(bad);
