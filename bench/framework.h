@@ -362,6 +362,18 @@ int fw_progress(const struct tq_framework *fw, const struct fw_run *run, void *s
  * (pid P, killed)"). */
 int fw_run_bounded(const char *const argv[], const char *const *env, const char *out_path,
                    int timeout_ms, char *err, size_t errlen);
+/* available()'s first check: each of files (NULL-terminated, names
+ * relative to dir) is readable. Returns 0, or -1 with why
+ * "[<label> ]<dir>/<file> not found[<hint>]" (label, hint NULL: none). */
+int fw_files_readable(const char *dir, const char *const *files, const char *label,
+                      const char *hint, char *why, size_t n);
+/* available()'s last check: argv (fw_run_bounded: extra env NULL, output
+ * appended to out_path or discarded) exits 0 within timeout_ms. Returns 0,
+ * or -1 with why: the runner's error, or "<what> (<exit status>; <hint>)",
+ * e.g. "python3-rq does not import under /usr/bin/python3 (exited 1;
+ * install python3-rq, see scripts/bootstrap)". */
+int fw_probe(const char *const argv[], const char *out_path, int timeout_ms, const char *what,
+             const char *hint, char *why, size_t n);
 /* UNLINKs every key SCAN finds for pattern (COUNT 1000) for which want
  * returns 1 (want NULL: every key; arg is passed to it). Returns how many
  * were unlinked, or -1 when a SCAN failed (those found before stay

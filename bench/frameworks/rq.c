@@ -31,6 +31,7 @@
  * Always /usr/bin/python3, as for Celery: the `rq` script runs whatever
  * python3 its shebang names, and Debian's package lives there. */
 #include "framework.h"
+#include "fw_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,7 +88,7 @@ static int rq_is_simple(const struct fw_run *run, const char *name) {
 }
 
 static int rq_available(const struct fw_run *run, char *why, size_t n) {
-    char dir[FW_PATH_MAX], file[FW_PATH_MAX + 64], err[256];
+    char dir[FW_PATH_MAX];
     if (access(RQ_PYTHON, X_OK) != 0) {
         snprintf(why, n, "%s not found (RQ runs under Debian's python3)", RQ_PYTHON);
         return 0;
@@ -96,30 +97,11 @@ static int rq_available(const struct fw_run *run, char *why, size_t n) {
         snprintf(why, n, "frameworks directory path too long");
         return 0;
     }
-    const char *files[] = {RQ_TASK_MODULE, RQ_HOOK_MODULE};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(file, sizeof file, "%s/%s.py", dir, files[i]);
-        if (access(file, R_OK) != 0) {
-            snprintf(why, n, "RQ helper %s not found", file);
-            return 0;
-        }
-    }
-    const char *argv[] = {RQ_PYTHON, "-c", "import rq, redis", NULL};
-    int status = fw_run_bounded(argv, NULL, NULL, RQ_PROBE_TIMEOUT_MS, err, sizeof err);
-    if (status < 0) {
-        snprintf(why, n, "%s", err);
-        return 0;
-    }
-    if (status != 0) {
-        char st[64];
-        tq_spawn_status_str(status, st, sizeof st);
-        snprintf(why, n,
-                 "python3-rq does not import under %s (%s; install python3-rq, see "
-                 "scripts/bootstrap)",
-                 RQ_PYTHON, st);
-        return 0;
-    }
-    return 1;
+    const char *const files[] = {RQ_TASK_MODULE ".py", RQ_HOOK_MODULE ".py", NULL};
+    const char *const argv[] = {RQ_PYTHON, "-c", "import rq, redis", NULL};
+    return fw_files_readable(dir, files, "RQ helper", NULL, why, n) == 0 &&
+           fw_probe(argv, NULL, RQ_PROBE_TIMEOUT_MS, "python3-rq does not import under " RQ_PYTHON,
+                    "install python3-rq, see scripts/bootstrap", why, n) == 0;
 }
 
 static int rq_worker_argv_as(const struct fw_run *run, const char *name, int index,
@@ -182,58 +164,21 @@ static int rq_queue_key(const struct fw_run *run, char *buf, size_t n) {
     return rq_key(run, "queue", buf, n);
 }
 
-/* ---- the job's fields, built without printf or allocation ---- */
-
-/* A bounded appender: on overflow it keeps failing, and len says so. */
-struct out {
-    char *buf;
-    size_t len, cap;
-    int full;
-};
-
-static void put(struct out *o, const char *s, size_t n) {
-    if (o->full || n > o->cap - o->len) {
-        o->full = 1;
-        return;
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-}
-
-static void put_str(struct out *o, const char *s) { put(o, s, strlen(s)); }
-
-static void put_fill(struct out *o, char c, size_t n) {
-    if (o->full || n > o->cap - o->len) {
-        o->full = 1;
-        return;
-    }
-    memset(o->buf + o->len, c, n);
-    o->len += n;
-}
-
-static void put_u64(struct out *o, uint64_t v) {
-    char tmp[24];
-    int i = (int)sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put(o, tmp + i, sizeof tmp - (size_t)i);
-}
+/* ---- the job's fields, built without printf or allocation (fw_json.h) ---- */
 
 /* n digits of v, zero-padded. */
-static void put_digits(struct out *o, unsigned v, int n) {
+static void put_digits(struct fw_out *o, unsigned v, int n) {
     char tmp[8];
     for (int i = n - 1; i >= 0; i--) {
         tmp[i] = (char)('0' + v % 10);
         v /= 10;
     }
-    put(o, tmp, (size_t)n);
+    fw_put(o, tmp, (size_t)n);
 }
 
 /* A wall-clock time in µs as RQ writes its dates (rq/utils.py utcformat:
  * "%Y-%m-%dT%H:%M:%S.%fZ", UTC). */
-static void put_rq_time(struct out *o, int64_t us) {
+static void put_rq_time(struct fw_out *o, int64_t us) {
     time_t s = (time_t)(us / 1000000);
     struct tm tm;
     if (us < 0 || !gmtime_r(&s, &tm)) {
@@ -241,19 +186,19 @@ static void put_rq_time(struct out *o, int64_t us) {
         return;
     }
     put_digits(o, (unsigned)tm.tm_year + 1900, 4);
-    put(o, "-", 1);
+    fw_put(o, "-", 1);
     put_digits(o, (unsigned)tm.tm_mon + 1, 2);
-    put(o, "-", 1);
+    fw_put(o, "-", 1);
     put_digits(o, (unsigned)tm.tm_mday, 2);
-    put(o, "T", 1);
+    fw_put(o, "T", 1);
     put_digits(o, (unsigned)tm.tm_hour, 2);
-    put(o, ":", 1);
+    fw_put(o, ":", 1);
     put_digits(o, (unsigned)tm.tm_min, 2);
-    put(o, ":", 1);
+    fw_put(o, ":", 1);
     put_digits(o, (unsigned)tm.tm_sec, 2);
-    put(o, ".", 1);
+    fw_put(o, ".", 1);
     put_digits(o, (unsigned)(us % 1000000), 6);
-    put(o, "Z", 1);
+    fw_put(o, "Z", 1);
 }
 
 /* 1 when the task's kind takes its parameter as args[0]. */
@@ -262,66 +207,59 @@ static int kind_has_arg(enum tq_task_kind k) { return k == TQ_KIND_SLEEP || k ==
 /* The job id: "tq:<run>:<seq>". The run's own marker on a shared queue is
  * "tq:<run>:", which no other run's ids contain (run ids hold no ':'). */
 static int rq_job_id(const struct tq_task *t, char *buf, size_t n) {
-    struct out o = {buf, 0, n, 0};
-    put_str(&o, "tq:");
-    put_str(&o, t->run);
-    put(&o, ":", 1);
-    put_u64(&o, t->id);
+    struct fw_out o = {buf, 0, n, 0};
+    fw_put_str(&o, "tq:");
+    fw_put_str(&o, t->run);
+    fw_put(&o, ":", 1);
+    fw_put_u64(&o, t->id);
     return o.full ? -1 : (int)o.len;
 }
 
 /* data: [func, null, args, kwargs] as JSON (RQ's JSONSerializer), with
  * json.dumps' spacing. */
 static int rq_encode(const struct fw_run *run, const struct tq_task *t, char *buf, size_t cap) {
-    struct out o = {buf, 0, cap, 0};
+    struct fw_out o = {buf, 0, cap, 0};
     const char *kind = tq_task_kind_name(t->kind);
     (void)run;
     if (!kind || t->arg < 0) return -1;
-    put_str(&o, "[\"" RQ_TASK_MODULE ".");
-    put_str(&o, kind);
-    put_str(&o, "\", null, [");
-    if (kind_has_arg(t->kind)) put_u64(&o, (uint64_t)t->arg);
-    put_str(&o, "], {");
+    fw_put_str(&o, "[\"" RQ_TASK_MODULE ".");
+    fw_put_str(&o, kind);
+    fw_put_str(&o, "\", null, [");
+    if (kind_has_arg(t->kind)) fw_put_u64(&o, (uint64_t)t->arg);
+    fw_put_str(&o, "], {");
     if (t->pad_len > 0) {
-        put_str(&o, "\"pad\": \"");
-        put_fill(&o, 'x', t->pad_len);
-        put_str(&o, "\"");
+        fw_put_str(&o, "\"pad\": \"");
+        fw_put_fill(&o, 'x', t->pad_len);
+        fw_put_str(&o, "\"");
     }
-    put_str(&o, "}]");
+    fw_put_str(&o, "}]");
     return o.full ? -1 : (int)o.len;
 }
 
 /* description: RQ's Job.get_call_string, e.g. "tqbench_rq_tasks.sleep(10,
  * pad='xx')". */
-static void put_description(struct out *o, const struct tq_task *t) {
-    put_str(o, RQ_TASK_MODULE ".");
-    put_str(o, tq_task_kind_name(t->kind));
-    put(o, "(", 1);
-    if (kind_has_arg(t->kind)) put_u64(o, (uint64_t)t->arg);
+static void put_description(struct fw_out *o, const struct tq_task *t) {
+    fw_put_str(o, RQ_TASK_MODULE ".");
+    fw_put_str(o, tq_task_kind_name(t->kind));
+    fw_put(o, "(", 1);
+    if (kind_has_arg(t->kind)) fw_put_u64(o, (uint64_t)t->arg);
     if (t->pad_len > 0) {
-        if (kind_has_arg(t->kind)) put_str(o, ", ");
-        put_str(o, "pad='");
-        put_fill(o, 'x', t->pad_len);
-        put(o, "'", 1);
+        if (kind_has_arg(t->kind)) fw_put_str(o, ", ");
+        fw_put_str(o, "pad='");
+        fw_put_fill(o, 'x', t->pad_len);
+        fw_put(o, "'", 1);
     }
-    put(o, ")", 1);
+    fw_put(o, ")", 1);
 }
 
-/* meta: tqbench's fields, read back by the hook (tqbench_rq_hook.py). */
-static void put_meta(struct out *o, const struct tq_task *t) {
-    put_str(o, "{\"tqbench_run\": \"");
-    put_str(o, t->run);
-    put_str(o, "\", \"tqbench_seq\": ");
-    put_u64(o, t->id);
-    put_str(o, ", \"tqbench_enq_us\": ");
-    put_u64(o, (uint64_t)t->enqueued_us);
-    if (t->scheduled_us > 0) {
-        put_str(o, ", \"tqbench_sched_us\": ");
-        put_u64(o, (uint64_t)t->scheduled_us);
-    }
-    put_str(o, ", \"tqbench_max_attempts\": ");
-    put_u64(o, (uint64_t)t->max_attempts);
-    put(o, "}", 1);
+/* meta: tqbench's fields, read back by the hook (tqbench_rq_hook.py), with
+ * json.dumps' spacing. */
+static void put_meta(struct fw_out *o, const struct tq_task *t) {
+    fw_put(o, "{", 1);
+    fw_json_task_fields(o, t, FW_JSON_SPACED); /* the pad is in kwargs, not here */
+    FW_PUT_LIT(o, ", \"tqbench_max_attempts\": ");
+    fw_put_u64(o, (uint64_t)t->max_attempts);
+    fw_put(o, "}", 1);
 }
 
 /* Appends one HSET of job t with the fields Queue.enqueue writes (field
@@ -333,7 +271,7 @@ static int append_job(redisContext *c, const struct fw_run *run, const struct tq
     const char *argv[RQ_HSET_ARGS];
     size_t lens[RQ_HSET_ARGS];
     char key[RQ_ID_MAX + 16], retries[24];
-    struct out o = {scratch, 0, scratch_cap, 0};
+    struct fw_out o = {scratch, 0, scratch_cap, 0};
     int idn = rq_job_id(t, id, id_cap);
     int keyn = snprintf(key, sizeof key, "rq:job:%.*s", idn < 0 ? 0 : idn, id);
     if (idn < 0 || keyn < 0 || (size_t)keyn >= sizeof key) {

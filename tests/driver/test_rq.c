@@ -27,15 +27,6 @@
 
 #define RQ_PY "/usr/bin/python3"
 
-/* The source tree's bench/frameworks, from this file's path. */
-static void frameworks_dir(char *buf, size_t n) {
-    const char *tail = "/tests/driver/test_rq.c";
-    size_t len = strlen(__FILE__), tl = strlen(tail);
-    cr_assert(len > tl && strcmp(&__FILE__[len - tl], tail) == 0, "unexpected __FILE__ %s",
-              __FILE__);
-    snprintf(buf, n, "%.*s/bench/frameworks", (int)(len - tl), __FILE__);
-}
-
 /* Without RQ: the adapter's data and marker, as RQ's JSONSerializer reads
  * them and as its registry entries are named. */
 Test(rq, encode_and_marker) {
@@ -71,7 +62,7 @@ static void require_rq(void) {
 }
 
 /* One run of fw on n tasks of scenario; asserts exact counts, latency and
- * no process left. */
+ * no process left (drv_run_checked). */
 static void run_exact(const char *fw, const char *scenario, long n, long want_failed,
                       long want_retried) {
     struct drv d;
@@ -80,25 +71,11 @@ static void run_exact(const char *fw, const char *scenario, long n, long want_fa
     snprintf(tasks, sizeof tasks, "%ld", n);
     const char *args[] = {"run", "--framework", fw, "--scenario", scenario, "--tasks", tasks,
                           "--warmup", "20", "--out", d.out, "--quiet", NULL};
-    char *log = drv_run_expect(&d, args, 200000, 0);
-    free(log);
-    cJSON *j = drv_results_required(&d);
-    const cJSON *run = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
-    cr_assert_not_null(run);
-    cr_assert_str_eq(drv_str(run, "framework"), fw);
-    cr_assert_str_eq(drv_str(run, "status"), "ok");
-    cr_assert_eq((long)drv_num(run, "completed"), n - want_failed);
-    cr_assert_eq((long)drv_num(run, "failed"), want_failed);
-    cr_assert_eq((long)drv_num(run, "retried"), want_retried);
-    cr_assert_eq((long)drv_num(run, "queued_at_end"), 0);
-    const cJSON *e2e = drv_obj(drv_obj(run, "latency_us"), "end_to_end");
-    cr_assert_eq((long)drv_num(e2e, "count"), n - want_failed, "a stamp per completed job");
-    cr_assert(drv_num(e2e, "p50") > 0, "latency present");
+    struct drv_expect want = {fw, n - want_failed, want_failed, want_retried};
+    cJSON *j = drv_run_checked(&d, args, 200000, &want, NULL);
     pid_t pids[8];
     int np = drv_result_pids(j, pids, 8);
     cr_assert_eq(np, 2, "expected the redis pid and 1 worker pid, got %d", np);
-    for (int i = 0; i < np; i++)
-        cr_assert(!tq_test_pid_alive(pids[i]), "pid %d still alive", (int)pids[i]);
     cJSON_Delete(j);
     drv_fini(&d);
 }
@@ -133,17 +110,6 @@ Test(rq_real, simple_retries, .timeout = 200, .fini = drv_cleanup) {
     cr_assert_eq(r, 2 * f, "each failed job was retried twice (RQ's Retry) before failing");
     cJSON_Delete(j);
     drv_fini(&d);
-}
-
-/* HGETALL key as a cJSON object (field -> string). */
-static cJSON *hash_json(redisContext *c, const char *key) {
-    redisReply *r = redisCommand(c, "HGETALL %s", key);
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY, "HGETALL %s", key);
-    cJSON *o = cJSON_CreateObject();
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        cJSON_AddStringToObject(o, r->element[i]->str, r->element[i + 1]->str);
-    freeReplyObject(r);
-    return o;
 }
 
 /* Runs argv with env entries added, waits up to timeout_s; returns the
@@ -185,7 +151,7 @@ Test(rq_real, fidelity_and_accepted_by_rq_worker, .timeout = 120, .fini = drv_cl
     snprintf(fr.queue, sizeof fr.queue, "fid");
     snprintf(fr.redis_url, sizeof fr.redis_url, "%s", redis.url);
     snprintf(fr.redis_url_safe, sizeof fr.redis_url_safe, "%s", redis.url);
-    frameworks_dir(fr.frameworks_dir, sizeof fr.frameworks_dir);
+    drv_frameworks_dir(fr.frameworks_dir, sizeof fr.frameworks_dir);
     fr.workers = fr.concurrency = fr.prefetch = 1;
     fr.heartbeat_interval_s = 1;
     const struct tq_framework *fw = &tq_framework_rq_simple;
@@ -261,13 +227,13 @@ Test(rq_real, fidelity_and_accepted_by_rq_worker, .timeout = 120, .fini = drv_cl
     snprintf(out_path, sizeof out_path, "%s/worker.out", d.dir);
     cr_assert_eq(run_with_env(bargv, wa.env, out_path, 60), 0, "rq worker --burst: %s",
                  drv_read(out_path));
-    cJSON *stats = hash_json(c, "tq:run:fid:stats");
+    cJSON *stats = drv_hash_json(c, "tq:run:fid:stats");
     cr_assert_str_eq(drv_str(stats, "completed"), "1", "the hook counted tqbench's job");
     cJSON_Delete(stats);
-    cJSON *stats2 = hash_json(c, "tq:run:fidelity:stats");
+    cJSON *stats2 = drv_hash_json(c, "tq:run:fidelity:stats");
     cr_assert_str_eq(drv_str(stats2, "completed"), "1", "and RQ's own (its meta's run)");
     cJSON_Delete(stats2);
-    cJSON *wk = hash_json(c, "rq:worker:fid.w0");
+    cJSON *wk = drv_hash_json(c, "rq:worker:fid.w0");
     cr_assert_str_eq(drv_str(wk, "successful_job_count"), "2", "RQ ran both jobs");
     cJSON_Delete(wk);
     redisReply *r = redisCommand(c, "EXISTS rq:job:tq:fid:7");
