@@ -52,6 +52,14 @@
 #define RQ_ID_MAX (TQ_NAME_MAX + 32)
 #define RQ_HSET_ARGS 40       /* HSET key + the fields below, as name/value pairs */
 #define RQ_WORKERS_MAX 64     /* worker keys remembered for finish() */
+/* queue_order: what RQ's docs say (python-rq.org, Workers: "the order is
+ * important") and rq/queue.py does (Queue.dequeue_any: LPOP of each queue
+ * in turn, or one BLPOP over all of them, which Redis serves from the first
+ * non-empty key) */
+#define RQ_QUEUE_ORDER                                                                        \
+    "strict priority: an RQ worker takes its next job from the first non-empty queue in the "  \
+    "order given on its command line (`rq worker q0 q1 q2`; RQ's docs: \"the order is "        \
+    "important\"; Queue.dequeue_any LPOPs the queues in turn, or BLPOPs them all in that order)"
 
 /* Per-run state: the baselines of RQ's own counters, for the run id they
  * were taken for (the warm-up's, then the measured run's). */
@@ -75,10 +83,23 @@ static int rq_dir(const struct fw_run *run, char *buf, size_t n) {
     return (len < 0 || (size_t)len >= n) ? -1 : 0;
 }
 
+/* The queues the run's workers consume: one, or a multi-queue run's
+ * (fw_run.queues, queues[0] being queue), in their priority order. */
+static int rq_nqueues(const struct fw_run *run) { return run->nqueues > 1 ? run->nqueues : 1; }
+
+static const char *rq_queue(const struct fw_run *run, int i) {
+    return i == 0 ? run->queue : run->queues[i];
+}
+
+/* rq:<what>:<queue i>, or -1 when it does not fit. */
+static int rq_key_of(const struct fw_run *run, int i, const char *what, char *buf, size_t n) {
+    int len = snprintf(buf, n, "rq:%s:%s", what, rq_queue(run, i));
+    return (len < 0 || (size_t)len >= n) ? -1 : len;
+}
+
 /* rq:<what>:<queue>, or -1 when it does not fit. */
 static int rq_key(const struct fw_run *run, const char *what, char *buf, size_t n) {
-    int len = snprintf(buf, n, "rq:%s:%s", what, run->queue);
-    return (len < 0 || (size_t)len >= n) ? -1 : len;
+    return rq_key_of(run, 0, what, buf, n);
 }
 
 /* The worker class of each registration, by the framework's name. */
@@ -132,8 +153,12 @@ static int rq_worker_argv_as(const struct fw_run *run, const char *name, int ind
         fw_argv_add(out, err, errlen, "-S") || fw_argv_add(out, err, errlen, RQ_SERIALIZER) ||
         fw_argv_add(out, err, errlen, "-n") || fw_argv_add(out, err, errlen, "%s", worker_id) ||
         fw_argv_add(out, err, errlen, "--logging_level") ||
-        fw_argv_add(out, err, errlen, "WARNING") || fw_argv_add(out, err, errlen, "%s", run->queue))
+        fw_argv_add(out, err, errlen, "WARNING"))
         return -1;
+    /* several queues in their priority order: RQ takes from the first
+     * non-empty one (queue_order) */
+    for (int i = 0; i < rq_nqueues(run); i++)
+        if (fw_argv_add(out, err, errlen, "%s", rq_queue(run, i))) return -1;
     /* The URL goes through the environment (RQ_REDIS_URL is rq's --url):
      * argv is world-readable in /proc/PID/cmdline. */
     if (fw_env_add(out, err, errlen, "PYTHONPATH=%s", dir) ||
@@ -396,11 +421,9 @@ static void remember_worker(struct rq_state *st, const char *key, size_t len) {
  * failed and started registries. Returns 0, or -1 with err. */
 static int rq_read_counts(const struct fw_run *run, redisContext *c, struct rq_state *st,
                           struct rq_counts *out, char *err, size_t errlen) {
-    char workers[TQ_KEY_MAX], failed[TQ_KEY_MAX], wip[TQ_KEY_MAX], rerr[256];
+    char workers[TQ_KEY_MAX], rerr[256];
     memset(out, 0, sizeof *out);
-    if (rq_key(run, "workers", workers, sizeof workers) < 0 ||
-        rq_key(run, "failed", failed, sizeof failed) < 0 ||
-        rq_key(run, "wip", wip, sizeof wip) < 0) {
+    if (rq_key(run, "workers", workers, sizeof workers) < 0) {
         snprintf(err, errlen, "queue name \"%s\" too long for RQ's keys", run->queue);
         return -1;
     }
@@ -433,17 +456,27 @@ static int rq_read_counts(const struct fw_run *run, redisContext *c, struct rq_s
     }
     freeReplyObject(r);
     if (rc != 0) return -1;
-    const char *zsets[] = {failed, wip};
+    /* the registries are per queue: summed over the run's queues */
+    static const char *const zsets[] = {"failed", "wip"};
     long long *dst[] = {&out->registry, &out->started};
-    for (int i = 0; i < 2; i++) {
-        r = tq_redis_command(c, rerr, sizeof rerr, "ZCARD %s", zsets[i]);
-        if (!r || fw_reply_ll(r, dst[i]) != 0) {
-            snprintf(err, errlen, "ZCARD %s: %s", zsets[i],
-                     !r ? rerr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-            if (r) freeReplyObject(r);
-            return -1;
+    for (int q = 0; q < rq_nqueues(run); q++) {
+        for (int i = 0; i < 2; i++) {
+            char key[TQ_KEY_MAX];
+            long long v = 0;
+            if (rq_key_of(run, q, zsets[i], key, sizeof key) < 0) {
+                snprintf(err, errlen, "queue name \"%s\" too long for RQ's keys", rq_queue(run, q));
+                return -1;
+            }
+            r = tq_redis_command(c, rerr, sizeof rerr, "ZCARD %s", key);
+            if (!r || fw_reply_ll(r, &v) != 0) {
+                snprintf(err, errlen, "ZCARD %s: %s", key,
+                         !r ? rerr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+                if (r) freeReplyObject(r);
+                return -1;
+            }
+            freeReplyObject(r);
+            *dst[i] += v;
         }
-        freeReplyObject(r);
     }
     return 0;
 }
@@ -457,19 +490,21 @@ static int rq_prepare(const struct fw_run *run, redisContext *c, void **state, c
         return -1;
     }
     *state = st;
-    if (rq_key(run, "queue", queue, sizeof queue) < 0) {
-        snprintf(err, errlen, "queue name \"%s\" too long for RQ's keys", run->queue);
-        return -1;
+    for (int i = 0; i < rq_nqueues(run); i++) {
+        if (rq_key_of(run, i, "queue", queue, sizeof queue) < 0) {
+            snprintf(err, errlen, "queue name \"%s\" too long for RQ's keys", rq_queue(run, i));
+            return -1;
+        }
+        /* what Queue.enqueue does on every job, once per queue: RQ's tools
+         * (rq info, Queue.all) find the queue through it */
+        redisReply *r = tq_redis_command(c, rerr, sizeof rerr, "SADD rq:queues %s", queue);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "SADD rq:queues %s: %s", queue, r ? r->str : rerr);
+            if (r) freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
     }
-    /* what Queue.enqueue does on every job, once: RQ's tools (rq info,
-     * Queue.all) find the queue through it */
-    redisReply *r = tq_redis_command(c, rerr, sizeof rerr, "SADD rq:queues %s", queue);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "SADD rq:queues %s: %s", queue, r ? r->str : rerr);
-        if (r) freeReplyObject(r);
-        return -1;
-    }
-    freeReplyObject(r);
     return 0;
 }
 
@@ -487,9 +522,22 @@ static void rq_finish(const struct fw_run *run, redisContext *c, void *state) {
     free(state);
 }
 
+/* The run id RQ's counters are a baseline for: run_id itself, but the
+ * run's own id for the queues' sub-runs of a multi-queue run
+ * ("<run>-q<i>": run.c counts each queue's tasks under one), whose tasks
+ * RQ's counters add up in one. */
+static const char *rq_counted_id(const struct fw_run *run, const char *run_id) {
+    size_t n = strlen(run->run_id);
+    if (run->nqueues > 1 && strncmp(run_id, run->run_id, n) == 0 && run_id[n] == '-' &&
+        run_id[n + 1] == 'q' && run_id[n + 2] >= '0' && run_id[n + 2] <= '9' && !run_id[n + 3])
+        return run->run_id;
+    return run_id;
+}
+
 /* The hook's counts (the default progress); the first time a run id is
- * asked about (before any of its tasks is enqueued), RQ's own counters are
- * taken as that run's baseline for verify. */
+ * asked about (before any of its tasks is enqueued; for a multi-queue run,
+ * its first queue's), RQ's own counters are taken as that run's baseline
+ * for verify. */
 static int rq_progress(const struct fw_run *run, void *state, redisContext *c, const char *run_id,
                        struct fw_progress *out, char *err, size_t errlen) {
     struct rq_state *st = state;
@@ -497,10 +545,11 @@ static int rq_progress(const struct fw_run *run, void *state, redisContext *c, c
         snprintf(err, errlen, "rq: progress asked before prepare");
         return -1;
     }
-    if (strcmp(st->run, run_id) != 0) {
+    const char *counted = rq_counted_id(run, run_id);
+    if (strcmp(st->run, counted) != 0) {
         struct rq_counts now;
         if (rq_read_counts(run, c, st, &now, err, errlen) != 0) return -1;
-        snprintf(st->run, sizeof st->run, "%s", run_id);
+        snprintf(st->run, sizeof st->run, "%s", counted);
         st->base_ok = now.ok;
         st->base_failed = now.failed;
         st->base_registry = now.registry;
@@ -533,22 +582,11 @@ static int rq_verify(const struct fw_run *run, void *state, redisContext *c,
     return 0;
 }
 
-/* The run's jobs (its own and its warm-up's: failed ones stay with their
- * results), and, when the queue is the run's own, RQ's keys of the queue:
- * registries, the per-queue worker set and the keys of workers killed
- * before they could deregister. */
-static void rq_clean(const struct fw_run *run, redisContext *c) {
-    char pattern[TQ_KEY_MAX], err[256];
-    static const char *const job_keys[] = {"rq:job:tq:%s:*", "rq:job:tq:%s-warmup:*",
-                                           "rq:results:tq:%s:*", "rq:results:tq:%s-warmup:*"};
-    if (!c) return;
-    for (size_t i = 0; i < sizeof job_keys / sizeof job_keys[0]; i++) {
-        int len = snprintf(pattern, sizeof pattern, job_keys[i], run->run_id);
-        if (len > 0 && (size_t)len < sizeof pattern) fw_unlink_matching(c, pattern, NULL, NULL);
-    }
-    if (strcmp(run->queue, run->run_id) != 0) return;
-    char workers[TQ_KEY_MAX];
-    if (rq_key(run, "workers", workers, sizeof workers) < 0) return;
+/* RQ's keys of the run's queue i: its registries, its worker set and the
+ * keys of workers killed before they could deregister. */
+static void rq_clean_queue(const struct fw_run *run, int q, redisContext *c) {
+    char workers[TQ_KEY_MAX], err[256];
+    if (rq_key_of(run, q, "workers", workers, sizeof workers) < 0) return;
     redisReply *r = tq_redis_command(c, err, sizeof err, "SMEMBERS %s", workers);
     if (r && r->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < r->elements; i++) {
@@ -566,12 +604,30 @@ static void rq_clean(const struct fw_run *run, redisContext *c) {
                                         "clean_registries"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         char key[TQ_KEY_MAX];
-        if (rq_key(run, kinds[i], key, sizeof key) < 0) continue;
+        if (rq_key_of(run, q, kinds[i], key, sizeof key) < 0) continue;
         redisReply *d = tq_redis_command(c, err, sizeof err, "DEL %s", key);
         if (d) freeReplyObject(d);
         if (i == 0 && (d = tq_redis_command(c, err, sizeof err, "SREM rq:queues %s", key)))
             freeReplyObject(d);
     }
+}
+
+/* The run's jobs (its own, its warm-up's and its queues' sub-runs': failed
+ * ones stay with their results), and, when the queue is the run's own,
+ * RQ's keys of each of its queues (rq_clean_queue). */
+static void rq_clean(const struct fw_run *run, redisContext *c) {
+    char pattern[TQ_KEY_MAX];
+    /* a multi-queue run's job ids are tq:<run>-q<i>:<seq> (rq_job_id) */
+    static const char *const job_keys[] = {"rq:job:tq:%s:*",     "rq:job:tq:%s-warmup:*",
+                                           "rq:job:tq:%s-q?:*",   "rq:results:tq:%s:*",
+                                           "rq:results:tq:%s-warmup:*", "rq:results:tq:%s-q?:*"};
+    if (!c) return;
+    for (size_t i = 0; i < sizeof job_keys / sizeof job_keys[0]; i++) {
+        int len = snprintf(pattern, sizeof pattern, job_keys[i], run->run_id);
+        if (len > 0 && (size_t)len < sizeof pattern) fw_unlink_matching(c, pattern, NULL, NULL);
+    }
+    if (strcmp(run->queue, run->run_id) != 0) return;
+    for (int q = 0; q < rq_nqueues(run); q++) rq_clean_queue(run, q, c);
 }
 
 /* "tq:<run>:", the prefix of the run's job ids (rq_job_id). */
@@ -585,7 +641,9 @@ static int rq_run_marker(const struct fw_run *run, char *buf, size_t n) {
     .available = rq_available, .queue_key = rq_queue_key, .encode = rq_encode,         \
     .clean = rq_clean,                                                                 \
     /* retries: RQ's Retry with no interval, so a failed attempt is retried at once */ \
-    .caps = FW_CAP_SLEEP | FW_CAP_CPU | FW_CAP_FAIL | FW_CAP_RETRIES | FW_CAP_OPEN_LOOP, \
+    .caps = FW_CAP_SLEEP | FW_CAP_CPU | FW_CAP_FAIL | FW_CAP_RETRIES | FW_CAP_OPEN_LOOP | \
+            FW_CAP_MULTI_QUEUE,                                                        \
+    .queue_order = RQ_QUEUE_ORDER,                                                     \
     .limits = FW_LIMIT_SERIAL,                                                         \
     .prepare = rq_prepare, .finish = rq_finish, .enqueue_batch = rq_enqueue_batch,     \
     .progress = rq_progress, .run_marker = rq_run_marker, .verify = rq_verify

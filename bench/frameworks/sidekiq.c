@@ -54,7 +54,18 @@
 #define SK_PROBE_TIMEOUT_MS 60000
 #define SK_PROCESSED "stat:processed"
 #define SK_FAILED "stat:failed"
-#define SK_SEEN_MAX 4 /* run ids asked about in one run: the run and its warm-up */
+/* run ids asked about in one run: the run, its warm-up, a multi-queue
+ * run's queues' sub-runs */
+#define SK_SEEN_MAX (2 + FW_QUEUES_MAX)
+/* queue_order: what Sidekiq's CLI does with queues given without weights
+ * (cli.rb parse_queue sets :strict; fetch.rb BasicFetch then BRPOPs them
+ * in the order given) and what its wiki (Advanced Options, Queues) says */
+#define SK_QUEUE_ORDER                                                                          \
+    "strict order: queues given without weights (`sidekiq -q q0 -q q1 -q q2`) are checked in "   \
+    "that order by each of its threads (one BRPOP over all of them, which Redis serves from the " \
+    "first non-empty one): a job of a later queue runs only when the earlier ones are empty "    \
+    "(Sidekiq's wiki, Advanced Options; with weights, `-q q0,3`, the order would be random "      \
+    "weighted instead, which tqbench does not use)"
 
 /* Per-run state: the baseline of Sidekiq's counters and the hook's last
  * counts of every run id the driver asked about. */
@@ -72,6 +83,14 @@ struct sk_state {
 static int sk_dir(const struct fw_run *run, char *buf, size_t n) {
     int len = snprintf(buf, n, "%s/sidekiq", run->frameworks_dir);
     return (len < 0 || (size_t)len >= n) ? -1 : 0;
+}
+
+/* The queues the run's workers consume: one, or a multi-queue run's
+ * (fw_run.queues, queues[0] being queue), in their priority order. */
+static int sk_nqueues(const struct fw_run *run) { return run->nqueues > 1 ? run->nqueues : 1; }
+
+static const char *sk_queue(const struct fw_run *run, int i) {
+    return i == 0 ? run->queue : run->queues[i];
 }
 
 static int sk_available(const struct fw_run *run, char *why, size_t n) {
@@ -115,8 +134,15 @@ static int sk_worker_argv(const struct fw_run *run, int index, const char *worke
                 run->prefetch);
     fw_argv_reset(out);
     if (fw_argv_add(out, err, errlen, SK_BIN) || fw_argv_add(out, err, errlen, "-r") ||
-        fw_argv_add(out, err, errlen, "%s/" SK_JOBS, dir) || fw_argv_add(out, err, errlen, "-q") ||
-        fw_argv_add(out, err, errlen, "%s", run->queue) || fw_argv_add(out, err, errlen, "-c") ||
+        fw_argv_add(out, err, errlen, "%s/" SK_JOBS, dir))
+        return -1;
+    /* several queues without weights, in their priority order: Sidekiq's
+     * strict order (SK_QUEUE_ORDER) */
+    for (int i = 0; i < sk_nqueues(run); i++)
+        if (fw_argv_add(out, err, errlen, "-q") ||
+            fw_argv_add(out, err, errlen, "%s", sk_queue(run, i)))
+            return -1;
+    if (fw_argv_add(out, err, errlen, "-c") ||
         fw_argv_add(out, err, errlen, "%d", run->concurrency))
         return -1;
     /* the URL (password included) in the environment only: argv is
@@ -236,15 +262,18 @@ static int sk_prepare(const struct fw_run *run, redisContext *c, void **state, c
         return -1;
     }
     *state = st;
-    /* what Sidekiq::Client.push does before its LPUSH; Sidekiq's web UI and
-     * API list queues from this set */
-    redisReply *r = tq_redis_command(c, rerr, sizeof rerr, "SADD queues %s", run->queue);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "SADD queues %s: %s", run->queue, r ? r->str : rerr);
-        if (r) freeReplyObject(r);
-        return -1;
+    /* what Sidekiq::Client.push does before its LPUSH, once per queue;
+     * Sidekiq's web UI and API list queues from this set */
+    for (int i = 0; i < sk_nqueues(run); i++) {
+        const char *q = sk_queue(run, i);
+        redisReply *r = tq_redis_command(c, rerr, sizeof rerr, "SADD queues %s", q);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "SADD queues %s: %s", q, r ? r->str : rerr);
+            if (r) freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
     }
-    freeReplyObject(r);
     if (sk_counters(c, &st->base_processed, &st->base_failed, err, errlen) != 0) return -1;
     st->have_base = 1;
     return 0;
@@ -334,13 +363,15 @@ static void sk_finish(const struct fw_run *run, redisContext *c, void *state) {
     free(state);
 }
 
-/* The run's own queue in Sidekiq's `queues` set (its name is the run id
- * unless --external named a shared one, which stays listed). */
+/* The run's own queues in Sidekiq's `queues` set (their names derive from
+ * the run id unless --external named a shared one, which stays listed). */
 static void sk_clean(const struct fw_run *run, redisContext *c) {
     char err[256];
     if (!c || strcmp(run->queue, run->run_id) != 0) return;
-    redisReply *r = tq_redis_command(c, err, sizeof err, "SREM queues %s", run->queue);
-    if (r) freeReplyObject(r);
+    for (int i = 0; i < sk_nqueues(run); i++) {
+        redisReply *r = tq_redis_command(c, err, sizeof err, "SREM queues %s", sk_queue(run, i));
+        if (r) freeReplyObject(r);
+    }
 }
 
 /* The run id as the job JSON writes it. */
@@ -358,7 +389,8 @@ const struct tq_framework tq_framework_sidekiq = {
     .queue_key = sk_queue_key,
     .encode = sk_encode,
     .clean = sk_clean,
-    .caps = FW_CAP_SLEEP | FW_CAP_CPU | FW_CAP_FAIL | FW_CAP_OPEN_LOOP,
+    .caps = FW_CAP_SLEEP | FW_CAP_CPU | FW_CAP_FAIL | FW_CAP_OPEN_LOOP | FW_CAP_MULTI_QUEUE,
+    .queue_order = SK_QUEUE_ORDER,
     .validate = sk_validate,
     .prepare = sk_prepare,
     .finish = sk_finish,

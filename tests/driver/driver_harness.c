@@ -352,6 +352,29 @@ cJSON *drv_run_checked(const struct drv *d, const char *const *args, int timeout
     return j;
 }
 
+void drv_check_queues(const cJSON *run, const long *want, int n, int strict) {
+    const cJSON *qs = drv_obj(run, "queues");
+    const cJSON *pq = drv_obj(qs, "per_queue");
+    cr_assert_eq(cJSON_GetArraySize(pq), n);
+    double last_done = 0;
+    for (int i = 0; i < n; i++) {
+        const cJSON *q = cJSON_GetArrayItem(pq, i);
+        cr_assert_eq((long)drv_num(q, "tasks"), want[i], "queue %d: %g tasks", i,
+                     drv_num(q, "tasks"));
+        cr_assert_eq((long)drv_num(q, "counted"), want[i], "queue %d: %g counted", i,
+                     drv_num(q, "counted"));
+        cr_assert_eq((long)drv_num(drv_obj(drv_obj(q, "latency_us"), "end_to_end"), "count"),
+                     want[i], "queue %d: a stamp per task", i);
+        if (!strict) continue;
+        cr_assert_geq(drv_num(q, "last_done_ms"), last_done, "queue %d done before queue %d", i,
+                      i - 1);
+        last_done = drv_num(q, "last_done_ms");
+    }
+    if (strict)
+        cr_assert(strstr(drv_str(drv_obj(qs, "order"), "observed"), "strict priority"), "%s",
+                  drv_str(drv_obj(qs, "order"), "observed"));
+}
+
 cJSON *drv_hash_json(redisContext *c, const char *key) {
     redisReply *r = redisCommand(c, "HGETALL %s", key);
     cr_assert(r && r->type == REDIS_REPLY_ARRAY, "HGETALL %s", key);

@@ -98,6 +98,11 @@ cJSON *drv_run_checked(const struct drv *d, const char *const *args, int timeout
                        const struct drv_expect *want, char **log);
 /* results.json's first run; fails the test when there is none. */
 const cJSON *drv_first_run(const cJSON *results);
+/* A multi-queue run's figures (run.queues): queue i had want[i] tasks, each
+ * counted and with an end-to-end stamp; with strict, each queue's last task
+ * was done no earlier than the previous queue's and the observed order is
+ * "strict priority". */
+void drv_check_queues(const cJSON *run, const long *want, int n, int strict);
 /* HGETALL key as a cJSON object (field -> string); the caller deletes it. */
 cJSON *drv_hash_json(redisContext *c, const char *key);
 /* The source tree's bench/frameworks (the adapters' helper scripts). */
