@@ -327,6 +327,11 @@ extern const struct tq_framework tq_framework_bullmq;    /* bench/frameworks/bul
  * unset: the adapter applies its default then. */
 const char *fw_option(const struct fw_run *run, const char *name);
 
+/* The queues a run's workers consume: 1, or a multi-queue run's nqueues;
+ * and queue i of them (0: run->queue), in their priority order. */
+int fw_nqueues(const struct fw_run *run);
+const char *fw_queue(const struct fw_run *run, int i);
+
 /* The framework called name, or NULL. */
 const struct tq_framework *framework_find(const char *name);
 

@@ -83,17 +83,9 @@ static int rq_dir(const struct fw_run *run, char *buf, size_t n) {
     return (len < 0 || (size_t)len >= n) ? -1 : 0;
 }
 
-/* The queues the run's workers consume: one, or a multi-queue run's
- * (fw_run.queues, queues[0] being queue), in their priority order. */
-static int rq_nqueues(const struct fw_run *run) { return run->nqueues > 1 ? run->nqueues : 1; }
-
-static const char *rq_queue(const struct fw_run *run, int i) {
-    return i == 0 ? run->queue : run->queues[i];
-}
-
 /* rq:<what>:<queue i>, or -1 when it does not fit. */
 static int rq_key_of(const struct fw_run *run, int i, const char *what, char *buf, size_t n) {
-    int len = snprintf(buf, n, "rq:%s:%s", what, rq_queue(run, i));
+    int len = snprintf(buf, n, "rq:%s:%s", what, fw_queue(run, i));
     return (len < 0 || (size_t)len >= n) ? -1 : len;
 }
 
@@ -157,8 +149,8 @@ static int rq_worker_argv_as(const struct fw_run *run, const char *name, int ind
         return -1;
     /* several queues in their priority order: RQ takes from the first
      * non-empty one (queue_order) */
-    for (int i = 0; i < rq_nqueues(run); i++)
-        if (fw_argv_add(out, err, errlen, "%s", rq_queue(run, i))) return -1;
+    for (int i = 0; i < fw_nqueues(run); i++)
+        if (fw_argv_add(out, err, errlen, "%s", fw_queue(run, i))) return -1;
     /* The URL goes through the environment (RQ_REDIS_URL is rq's --url):
      * argv is world-readable in /proc/PID/cmdline. */
     if (fw_env_add(out, err, errlen, "PYTHONPATH=%s", dir) ||
@@ -459,12 +451,12 @@ static int rq_read_counts(const struct fw_run *run, redisContext *c, struct rq_s
     /* the registries are per queue: summed over the run's queues */
     static const char *const zsets[] = {"failed", "wip"};
     long long *dst[] = {&out->registry, &out->started};
-    for (int q = 0; q < rq_nqueues(run); q++) {
+    for (int q = 0; q < fw_nqueues(run); q++) {
         for (int i = 0; i < 2; i++) {
             char key[TQ_KEY_MAX];
             long long v = 0;
             if (rq_key_of(run, q, zsets[i], key, sizeof key) < 0) {
-                snprintf(err, errlen, "queue name \"%s\" too long for RQ's keys", rq_queue(run, q));
+                snprintf(err, errlen, "queue name \"%s\" too long for RQ's keys", fw_queue(run, q));
                 return -1;
             }
             r = tq_redis_command(c, rerr, sizeof rerr, "ZCARD %s", key);
@@ -490,9 +482,9 @@ static int rq_prepare(const struct fw_run *run, redisContext *c, void **state, c
         return -1;
     }
     *state = st;
-    for (int i = 0; i < rq_nqueues(run); i++) {
+    for (int i = 0; i < fw_nqueues(run); i++) {
         if (rq_key_of(run, i, "queue", queue, sizeof queue) < 0) {
-            snprintf(err, errlen, "queue name \"%s\" too long for RQ's keys", rq_queue(run, i));
+            snprintf(err, errlen, "queue name \"%s\" too long for RQ's keys", fw_queue(run, i));
             return -1;
         }
         /* what Queue.enqueue does on every job, once per queue: RQ's tools
@@ -627,7 +619,7 @@ static void rq_clean(const struct fw_run *run, redisContext *c) {
         if (len > 0 && (size_t)len < sizeof pattern) fw_unlink_matching(c, pattern, NULL, NULL);
     }
     if (strcmp(run->queue, run->run_id) != 0) return;
-    for (int q = 0; q < rq_nqueues(run); q++) rq_clean_queue(run, q, c);
+    for (int q = 0; q < fw_nqueues(run); q++) rq_clean_queue(run, q, c);
 }
 
 /* "tq:<run>:", the prefix of the run's job ids (rq_job_id). */

@@ -85,14 +85,6 @@ static int sk_dir(const struct fw_run *run, char *buf, size_t n) {
     return (len < 0 || (size_t)len >= n) ? -1 : 0;
 }
 
-/* The queues the run's workers consume: one, or a multi-queue run's
- * (fw_run.queues, queues[0] being queue), in their priority order. */
-static int sk_nqueues(const struct fw_run *run) { return run->nqueues > 1 ? run->nqueues : 1; }
-
-static const char *sk_queue(const struct fw_run *run, int i) {
-    return i == 0 ? run->queue : run->queues[i];
-}
-
 static int sk_available(const struct fw_run *run, char *why, size_t n) {
     char dir[FW_PATH_MAX];
     if (sk_dir(run, dir, sizeof dir) != 0) {
@@ -138,9 +130,9 @@ static int sk_worker_argv(const struct fw_run *run, int index, const char *worke
         return -1;
     /* several queues without weights, in their priority order: Sidekiq's
      * strict order (SK_QUEUE_ORDER) */
-    for (int i = 0; i < sk_nqueues(run); i++)
+    for (int i = 0; i < fw_nqueues(run); i++)
         if (fw_argv_add(out, err, errlen, "-q") ||
-            fw_argv_add(out, err, errlen, "%s", sk_queue(run, i)))
+            fw_argv_add(out, err, errlen, "%s", fw_queue(run, i)))
             return -1;
     if (fw_argv_add(out, err, errlen, "-c") ||
         fw_argv_add(out, err, errlen, "%d", run->concurrency))
@@ -264,8 +256,8 @@ static int sk_prepare(const struct fw_run *run, redisContext *c, void **state, c
     *state = st;
     /* what Sidekiq::Client.push does before its LPUSH, once per queue;
      * Sidekiq's web UI and API list queues from this set */
-    for (int i = 0; i < sk_nqueues(run); i++) {
-        const char *q = sk_queue(run, i);
+    for (int i = 0; i < fw_nqueues(run); i++) {
+        const char *q = fw_queue(run, i);
         redisReply *r = tq_redis_command(c, rerr, sizeof rerr, "SADD queues %s", q);
         if (!r || r->type == REDIS_REPLY_ERROR) {
             snprintf(err, errlen, "SADD queues %s: %s", q, r ? r->str : rerr);
@@ -368,8 +360,8 @@ static void sk_finish(const struct fw_run *run, redisContext *c, void *state) {
 static void sk_clean(const struct fw_run *run, redisContext *c) {
     char err[256];
     if (!c || strcmp(run->queue, run->run_id) != 0) return;
-    for (int i = 0; i < sk_nqueues(run); i++) {
-        redisReply *r = tq_redis_command(c, err, sizeof err, "SREM queues %s", sk_queue(run, i));
+    for (int i = 0; i < fw_nqueues(run); i++) {
+        redisReply *r = tq_redis_command(c, err, sizeof err, "SREM queues %s", fw_queue(run, i));
         if (r) freeReplyObject(r);
     }
 }

@@ -352,12 +352,20 @@ cJSON *drv_run_checked(const struct drv *d, const char *const *args, int timeout
     return j;
 }
 
-void drv_check_queues(const cJSON *run, const long *want, int n, int strict) {
+void drv_write_mq_scenario(const struct drv *d, char *path, size_t n) {
+    drv_write(d, "mq.json",
+              "{\"name\": \"mq\", \"tasks\": 100, \"warmup_tasks\": 0, \"workers\": 1, "
+              "\"concurrency\": 1, \"queues\": [1, 1, 8]}",
+              path, n);
+}
+
+void drv_check_mq(const cJSON *run, const char *documented) {
+    static const long want[3] = {10, 10, 80};
     const cJSON *qs = drv_obj(run, "queues");
     const cJSON *pq = drv_obj(qs, "per_queue");
-    cr_assert_eq(cJSON_GetArraySize(pq), n);
+    cr_assert_eq(cJSON_GetArraySize(pq), 3);
     double last_done = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < 3; i++) {
         const cJSON *q = cJSON_GetArrayItem(pq, i);
         cr_assert_eq((long)drv_num(q, "tasks"), want[i], "queue %d: %g tasks", i,
                      drv_num(q, "tasks"));
@@ -365,14 +373,22 @@ void drv_check_queues(const cJSON *run, const long *want, int n, int strict) {
                      drv_num(q, "counted"));
         cr_assert_eq((long)drv_num(drv_obj(drv_obj(q, "latency_us"), "end_to_end"), "count"),
                      want[i], "queue %d: a stamp per task", i);
-        if (!strict) continue;
         cr_assert_geq(drv_num(q, "last_done_ms"), last_done, "queue %d done before queue %d", i,
                       i - 1);
         last_done = drv_num(q, "last_done_ms");
     }
-    if (strict)
-        cr_assert(strstr(drv_str(drv_obj(qs, "order"), "observed"), "strict priority"), "%s",
-                  drv_str(drv_obj(qs, "order"), "observed"));
+    const cJSON *ord = drv_obj(qs, "order");
+    cr_assert(strstr(drv_str(ord, "observed"), "strict priority"), "%s",
+              drv_str(ord, "observed"));
+    cr_assert(strstr(drv_str(ord, "documented"), documented), "%s", drv_str(ord, "documented"));
+}
+
+void drv_assert_no_keys(redisContext *c, const char *pattern) {
+    redisReply *k = redisCommand(c, "KEYS %s", pattern);
+    cr_assert(k && k->type == REDIS_REPLY_ARRAY, "KEYS %s", pattern);
+    size_t n = k->elements;
+    freeReplyObject(k);
+    cr_assert_eq(n, 0, "%zu %s keys left", n, pattern);
 }
 
 cJSON *drv_hash_json(redisContext *c, const char *key) {

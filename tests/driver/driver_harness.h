@@ -98,11 +98,18 @@ cJSON *drv_run_checked(const struct drv *d, const char *const *args, int timeout
                        const struct drv_expect *want, char **log);
 /* results.json's first run; fails the test when there is none. */
 const cJSON *drv_first_run(const cJSON *results);
-/* A multi-queue run's figures (run.queues): queue i had want[i] tasks, each
- * counted and with an end-to-end stamp; with strict, each queue's last task
- * was done no earlier than the previous queue's and the observed order is
- * "strict priority". */
-void drv_check_queues(const cJSON *run, const long *want, int n, int strict);
+/* A multi-queue scenario for a framework's tests: 100 tasks split 1:1:8
+ * over three queues, no warm-up, one worker running one task at a time (so
+ * a framework's queue order shows undisturbed); its path in path. */
+void drv_write_mq_scenario(const struct drv *d, char *path, size_t n);
+/* The multi-queue figures (run.queues) of that scenario's run: 10, 10 and
+ * 80 tasks, each counted and with an end-to-end stamp; each queue's last
+ * task done no earlier than the previous queue's, the observed order
+ * "strict priority", and the documented order (the adapter's queue_order)
+ * containing documented. */
+void drv_check_mq(const cJSON *run, const char *documented);
+/* Fails the test when Redis holds a key matching pattern (KEYS). */
+void drv_assert_no_keys(redisContext *c, const char *pattern);
 /* HGETALL key as a cJSON object (field -> string); the caller deletes it. */
 cJSON *drv_hash_json(redisContext *c, const char *key);
 /* The source tree's bench/frameworks (the adapters' helper scripts). */

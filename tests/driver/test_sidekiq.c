@@ -59,8 +59,8 @@ Test(sidekiq_real, small_run, .timeout = 180, .fini = drv_cleanup) {
     drv_fini(&d);
 }
 
-/* A multi-queue scenario of 100 tasks split 1:1:8 with one Sidekiq thread
- * (-q q0 -q q1 -q q2 -c 1): each queue's exact count, Sidekiq's strict
+/* The multi-queue scenario (drv_write_mq_scenario: 100 tasks split 1:1:8)
+ * with one Sidekiq thread (-q q0 -q q1 -q q2 -c 1): each queue's exact count, Sidekiq's strict
  * order observed, stat:processed agreeing (verify) and the queues gone
  * from Sidekiq's `queues` set afterwards. */
 Test(sidekiq_real, multi_queue, .timeout = 180, .fini = drv_cleanup) {
@@ -70,25 +70,15 @@ Test(sidekiq_real, multi_queue, .timeout = 180, .fini = drv_cleanup) {
     char path[400];
     drv_init(&d);
     redisContext *c = drv_redis_start_connected(&r);
-    drv_write(&d, "mq.json",
-              "{\"name\": \"mq\", \"tasks\": 100, \"warmup_tasks\": 0, \"workers\": 1, "
-              "\"concurrency\": 1, \"queues\": [1, 1, 8]}",
-              path, sizeof path);
+    drv_write_mq_scenario(&d, path, sizeof path);
     const char *args[] = {"run", "--framework", "sidekiq", "--redis", r.url, "--scenario", path,
                           "--out", d.out, NULL};
     struct drv_expect want = {"sidekiq", 100, 0, -1};
     cJSON *j = drv_run_checked(&d, args, 150000, &want, NULL);
-    const cJSON *run = drv_first_run(j);
-    const long per_queue[3] = {10, 10, 80};
-    drv_check_queues(run, per_queue, 3, 1);
-    cr_assert(strstr(drv_str(drv_obj(drv_obj(run, "queues"), "order"), "documented"),
-                     "strict order"));
+    drv_check_mq(drv_first_run(j), "strict order");
     cr_assert_eq(tq_test_redis_int(c, "GET stat:processed"), 100);
     cr_assert_eq(tq_test_redis_int(c, "SCARD queues"), 0, "the run's queues are unlisted");
-    redisReply *k = redisCommand(c, "KEYS queue:*");
-    cr_assert(k && k->type == REDIS_REPLY_ARRAY && k->elements == 0, "%zu queue:* keys left",
-              k ? k->elements : 0);
-    freeReplyObject(k);
+    drv_assert_no_keys(c, "queue:*");
     cJSON_Delete(j);
     redisFree(c);
     drv_redis_stop(&r);
