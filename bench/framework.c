@@ -17,6 +17,10 @@ const struct tq_framework *framework_find(const char *name) {
     return NULL;
 }
 
+int fw_processes(const struct tq_framework *fw, const struct fw_run *run) {
+    return (fw->limits & FW_LIMIT_SERIAL) ? run->workers * run->concurrency : run->workers;
+}
+
 int fw_nqueues(const struct fw_run *run) { return run->nqueues > 1 ? run->nqueues : 1; }
 
 const char *fw_queue(const struct fw_run *run, int i) { return i == 0 ? run->queue : run->queues[i]; }

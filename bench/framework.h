@@ -134,8 +134,12 @@ enum fw_cap {
 /* What a framework's workers do differently from tqworker in a way a
  * scenario may depend on (tq_framework.limits; 0: none). */
 enum fw_limit {
-    FW_LIMIT_SERIAL = 1u << 0, /* one task at a time per process, whatever the concurrency:
-                                  a concurrency sweep is skipped (it would run alike) */
+    /* one task at a time per process: concurrency N is run as N worker
+     * processes per worker (fw_processes; as Celery's prefork pool and RQ's
+     * `rq worker-pool -n N` do), each with its own heartbeat, so a
+     * concurrency sweep would be a sweep of processes (scaling_workers)
+     * and is skipped */
+    FW_LIMIT_SERIAL = 1u << 0,
 };
 
 /* A run's progress as the framework counts it (tq_framework.progress). */
@@ -331,6 +335,10 @@ const char *fw_option(const struct fw_run *run, const char *name);
  * and queue i of them (0: run->queue), in their priority order. */
 int fw_nqueues(const struct fw_run *run);
 const char *fw_queue(const struct fw_run *run, int i);
+
+/* The worker processes a run of fw spawns: workers, times concurrency for
+ * a framework whose processes run one task at a time (FW_LIMIT_SERIAL). */
+int fw_processes(const struct tq_framework *fw, const struct fw_run *run);
 
 /* The framework called name, or NULL. */
 const struct tq_framework *framework_find(const char *name);

@@ -28,6 +28,9 @@
  * <name>, every failed attempt counted there, retried or not), the jobs
  * added to the queue's FailedJobRegistry, and an empty StartedJobRegistry.
  *
+ * Concurrency: an RQ worker runs one job at a time, so concurrency N is N
+ * RQ worker processes per worker (FW_LIMIT_SERIAL; rq_validate).
+ *
  * Always /usr/bin/python3, as for Celery: the `rq` script runs whatever
  * python3 its shebang names, and Debian's package lives there. */
 #include "framework.h"
@@ -117,22 +120,39 @@ static int rq_available(const struct fw_run *run, char *why, size_t n) {
                     "install python3-rq, see scripts/bootstrap", why, n) == 0;
 }
 
+/* An RQ worker runs one job at a time and pops one at a time (no pool, no
+ * prefetch): concurrency N is N RQ worker processes per worker
+ * (FW_LIMIT_SERIAL: the driver spawns workers x concurrency of them, as
+ * `rq worker-pool -n N` of RQ >= 1.14 would), each heartbeating with
+ * concurrency 1. Their worker keys are remembered for finish() up to
+ * RQ_WORKERS_MAX. */
+static int rq_validate(const struct fw_run *run, char *err, size_t errlen) {
+    long procs = (long)run->workers * run->concurrency;
+    if (run->concurrency < 1) {
+        snprintf(err, errlen, "rq: concurrency %d (1 or more)", run->concurrency);
+        return -1;
+    }
+    if (procs > RQ_WORKERS_MAX) {
+        snprintf(err, errlen,
+                 "rq: %d worker(s) x concurrency %d would be %ld RQ worker processes (one job "
+                 "at a time each); at most %d",
+                 run->workers, run->concurrency, procs, RQ_WORKERS_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 static int rq_worker_argv_as(const struct fw_run *run, const char *name, int index,
                              const char *worker_id, struct fw_argv *out, char *err,
                              size_t errlen) {
     char dir[FW_PATH_MAX];
     int simple = rq_is_simple(run, name);
+    if (rq_validate(run, err, errlen) != 0) return -1;
     if (rq_dir(run, dir, sizeof dir) != 0) {
         snprintf(err, errlen, "%s: frameworks directory path too long", name);
         return -1;
     }
-    /* An RQ worker runs one job at a time and pops one at a time; it has
-     * no pool and no prefetch. Said once per run and in the heartbeat
-     * (concurrency 1), as Celery's solo pool does. */
-    if (index == 0 && run->concurrency > 1)
-        tq_warn("%s: concurrency %d is not RQ's: each RQ worker runs one job at a time (the "
-                "heartbeat says concurrency 1); run --workers N for N RQ workers",
-                name, run->concurrency);
+    (void)index; /* every process alike: worker_id tells them apart */
     fw_argv_reset(out);
     /* RQ's defaults but for the log level: INFO writes two lines per job
      * (README.md). The worker's name is tqbench's worker id, so RQ's
@@ -637,7 +657,8 @@ static int rq_run_marker(const struct fw_run *run, char *buf, size_t n) {
             FW_CAP_MULTI_QUEUE,                                                        \
     .queue_order = RQ_QUEUE_ORDER,                                                     \
     .limits = FW_LIMIT_SERIAL,                                                         \
-    .prepare = rq_prepare, .finish = rq_finish, .enqueue_batch = rq_enqueue_batch,     \
+    .validate = rq_validate, .prepare = rq_prepare, .finish = rq_finish,                \
+    .enqueue_batch = rq_enqueue_batch,                                                 \
     .progress = rq_progress, .run_marker = rq_run_marker, .verify = rq_verify
 
 const struct tq_framework tq_framework_rq = {

@@ -5,10 +5,12 @@
  *
  *  - encode / queue key / run marker, without RQ;
  *  - runs: rq-simple drains 2,000 noop jobs, rq (one fork per job, ~90
- *    jobs/s) 200, with exact counts, one stamp per completed job, RQ's own
- *    counters agreeing (the adapter's verify; a mismatch fails the run) and
- *    no process left, checked by pid; the retries scenario on rq-simple with
- *    RQ's Retry;
+ *    jobs/s per process) 200, each with the scenario's concurrency 10 as ten
+ *    RQ worker processes, with exact counts, one stamp per completed job,
+ *    RQ's own counters agreeing (the adapter's verify; a mismatch fails the
+ *    run) and no process left, checked by pid; concurrency 3 as three
+ *    processes with three heartbeats; the retries scenario on rq-simple
+ *    with RQ's Retry; the multi-queue scenario on both, exact per queue;
  *  - fidelity: a job written by the adapter's enqueue_batch has the same
  *    field names as one enqueued by RQ's own Queue.enqueue, reads back
  *    through RQ's Job.fetch as the same call, and is accepted and run by
@@ -73,9 +75,44 @@ static void run_exact(const char *fw, const char *scenario, long n, long want_fa
                           "--warmup", "20", "--out", d.out, "--quiet", NULL};
     struct drv_expect want = {fw, n - want_failed, want_failed, want_retried};
     cJSON *j = drv_run_checked(&d, args, 200000, &want, NULL);
+    /* the scenarios' concurrency 10: ten RQ worker processes */
+    pid_t pids[16];
+    int np = drv_result_pids(j, pids, 16);
+    cr_assert_eq(np, 11, "expected the redis pid and 10 worker pids, got %d", np);
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+/* Concurrency 3 on one worker: three RQ worker processes (one job at a
+ * time each), each with its own heartbeat (the per-worker settings come
+ * from them), all counted, none left running (by pid). */
+Test(rq_real, concurrency_as_processes, .timeout = 200, .fini = drv_cleanup) {
+    require_rq();
+    struct drv d;
+    drv_init(&d);
+    const char *args[] = {"run", "--framework", "rq", "--tasks", "150", "--warmup", "0",
+                          "--workers", "1", "--concurrency", "3", "--out", d.out, "--quiet", NULL};
+    struct drv_expect want = {"rq", 150, 0, 0};
+    cJSON *j = drv_run_checked(&d, args, 200000, &want, NULL);
+    const cJSON *run = drv_first_run(j), *set = drv_obj(run, "settings");
+    cr_assert_eq(drv_num(set, "worker_processes"), 3);
+    cr_assert_eq(drv_num(set, "tasks_per_process"), 1);
+    cr_assert_str_eq(drv_str(set, "concurrency_as"), "processes");
+    cr_assert_eq(drv_num(set, "workers"), 3, "three heartbeats read");
+    cr_assert_eq(drv_num(set, "concurrency"), 1, "each heartbeat says one job at a time");
+    cr_assert_eq(drv_num(drv_obj(set, "requested"), "concurrency"), 3);
+    const cJSON *per = drv_obj(set, "per_worker"), *w;
+    cr_assert_eq(cJSON_GetArraySize(per), 3);
+    cJSON_ArrayForEach(w, per) {
+        cr_assert_str_eq(drv_str(w, "protocol"), "rq");
+        cr_assert_eq(drv_num(w, "concurrency"), 1);
+        cr_assert(strncmp(drv_str(w, "version"), "rq-", 3) == 0, "%s", drv_str(w, "version"));
+    }
     pid_t pids[8];
     int np = drv_result_pids(j, pids, 8);
-    cr_assert_eq(np, 2, "expected the redis pid and 1 worker pid, got %d", np);
+    cr_assert_eq(np, 4, "expected the redis pid and 3 worker pids, got %d", np);
+    for (int a = 1; a < np; a++)
+        for (int b = a + 1; b < np; b++) cr_assert_neq(pids[a], pids[b], "two workers, one pid");
     cJSON_Delete(j);
     drv_fini(&d);
 }
