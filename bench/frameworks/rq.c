@@ -28,6 +28,10 @@
  * <name>, every failed attempt counted there, retried or not), the jobs
  * added to the queue's FailedJobRegistry, and an empty StartedJobRegistry.
  *
+ * Several queues (multi_queue): `rq worker ... q0 q1 q2`, RQ's strict
+ * priority (RQ_QUEUE_ORDER); each job's origin is its queue and its meta
+ * names its queue's sub-run, so the hook counts it per queue.
+ *
  * Concurrency: an RQ worker runs one job at a time, so concurrency N is N
  * RQ worker processes per worker (FW_LIMIT_SERIAL; rq_validate).
  *

@@ -30,6 +30,11 @@
  * figures (a worker killed before its flush, another Sidekiq on this
  * Redis, or jobs lost).
  *
+ * Several queues (multi_queue): `-q q0 -q q1 -q q2` without weights,
+ * which Sidekiq's CLI makes strict order (SK_QUEUE_ORDER); each job JSON
+ * names its own queue and carries its queue's sub-run id as tqbench_run,
+ * so the hook counts it per queue.
+ *
  * caps: no retries. Sidekiq retries a failed job after 15 s + count^4 + a
  * random term, seconds to minutes by design; tqbench's retries scenario
  * retries at once, so it is skipped for Sidekiq with the reason. */
