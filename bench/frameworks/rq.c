@@ -58,7 +58,9 @@
 #define RQ_JOB_TIMEOUT "180"  /* RQ's default job timeout (s), as Queue.enqueue writes it */
 #define RQ_ID_MAX (TQ_NAME_MAX + 32)
 #define RQ_HSET_ARGS 40       /* HSET key + the fields below, as name/value pairs */
-#define RQ_WORKERS_MAX 64     /* worker keys remembered for finish() */
+/* RQ worker processes of a run (workers x concurrency: 8 x 10 fits), their
+ * keys remembered for finish() */
+#define RQ_WORKERS_MAX 128
 /* queue_order: what RQ's docs say (python-rq.org, Workers: "the order is
  * important") and rq/queue.py does (Queue.dequeue_any: LPOP of each queue
  * in turn, or one BLPOP over all of them, which Redis serves from the first
