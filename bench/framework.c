@@ -156,7 +156,7 @@ int fw_files_readable(const char *dir, const char *const *files, const char *lab
 
 int fw_probe(const char *const argv[], const char *out_path, int timeout_ms, const char *what,
              const char *hint, char *why, size_t n) {
-    char err[256];
+    char err[FW_ARG_LEN]; /* "cannot run <argv0>: <256-byte reason>" fits */
     int status = fw_run_bounded(argv, NULL, out_path, timeout_ms, err, sizeof err);
     if (status < 0) {
         snprintf(why, n, "%s", err);
