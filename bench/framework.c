@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "tq_redis.h"
 #include "tq_spawn.h"
 
@@ -15,6 +16,14 @@ const struct tq_framework *framework_find(const char *name) {
         if (strcmp(tq_frameworks[i]->name, name) == 0) return tq_frameworks[i];
     return NULL;
 }
+
+int fw_processes(const struct tq_framework *fw, const struct fw_run *run) {
+    return (fw->limits & FW_LIMIT_SERIAL) ? run->workers * run->concurrency : run->workers;
+}
+
+int fw_nqueues(const struct fw_run *run) { return run->nqueues > 1 ? run->nqueues : 1; }
+
+const char *fw_queue(const struct fw_run *run, int i) { return i == 0 ? run->queue : run->queues[i]; }
 
 void fw_argv_reset(struct fw_argv *out) {
     out->argc = 0;
@@ -129,6 +138,37 @@ int fw_progress(const struct tq_framework *fw, const struct fw_run *run, void *s
                 size_t errlen) {
     return (fw->progress ? fw->progress : fw_progress_native)(run, state, c, run_id, out, err,
                                                               errlen);
+}
+
+int fw_files_readable(const char *dir, const char *const *files, const char *label,
+                      const char *hint, char *why, size_t n) {
+    char path[FW_PATH_MAX + 128];
+    for (int i = 0; files[i]; i++) {
+        int len = snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (len < 0 || (size_t)len >= sizeof path || access(path, R_OK) != 0) {
+            snprintf(why, n, "%s%s%s not found%s", label ? label : "", label ? " " : "", path,
+                     hint ? hint : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int fw_probe(const char *const argv[], const char *out_path, int timeout_ms, const char *what,
+             const char *hint, char *why, size_t n) {
+    char err[FW_ARG_LEN]; /* "cannot run <argv0>: <256-byte reason>" fits */
+    int status = fw_run_bounded(argv, NULL, out_path, timeout_ms, err, sizeof err);
+    if (status < 0) {
+        snprintf(why, n, "%s", err);
+        return -1;
+    }
+    if (status != 0) {
+        char st[64];
+        tq_spawn_status_str(status, st, sizeof st);
+        snprintf(why, n, "%s (%s; %s)", what, st, hint);
+        return -1;
+    }
+    return 0;
 }
 
 long fw_unlink_matching(redisContext *c, const char *pattern,

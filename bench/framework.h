@@ -143,8 +143,12 @@ enum fw_cap {
 /* What a framework's workers do differently from tqworker in a way a
  * scenario may depend on (tq_framework.limits; 0: none). */
 enum fw_limit {
-    FW_LIMIT_SERIAL = 1u << 0, /* one task at a time per process, whatever the concurrency:
-                                  a concurrency sweep is skipped (it would run alike) */
+    /* one task at a time per process: concurrency N is run as N worker
+     * processes per worker (fw_processes; as Celery's prefork pool and RQ's
+     * `rq worker-pool -n N` do), each with its own heartbeat, so a
+     * concurrency sweep would be a sweep of processes (scaling_workers)
+     * and is skipped */
+    FW_LIMIT_SERIAL = 1u << 0,
 };
 
 /* A run's progress as the framework counts it (tq_framework.progress). */
@@ -336,6 +340,15 @@ extern const struct tq_framework tq_framework_bullmq;    /* bench/frameworks/bul
  * unset: the adapter applies its default then. */
 const char *fw_option(const struct fw_run *run, const char *name);
 
+/* The queues a run's workers consume: 1, or a multi-queue run's nqueues;
+ * and queue i of them (0: run->queue), in their priority order. */
+int fw_nqueues(const struct fw_run *run);
+const char *fw_queue(const struct fw_run *run, int i);
+
+/* The worker processes a run of fw spawns: workers, times concurrency for
+ * a framework whose processes run one task at a time (FW_LIMIT_SERIAL). */
+int fw_processes(const struct tq_framework *fw, const struct fw_run *run);
+
 /* The framework called name, or NULL. */
 const struct tq_framework *framework_find(const char *name);
 
@@ -371,6 +384,18 @@ int fw_progress(const struct tq_framework *fw, const struct fw_run *run, void *s
  * (pid P, killed)"). */
 int fw_run_bounded(const char *const argv[], const char *const *env, const char *out_path,
                    int timeout_ms, char *err, size_t errlen);
+/* available()'s first check: each of files (NULL-terminated, names
+ * relative to dir) is readable. Returns 0, or -1 with why
+ * "[<label> ]<dir>/<file> not found[<hint>]" (label, hint NULL: none). */
+int fw_files_readable(const char *dir, const char *const *files, const char *label,
+                      const char *hint, char *why, size_t n);
+/* available()'s last check: argv (fw_run_bounded: extra env NULL, output
+ * appended to out_path or discarded) exits 0 within timeout_ms. Returns 0,
+ * or -1 with why: the runner's error, or "<what> (<exit status>; <hint>)",
+ * e.g. "python3-rq does not import under /usr/bin/python3 (exited 1;
+ * install python3-rq, see scripts/bootstrap)". */
+int fw_probe(const char *const argv[], const char *out_path, int timeout_ms, const char *what,
+             const char *hint, char *why, size_t n);
 /* UNLINKs every key SCAN finds for pattern (COUNT 1000) for which want
  * returns 1 (want NULL: every key; arg is passed to it). Returns how many
  * were unlinked, or -1 when a SCAN failed (those found before stay

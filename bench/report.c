@@ -191,6 +191,7 @@ static int medians(const struct run_figures *figs, int n, struct run_figures *m,
         if (k == 0) {
             m->has_client = f.has_client;
             m->client_label = f.client_label;
+            m->processes_per_worker = f.processes_per_worker;
         }
         k++;
     }
@@ -285,6 +286,12 @@ void report_table(FILE *f, const char *scenario, const char *const *names, int n
                                                   "results.json)"
                                                 : "");
     }
+    for (int i = 0; i < nfw; i++)
+        if (m[i].ok && m[i].processes_per_worker > 1)
+            fprintf(f, "  note: %s runs one task at a time per process: concurrency %d ran as %d "
+                       "worker processes per worker, each with its own heartbeat, all measured "
+                       "(results.json settings.worker_processes)\n",
+                    names[i], m[i].processes_per_worker, m[i].processes_per_worker);
     if (imprecise)
         fprintf(f, "  note: worker CPU under 1 s in %d run(s): counted in 10 ms clock ticks, so "
                    "wrk CPU%% and CPU us/task are not precise to 1%% (give them more tasks)\n",

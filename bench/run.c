@@ -1489,6 +1489,7 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     fig->tput_client_enqueue = NAN;
     fig->has_client = r->fw->client_enqueue_rate != NULL;
     fig->client_label = r->fw->client_label;
+    if (r->fw->limits & FW_LIMIT_SERIAL) fig->processes_per_worker = r->fr.concurrency;
     fig->p50_us = fig->p99_us = NAN;
     fig->worker_cpu_pct = fig->worker_cpu_us_per_task = NAN;
     fig->worker_rss_kb_peak = fig->worker_pss_kb_peak = NAN;
@@ -1676,6 +1677,12 @@ static cJSON *run_record(struct run_ctx *r, int rc, int rep, struct run_figures 
     }
     if (r->ws.external || r->settings_read) settings_from_heartbeats(set, &r->ws);
     else cJSON_AddStringToObject(set, "worker_settings_from", "scenario");
+    if (r->fw->limits & FW_LIMIT_SERIAL) {
+        /* concurrency N as N processes of one task each (framework.h) */
+        cJSON_AddNumberToObject(set, "worker_processes", fw_processes(r->fw, &r->fr));
+        cJSON_AddNumberToObject(set, "tasks_per_process", 1);
+        cJSON_AddStringToObject(set, "concurrency_as", "processes");
+    }
     cJSON_AddItemToObject(o, "settings", set);
     cJSON_AddItemToObject(o, "workers", workers_json(&r->ws));
     fig->ok = rc == 0;
@@ -1736,6 +1743,9 @@ cJSON *run_one(struct bench *b, const struct scenario *s, const struct tq_framew
         if (b->cfg->external)
             snprintf(who, sizeof who, "external workers on queue %s (at least %d)", r->fr.queue,
                      s->workers);
+        else if (r->fw->limits & FW_LIMIT_SERIAL)
+            snprintf(who, sizeof who, "%d worker(s) x %d as %d process(es) of one task each",
+                     s->workers, s->concurrency, fw_processes(r->fw, &r->fr));
         else
             snprintf(who, sizeof who, "%d worker(s) x %d", s->workers, s->concurrency);
         fprintf(stderr, "run %s: %s, %s, run id %s\n", r->label, what, who, r->fr.run_id);

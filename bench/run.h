@@ -44,6 +44,9 @@ struct run_figures {
     double worker_pss_kb_peak;         /* PSS likewise: shared pages counted once */
     double redis_cpu_us_per_task;      /* redis.cpu_us_per_task: INFO cpu delta / tasks */
     double commands_per_task;          /* redis.commands_per_task */
+    /* > 0: concurrency run as this many processes of one task each per
+     * worker (FW_LIMIT_SERIAL), which the table notes when above 1 */
+    int processes_per_worker;
 };
 
 /* Runs s (effective settings) on fw, repeat number rep (1-based). Returns

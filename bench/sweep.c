@@ -194,8 +194,9 @@ static void point_admit(const struct config *cfg, const struct scenario *pt,
                         const struct tq_framework *fw, char *why, size_t n) {
     why[0] = '\0';
     if (pt->sweep_param == SWEEP_CONCURRENCY && (fw->limits & FW_LIMIT_SERIAL)) {
-        snprintf(why, n, "%s workers run one task at a time per process: scenario %s sweeps the "
-                 "concurrency of one process", fw->name, pt->name);
+        snprintf(why, n, "%s runs concurrency N as N worker processes of one task each: "
+                 "scenario %s would sweep the number of processes, as scaling_workers does",
+                 fw->name, pt->name);
         return;
     }
     if (run_admit(cfg, pt, fw, why, n) == 0) why[0] = '\0';

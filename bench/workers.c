@@ -70,7 +70,10 @@ int workers_spawn(struct worker_set *ws, const struct tq_framework *fw, const st
         return -1;
     }
     int rc = 0;
-    for (int i = 0; i < run->workers && rc == 0; i++) {
+    /* a framework that runs one task per process gets concurrency of them
+     * per worker, each an id and a heartbeat of its own (framework.h) */
+    int n = fw_processes(fw, run);
+    for (int i = 0; i < n && rc == 0; i++) {
         struct worker_proc *p = workers_add(ws);
         if (!p) {
             snprintf(err, errlen, "out of memory");

@@ -77,7 +77,8 @@ struct worker_set {
 };
 
 void workers_init(struct worker_set *ws, const char *prefix, int external);
-/* Spawns run->workers processes of fw with ids "<run_id>.w<i>", logs in
+/* Spawns fw_processes() processes of fw (run->workers, times concurrency
+ * for FW_LIMIT_SERIAL) with ids "<run_id>.w<i>", logs in
  * log_dir/<id>.log, on cpus (NULL: the caller's; their children inherit
  * them). Returns 0, or -1 with err (already spawned ones stay in ws for
  * workers_stop). */

@@ -68,36 +68,21 @@ static int atq_key(const struct fw_run *run, const char *suffix, char *buf, size
 }
 
 static int atq_available(const struct fw_run *run, char *why, size_t n) {
-    char dir[FW_PATH_MAX], file[FW_PATH_MAX + 64], err[256];
+    char dir[FW_PATH_MAX], what[FW_PATH_MAX + 64];
     const char *python = atq_python(run);
     if (atq_dir(run, dir, sizeof dir) != 0) {
         snprintf(why, n, "frameworks directory path too long");
         return 0;
     }
-    const char *files[] = {ATQ_TASK_MODULE, ATQ_LAUNCHER, "tqbench_atq_hook"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(file, sizeof file, "%s/%s.py", dir, files[i]);
-        if (access(file, R_OK) != 0) {
-            snprintf(why, n, "AsyncTasQ helper %s not found", file);
-            return 0;
-        }
-    }
-    const char *argv[] = {python, "-c", "import asynctasq", NULL};
-    int status = fw_run_bounded(argv, NULL, NULL, ATQ_PROBE_TIMEOUT_MS, err, sizeof err);
-    if (status < 0) {
-        snprintf(why, n, "%s", err);
-        return 0;
-    }
-    if (status != 0) {
-        char st[64];
-        tq_spawn_status_str(status, st, sizeof st);
-        snprintf(why, n,
-                 "asynctasq does not import under %s (%s; AsyncTasQ needs Python >= 3.12: "
-                 "pass --asynctasq-python with the python of a virtualenv that has it)",
-                 python, st);
-        return 0;
-    }
-    return 1;
+    const char *const files[] = {ATQ_TASK_MODULE ".py", ATQ_LAUNCHER ".py", "tqbench_atq_hook.py",
+                                 NULL};
+    if (fw_files_readable(dir, files, "AsyncTasQ helper", NULL, why, n) != 0) return 0;
+    const char *const argv[] = {python, "-c", "import asynctasq", NULL};
+    snprintf(what, sizeof what, "asynctasq does not import under %s", python);
+    return fw_probe(argv, NULL, ATQ_PROBE_TIMEOUT_MS, what,
+                    "AsyncTasQ needs Python >= 3.12: pass --asynctasq-python with the python of "
+                    "a virtualenv that has it",
+                    why, n) == 0;
 }
 
 /* Settings AsyncTasQ's worker cannot take, refused before anything starts.

@@ -48,6 +48,7 @@
  * holds bare job ids, so tqbench could not tell its run's jobs from
  * others'. */
 #include "framework.h"
+#include "fw_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,46 +104,31 @@ static int bq_key(const struct fw_run *run, const char *what, char *buf, size_t 
  * its output in out_path (NULL: discarded). Returns 0, or -1 with why. */
 static int bq_probe(const struct fw_run *run, const char *script_out, const char *out_path,
                     char *why, size_t n) {
-    char dir[FW_PATH_MAX], probe[FW_PATH_MAX + 64], err[256];
+    char dir[FW_PATH_MAX], probe[FW_PATH_MAX + 64], what[FW_PATH_MAX + 64];
     if (bq_dir(run, dir, sizeof dir) != 0) {
         snprintf(why, n, "frameworks directory path too long");
         return -1;
     }
     snprintf(probe, sizeof probe, "%s/" BQ_PROBE, dir);
+    snprintf(what, sizeof what, "bullmq does not load under node from %s", dir);
     const char *argv[] = {BQ_NODE, probe, script_out ? "--script" : NULL, script_out, NULL};
-    int status = fw_run_bounded(argv, NULL, out_path, BQ_PROBE_TIMEOUT_MS, err, sizeof err);
-    if (status < 0) {
-        snprintf(why, n, "%s", err);
-        return -1;
-    }
-    if (status != 0) {
-        char st[64];
-        tq_spawn_status_str(status, st, sizeof st);
-        snprintf(why, n,
-                 "bullmq does not load under node from %s (%s; scripts/bootstrap installs it "
-                 "with npm ci)",
-                 dir, st);
-        return -1;
-    }
-    return 0;
+    return fw_probe(argv, out_path, BQ_PROBE_TIMEOUT_MS, what,
+                    "scripts/bootstrap installs it with npm ci", why, n);
 }
 
 static int bq_available(const struct fw_run *run, char *why, size_t n) {
-    char dir[FW_PATH_MAX], file[FW_PATH_MAX + 64];
+    char dir[FW_PATH_MAX];
     if (bq_dir(run, dir, sizeof dir) != 0) {
         snprintf(why, n, "frameworks directory path too long");
         return 0;
     }
-    const char *files[] = {BQ_WORKER, BQ_PROBE, "node_modules/bullmq/package.json"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(file, sizeof file, "%s/%s", dir, files[i]);
-        if (access(file, R_OK) != 0) {
-            snprintf(why, n, "%s not found%s", file,
-                     i == 2 ? " (scripts/bootstrap installs BullMQ there with npm ci)" : "");
-            return 0;
-        }
-    }
-    return bq_probe(run, NULL, NULL, why, n) == 0;
+    const char *const files[] = {BQ_WORKER, BQ_PROBE, NULL};
+    const char *const package[] = {"node_modules/bullmq/package.json", NULL};
+    return fw_files_readable(dir, files, NULL, NULL, why, n) == 0 &&
+           fw_files_readable(dir, package, NULL,
+                             " (scripts/bootstrap installs BullMQ there with npm ci)", why,
+                             n) == 0 &&
+           bq_probe(run, NULL, NULL, why, n) == 0;
 }
 
 /* BullMQ's Worker takes any concurrency >= 1; a queue the run does not own
@@ -195,139 +181,90 @@ static int bq_queue_key(const struct fw_run *run, char *buf, size_t n) {
     return bq_key(run, "wait", buf, n);
 }
 
-/* --- encoding: the producer's hot path, no allocation, no printf ------------- */
-
-struct bq_buf {
-    char *p;
-    size_t len, cap;
-    int full;
-};
-
-static void put(struct bq_buf *b, const void *s, size_t n) {
-    if (b->full || n > b->cap - b->len) {
-        b->full = 1;
-        return;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-#define PUT_LIT(b, s) put((b), (s), sizeof(s) - 1)
-
-static void put_byte(struct bq_buf *b, unsigned char c) { put(b, &c, 1); }
-
-static void put_str(struct bq_buf *b, const char *s) { put(b, s, strlen(s)); }
-
-static void put_u64(struct bq_buf *b, uint64_t v) {
-    char tmp[24];
-    int i = (int)sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put(b, tmp + i, sizeof tmp - (size_t)i);
-}
+/* --- encoding: the producer's hot path, no allocation, no printf (fw_json.h) - */
 
 /* data: what JSON.stringify writes for the job's data object. */
 static int bq_encode(const struct fw_run *run, const struct tq_task *t, char *buf, size_t cap) {
     (void)run;
     if (!tq_task_kind_name(t->kind) || t->arg < 0 || t->enqueued_us < 0) return -1;
-    struct bq_buf b = {buf, 0, cap, 0};
-    PUT_LIT(&b, "{\"args\":[");
-    if (t->kind == TQ_KIND_SLEEP || t->kind == TQ_KIND_CPU) put_u64(&b, (uint64_t)t->arg);
-    PUT_LIT(&b, "],\"tqbench_run\":\"");
-    put_str(&b, t->run); /* tq_name_valid: nothing to escape */
-    PUT_LIT(&b, "\",\"tqbench_seq\":");
-    put_u64(&b, t->id);
-    PUT_LIT(&b, ",\"tqbench_enq_us\":");
-    put_u64(&b, (uint64_t)t->enqueued_us);
-    if (t->scheduled_us > 0) {
-        PUT_LIT(&b, ",\"tqbench_sched_us\":");
-        put_u64(&b, (uint64_t)t->scheduled_us);
-    }
-    if (t->pad_len > 0) {
-        PUT_LIT(&b, ",\"tqbench_pad\":\"");
-        if (!b.full && t->pad_len <= b.cap - b.len) {
-            memset(b.p + b.len, 'x', t->pad_len);
-            b.len += t->pad_len;
-        } else {
-            b.full = 1;
-        }
-        PUT_LIT(&b, "\"");
-    }
-    PUT_LIT(&b, "}");
+    struct fw_out b = {buf, 0, cap, 0};
+    FW_PUT_LIT(&b, "{\"args\":[");
+    if (t->kind == TQ_KIND_SLEEP || t->kind == TQ_KIND_CPU) fw_put_u64(&b, (uint64_t)t->arg);
+    FW_PUT_LIT(&b, "],");
+    fw_json_task_fields(&b, t, FW_JSON_PAD);
+    FW_PUT_LIT(&b, "}");
     return b.full || b.len > (size_t)INT32_MAX ? -1 : (int)b.len;
 }
 
 /* msgpack, as BullMQ's msgpackr Packr({useRecords: false,
  * encodeUndefinedAsNil: true}) writes it: the shortest str header, fixint
  * up to 127, integers beyond 32 bits as float64, objects as map16. */
-static void mp_str(struct bq_buf *b, const char *s, size_t n) {
+static void mp_str(struct fw_out *b, const char *s, size_t n) {
     if (n < 32) {
-        put_byte(b, (unsigned char)(0xa0 | n));
+        fw_put_byte(b, (unsigned char)(0xa0 | n));
     } else if (n < 256) {
-        put_byte(b, 0xd9);
-        put_byte(b, (unsigned char)n);
+        fw_put_byte(b, 0xd9);
+        fw_put_byte(b, (unsigned char)n);
     } else if (n < 65536) {
-        put_byte(b, 0xda);
-        put_byte(b, (unsigned char)(n >> 8));
-        put_byte(b, (unsigned char)n);
+        fw_put_byte(b, 0xda);
+        fw_put_byte(b, (unsigned char)(n >> 8));
+        fw_put_byte(b, (unsigned char)n);
     } else {
         b->full = 1;
         return;
     }
-    put(b, s, n);
+    fw_put(b, s, n);
 }
 
-static void mp_uint(struct bq_buf *b, uint32_t v) {
+static void mp_uint(struct fw_out *b, uint32_t v) {
     if (v < 128) {
-        put_byte(b, (unsigned char)v);
+        fw_put_byte(b, (unsigned char)v);
     } else if (v < 256) {
-        put_byte(b, 0xcc);
-        put_byte(b, (unsigned char)v);
+        fw_put_byte(b, 0xcc);
+        fw_put_byte(b, (unsigned char)v);
     } else if (v < 65536) {
-        put_byte(b, 0xcd);
-        put_byte(b, (unsigned char)(v >> 8));
-        put_byte(b, (unsigned char)v);
+        fw_put_byte(b, 0xcd);
+        fw_put_byte(b, (unsigned char)(v >> 8));
+        fw_put_byte(b, (unsigned char)v);
     } else {
-        put_byte(b, 0xce);
-        for (int s = 24; s >= 0; s -= 8) put_byte(b, (unsigned char)(v >> s));
+        fw_put_byte(b, 0xce);
+        for (int s = 24; s >= 0; s -= 8) fw_put_byte(b, (unsigned char)(v >> s));
     }
 }
 
-static void mp_double(struct bq_buf *b, double d) {
+static void mp_double(struct fw_out *b, double d) {
     uint64_t u;
     memcpy(&u, &d, sizeof u);
-    put_byte(b, 0xcb);
-    for (int s = 56; s >= 0; s -= 8) put_byte(b, (unsigned char)(u >> s));
+    fw_put_byte(b, 0xcb);
+    for (int s = 56; s >= 0; s -= 8) fw_put_byte(b, (unsigned char)(u >> s));
 }
 
 /* ARGV[1]: [prefix, custom id "", name, timestamp, parentKey, parent
  * dependencies key, parent, repeat job key, deduplication key, defer parent
  * release] (BullMQ's addJobToTransaction; Date.now() is beyond 32 bits, so
  * msgpackr writes it as a float64). */
-static void bq_pack_args(struct bq_buf *b, const struct bq_state *st, const struct tq_task *t) {
+static void bq_pack_args(struct fw_out *b, const struct bq_state *st, const struct tq_task *t) {
     const char *name = tq_task_kind_name(t->kind);
-    put_byte(b, 0x9a);
+    fw_put_byte(b, 0x9a);
     mp_str(b, st->prefix, strlen(st->prefix));
     mp_str(b, "", 0);
     mp_str(b, name, strlen(name));
     mp_double(b, (double)(t->enqueued_us / 1000));
-    for (int i = 0; i < 6; i++) put_byte(b, 0xc0);
+    for (int i = 0; i < 6; i++) fw_put_byte(b, 0xc0);
 }
 
 /* ARGV[3]: the job's options as Queue.add packs them (Job's default
  * attempts 0 first, then the caller's). */
-static void bq_pack_opts(struct bq_buf *b, const struct tq_task *t) {
-    put_byte(b, 0xde);
-    put_byte(b, 0);
-    put_byte(b, 3);
+static void bq_pack_opts(struct fw_out *b, const struct tq_task *t) {
+    fw_put_byte(b, 0xde);
+    fw_put_byte(b, 0);
+    fw_put_byte(b, 3);
     mp_str(b, "attempts", 8);
     mp_uint(b, t->max_attempts > 1 ? (uint32_t)t->max_attempts : 0);
     mp_str(b, "removeOnComplete", 16);
-    put_byte(b, 0xc3);
+    fw_put_byte(b, 0xc3);
     mp_str(b, "removeOnFail", 12);
-    put_byte(b, 0xc3);
+    fw_put_byte(b, 0xc3);
 }
 
 /* One EVALSHA addStandardJob per job. key is the wait list, or a backlog's
@@ -368,7 +305,7 @@ static int bq_enqueue_batch(const struct fw_run *run, const void *state, redisCo
         argl[3 + K_MARKER] = (size_t)ml;
     }
     for (int i = 0; i < n; i++) {
-        struct bq_buf a = {args, 0, sizeof args, 0}, o = {opts, 0, sizeof opts, 0};
+        struct fw_out a = {args, 0, sizeof args, 0}, o = {opts, 0, sizeof opts, 0};
         bq_pack_args(&a, st, &tasks[i]);
         bq_pack_opts(&o, &tasks[i]);
         if (a.full || o.full) {

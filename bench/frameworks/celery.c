@@ -53,7 +53,7 @@ static int celery_client_queue(const struct fw_run *run, char *buf, size_t n) {
 }
 
 static int celery_available(const struct fw_run *run, char *why, size_t n) {
-    char dir[FW_PATH_MAX], module[FW_PATH_MAX + 32], err[256];
+    char dir[FW_PATH_MAX];
     if (access(CELERY_PYTHON, X_OK) != 0) {
         snprintf(why, n, "%s not found (Celery runs under Debian's python3)", CELERY_PYTHON);
         return 0;
@@ -62,27 +62,12 @@ static int celery_available(const struct fw_run *run, char *why, size_t n) {
         snprintf(why, n, "frameworks directory path too long");
         return 0;
     }
-    snprintf(module, sizeof module, "%s/" CELERY_MODULE ".py", dir);
-    if (access(module, R_OK) != 0) {
-        snprintf(why, n, "Celery task module %s not found", module);
-        return 0;
-    }
-    const char *argv[] = {CELERY_PYTHON, "-c", "import celery, redis", NULL};
-    int status = fw_run_bounded(argv, NULL, NULL, CELERY_PYTHON_TIMEOUT_MS, err, sizeof err);
-    if (status < 0) {
-        snprintf(why, n, "cannot check Celery: %s", err);
-        return 0;
-    }
-    if (status != 0) {
-        char st[64];
-        tq_spawn_status_str(status, st, sizeof st);
-        snprintf(why, n,
-                 "python3-celery does not import under %s (%s; install python3-celery, "
-                 "see scripts/bootstrap)",
-                 CELERY_PYTHON, st);
-        return 0;
-    }
-    return 1;
+    const char *const files[] = {CELERY_MODULE ".py", NULL};
+    const char *const argv[] = {CELERY_PYTHON, "-c", "import celery, redis", NULL};
+    return fw_files_readable(dir, files, "Celery task module", NULL, why, n) == 0 &&
+           fw_probe(argv, NULL, CELERY_PYTHON_TIMEOUT_MS,
+                    "python3-celery does not import under " CELERY_PYTHON,
+                    "install python3-celery, see scripts/bootstrap", why, n) == 0;
 }
 
 static int celery_env(const struct fw_run *run, const char *dir, const char *worker_id,

@@ -28,9 +28,17 @@
  * <name>, every failed attempt counted there, retried or not), the jobs
  * added to the queue's FailedJobRegistry, and an empty StartedJobRegistry.
  *
+ * Several queues (multi_queue): `rq worker ... q0 q1 q2`, RQ's strict
+ * priority (RQ_QUEUE_ORDER); each job's origin is its queue and its meta
+ * names its queue's sub-run, so the hook counts it per queue.
+ *
+ * Concurrency: an RQ worker runs one job at a time, so concurrency N is N
+ * RQ worker processes per worker (FW_LIMIT_SERIAL; rq_validate).
+ *
  * Always /usr/bin/python3, as for Celery: the `rq` script runs whatever
  * python3 its shebang names, and Debian's package lives there. */
 #include "framework.h"
+#include "fw_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +58,17 @@
 #define RQ_JOB_TIMEOUT "180"  /* RQ's default job timeout (s), as Queue.enqueue writes it */
 #define RQ_ID_MAX (TQ_NAME_MAX + 32)
 #define RQ_HSET_ARGS 40       /* HSET key + the fields below, as name/value pairs */
-#define RQ_WORKERS_MAX 64     /* worker keys remembered for finish() */
+/* RQ worker processes of a run (workers x concurrency: 8 x 10 fits), their
+ * keys remembered for finish() */
+#define RQ_WORKERS_MAX 128
+/* queue_order: what RQ's docs say (python-rq.org, Workers: "the order is
+ * important") and rq/queue.py does (Queue.dequeue_any: LPOP of each queue
+ * in turn, or one BLPOP over all of them, which Redis serves from the first
+ * non-empty key) */
+#define RQ_QUEUE_ORDER                                                                        \
+    "strict priority: an RQ worker takes its next job from the first non-empty queue in the "  \
+    "order given on its command line (`rq worker q0 q1 q2`; RQ's docs: \"the order is "        \
+    "important\"; Queue.dequeue_any LPOPs the queues in turn, or BLPOPs them all in that order)"
 
 /* Per-run state: the baselines of RQ's own counters, for the run id they
  * were taken for (the warm-up's, then the measured run's). */
@@ -74,10 +92,15 @@ static int rq_dir(const struct fw_run *run, char *buf, size_t n) {
     return (len < 0 || (size_t)len >= n) ? -1 : 0;
 }
 
+/* rq:<what>:<queue i>, or -1 when it does not fit. */
+static int rq_key_of(const struct fw_run *run, int i, const char *what, char *buf, size_t n) {
+    int len = snprintf(buf, n, "rq:%s:%s", what, fw_queue(run, i));
+    return (len < 0 || (size_t)len >= n) ? -1 : len;
+}
+
 /* rq:<what>:<queue>, or -1 when it does not fit. */
 static int rq_key(const struct fw_run *run, const char *what, char *buf, size_t n) {
-    int len = snprintf(buf, n, "rq:%s:%s", what, run->queue);
-    return (len < 0 || (size_t)len >= n) ? -1 : len;
+    return rq_key_of(run, 0, what, buf, n);
 }
 
 /* The worker class of each registration, by the framework's name. */
@@ -87,7 +110,7 @@ static int rq_is_simple(const struct fw_run *run, const char *name) {
 }
 
 static int rq_available(const struct fw_run *run, char *why, size_t n) {
-    char dir[FW_PATH_MAX], file[FW_PATH_MAX + 64], err[256];
+    char dir[FW_PATH_MAX];
     if (access(RQ_PYTHON, X_OK) != 0) {
         snprintf(why, n, "%s not found (RQ runs under Debian's python3)", RQ_PYTHON);
         return 0;
@@ -96,30 +119,33 @@ static int rq_available(const struct fw_run *run, char *why, size_t n) {
         snprintf(why, n, "frameworks directory path too long");
         return 0;
     }
-    const char *files[] = {RQ_TASK_MODULE, RQ_HOOK_MODULE};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(file, sizeof file, "%s/%s.py", dir, files[i]);
-        if (access(file, R_OK) != 0) {
-            snprintf(why, n, "RQ helper %s not found", file);
-            return 0;
-        }
+    const char *const files[] = {RQ_TASK_MODULE ".py", RQ_HOOK_MODULE ".py", NULL};
+    const char *const argv[] = {RQ_PYTHON, "-c", "import rq, redis", NULL};
+    return fw_files_readable(dir, files, "RQ helper", NULL, why, n) == 0 &&
+           fw_probe(argv, NULL, RQ_PROBE_TIMEOUT_MS, "python3-rq does not import under " RQ_PYTHON,
+                    "install python3-rq, see scripts/bootstrap", why, n) == 0;
+}
+
+/* An RQ worker runs one job at a time and pops one at a time (no pool, no
+ * prefetch): concurrency N is N RQ worker processes per worker
+ * (FW_LIMIT_SERIAL: the driver spawns workers x concurrency of them, as
+ * `rq worker-pool -n N` of RQ >= 1.14 would), each heartbeating with
+ * concurrency 1. Their worker keys are remembered for finish() up to
+ * RQ_WORKERS_MAX. */
+static int rq_validate(const struct fw_run *run, char *err, size_t errlen) {
+    long procs = (long)run->workers * run->concurrency;
+    if (run->concurrency < 1) {
+        snprintf(err, errlen, "rq: concurrency %d (1 or more)", run->concurrency);
+        return -1;
     }
-    const char *argv[] = {RQ_PYTHON, "-c", "import rq, redis", NULL};
-    int status = fw_run_bounded(argv, NULL, NULL, RQ_PROBE_TIMEOUT_MS, err, sizeof err);
-    if (status < 0) {
-        snprintf(why, n, "%s", err);
-        return 0;
+    if (procs > RQ_WORKERS_MAX) {
+        snprintf(err, errlen,
+                 "rq: %d worker(s) x concurrency %d would be %ld RQ worker processes (one job "
+                 "at a time each); at most %d",
+                 run->workers, run->concurrency, procs, RQ_WORKERS_MAX);
+        return -1;
     }
-    if (status != 0) {
-        char st[64];
-        tq_spawn_status_str(status, st, sizeof st);
-        snprintf(why, n,
-                 "python3-rq does not import under %s (%s; install python3-rq, see "
-                 "scripts/bootstrap)",
-                 RQ_PYTHON, st);
-        return 0;
-    }
-    return 1;
+    return 0;
 }
 
 static int rq_worker_argv_as(const struct fw_run *run, const char *name, int index,
@@ -127,17 +153,12 @@ static int rq_worker_argv_as(const struct fw_run *run, const char *name, int ind
                              size_t errlen) {
     char dir[FW_PATH_MAX];
     int simple = rq_is_simple(run, name);
+    if (rq_validate(run, err, errlen) != 0) return -1;
     if (rq_dir(run, dir, sizeof dir) != 0) {
         snprintf(err, errlen, "%s: frameworks directory path too long", name);
         return -1;
     }
-    /* An RQ worker runs one job at a time and pops one at a time; it has
-     * no pool and no prefetch. Said once per run and in the heartbeat
-     * (concurrency 1), as Celery's solo pool does. */
-    if (index == 0 && run->concurrency > 1)
-        tq_warn("%s: concurrency %d is not RQ's: each RQ worker runs one job at a time (the "
-                "heartbeat says concurrency 1); run --workers N for N RQ workers",
-                name, run->concurrency);
+    (void)index; /* every process alike: worker_id tells them apart */
     fw_argv_reset(out);
     /* RQ's defaults but for the log level: INFO writes two lines per job
      * (README.md). The worker's name is tqbench's worker id, so RQ's
@@ -150,8 +171,12 @@ static int rq_worker_argv_as(const struct fw_run *run, const char *name, int ind
         fw_argv_add(out, err, errlen, "-S") || fw_argv_add(out, err, errlen, RQ_SERIALIZER) ||
         fw_argv_add(out, err, errlen, "-n") || fw_argv_add(out, err, errlen, "%s", worker_id) ||
         fw_argv_add(out, err, errlen, "--logging_level") ||
-        fw_argv_add(out, err, errlen, "WARNING") || fw_argv_add(out, err, errlen, "%s", run->queue))
+        fw_argv_add(out, err, errlen, "WARNING"))
         return -1;
+    /* several queues in their priority order: RQ takes from the first
+     * non-empty one (queue_order) */
+    for (int i = 0; i < fw_nqueues(run); i++)
+        if (fw_argv_add(out, err, errlen, "%s", fw_queue(run, i))) return -1;
     /* The URL goes through the environment (RQ_REDIS_URL is rq's --url):
      * argv is world-readable in /proc/PID/cmdline. */
     if (fw_env_add(out, err, errlen, "PYTHONPATH=%s", dir) ||
@@ -182,58 +207,21 @@ static int rq_queue_key(const struct fw_run *run, char *buf, size_t n) {
     return rq_key(run, "queue", buf, n);
 }
 
-/* ---- the job's fields, built without printf or allocation ---- */
-
-/* A bounded appender: on overflow it keeps failing, and len says so. */
-struct out {
-    char *buf;
-    size_t len, cap;
-    int full;
-};
-
-static void put(struct out *o, const char *s, size_t n) {
-    if (o->full || n > o->cap - o->len) {
-        o->full = 1;
-        return;
-    }
-    memcpy(o->buf + o->len, s, n);
-    o->len += n;
-}
-
-static void put_str(struct out *o, const char *s) { put(o, s, strlen(s)); }
-
-static void put_fill(struct out *o, char c, size_t n) {
-    if (o->full || n > o->cap - o->len) {
-        o->full = 1;
-        return;
-    }
-    memset(o->buf + o->len, c, n);
-    o->len += n;
-}
-
-static void put_u64(struct out *o, uint64_t v) {
-    char tmp[24];
-    int i = (int)sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put(o, tmp + i, sizeof tmp - (size_t)i);
-}
+/* ---- the job's fields, built without printf or allocation (fw_json.h) ---- */
 
 /* n digits of v, zero-padded. */
-static void put_digits(struct out *o, unsigned v, int n) {
+static void put_digits(struct fw_out *o, unsigned v, int n) {
     char tmp[8];
     for (int i = n - 1; i >= 0; i--) {
         tmp[i] = (char)('0' + v % 10);
         v /= 10;
     }
-    put(o, tmp, (size_t)n);
+    fw_put(o, tmp, (size_t)n);
 }
 
 /* A wall-clock time in µs as RQ writes its dates (rq/utils.py utcformat:
  * "%Y-%m-%dT%H:%M:%S.%fZ", UTC). */
-static void put_rq_time(struct out *o, int64_t us) {
+static void put_rq_time(struct fw_out *o, int64_t us) {
     time_t s = (time_t)(us / 1000000);
     struct tm tm;
     if (us < 0 || !gmtime_r(&s, &tm)) {
@@ -241,19 +229,19 @@ static void put_rq_time(struct out *o, int64_t us) {
         return;
     }
     put_digits(o, (unsigned)tm.tm_year + 1900, 4);
-    put(o, "-", 1);
+    fw_put(o, "-", 1);
     put_digits(o, (unsigned)tm.tm_mon + 1, 2);
-    put(o, "-", 1);
+    fw_put(o, "-", 1);
     put_digits(o, (unsigned)tm.tm_mday, 2);
-    put(o, "T", 1);
+    fw_put(o, "T", 1);
     put_digits(o, (unsigned)tm.tm_hour, 2);
-    put(o, ":", 1);
+    fw_put(o, ":", 1);
     put_digits(o, (unsigned)tm.tm_min, 2);
-    put(o, ":", 1);
+    fw_put(o, ":", 1);
     put_digits(o, (unsigned)tm.tm_sec, 2);
-    put(o, ".", 1);
+    fw_put(o, ".", 1);
     put_digits(o, (unsigned)(us % 1000000), 6);
-    put(o, "Z", 1);
+    fw_put(o, "Z", 1);
 }
 
 /* 1 when the task's kind takes its parameter as args[0]. */
@@ -262,66 +250,59 @@ static int kind_has_arg(enum tq_task_kind k) { return k == TQ_KIND_SLEEP || k ==
 /* The job id: "tq:<run>:<seq>". The run's own marker on a shared queue is
  * "tq:<run>:", which no other run's ids contain (run ids hold no ':'). */
 static int rq_job_id(const struct tq_task *t, char *buf, size_t n) {
-    struct out o = {buf, 0, n, 0};
-    put_str(&o, "tq:");
-    put_str(&o, t->run);
-    put(&o, ":", 1);
-    put_u64(&o, t->id);
+    struct fw_out o = {buf, 0, n, 0};
+    fw_put_str(&o, "tq:");
+    fw_put_str(&o, t->run);
+    fw_put(&o, ":", 1);
+    fw_put_u64(&o, t->id);
     return o.full ? -1 : (int)o.len;
 }
 
 /* data: [func, null, args, kwargs] as JSON (RQ's JSONSerializer), with
  * json.dumps' spacing. */
 static int rq_encode(const struct fw_run *run, const struct tq_task *t, char *buf, size_t cap) {
-    struct out o = {buf, 0, cap, 0};
+    struct fw_out o = {buf, 0, cap, 0};
     const char *kind = tq_task_kind_name(t->kind);
     (void)run;
     if (!kind || t->arg < 0) return -1;
-    put_str(&o, "[\"" RQ_TASK_MODULE ".");
-    put_str(&o, kind);
-    put_str(&o, "\", null, [");
-    if (kind_has_arg(t->kind)) put_u64(&o, (uint64_t)t->arg);
-    put_str(&o, "], {");
+    fw_put_str(&o, "[\"" RQ_TASK_MODULE ".");
+    fw_put_str(&o, kind);
+    fw_put_str(&o, "\", null, [");
+    if (kind_has_arg(t->kind)) fw_put_u64(&o, (uint64_t)t->arg);
+    fw_put_str(&o, "], {");
     if (t->pad_len > 0) {
-        put_str(&o, "\"pad\": \"");
-        put_fill(&o, 'x', t->pad_len);
-        put_str(&o, "\"");
+        fw_put_str(&o, "\"pad\": \"");
+        fw_put_fill(&o, 'x', t->pad_len);
+        fw_put_str(&o, "\"");
     }
-    put_str(&o, "}]");
+    fw_put_str(&o, "}]");
     return o.full ? -1 : (int)o.len;
 }
 
 /* description: RQ's Job.get_call_string, e.g. "tqbench_rq_tasks.sleep(10,
  * pad='xx')". */
-static void put_description(struct out *o, const struct tq_task *t) {
-    put_str(o, RQ_TASK_MODULE ".");
-    put_str(o, tq_task_kind_name(t->kind));
-    put(o, "(", 1);
-    if (kind_has_arg(t->kind)) put_u64(o, (uint64_t)t->arg);
+static void put_description(struct fw_out *o, const struct tq_task *t) {
+    fw_put_str(o, RQ_TASK_MODULE ".");
+    fw_put_str(o, tq_task_kind_name(t->kind));
+    fw_put(o, "(", 1);
+    if (kind_has_arg(t->kind)) fw_put_u64(o, (uint64_t)t->arg);
     if (t->pad_len > 0) {
-        if (kind_has_arg(t->kind)) put_str(o, ", ");
-        put_str(o, "pad='");
-        put_fill(o, 'x', t->pad_len);
-        put(o, "'", 1);
+        if (kind_has_arg(t->kind)) fw_put_str(o, ", ");
+        fw_put_str(o, "pad='");
+        fw_put_fill(o, 'x', t->pad_len);
+        fw_put(o, "'", 1);
     }
-    put(o, ")", 1);
+    fw_put(o, ")", 1);
 }
 
-/* meta: tqbench's fields, read back by the hook (tqbench_rq_hook.py). */
-static void put_meta(struct out *o, const struct tq_task *t) {
-    put_str(o, "{\"tqbench_run\": \"");
-    put_str(o, t->run);
-    put_str(o, "\", \"tqbench_seq\": ");
-    put_u64(o, t->id);
-    put_str(o, ", \"tqbench_enq_us\": ");
-    put_u64(o, (uint64_t)t->enqueued_us);
-    if (t->scheduled_us > 0) {
-        put_str(o, ", \"tqbench_sched_us\": ");
-        put_u64(o, (uint64_t)t->scheduled_us);
-    }
-    put_str(o, ", \"tqbench_max_attempts\": ");
-    put_u64(o, (uint64_t)t->max_attempts);
-    put(o, "}", 1);
+/* meta: tqbench's fields, read back by the hook (tqbench_rq_hook.py), with
+ * json.dumps' spacing. */
+static void put_meta(struct fw_out *o, const struct tq_task *t) {
+    fw_put(o, "{", 1);
+    fw_json_task_fields(o, t, FW_JSON_SPACED); /* the pad is in kwargs, not here */
+    FW_PUT_LIT(o, ", \"tqbench_max_attempts\": ");
+    fw_put_u64(o, (uint64_t)t->max_attempts);
+    fw_put(o, "}", 1);
 }
 
 /* Appends one HSET of job t with the fields Queue.enqueue writes (field
@@ -333,7 +314,7 @@ static int append_job(redisContext *c, const struct fw_run *run, const struct tq
     const char *argv[RQ_HSET_ARGS];
     size_t lens[RQ_HSET_ARGS];
     char key[RQ_ID_MAX + 16], retries[24];
-    struct out o = {scratch, 0, scratch_cap, 0};
+    struct fw_out o = {scratch, 0, scratch_cap, 0};
     int idn = rq_job_id(t, id, id_cap);
     int keyn = snprintf(key, sizeof key, "rq:job:%.*s", idn < 0 ? 0 : idn, id);
     if (idn < 0 || keyn < 0 || (size_t)keyn >= sizeof key) {
@@ -458,11 +439,9 @@ static void remember_worker(struct rq_state *st, const char *key, size_t len) {
  * failed and started registries. Returns 0, or -1 with err. */
 static int rq_read_counts(const struct fw_run *run, redisContext *c, struct rq_state *st,
                           struct rq_counts *out, char *err, size_t errlen) {
-    char workers[TQ_KEY_MAX], failed[TQ_KEY_MAX], wip[TQ_KEY_MAX], rerr[256];
+    char workers[TQ_KEY_MAX], rerr[256];
     memset(out, 0, sizeof *out);
-    if (rq_key(run, "workers", workers, sizeof workers) < 0 ||
-        rq_key(run, "failed", failed, sizeof failed) < 0 ||
-        rq_key(run, "wip", wip, sizeof wip) < 0) {
+    if (rq_key(run, "workers", workers, sizeof workers) < 0) {
         snprintf(err, errlen, "queue name \"%s\" too long for RQ's keys", run->queue);
         return -1;
     }
@@ -495,17 +474,27 @@ static int rq_read_counts(const struct fw_run *run, redisContext *c, struct rq_s
     }
     freeReplyObject(r);
     if (rc != 0) return -1;
-    const char *zsets[] = {failed, wip};
+    /* the registries are per queue: summed over the run's queues */
+    static const char *const zsets[] = {"failed", "wip"};
     long long *dst[] = {&out->registry, &out->started};
-    for (int i = 0; i < 2; i++) {
-        r = tq_redis_command(c, rerr, sizeof rerr, "ZCARD %s", zsets[i]);
-        if (!r || fw_reply_ll(r, dst[i]) != 0) {
-            snprintf(err, errlen, "ZCARD %s: %s", zsets[i],
-                     !r ? rerr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-            if (r) freeReplyObject(r);
-            return -1;
+    for (int q = 0; q < fw_nqueues(run); q++) {
+        for (int i = 0; i < 2; i++) {
+            char key[TQ_KEY_MAX];
+            long long v = 0;
+            if (rq_key_of(run, q, zsets[i], key, sizeof key) < 0) {
+                snprintf(err, errlen, "queue name \"%s\" too long for RQ's keys", fw_queue(run, q));
+                return -1;
+            }
+            r = tq_redis_command(c, rerr, sizeof rerr, "ZCARD %s", key);
+            if (!r || fw_reply_ll(r, &v) != 0) {
+                snprintf(err, errlen, "ZCARD %s: %s", key,
+                         !r ? rerr : r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+                if (r) freeReplyObject(r);
+                return -1;
+            }
+            freeReplyObject(r);
+            *dst[i] += v;
         }
-        freeReplyObject(r);
     }
     return 0;
 }
@@ -519,19 +508,21 @@ static int rq_prepare(const struct fw_run *run, redisContext *c, void **state, c
         return -1;
     }
     *state = st;
-    if (rq_key(run, "queue", queue, sizeof queue) < 0) {
-        snprintf(err, errlen, "queue name \"%s\" too long for RQ's keys", run->queue);
-        return -1;
+    for (int i = 0; i < fw_nqueues(run); i++) {
+        if (rq_key_of(run, i, "queue", queue, sizeof queue) < 0) {
+            snprintf(err, errlen, "queue name \"%s\" too long for RQ's keys", fw_queue(run, i));
+            return -1;
+        }
+        /* what Queue.enqueue does on every job, once per queue: RQ's tools
+         * (rq info, Queue.all) find the queue through it */
+        redisReply *r = tq_redis_command(c, rerr, sizeof rerr, "SADD rq:queues %s", queue);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "SADD rq:queues %s: %s", queue, r ? r->str : rerr);
+            if (r) freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
     }
-    /* what Queue.enqueue does on every job, once: RQ's tools (rq info,
-     * Queue.all) find the queue through it */
-    redisReply *r = tq_redis_command(c, rerr, sizeof rerr, "SADD rq:queues %s", queue);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "SADD rq:queues %s: %s", queue, r ? r->str : rerr);
-        if (r) freeReplyObject(r);
-        return -1;
-    }
-    freeReplyObject(r);
     return 0;
 }
 
@@ -549,9 +540,22 @@ static void rq_finish(const struct fw_run *run, redisContext *c, void *state) {
     free(state);
 }
 
+/* The run id RQ's counters are a baseline for: run_id itself, but the
+ * run's own id for the queues' sub-runs of a multi-queue run
+ * ("<run>-q<i>": run.c counts each queue's tasks under one), whose tasks
+ * RQ's counters add up in one. */
+static const char *rq_counted_id(const struct fw_run *run, const char *run_id) {
+    size_t n = strlen(run->run_id);
+    if (run->nqueues > 1 && strncmp(run_id, run->run_id, n) == 0 && run_id[n] == '-' &&
+        run_id[n + 1] == 'q' && run_id[n + 2] >= '0' && run_id[n + 2] <= '9' && !run_id[n + 3])
+        return run->run_id;
+    return run_id;
+}
+
 /* The hook's counts (the default progress); the first time a run id is
- * asked about (before any of its tasks is enqueued), RQ's own counters are
- * taken as that run's baseline for verify. */
+ * asked about (before any of its tasks is enqueued; for a multi-queue run,
+ * its first queue's), RQ's own counters are taken as that run's baseline
+ * for verify. */
 static int rq_progress(const struct fw_run *run, void *state, redisContext *c, const char *run_id,
                        struct fw_progress *out, char *err, size_t errlen) {
     struct rq_state *st = state;
@@ -559,10 +563,11 @@ static int rq_progress(const struct fw_run *run, void *state, redisContext *c, c
         snprintf(err, errlen, "rq: progress asked before prepare");
         return -1;
     }
-    if (strcmp(st->run, run_id) != 0) {
+    const char *counted = rq_counted_id(run, run_id);
+    if (strcmp(st->run, counted) != 0) {
         struct rq_counts now;
         if (rq_read_counts(run, c, st, &now, err, errlen) != 0) return -1;
-        snprintf(st->run, sizeof st->run, "%s", run_id);
+        snprintf(st->run, sizeof st->run, "%s", counted);
         st->base_ok = now.ok;
         st->base_failed = now.failed;
         st->base_registry = now.registry;
@@ -595,22 +600,11 @@ static int rq_verify(const struct fw_run *run, void *state, redisContext *c,
     return 0;
 }
 
-/* The run's jobs (its own and its warm-up's: failed ones stay with their
- * results), and, when the queue is the run's own, RQ's keys of the queue:
- * registries, the per-queue worker set and the keys of workers killed
- * before they could deregister. */
-static void rq_clean(const struct fw_run *run, redisContext *c) {
-    char pattern[TQ_KEY_MAX], err[256];
-    static const char *const job_keys[] = {"rq:job:tq:%s:*", "rq:job:tq:%s-warmup:*",
-                                           "rq:results:tq:%s:*", "rq:results:tq:%s-warmup:*"};
-    if (!c) return;
-    for (size_t i = 0; i < sizeof job_keys / sizeof job_keys[0]; i++) {
-        int len = snprintf(pattern, sizeof pattern, job_keys[i], run->run_id);
-        if (len > 0 && (size_t)len < sizeof pattern) fw_unlink_matching(c, pattern, NULL, NULL);
-    }
-    if (strcmp(run->queue, run->run_id) != 0) return;
-    char workers[TQ_KEY_MAX];
-    if (rq_key(run, "workers", workers, sizeof workers) < 0) return;
+/* RQ's keys of the run's queue i: its registries, its worker set and the
+ * keys of workers killed before they could deregister. */
+static void rq_clean_queue(const struct fw_run *run, int q, redisContext *c) {
+    char workers[TQ_KEY_MAX], err[256];
+    if (rq_key_of(run, q, "workers", workers, sizeof workers) < 0) return;
     redisReply *r = tq_redis_command(c, err, sizeof err, "SMEMBERS %s", workers);
     if (r && r->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i < r->elements; i++) {
@@ -628,12 +622,30 @@ static void rq_clean(const struct fw_run *run, redisContext *c) {
                                         "clean_registries"};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         char key[TQ_KEY_MAX];
-        if (rq_key(run, kinds[i], key, sizeof key) < 0) continue;
+        if (rq_key_of(run, q, kinds[i], key, sizeof key) < 0) continue;
         redisReply *d = tq_redis_command(c, err, sizeof err, "DEL %s", key);
         if (d) freeReplyObject(d);
         if (i == 0 && (d = tq_redis_command(c, err, sizeof err, "SREM rq:queues %s", key)))
             freeReplyObject(d);
     }
+}
+
+/* The run's jobs (its own, its warm-up's and its queues' sub-runs': failed
+ * ones stay with their results), and, when the queue is the run's own,
+ * RQ's keys of each of its queues (rq_clean_queue). */
+static void rq_clean(const struct fw_run *run, redisContext *c) {
+    char pattern[TQ_KEY_MAX];
+    /* a multi-queue run's job ids are tq:<run>-q<i>:<seq> (rq_job_id) */
+    static const char *const job_keys[] = {"rq:job:tq:%s:*",     "rq:job:tq:%s-warmup:*",
+                                           "rq:job:tq:%s-q?:*",   "rq:results:tq:%s:*",
+                                           "rq:results:tq:%s-warmup:*", "rq:results:tq:%s-q?:*"};
+    if (!c) return;
+    for (size_t i = 0; i < sizeof job_keys / sizeof job_keys[0]; i++) {
+        int len = snprintf(pattern, sizeof pattern, job_keys[i], run->run_id);
+        if (len > 0 && (size_t)len < sizeof pattern) fw_unlink_matching(c, pattern, NULL, NULL);
+    }
+    if (strcmp(run->queue, run->run_id) != 0) return;
+    for (int q = 0; q < fw_nqueues(run); q++) rq_clean_queue(run, q, c);
 }
 
 /* "tq:<run>:", the prefix of the run's job ids (rq_job_id). */
@@ -647,9 +659,12 @@ static int rq_run_marker(const struct fw_run *run, char *buf, size_t n) {
     .available = rq_available, .queue_key = rq_queue_key, .encode = rq_encode,         \
     .clean = rq_clean,                                                                 \
     /* retries: RQ's Retry with no interval, so a failed attempt is retried at once */ \
-    .caps = FW_CAP_SLEEP | FW_CAP_CPU | FW_CAP_FAIL | FW_CAP_RETRIES | FW_CAP_OPEN_LOOP, \
+    .caps = FW_CAP_SLEEP | FW_CAP_CPU | FW_CAP_FAIL | FW_CAP_RETRIES | FW_CAP_OPEN_LOOP | \
+            FW_CAP_MULTI_QUEUE,                                                        \
+    .queue_order = RQ_QUEUE_ORDER,                                                     \
     .limits = FW_LIMIT_SERIAL,                                                         \
-    .prepare = rq_prepare, .finish = rq_finish, .enqueue_batch = rq_enqueue_batch,     \
+    .validate = rq_validate, .prepare = rq_prepare, .finish = rq_finish,                \
+    .enqueue_batch = rq_enqueue_batch,                                                 \
     .progress = rq_progress, .run_marker = rq_run_marker, .verify = rq_verify
 
 const struct tq_framework tq_framework_rq = {

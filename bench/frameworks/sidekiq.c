@@ -30,10 +30,16 @@
  * figures (a worker killed before its flush, another Sidekiq on this
  * Redis, or jobs lost).
  *
+ * Several queues (multi_queue): `-q q0 -q q1 -q q2` without weights,
+ * which Sidekiq's CLI makes strict order (SK_QUEUE_ORDER); each job JSON
+ * names its own queue and carries its queue's sub-run id as tqbench_run,
+ * so the hook counts it per queue.
+ *
  * caps: no retries. Sidekiq retries a failed job after 15 s + count^4 + a
  * random term, seconds to minutes by design; tqbench's retries scenario
  * retries at once, so it is skipped for Sidekiq with the reason. */
 #include "framework.h"
+#include "fw_json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +59,18 @@
 #define SK_PROBE_TIMEOUT_MS 60000
 #define SK_PROCESSED "stat:processed"
 #define SK_FAILED "stat:failed"
-#define SK_SEEN_MAX 4 /* run ids asked about in one run: the run and its warm-up */
+/* run ids asked about in one run: the run, its warm-up, a multi-queue
+ * run's queues' sub-runs */
+#define SK_SEEN_MAX (2 + FW_QUEUES_MAX)
+/* queue_order: what Sidekiq's CLI does with queues given without weights
+ * (cli.rb parse_queue sets :strict; fetch.rb BasicFetch then BRPOPs them
+ * in the order given) and what its wiki (Advanced Options, Queues) says */
+#define SK_QUEUE_ORDER                                                                          \
+    "strict order: queues given without weights (`sidekiq -q q0 -q q1 -q q2`) are checked in "   \
+    "that order by each of its threads (one BRPOP over all of them, which Redis serves from the " \
+    "first non-empty one): a job of a later queue runs only when the earlier ones are empty "    \
+    "(Sidekiq's wiki, Advanced Options; with weights, `-q q0,3`, the order would be random "      \
+    "weighted instead, which tqbench does not use)"
 
 /* Per-run state: the baseline of Sidekiq's counters and the hook's last
  * counts of every run id the driver asked about. */
@@ -74,38 +91,21 @@ static int sk_dir(const struct fw_run *run, char *buf, size_t n) {
 }
 
 static int sk_available(const struct fw_run *run, char *why, size_t n) {
-    char dir[FW_PATH_MAX], file[FW_PATH_MAX + 64], err[256];
+    char dir[FW_PATH_MAX];
     if (sk_dir(run, dir, sizeof dir) != 0) {
         snprintf(why, n, "frameworks directory path too long");
         return 0;
     }
-    const char *files[] = {SK_JOBS, SK_HOOK};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(file, sizeof file, "%s/%s", dir, files[i]);
-        if (access(file, R_OK) != 0) {
-            snprintf(why, n, "Sidekiq helper %s not found", file);
-            return 0;
-        }
-    }
+    const char *const files[] = {SK_JOBS, SK_HOOK, NULL};
+    if (fw_files_readable(dir, files, "Sidekiq helper", NULL, why, n) != 0) return 0;
     if (access(SK_BIN, X_OK) != 0) {
         snprintf(why, n, "%s not found (Debian's ruby-sidekiq installs it; run scripts/bootstrap)",
                  SK_BIN);
         return 0;
     }
-    const char *argv[] = {SK_RUBY, "-e", "require \"sidekiq\"", NULL};
-    int status = fw_run_bounded(argv, NULL, NULL, SK_PROBE_TIMEOUT_MS, err, sizeof err);
-    if (status < 0) {
-        snprintf(why, n, "%s", err);
-        return 0;
-    }
-    if (status != 0) {
-        char st[64];
-        tq_spawn_status_str(status, st, sizeof st);
-        snprintf(why, n, "sidekiq does not load under %s (%s; install Debian's ruby-sidekiq)",
-                 SK_RUBY, st);
-        return 0;
-    }
-    return 1;
+    const char *const argv[] = {SK_RUBY, "-e", "require \"sidekiq\"", NULL};
+    return fw_probe(argv, NULL, SK_PROBE_TIMEOUT_MS, "sidekiq does not load under " SK_RUBY,
+                    "install Debian's ruby-sidekiq", why, n) == 0;
 }
 
 /* Sidekiq's CLI has no prefetch (said and ignored) and no pool kinds (one
@@ -131,8 +131,15 @@ static int sk_worker_argv(const struct fw_run *run, int index, const char *worke
                 run->prefetch);
     fw_argv_reset(out);
     if (fw_argv_add(out, err, errlen, SK_BIN) || fw_argv_add(out, err, errlen, "-r") ||
-        fw_argv_add(out, err, errlen, "%s/" SK_JOBS, dir) || fw_argv_add(out, err, errlen, "-q") ||
-        fw_argv_add(out, err, errlen, "%s", run->queue) || fw_argv_add(out, err, errlen, "-c") ||
+        fw_argv_add(out, err, errlen, "%s/" SK_JOBS, dir))
+        return -1;
+    /* several queues without weights, in their priority order: Sidekiq's
+     * strict order (SK_QUEUE_ORDER) */
+    for (int i = 0; i < fw_nqueues(run); i++)
+        if (fw_argv_add(out, err, errlen, "-q") ||
+            fw_argv_add(out, err, errlen, "%s", fw_queue(run, i)))
+            return -1;
+    if (fw_argv_add(out, err, errlen, "-c") ||
         fw_argv_add(out, err, errlen, "%d", run->concurrency))
         return -1;
     /* the URL (password included) in the environment only: argv is
@@ -153,60 +160,31 @@ static int sk_queue_key(const struct fw_run *run, char *buf, size_t n) {
     return (len < 0 || (size_t)len >= n) ? -1 : len;
 }
 
-/* --- encode: the producer's hot path, no allocation, no printf --------------- */
-
-struct sk_buf {
-    char *p;
-    size_t len, cap;
-    int overflow;
-};
-
-static void put(struct sk_buf *b, const char *s, size_t n) {
-    if (b->overflow || n > b->cap - b->len) {
-        b->overflow = 1;
-        return;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-#define PUT_LIT(b, s) put((b), (s), sizeof(s) - 1)
-
-static void put_str(struct sk_buf *b, const char *s) { put(b, s, strlen(s)); }
-
-static void put_u64(struct sk_buf *b, uint64_t v) {
-    char tmp[24];
-    int i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put(b, tmp + i, sizeof tmp - (size_t)i);
-}
+/* --- encode: the producer's hot path, no allocation, no printf (fw_json.h) ---- */
 
 /* µs as Sidekiq's float Unix seconds ("1764423600.123456"). */
-static void put_seconds(struct sk_buf *b, int64_t us) {
+static void put_seconds(struct fw_out *b, int64_t us) {
     if (us < 0) us = 0;
     char frac[7];
     int64_t f = us % 1000000;
     for (int i = 5; i >= 0; i--, f /= 10) frac[i] = (char)('0' + f % 10);
     frac[6] = '.';
-    put_u64(b, (uint64_t)(us / 1000000));
-    put(b, frac + 6, 1);
-    put(b, frac, 6);
+    fw_put_u64(b, (uint64_t)(us / 1000000));
+    fw_put(b, frac + 6, 1);
+    fw_put(b, frac, 6);
 }
 
-static void put_hex(struct sk_buf *b, uint64_t v, int digits) {
+static void put_hex(struct fw_out *b, uint64_t v, int digits) {
     static const char hex[] = "0123456789abcdef";
     char tmp[16];
     for (int i = digits - 1; i >= 0; i--, v >>= 4) tmp[i] = hex[v & 15];
-    put(b, tmp, (size_t)digits);
+    fw_put(b, tmp, (size_t)digits);
 }
 
 /* Sidekiq's jid is 24 hex digits (SecureRandom.hex(12)); tqbench's is a
  * hash of the run id and the task's sequence number: unique in the run,
  * and different across runs. */
-static void put_jid(struct sk_buf *b, const char *run_id, uint64_t seq) {
+static void put_jid(struct fw_out *b, const char *run_id, uint64_t seq) {
     uint32_t h = 2166136261u; /* FNV-1a */
     for (const unsigned char *p = (const unsigned char *)run_id; *p; p++)
         h = (h ^ *p) * 16777619u;
@@ -223,41 +201,23 @@ static const char *const sk_classes[TQ_KIND__COUNT] = {
 
 static int sk_encode(const struct fw_run *run, const struct tq_task *t, char *buf, size_t cap) {
     if ((unsigned)t->kind >= TQ_KIND__COUNT || t->arg < 0 || t->enqueued_us < 0) return -1;
-    struct sk_buf b = {buf, 0, cap, 0};
-    PUT_LIT(&b, "{\"retry\":false,\"queue\":\"");
-    put_str(&b, run->queue); /* tq_name_valid: nothing to escape */
-    PUT_LIT(&b, "\",\"class\":\"");
-    put_str(&b, sk_classes[t->kind]);
-    PUT_LIT(&b, "\",\"args\":[");
-    if (t->kind == TQ_KIND_SLEEP || t->kind == TQ_KIND_CPU) put_u64(&b, (uint64_t)t->arg);
-    PUT_LIT(&b, "],\"jid\":\"");
+    struct fw_out b = {buf, 0, cap, 0};
+    FW_PUT_LIT(&b, "{\"retry\":false,\"queue\":\"");
+    fw_put_str(&b, run->queue); /* tq_name_valid: nothing to escape */
+    FW_PUT_LIT(&b, "\",\"class\":\"");
+    fw_put_str(&b, sk_classes[t->kind]);
+    FW_PUT_LIT(&b, "\",\"args\":[");
+    if (t->kind == TQ_KIND_SLEEP || t->kind == TQ_KIND_CPU) fw_put_u64(&b, (uint64_t)t->arg);
+    FW_PUT_LIT(&b, "],\"jid\":\"");
     put_jid(&b, t->run, t->id);
-    PUT_LIT(&b, "\",\"created_at\":");
+    FW_PUT_LIT(&b, "\",\"created_at\":");
     put_seconds(&b, t->enqueued_us);
-    PUT_LIT(&b, ",\"enqueued_at\":");
+    FW_PUT_LIT(&b, ",\"enqueued_at\":");
     put_seconds(&b, t->enqueued_us);
-    PUT_LIT(&b, ",\"tqbench_run\":\"");
-    put_str(&b, t->run);
-    PUT_LIT(&b, "\",\"tqbench_seq\":");
-    put_u64(&b, t->id);
-    PUT_LIT(&b, ",\"tqbench_enq_us\":");
-    put_u64(&b, (uint64_t)t->enqueued_us);
-    if (t->scheduled_us > 0) {
-        PUT_LIT(&b, ",\"tqbench_sched_us\":");
-        put_u64(&b, (uint64_t)t->scheduled_us);
-    }
-    if (t->pad_len > 0) {
-        PUT_LIT(&b, ",\"tqbench_pad\":\"");
-        if (!b.overflow && t->pad_len <= b.cap - b.len) {
-            memset(b.p + b.len, 'x', t->pad_len);
-            b.len += t->pad_len;
-        } else {
-            b.overflow = 1;
-        }
-        PUT_LIT(&b, "\"");
-    }
-    PUT_LIT(&b, "}");
-    return b.overflow || b.len > (size_t)INT32_MAX ? -1 : (int)b.len;
+    FW_PUT_LIT(&b, ",");
+    fw_json_task_fields(&b, t, FW_JSON_PAD);
+    FW_PUT_LIT(&b, "}");
+    return b.full || b.len > (size_t)INT32_MAX ? -1 : (int)b.len;
 }
 
 /* --- per-run state -------------------------------------------------------------- */
@@ -299,15 +259,18 @@ static int sk_prepare(const struct fw_run *run, redisContext *c, void **state, c
         return -1;
     }
     *state = st;
-    /* what Sidekiq::Client.push does before its LPUSH; Sidekiq's web UI and
-     * API list queues from this set */
-    redisReply *r = tq_redis_command(c, rerr, sizeof rerr, "SADD queues %s", run->queue);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "SADD queues %s: %s", run->queue, r ? r->str : rerr);
-        if (r) freeReplyObject(r);
-        return -1;
+    /* what Sidekiq::Client.push does before its LPUSH, once per queue;
+     * Sidekiq's web UI and API list queues from this set */
+    for (int i = 0; i < fw_nqueues(run); i++) {
+        const char *q = fw_queue(run, i);
+        redisReply *r = tq_redis_command(c, rerr, sizeof rerr, "SADD queues %s", q);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "SADD queues %s: %s", q, r ? r->str : rerr);
+            if (r) freeReplyObject(r);
+            return -1;
+        }
+        freeReplyObject(r);
     }
-    freeReplyObject(r);
     if (sk_counters(c, &st->base_processed, &st->base_failed, err, errlen) != 0) return -1;
     st->have_base = 1;
     return 0;
@@ -397,13 +360,15 @@ static void sk_finish(const struct fw_run *run, redisContext *c, void *state) {
     free(state);
 }
 
-/* The run's own queue in Sidekiq's `queues` set (its name is the run id
- * unless --external named a shared one, which stays listed). */
+/* The run's own queues in Sidekiq's `queues` set (their names derive from
+ * the run id unless --external named a shared one, which stays listed). */
 static void sk_clean(const struct fw_run *run, redisContext *c) {
     char err[256];
     if (!c || strcmp(run->queue, run->run_id) != 0) return;
-    redisReply *r = tq_redis_command(c, err, sizeof err, "SREM queues %s", run->queue);
-    if (r) freeReplyObject(r);
+    for (int i = 0; i < fw_nqueues(run); i++) {
+        redisReply *r = tq_redis_command(c, err, sizeof err, "SREM queues %s", fw_queue(run, i));
+        if (r) freeReplyObject(r);
+    }
 }
 
 /* The run id as the job JSON writes it. */
@@ -421,7 +386,8 @@ const struct tq_framework tq_framework_sidekiq = {
     .queue_key = sk_queue_key,
     .encode = sk_encode,
     .clean = sk_clean,
-    .caps = FW_CAP_SLEEP | FW_CAP_CPU | FW_CAP_FAIL | FW_CAP_OPEN_LOOP,
+    .caps = FW_CAP_SLEEP | FW_CAP_CPU | FW_CAP_FAIL | FW_CAP_OPEN_LOOP | FW_CAP_MULTI_QUEUE,
+    .queue_order = SK_QUEUE_ORDER,
     .validate = sk_validate,
     .prepare = sk_prepare,
     .finish = sk_finish,

@@ -331,3 +331,92 @@ const char *drv_str(const cJSON *o, const char *key) {
     cr_assert(cJSON_IsString(v), "results.json: \"%s\" is not a string", key);
     return v->valuestring;
 }
+
+const cJSON *drv_first_run(const cJSON *results) {
+    const cJSON *run = cJSON_GetArrayItem(drv_obj(results, "runs"), 0);
+    cr_assert_not_null(run, "results.json has no run");
+    return run;
+}
+
+cJSON *drv_run_checked(const struct drv *d, const char *const *args, int timeout_ms,
+                       const struct drv_expect *want, char **log) {
+    char *out = drv_run_expect(d, args, timeout_ms, 0);
+    if (log) *log = out;
+    else free(out);
+    cJSON *j = drv_results_required(d);
+    const cJSON *run = drv_first_run(j);
+    cr_assert_str_eq(drv_str(run, "framework"), want->framework);
+    cr_assert_str_eq(drv_str(run, "status"), "ok");
+    cr_assert_eq((long)drv_num(run, "completed"), want->completed);
+    cr_assert_eq((long)drv_num(run, "failed"), want->failed);
+    if (want->retried >= 0) cr_assert_eq((long)drv_num(run, "retried"), want->retried);
+    cr_assert_eq((long)drv_num(run, "lost"), 0);
+    cr_assert_eq((long)drv_num(run, "queued_at_end"), 0);
+    const cJSON *e2e = drv_obj(drv_obj(run, "latency_us"), "end_to_end");
+    cr_assert_eq((long)drv_num(e2e, "count"), want->completed,
+                 "every completed task has a latency stamp");
+    cr_assert_gt(drv_num(e2e, "p50"), 0, "latency present");
+    pid_t pids[64];
+    int n = drv_result_pids(j, pids, 64);
+    cr_assert_geq(n, 1, "results.json names the pids");
+    for (int i = 0; i < n; i++)
+        cr_assert(!tq_test_pid_alive(pids[i]), "pid %d is still alive", (int)pids[i]);
+    return j;
+}
+
+void drv_write_mq_scenario(const struct drv *d, char *path, size_t n) {
+    drv_write(d, "mq.json",
+              "{\"name\": \"mq\", \"tasks\": 100, \"warmup_tasks\": 0, \"workers\": 1, "
+              "\"concurrency\": 1, \"queues\": [1, 1, 8]}",
+              path, n);
+}
+
+void drv_check_mq(const cJSON *run, const char *documented) {
+    static const long want[3] = {10, 10, 80};
+    const cJSON *qs = drv_obj(run, "queues");
+    const cJSON *pq = drv_obj(qs, "per_queue");
+    cr_assert_eq(cJSON_GetArraySize(pq), 3);
+    double last_done = 0;
+    for (int i = 0; i < 3; i++) {
+        const cJSON *q = cJSON_GetArrayItem(pq, i);
+        cr_assert_eq((long)drv_num(q, "tasks"), want[i], "queue %d: %g tasks", i,
+                     drv_num(q, "tasks"));
+        cr_assert_eq((long)drv_num(q, "counted"), want[i], "queue %d: %g counted", i,
+                     drv_num(q, "counted"));
+        cr_assert_eq((long)drv_num(drv_obj(drv_obj(q, "latency_us"), "end_to_end"), "count"),
+                     want[i], "queue %d: a stamp per task", i);
+        cr_assert_geq(drv_num(q, "last_done_ms"), last_done, "queue %d done before queue %d", i,
+                      i - 1);
+        last_done = drv_num(q, "last_done_ms");
+    }
+    const cJSON *ord = drv_obj(qs, "order");
+    cr_assert(strstr(drv_str(ord, "observed"), "strict priority"), "%s",
+              drv_str(ord, "observed"));
+    cr_assert(strstr(drv_str(ord, "documented"), documented), "%s", drv_str(ord, "documented"));
+}
+
+void drv_assert_no_keys(redisContext *c, const char *pattern) {
+    redisReply *k = redisCommand(c, "KEYS %s", pattern);
+    cr_assert(k && k->type == REDIS_REPLY_ARRAY, "KEYS %s", pattern);
+    size_t n = k->elements;
+    freeReplyObject(k);
+    cr_assert_eq(n, 0, "%zu %s keys left", n, pattern);
+}
+
+cJSON *drv_hash_json(redisContext *c, const char *key) {
+    redisReply *r = redisCommand(c, "HGETALL %s", key);
+    cr_assert(r && r->type == REDIS_REPLY_ARRAY, "HGETALL %s", key);
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        cJSON_AddStringToObject(o, r->element[i]->str, r->element[i + 1]->str);
+    freeReplyObject(r);
+    return o;
+}
+
+void drv_frameworks_dir(char *buf, size_t n) {
+    const char *tail = "/tests/driver/driver_harness.c";
+    size_t len = strlen(__FILE__), tl = strlen(tail);
+    cr_assert(len > tl && strcmp(&__FILE__[len - tl], tail) == 0, "unexpected __FILE__ %s",
+              __FILE__);
+    snprintf(buf, n, "%.*s/bench/frameworks", (int)(len - tl), __FILE__);
+}

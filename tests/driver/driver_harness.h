@@ -85,6 +85,39 @@ int drv_wait_worker_pids(redisContext *c, pid_t *out, int want, int timeout_ms);
 int drv_children(pid_t ppid, pid_t *out, int max);
 /* Every pid of the results file: the embedded redis and each run's workers. */
 int drv_result_pids(const cJSON *results, pid_t *out, int max);
+/* What one run of a framework must show (drv_run_checked). */
+struct drv_expect {
+    const char *framework;     /* runs[0].framework */
+    long completed, failed;    /* exactly */
+    long retried;              /* exactly; < 0: not checked */
+};
+/* Runs tqbench with args to exit 0 within timeout_ms, then checks
+ * results.json's first run against want: framework, status ok, completed
+ * and failed (and retried) exactly, lost 0, queued_at_end 0, one
+ * end-to-end latency stamp per completed task with p50 > 0, and no pid of
+ * results.json alive (the run's workers and its embedded redis). Returns
+ * results.json (the caller deletes it) and, when log is not NULL,
+ * tqbench's output in *log (the caller frees it). */
+cJSON *drv_run_checked(const struct drv *d, const char *const *args, int timeout_ms,
+                       const struct drv_expect *want, char **log);
+/* results.json's first run; fails the test when there is none. */
+const cJSON *drv_first_run(const cJSON *results);
+/* A multi-queue scenario for a framework's tests: 100 tasks split 1:1:8
+ * over three queues, no warm-up, one worker running one task at a time (so
+ * a framework's queue order shows undisturbed); its path in path. */
+void drv_write_mq_scenario(const struct drv *d, char *path, size_t n);
+/* The multi-queue figures (run.queues) of that scenario's run: 10, 10 and
+ * 80 tasks, each counted and with an end-to-end stamp; each queue's last
+ * task done no earlier than the previous queue's, the observed order
+ * "strict priority", and the documented order (the adapter's queue_order)
+ * containing documented. */
+void drv_check_mq(const cJSON *run, const char *documented);
+/* Fails the test when Redis holds a key matching pattern (KEYS). */
+void drv_assert_no_keys(redisContext *c, const char *pattern);
+/* HGETALL key as a cJSON object (field -> string); the caller deletes it. */
+cJSON *drv_hash_json(redisContext *c, const char *key);
+/* The source tree's bench/frameworks (the adapters' helper scripts). */
+void drv_frameworks_dir(char *buf, size_t n);
 /* Number of files under dir (recursive) containing needle. */
 int drv_dir_grep(const char *dir, const char *needle);
 

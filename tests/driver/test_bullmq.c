@@ -29,15 +29,6 @@
 #include "framework.h"
 #include "tq_testutil.h"
 
-/* The source tree's bench/frameworks, from this file's path. */
-static void frameworks_dir(char *buf, size_t n) {
-    const char *tail = "/tests/driver/test_bullmq.c";
-    size_t len = strlen(__FILE__), tl = strlen(tail);
-    cr_assert(len > tl && strcmp(&__FILE__[len - tl], tail) == 0, "unexpected __FILE__ %s",
-              __FILE__);
-    snprintf(buf, n, "%.*s/bench/frameworks", (int)(len - tl), __FILE__);
-}
-
 static void fill_run(struct fw_run *fr, const char *run, const char *url) {
     memset(fr, 0, sizeof *fr);
     snprintf(fr->run_id, sizeof fr->run_id, "%s", run);
@@ -45,7 +36,7 @@ static void fill_run(struct fw_run *fr, const char *run, const char *url) {
     snprintf(fr->prefix, sizeof fr->prefix, "tq");
     snprintf(fr->redis_url, sizeof fr->redis_url, "%s", url);
     snprintf(fr->redis_url_safe, sizeof fr->redis_url_safe, "%s", url);
-    frameworks_dir(fr->frameworks_dir, sizeof fr->frameworks_dir);
+    drv_frameworks_dir(fr->frameworks_dir, sizeof fr->frameworks_dir);
     fr->workers = fr->concurrency = fr->prefetch = 1;
     fr->heartbeat_interval_s = 1;
 }
@@ -84,7 +75,7 @@ Test(bullmq, encode_and_keys) {
 
 static void require_bullmq(void) {
     char dir[FW_PATH_MAX], cmd[FW_PATH_MAX + 128];
-    frameworks_dir(dir, sizeof dir);
+    drv_frameworks_dir(dir, sizeof dir);
     snprintf(cmd, sizeof cmd, "node %s/bullmq/tqbench_bullmq_probe.js >/dev/null 2>&1", dir);
     if (system(cmd) != 0)
         cr_skip_test("bullmq does not load under node from bench/frameworks/bullmq "
@@ -106,17 +97,6 @@ static const char add_script[] =
     "  console.log(JSON.stringify(ids));\n"
     "  await q.close();\n"
     "})().catch(e => { console.error(e); process.exit(1); });\n";
-
-/* HGETALL key as a cJSON object (field -> string). */
-static cJSON *hash_json(redisContext *c, const char *key) {
-    redisReply *r = redisCommand(c, "HGETALL %s", key);
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY, "HGETALL %s", key);
-    cJSON *o = cJSON_CreateObject();
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        cJSON_AddStringToObject(o, r->element[i]->str, r->element[i + 1]->str);
-    freeReplyObject(r);
-    return o;
-}
 
 /* A reply of strings (nested arrays flattened) as one " "-joined line. */
 static void reply_line(const redisReply *r, char *buf, size_t n, size_t *len) {
@@ -207,7 +187,7 @@ Test(bullmq_real, fidelity_with_queue_add, .timeout = 120, .fini = drv_cleanup) 
         cr_assert_str_eq(r->str, want, "BullMQ's own ids (INCR bull:fid:id)");
         freeReplyObject(r);
     }
-    cJSON *meta_tq = hash_json(c, "bull:fid:meta");
+    cJSON *meta_tq = drv_hash_json(c, "bull:fid:meta");
     redisReply *cs = redisCommand(c, "CONFIG RESETSTAT");
     freeReplyObject(cs);
 
@@ -243,7 +223,7 @@ Test(bullmq_real, fidelity_with_queue_add, .timeout = 120, .fini = drv_cleanup) 
         char kt[32], kn[32];
         snprintf(kt, sizeof kt, "bull:fid:%d", i + 1);
         snprintf(kn, sizeof kn, "bull:fid:%d", i + 3);
-        cJSON *jt = hash_json(c, kt), *jn = hash_json(c, kn);
+        cJSON *jt = drv_hash_json(c, kt), *jn = drv_hash_json(c, kn);
         const cJSON *e;
         cJSON_ArrayForEach(e, jn) cr_assert(cJSON_GetObjectItemCaseSensitive(jt, e->string),
                                             "Queue.add writes field %s, tqbench does not",
@@ -261,7 +241,7 @@ Test(bullmq_real, fidelity_with_queue_add, .timeout = 120, .fini = drv_cleanup) 
     }
     /* queue structures: meta as `new Queue()` left it (tqbench wrote the
      * same), both ids on wait in add order, one marker, the id counter */
-    cJSON *meta_node = hash_json(c, "bull:fid:meta");
+    cJSON *meta_node = drv_hash_json(c, "bull:fid:meta");
     cr_assert(cJSON_Compare(meta_tq, meta_node, 1), "meta: tqbench %s, after Queue %s",
               cJSON_PrintUnformatted(meta_tq), cJSON_PrintUnformatted(meta_node));
     cJSON_Delete(meta_tq);
@@ -320,34 +300,17 @@ Test(bullmq_real, small_run, .timeout = 180, .fini = drv_cleanup) {
     const char *args[] = {"run", "--framework", "bullmq", "--redis", r.url, "--tasks", "2000",
                           "--warmup", "200", "--workers", "1", "--concurrency", "5", "--out",
                           d.out, NULL};
-    char *log = drv_run_expect(&d, args, 150000, 0);
+    struct drv_expect want = {"bullmq", 2000, 0, -1};
+    char *log;
+    cJSON *j = drv_run_checked(&d, args, 150000, &want, &log);
     cr_assert_null(strstr(log, "disagrees"), "cross-check: %s", log);
     free(log);
-    cJSON *j = drv_results_required(&d);
-    const cJSON *run = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
-    cr_assert_not_null(run, "results.json has no run");
-    cr_assert_str_eq(drv_str(run, "framework"), "bullmq");
-    cr_assert_str_eq(drv_str(run, "status"), "ok"); /* verify passed: the events agree */
-    cr_assert_eq(drv_num(run, "completed"), 2000);
-    cr_assert_eq(drv_num(run, "failed"), 0);
-    cr_assert_eq(drv_num(run, "lost"), 0);
-    cr_assert_eq(drv_num(run, "queued_at_end"), 0);
-    const cJSON *e2e = drv_obj(drv_obj(run, "latency_us"), "end_to_end");
-    cr_assert_eq(drv_num(e2e, "count"), 2000, "every completed job has a latency stamp");
-    cr_assert_gt(drv_num(e2e, "p50"), 0);
+    const cJSON *run = drv_first_run(j); /* status ok: verify passed, the events agree */
     const cJSON *set = drv_obj(run, "settings");
     cr_assert_eq(drv_num(set, "concurrency"), 5, "the heartbeat's concurrency");
     cr_assert_str_eq(drv_str(drv_obj(set, "framework"), "removeOnComplete"), "true");
     /* nothing of BullMQ's left in Redis, nothing of tqbench's run */
-    redisReply *k = redisCommand(c, "KEYS bull:*");
-    cr_assert(k && k->type == REDIS_REPLY_ARRAY && k->elements == 0, "%zu bull:* keys left",
-              k ? k->elements : 0);
-    freeReplyObject(k);
-    pid_t pids[16];
-    int n = drv_result_pids(j, pids, 16);
-    cr_assert_geq(n, 1, "results.json names the worker pids");
-    for (int i = 0; i < n; i++)
-        cr_assert(!tq_test_pid_alive(pids[i]), "pid %d is still alive", (int)pids[i]);
+    drv_assert_no_keys(c, "bull:*");
     cJSON_Delete(j);
     redisFree(c);
     drv_redis_stop(&r);

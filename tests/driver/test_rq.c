@@ -5,10 +5,12 @@
  *
  *  - encode / queue key / run marker, without RQ;
  *  - runs: rq-simple drains 2,000 noop jobs, rq (one fork per job, ~90
- *    jobs/s) 200, with exact counts, one stamp per completed job, RQ's own
- *    counters agreeing (the adapter's verify; a mismatch fails the run) and
- *    no process left, checked by pid; the retries scenario on rq-simple with
- *    RQ's Retry;
+ *    jobs/s per process) 200, each with the scenario's concurrency 10 as ten
+ *    RQ worker processes, with exact counts, one stamp per completed job,
+ *    RQ's own counters agreeing (the adapter's verify; a mismatch fails the
+ *    run) and no process left, checked by pid; concurrency 3 as three
+ *    processes with three heartbeats; the retries scenario on rq-simple
+ *    with RQ's Retry; the multi-queue scenario on both, exact per queue;
  *  - fidelity: a job written by the adapter's enqueue_batch has the same
  *    field names as one enqueued by RQ's own Queue.enqueue, reads back
  *    through RQ's Job.fetch as the same call, and is accepted and run by
@@ -26,15 +28,6 @@
 #include "tq_testutil.h"
 
 #define RQ_PY "/usr/bin/python3"
-
-/* The source tree's bench/frameworks, from this file's path. */
-static void frameworks_dir(char *buf, size_t n) {
-    const char *tail = "/tests/driver/test_rq.c";
-    size_t len = strlen(__FILE__), tl = strlen(tail);
-    cr_assert(len > tl && strcmp(&__FILE__[len - tl], tail) == 0, "unexpected __FILE__ %s",
-              __FILE__);
-    snprintf(buf, n, "%.*s/bench/frameworks", (int)(len - tl), __FILE__);
-}
 
 /* Without RQ: the adapter's data and marker, as RQ's JSONSerializer reads
  * them and as its registry entries are named. */
@@ -71,7 +64,7 @@ static void require_rq(void) {
 }
 
 /* One run of fw on n tasks of scenario; asserts exact counts, latency and
- * no process left. */
+ * no process left (drv_run_checked). */
 static void run_exact(const char *fw, const char *scenario, long n, long want_failed,
                       long want_retried) {
     struct drv d;
@@ -80,25 +73,46 @@ static void run_exact(const char *fw, const char *scenario, long n, long want_fa
     snprintf(tasks, sizeof tasks, "%ld", n);
     const char *args[] = {"run", "--framework", fw, "--scenario", scenario, "--tasks", tasks,
                           "--warmup", "20", "--out", d.out, "--quiet", NULL};
-    char *log = drv_run_expect(&d, args, 200000, 0);
-    free(log);
-    cJSON *j = drv_results_required(&d);
-    const cJSON *run = cJSON_GetArrayItem(drv_obj(j, "runs"), 0);
-    cr_assert_not_null(run);
-    cr_assert_str_eq(drv_str(run, "framework"), fw);
-    cr_assert_str_eq(drv_str(run, "status"), "ok");
-    cr_assert_eq((long)drv_num(run, "completed"), n - want_failed);
-    cr_assert_eq((long)drv_num(run, "failed"), want_failed);
-    cr_assert_eq((long)drv_num(run, "retried"), want_retried);
-    cr_assert_eq((long)drv_num(run, "queued_at_end"), 0);
-    const cJSON *e2e = drv_obj(drv_obj(run, "latency_us"), "end_to_end");
-    cr_assert_eq((long)drv_num(e2e, "count"), n - want_failed, "a stamp per completed job");
-    cr_assert(drv_num(e2e, "p50") > 0, "latency present");
+    struct drv_expect want = {fw, n - want_failed, want_failed, want_retried};
+    cJSON *j = drv_run_checked(&d, args, 200000, &want, NULL);
+    /* the scenarios' concurrency 10: ten RQ worker processes */
+    pid_t pids[16];
+    int np = drv_result_pids(j, pids, 16);
+    cr_assert_eq(np, 11, "expected the redis pid and 10 worker pids, got %d", np);
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+/* Concurrency 3 on one worker: three RQ worker processes (one job at a
+ * time each), each with its own heartbeat (the per-worker settings come
+ * from them), all counted, none left running (by pid). */
+Test(rq_real, concurrency_as_processes, .timeout = 200, .fini = drv_cleanup) {
+    require_rq();
+    struct drv d;
+    drv_init(&d);
+    const char *args[] = {"run", "--framework", "rq", "--tasks", "150", "--warmup", "0",
+                          "--workers", "1", "--concurrency", "3", "--out", d.out, "--quiet", NULL};
+    struct drv_expect want = {"rq", 150, 0, 0};
+    cJSON *j = drv_run_checked(&d, args, 200000, &want, NULL);
+    const cJSON *run = drv_first_run(j), *set = drv_obj(run, "settings");
+    cr_assert_eq(drv_num(set, "worker_processes"), 3);
+    cr_assert_eq(drv_num(set, "tasks_per_process"), 1);
+    cr_assert_str_eq(drv_str(set, "concurrency_as"), "processes");
+    cr_assert_eq(drv_num(set, "workers"), 3, "three heartbeats read");
+    cr_assert_eq(drv_num(set, "concurrency"), 1, "each heartbeat says one job at a time");
+    cr_assert_eq(drv_num(drv_obj(set, "requested"), "concurrency"), 3);
+    const cJSON *per = drv_obj(set, "per_worker"), *w;
+    cr_assert_eq(cJSON_GetArraySize(per), 3);
+    cJSON_ArrayForEach(w, per) {
+        cr_assert_str_eq(drv_str(w, "protocol"), "rq");
+        cr_assert_eq(drv_num(w, "concurrency"), 1);
+        cr_assert(strncmp(drv_str(w, "version"), "rq-", 3) == 0, "%s", drv_str(w, "version"));
+    }
     pid_t pids[8];
     int np = drv_result_pids(j, pids, 8);
-    cr_assert_eq(np, 2, "expected the redis pid and 1 worker pid, got %d", np);
-    for (int i = 0; i < np; i++)
-        cr_assert(!tq_test_pid_alive(pids[i]), "pid %d still alive", (int)pids[i]);
+    cr_assert_eq(np, 4, "expected the redis pid and 3 worker pids, got %d", np);
+    for (int a = 1; a < np; a++)
+        for (int b = a + 1; b < np; b++) cr_assert_neq(pids[a], pids[b], "two workers, one pid");
     cJSON_Delete(j);
     drv_fini(&d);
 }
@@ -111,6 +125,33 @@ Test(rq_real, simple_exact_counts, .timeout = 200, .fini = drv_cleanup) {
 Test(rq_real, forking_exact_counts, .timeout = 200, .fini = drv_cleanup) {
     require_rq();
     run_exact("rq", "throughput", 200, 0, 0);
+}
+
+/* The multi-queue scenario (drv_write_mq_scenario: 100 tasks split 1:1:8,
+ * one job at a time) for fw: each queue's exact count and RQ's strict
+ * priority observed. */
+static void multi_queue_exact(const char *fw) {
+    struct drv d;
+    char path[400];
+    drv_init(&d);
+    drv_write_mq_scenario(&d, path, sizeof path);
+    const char *args[] = {"run", "--framework", fw, "--scenario", path, "--out", d.out, "--quiet",
+                          NULL};
+    struct drv_expect want = {fw, 100, 0, 0};
+    cJSON *j = drv_run_checked(&d, args, 200000, &want, NULL);
+    drv_check_mq(drv_first_run(j), "strict priority");
+    cJSON_Delete(j);
+    drv_fini(&d);
+}
+
+Test(rq_real, simple_multi_queue, .timeout = 200, .fini = drv_cleanup) {
+    require_rq();
+    multi_queue_exact("rq-simple");
+}
+
+Test(rq_real, forking_multi_queue, .timeout = 200, .fini = drv_cleanup) {
+    require_rq();
+    multi_queue_exact("rq");
 }
 
 /* retries.json: 20% fail tasks with 3 attempts; the mix is drawn per task,
@@ -133,17 +174,6 @@ Test(rq_real, simple_retries, .timeout = 200, .fini = drv_cleanup) {
     cr_assert_eq(r, 2 * f, "each failed job was retried twice (RQ's Retry) before failing");
     cJSON_Delete(j);
     drv_fini(&d);
-}
-
-/* HGETALL key as a cJSON object (field -> string). */
-static cJSON *hash_json(redisContext *c, const char *key) {
-    redisReply *r = redisCommand(c, "HGETALL %s", key);
-    cr_assert(r && r->type == REDIS_REPLY_ARRAY, "HGETALL %s", key);
-    cJSON *o = cJSON_CreateObject();
-    for (size_t i = 0; i + 1 < r->elements; i += 2)
-        cJSON_AddStringToObject(o, r->element[i]->str, r->element[i + 1]->str);
-    freeReplyObject(r);
-    return o;
 }
 
 /* Runs argv with env entries added, waits up to timeout_s; returns the
@@ -185,7 +215,7 @@ Test(rq_real, fidelity_and_accepted_by_rq_worker, .timeout = 120, .fini = drv_cl
     snprintf(fr.queue, sizeof fr.queue, "fid");
     snprintf(fr.redis_url, sizeof fr.redis_url, "%s", redis.url);
     snprintf(fr.redis_url_safe, sizeof fr.redis_url_safe, "%s", redis.url);
-    frameworks_dir(fr.frameworks_dir, sizeof fr.frameworks_dir);
+    drv_frameworks_dir(fr.frameworks_dir, sizeof fr.frameworks_dir);
     fr.workers = fr.concurrency = fr.prefetch = 1;
     fr.heartbeat_interval_s = 1;
     const struct tq_framework *fw = &tq_framework_rq_simple;
@@ -261,13 +291,13 @@ Test(rq_real, fidelity_and_accepted_by_rq_worker, .timeout = 120, .fini = drv_cl
     snprintf(out_path, sizeof out_path, "%s/worker.out", d.dir);
     cr_assert_eq(run_with_env(bargv, wa.env, out_path, 60), 0, "rq worker --burst: %s",
                  drv_read(out_path));
-    cJSON *stats = hash_json(c, "tq:run:fid:stats");
+    cJSON *stats = drv_hash_json(c, "tq:run:fid:stats");
     cr_assert_str_eq(drv_str(stats, "completed"), "1", "the hook counted tqbench's job");
     cJSON_Delete(stats);
-    cJSON *stats2 = hash_json(c, "tq:run:fidelity:stats");
+    cJSON *stats2 = drv_hash_json(c, "tq:run:fidelity:stats");
     cr_assert_str_eq(drv_str(stats2, "completed"), "1", "and RQ's own (its meta's run)");
     cJSON_Delete(stats2);
-    cJSON *wk = hash_json(c, "rq:worker:fid.w0");
+    cJSON *wk = drv_hash_json(c, "rq:worker:fid.w0");
     cr_assert_str_eq(drv_str(wk, "successful_job_count"), "2", "RQ ran both jobs");
     cJSON_Delete(wk);
     redisReply *r = redisCommand(c, "EXISTS rq:job:tq:fid:7");
