@@ -1,6 +1,6 @@
 # lib.sh - helpers shared by the swarm smoke tests (tests/swarm/smoke.sh,
-# shellcheck shell=bash
 # tests/swarm/smoke_multi.sh); sourced after tests/compose/lib.sh, not run.
+# shellcheck shell=bash
 
 # swarm_base_images: the two base images docker/Dockerfile and the stack use
 # (debian:bookworm-slim, redis:7, or TQ_DEBIAN_IMAGE / TQ_REDIS_IMAGE) on
