@@ -111,7 +111,7 @@ placement() {
   t=$(docker service ps -q --filter desired-state=running tqbench_redis | head -n 1)
   node=$(docker inspect -f '{{.NodeID}}' "$t" 2>/dev/null) &&
     [ "$(node_label "$node" tqbench.redis)" = true ] && redis=$(node_name "$node")
-  spread=$(printf '%s\n' "${nodes[@]}" | sort | uniq -c | awk '{printf "%s%s: %s", NR > 1 ? ", " : "", $2, $1}')
+  spread=$(printf '%s\n' "${nodes[@]}" | sort | uniq -c | awk '{printf "%s%s: %s", (NR > 1 ? ", " : ""), $2, $1}')
   if [ "$(printf '%s\n' "${nodes[@]}" | sort -u | wc -l)" -eq "$NODES" ] && [ -z "$unlabelled" ] && [ -n "$redis" ]; then
     t_pass "placement: $N worker replicas on $NODES node(s) labelled tqbench.worker ($spread); redis on $redis (tqbench.redis)"
   else

@@ -89,24 +89,28 @@ state1 >"$T_TMP/before"
 
 CONTAINERD2=""
 teardown() {
-  local id2
+  local id2 t
   if was_made joined; then
-    node2 swarm leave --force >/dev/null 2>&1 && say "node 2 left the swarm"
+    t=$SECONDS
+    node2 swarm leave --force >/dev/null 2>&1 && say "node 2 left the swarm ($(( SECONDS - t )) s)"
     id2=$(cat "$T_TMP/node2.id" 2>/dev/null)
     [ -n "$id2" ] && for _ in $(seq 30); do   # a node is removed once it is down
       docker node rm --force "$id2" >/dev/null 2>&1 && break; sleep 1; done
   fi
   if was_made swarm; then
-    docker swarm leave --force >/dev/null && say "node 1 left the swarm"
+    t=$SECONDS
+    docker swarm leave --force >/dev/null && say "node 1 left the swarm ($(( SECONDS - t )) s)"
     was_made gwbridge && docker network rm docker_gwbridge >/dev/null
   fi
   if was_made tags; then
     docker rmi "$REG/tqbench:local" "$REG/tqbench-celery:local" "$REG/redis:7" >/dev/null 2>&1
   fi
-  if was_made registry; then t_stop "$REG_PID" 10; fi
+  if was_made registry; then t=$SECONDS; t_stop "$REG_PID" 10; say "registry stopped ($(( SECONDS - t )) s)"; fi
   if was_made certs; then rm -rf "$CERTS"; was_made certs.d && rm -rf /etc/docker/certs.d; fi
   if was_made node2; then
+    t=$SECONDS
     t_stop "$NODE2_PID" 60
+    say "node 2's dockerd stopped ($(( SECONDS - t )) s)"
     # dockerd stops its containerd; should it not, by that containerd's pid
     [ -n "$CONTAINERD2" ] && t_alive "$CONTAINERD2" && { kill -TERM "$CONTAINERD2"; sleep 2; t_alive "$CONTAINERD2" && kill -KILL "$CONTAINERD2"; }
     # network namespaces of its sandboxes that it left mounted
@@ -215,7 +219,7 @@ T_PASSED=$(( T_PASSED + $(grep -c '^PASS: ' "$T_TMP/smoke.log") ))
 T_FAILED=$(( T_FAILED + $(grep -c '^FAIL: ' "$T_TMP/smoke.log") ))
 grep -q '^PASS: ' "$T_TMP/smoke.log" || t_fail "tests/swarm/smoke.sh ran no check"
 say "smoke.sh on two nodes: $(( $(date +%s) - t0 )) s"
-pulled=$(node2 images --format '{{.Repository}}:{{.Tag}}' | sort | tr '\n' ' ')
+pulled=$(node2 images --format '{{.Repository}}:{{.Tag}}' | sort | paste -sd' ')
 case " $pulled " in
   *" $REG/tqbench:local "*) t_pass "node 2 pulled its worker image from the registry ($pulled)" ;;
   *) t_fail "node 2 has no $REG/tqbench:local (images: ${pulled:-none})" ;;
