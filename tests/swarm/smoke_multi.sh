@@ -87,7 +87,7 @@ was_made() { local m; for m in "${MADE[@]}"; do [ "$m" = "$1" ] && return 0; don
 state1() { docker info --format 'swarm={{.Swarm.LocalNodeState}}'; docker network ls --format 'network={{.Name}}' | sort; }
 state1 >"$T_TMP/before"
 
-CONTAINERD2=""
+CONTAINERD2="" NODE2_PID="" REG_PID=""
 teardown() {
   local id2 t
   if was_made joined; then
