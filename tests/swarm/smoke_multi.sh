@@ -28,7 +28,8 @@
 # from it, node 1 leaves (with the docker_gwbridge its init made), the
 # registry's tags on node 1, the registry (stopped by pid), the certificate
 # folder, node 2's engine (stopped by pid, and its containerd), its data,
-# exec-root, socket and pidfile, the netns and the veth; then checks that
+# exec-root, socket and pidfile, the netns and the veth (and /run/netns
+# when its `ip netns add` made it); then checks that
 # nothing of it remains (processes, netns, links, mounts, files) and that
 # node 1's swarm state and networks are as before.
 #
@@ -118,11 +119,17 @@ teardown() {
     rm -rf "$DATA2" "$EXEC2" "$SOCK2" "$PID2FILE"
   fi
   if was_made netns; then ip netns del "$NS"; ip link del "$VETH_HOST" >/dev/null 2>&1; fi
+  # the first `ip netns add` made /run/netns, a bind mount of itself
+  if was_made run-netns && [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
+    umount /run/netns 2>/dev/null; rmdir /run/netns 2>/dev/null
+  fi
   MADE=()
 }
 trap 'teardown; t_cleanup' EXIT
 
 # --- node 2: a netns, a veth pair, a second engine ------------------------
+RUN_NETNS_MADE=0
+[ -e /run/netns ] || { made run-netns; RUN_NETNS_MADE=1; }
 ip netns add "$NS" && made netns &&
   ip link add "$VETH_HOST" type veth peer name "$VETH_NODE" &&
   ip link set "$VETH_NODE" netns "$NS" &&
@@ -233,6 +240,7 @@ say "teardown: $(( $(date +%s) - t0 )) s"
 left=()
 for p in "$NODE2_PID_WAS" "$REG_PID_WAS" $CONTAINERD2; do t_alive "$p" && left+=("process $p"); done
 [ -e "/run/netns/$NS" ] && left+=("netns $NS")
+[ "$RUN_NETNS_MADE" = 1 ] && [ -e /run/netns ] && left+=("/run/netns")
 ip netns list | grep -qw "$NS" && left+=("netns $NS (ip netns)")
 for l in "$VETH_HOST" "$VETH_NODE"; do ip link show "$l" >/dev/null 2>&1 && left+=("link $l"); done
 grep -qE " ($DATA2|$EXEC2|/run/netns/$NS)[/ ]" /proc/self/mounts && left+=("mounts: $(grep -oE " ($DATA2|$EXEC2|/run/netns/$NS)[^ ]*" /proc/self/mounts | tr '\n' ' ')")
