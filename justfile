@@ -112,3 +112,7 @@ compose-engine:
 # The swarm smoke test (needs a Docker engine; not in CI): N=3 workers, exact counts, every heartbeat, nothing left.
 swarm-smoke:
     COMPOSE="{{compose}}" tests/swarm/smoke.sh
+
+# The swarm smoke test on two engines of this machine (needs root, ip netns, docker-registry, an engine; not in CI): a second dockerd in a netns joins as a worker, images through a local registry, workers on both nodes, all undone.
+swarm-smoke-multi N="4":
+    COMPOSE="{{compose}}" TQ_SMOKE_WORKERS="$1" tests/swarm/smoke_multi.sh

@@ -5,7 +5,9 @@
 #
 # docker/swarm up 3 (the justfile's swarm-up: swarm init if needed, node
 # labels, the images built, the stack deployed, its bench job waited for),
-# then checks: the job exited 0; the results.json recovered from `docker
+# then checks: the job exited 0; the worker replicas run on nodes labelled
+# tqbench.worker (as many distinct nodes as TQ_SMOKE_NODES says, 1) and Redis
+# on the one labelled tqbench.redis; the results.json recovered from `docker
 # service logs` has the scenario's exact counts (tasks = completed, 0 failed,
 # 0 lost); it saw exactly 3 workers, one per replica (worker id
 # <container hostname>-<pid>, each replica's container found among them);
@@ -18,6 +20,9 @@
 # missing; where Docker Hub is unreachable, docker/base-images builds them
 # from Debian's packages (debootstrap; needs root and a Debian mirror), or
 # point TQ_DEBIAN_IMAGE / TQ_REDIS_IMAGE at a registry that has them.
+# TQ_SMOKE_WORKERS replaces the 3 workers; TQ_SMOKE_NODES and the image
+# variables (TQ_IMAGE, ... as docker/stack.yaml says) are how
+# tests/swarm/smoke_multi.sh runs this on a swarm of two engines.
 # PASS/FAIL lines, "N passed, N failed"; exit 0 only when all passed.
 #
 #   tests/swarm/smoke.sh        (from anywhere; COMPOSE as docker/swarm says)
@@ -25,11 +30,13 @@ set -uo pipefail
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 . "$SRC/tests/compose/lib.sh"
+. "$SRC/tests/swarm/lib.sh"
 T_TMP=$(mktemp -d "${TMPDIR:-/tmp}/tq-swarm.XXXXXX")
 trap t_cleanup EXIT
 cd "$SRC"
 SWARM=docker/swarm
-N=3
+N=${TQ_SMOKE_WORKERS:-3}
+NODES=${TQ_SMOKE_NODES:-1}
 START=$(date +%s)
 
 if ! docker info >/dev/null 2>&1; then
@@ -38,13 +45,7 @@ fi
 if [ -e .run/swarm ]; then
   echo "smoke: .run/swarm exists: a stack of docker/swarm is up; just swarm-down first"; exit 2
 fi
-for img in "${TQ_DEBIAN_IMAGE:-debian:bookworm-slim}" "${TQ_REDIS_IMAGE:-redis:7}"; do
-  docker image inspect "$img" >/dev/null 2>&1 && continue
-  if ! timeout 120 docker pull "$img" >/dev/null 2>&1; then
-    echo "smoke: cannot pull $img: building the base images locally (docker/base-images)"
-    docker/base-images || { t_fail "docker/base-images"; t_summary; exit 1; }
-  fi
-done
+swarm_base_images || { t_summary; exit 1; }
 
 state() { # what of this engine the smoke test must leave as it found it
   local id
@@ -96,6 +97,28 @@ PY
   fi
 }
 
+# placement: the worker replicas run on NODES distinct nodes, each labelled
+# tqbench.worker, and Redis on a node labelled tqbench.redis
+node_name() { docker node inspect -f '{{.Description.Hostname}}/{{printf "%.6s" .ID}}' "$1"; }
+node_label() { docker node inspect -f "{{index .Spec.Labels \"$2\"}}" "$1"; }
+placement() {
+  local t node nodes=() unlabelled="" redis="" spread
+  for t in $(docker service ps -q --filter desired-state=running tqbench_worker); do
+    node=$(docker inspect -f '{{.NodeID}}' "$t")
+    nodes+=("$(node_name "$node")")
+    [ "$(node_label "$node" tqbench.worker)" = true ] || unlabelled+=" $(node_name "$node")"
+  done
+  t=$(docker service ps -q --filter desired-state=running tqbench_redis | head -n 1)
+  node=$(docker inspect -f '{{.NodeID}}' "$t" 2>/dev/null) &&
+    [ "$(node_label "$node" tqbench.redis)" = true ] && redis=$(node_name "$node")
+  spread=$(printf '%s\n' "${nodes[@]}" | sort | uniq -c | awk '{printf "%s%s: %s", (NR > 1 ? ", " : ""), $2, $1}')
+  if [ "$(printf '%s\n' "${nodes[@]}" | sort -u | wc -l)" -eq "$NODES" ] && [ -z "$unlabelled" ] && [ -n "$redis" ]; then
+    t_pass "placement: $N worker replicas on $NODES node(s) labelled tqbench.worker ($spread); redis on $redis (tqbench.redis)"
+  else
+    t_fail "placement: worker replicas on $spread, want $NODES node(s); not labelled tqbench.worker:${unlabelled:- none}; redis on a tqbench.redis node: ${redis:-no}"
+  fi
+}
+
 touch "$T_TMP/mark"
 if bash "$SWARM" up "$N" >"$T_TMP/up.log" 2>&1; then
   t_pass "docker/swarm up $N: stack deployed, bench job exit 0"
@@ -105,6 +128,7 @@ fi
 n=$(docker service ps -q --filter desired-state=running tqbench_worker 2>/dev/null | wc -l)
 if [ "$n" -eq "$N" ]; then t_pass "tqbench_worker: $N replicas running"
 else t_fail "tqbench_worker: $n replicas running, want $N"; fi
+placement
 check_run "first run"
 
 sleep 1
