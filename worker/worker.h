@@ -190,6 +190,8 @@ struct control {
     int loads_pending;
     int flush_soon;                /* a pop found its list empty: flush without
                                       waiting for the timer (control_flush_soon) */
+    uv_timer_t soon_timer;         /* that flush, when the last one went out less
+                                      than WORKER_DRY_FLUSH_MS ago */
     int64_t flush_sent_us;         /* monotonic: the last flush sent */
 };
 
@@ -319,7 +321,8 @@ void control_beat(struct worker *w);
 void control_flush(struct worker *w);
 /* A pop found its list empty (a backlog drained): flushes now instead of at
  * the next tick, so the counts show the drain's end within a round trip; at
- * most once per WORKER_DRY_FLUSH_MS (the timer covers the rest). */
+ * most once per WORKER_DRY_FLUSH_MS (a one-shot timer sends it when that
+ * interval is over, or after the flush in flight). */
 void control_flush_soon(struct worker *w);
 /* 1 when nothing is left to flush and no flush is in flight. */
 int control_flushed(const struct worker *w);
