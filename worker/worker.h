@@ -127,6 +127,8 @@ struct requeue {
 
 /* One popped payload waiting in a slot. */
 struct entry {
+    const char *src;       /* borrowed: still in the reply being handled, not yet
+                              copied to its place in slot.buf (NULL once there) */
     uint32_t off, len;     /* bytes in slot.buf */
     int key;               /* the list it came from (index into worker.keys) */
 };
@@ -149,7 +151,9 @@ struct slot {
     uv_work_t work;                /* the running cpu task */
     int busy;                      /* a task runs asynchronously (sleep or cpu) */
     /* Popped payloads: entries [next, n) are unfinished; entry `next` is the
-     * running one while busy. The bytes live in buf, reused batch after batch. */
+     * running one while busy. The bytes live in buf, reused batch after batch
+     * (an RPOP's are read from its reply while its callback runs them, and
+     * only those still held when it returns are copied: entry.src). */
     char *buf;
     size_t buf_len, buf_cap;
     struct entry *ents;
@@ -172,6 +176,11 @@ struct slot {
     int64_t acks, acks_sent, refused;
     int recover_want, recover_sent;
 };
+
+/* The payload of entry e of slot s (borrowed or in its buffer). */
+static inline const char *entry_payload(const struct slot *s, const struct entry *e) {
+    return e->src ? e->src : s->buf + e->off;
+}
 
 /* The control connection and what it has in flight. */
 struct control {
