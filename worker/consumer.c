@@ -11,7 +11,8 @@
  * sent while the BRPOP's task runs, so the round trip overlaps the work.
  * A pop that finds its list empty (a backlog drained) asks the control
  * connection to flush the counts now (control_flush_soon), not at its next
- * 100 ms tick.
+ * 100 ms tick: once no other slot's RPOP is out (w->rpops_out), so the
+ * drain's last batches travel in that same flush.
  *
  * Each slot's connection is a struct link (link.c), which reconnects a lost
  * link with capped exponential backoff (the worker never exits on it) and
@@ -212,6 +213,7 @@ static int send_rpop(struct slot *s, int key, int count) {
                  : redisAsyncCommand(s->link.ac, on_rpop, s, "RPOP %b %d", w->keys[key],
                                      w->key_len[key], count);
     if (rc != REDIS_OK) return -1; /* the link is going away; its disconnect callback follows */
+    w->rpops_out++; /* on_rpop runs exactly once for it */
     link_sent(&s->link, (int64_t)WORKER_REPLY_MARGIN_MS * 1000);
     s->rpop_key = key;
     s->rpop_asked = count;
@@ -271,6 +273,7 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
     struct slot *s = privdata;
     struct worker *w = s->w;
     redisReply *reply = r;
+    w->rpops_out--;
     link_replied(&s->link);
     if (!reply) {
         pop_lost(s, ac, s->rpop_asked);

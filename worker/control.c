@@ -714,16 +714,20 @@ void control_flush(struct worker *w) {
 
 void control_flush_soon(struct worker *w) {
     struct control *c = &w->ctl;
+    const int64_t dry_us = (int64_t)WORKER_DRY_FLUSH_MS * 1000;
     c->flush_soon = 1;
-    int64_t wait_us = c->flush_sent_us + (int64_t)WORKER_DRY_FLUSH_MS * 1000 - tq_clock_mono_us();
-    if (wait_us <= 0) {
+    int64_t wait_us = c->flush_sent_us + dry_us - tq_clock_mono_us();
+    if (wait_us <= 0 && w->rpops_out == 0) {
         control_flush(w);
         return;
     }
-    /* Too soon after the last flush: not at the 100 ms timer's next tick
-     * (the end of a drain's count waited up to that long), but as soon as
-     * the interval is over; a flush still in flight then re-asks from its
-     * reply (on_flush). */
+    /* Other slots' RPOPs still out (a drain's last batches, which come
+     * back short one after another): the last of them flushes, so one
+     * flush carries the whole drain, and this timer bounds the wait. Too
+     * soon after the last flush: as soon as the interval is over (not at
+     * the 100 ms timer's tick: a drain's end waited up to that long); a
+     * flush still in flight re-asks from its reply (on_flush). */
+    if (w->rpops_out > 0 && wait_us < dry_us) wait_us = dry_us;
     if (!uv_is_active((uv_handle_t *)&c->soon_timer))
         uv_timer_start(&c->soon_timer, on_soon_timer, (uint64_t)(wait_us + 999) / 1000, 0);
 }

@@ -230,6 +230,7 @@ struct worker {
     struct run_state *runs, *last_run;
     struct requeue *requeues, **requeue_tail;
     int64_t processed, failed, inflight;
+    int rpops_out;                 /* RPOPs (or take scripts) sent, not yet answered */
     /* Pops whose reply never came because their link was dropped (the
      * watchdog, a broken connection, a forced exit) after the command left
      * this process: Redis may have removed tasks for them that nobody runs.
@@ -329,9 +330,10 @@ void control_beat(struct worker *w);
 /* Sends pending counters, snapshots and requeues (one flush in flight). */
 void control_flush(struct worker *w);
 /* A pop found its list empty (a backlog drained): flushes now instead of at
- * the next tick, so the counts show the drain's end within a round trip; at
- * most once per WORKER_DRY_FLUSH_MS (a one-shot timer sends it when that
- * interval is over, or after the flush in flight). */
+ * the next tick, so the counts show the drain's end within a round trip;
+ * once the other slots' RPOPs are answered too (their batches are the
+ * drain's last), and at most once per WORKER_DRY_FLUSH_MS (a one-shot timer
+ * sends it when that interval is over, or after the flush in flight). */
 void control_flush_soon(struct worker *w);
 /* 1 when nothing is left to flush and no flush is in flight. */
 int control_flushed(const struct worker *w);
