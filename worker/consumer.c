@@ -214,6 +214,11 @@ static int send_rpop(struct slot *s, int key, int count) {
                                      w->key_len[key], count);
     if (rc != REDIS_OK) return -1; /* the link is going away; its disconnect callback follows */
     w->rpops_out++; /* on_rpop runs exactly once for it */
+    /* Out now, not with the loop's batched writes before the next poll: in a
+     * drain the loop handles several replies per poll, and each one's next
+     * RPOP waited for all of their batches to run while Redis could be
+     * serving it (one command per round trip: nothing to batch). */
+    redis_uv_write_now(s->link.ac);
     link_sent(&s->link, (int64_t)WORKER_REPLY_MARGIN_MS * 1000);
     s->rpop_key = key;
     s->rpop_asked = count;
