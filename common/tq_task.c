@@ -291,11 +291,12 @@ static inline __attribute__((always_inline)) int eat(struct cursor *c, const cha
 }
 #define EAT(c, lit) eat((c), (lit), sizeof(lit) - 1)
 
-/* A canonical non-negative integer <= max, byte by byte: at most 16 digits
- * (so 2^53 fits), no leading zero. */
-static int eat_uint_bytes(struct cursor *c, uint64_t max, int64_t *out) {
-    const char *p = c->p;
-    const char *lim = c->end - p > 17 ? p + 17 : c->end;
+/* A canonical non-negative integer <= max at start, byte by byte: at most
+ * 16 digits (so 2^53 fits), no leading zero. Returns the byte after it, or
+ * NULL (pointers in and out, so the callers' cursor stays in registers). */
+static const char *uint_bytes(const char *start, const char *end, uint64_t max, int64_t *out) {
+    const char *p = start;
+    const char *lim = end - p > 17 ? p + 17 : end;
     uint64_t v = 0;
     while (p < lim) {
         unsigned d = (unsigned)(unsigned char)*p - '0';
@@ -303,10 +304,16 @@ static int eat_uint_bytes(struct cursor *c, uint64_t max, int64_t *out) {
         v = v * 10 + d;
         p++;
     }
-    size_t n = (size_t)(p - c->p);
-    if (n == 0 || n > 16 || (n > 1 && c->p[0] == '0') || v > max) return 0;
-    c->p = p;
+    size_t n = (size_t)(p - start);
+    if (n == 0 || n > 16 || (n > 1 && start[0] == '0') || v > max) return NULL;
     *out = (int64_t)v;
+    return p;
+}
+
+static inline int eat_uint_bytes(struct cursor *c, uint64_t max, int64_t *out) {
+    const char *p = uint_bytes(c->p, c->end, max, out);
+    if (!p) return 0;
+    c->p = p;
     return 1;
 }
 
