@@ -253,19 +253,50 @@ struct cursor {
     const char *p, *end;
 };
 
-/* Consumes the literal lit when it is next (inlined: the lengths are
- * constants, so the compare is a few word loads). */
+/* Loads n (1, 2, 4 or 8) bytes at p as an integer of that width. */
+static inline __attribute__((always_inline)) uint64_t load_n(const char *p, size_t n) {
+    uint64_t v8;
+    uint32_t v4;
+    uint16_t v2;
+    switch (n) {
+    case 8: memcpy(&v8, p, 8); return v8;
+    case 4: memcpy(&v4, p, 4); return v4;
+    case 2: memcpy(&v2, p, 2); return v2;
+    default: return (unsigned char)*p;
+    }
+}
+
+/* Non-zero when the n bytes at p differ from lit's: 8-byte words, the last
+ * one overlapping, or two overlapping halves below 8 (n is a constant once
+ * inlined, so lit's words are constants too; memcmp was a library call for
+ * the 16-byte key). */
+static inline __attribute__((always_inline)) uint64_t differs(const char *p, const char *lit,
+                                                              size_t n) {
+    if (n >= 8) {
+        uint64_t d = 0;
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) d |= load_n(p + i, 8) ^ load_n(lit + i, 8);
+        if (i < n) d |= load_n(p + n - 8, 8) ^ load_n(lit + n - 8, 8);
+        return d;
+    }
+    size_t h = n >= 4 ? 4 : n >= 2 ? 2 : 1;
+    return (load_n(p, h) ^ load_n(lit, h)) | (load_n(p + n - h, h) ^ load_n(lit + n - h, h));
+}
+
+/* Consumes the literal lit when it is next. */
 static inline __attribute__((always_inline)) int eat(struct cursor *c, const char *lit, size_t n) {
-    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0) return 0;
+    if ((size_t)(c->end - c->p) < n || differs(c->p, lit, n)) return 0;
     c->p += n;
     return 1;
 }
 #define EAT(c, lit) eat((c), (lit), sizeof(lit) - 1)
 
-/* A canonical non-negative integer <= max (at most 16 digits, so 2^53 fits). */
-static inline int eat_uint(struct cursor *c, int64_t max, int64_t *out) {
-    const char *p = c->p;
-    const char *lim = c->end - p > 17 ? p + 17 : c->end;
+/* A canonical non-negative integer <= max at start, byte by byte: at most
+ * 16 digits (so 2^53 fits), no leading zero. Returns the byte after it, or
+ * NULL (pointers in and out, so the callers' cursor stays in registers). */
+static const char *uint_bytes(const char *start, const char *end, uint64_t max, int64_t *out) {
+    const char *p = start;
+    const char *lim = end - p > 17 ? p + 17 : end;
     uint64_t v = 0;
     while (p < lim) {
         unsigned d = (unsigned)(unsigned char)*p - '0';
@@ -273,12 +304,91 @@ static inline int eat_uint(struct cursor *c, int64_t max, int64_t *out) {
         v = v * 10 + d;
         p++;
     }
-    size_t n = (size_t)(p - c->p);
-    if (n == 0 || n > 16 || (n > 1 && c->p[0] == '0') || v > (uint64_t)max) return 0;
+    size_t n = (size_t)(p - start);
+    if (n == 0 || n > 16 || (n > 1 && start[0] == '0') || v > max) return NULL;
+    *out = (int64_t)v;
+    return p;
+}
+
+static inline int eat_uint_bytes(struct cursor *c, uint64_t max, int64_t *out) {
+    const char *p = uint_bytes(c->p, c->end, max, out);
+    if (!p) return 0;
     c->p = p;
+    return 1;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* Eight bytes at a time (SWAR), the first byte in the word's low byte: the
+ * numbers are most of a task's bytes (the 16-digit enqueue stamp alone), and
+ * a loop per digit was the largest part of decoding. */
+
+/* x: 8 bytes XOR '0' (a digit byte is then 0..9). Returns a word whose byte
+ * is non-zero exactly where the byte is not an ASCII digit. */
+static inline uint64_t swar_nondigits(uint64_t x) {
+    uint64_t lo = x & 0x0F0F0F0F0F0F0F0FULL;
+    return (x & 0xF0F0F0F0F0F0F0F0ULL) | ((lo + 0x0606060606060606ULL) & 0x1010101010101010ULL);
+}
+
+/* The value of 8 digit bytes (XOR '0'), the first one most significant;
+ * leading zero bytes are leading zero digits. */
+static inline uint64_t swar_value8(uint64_t x) {
+    x = (x * 2561) >> 8;                                 /* pairs of digits */
+    x = ((x & 0x00FF00FF00FF00FFULL) * 6553601) >> 16;    /* groups of four */
+    return ((x & 0x0000FFFF0000FFFFULL) * 42949672960001ULL) >> 32;
+}
+
+static const uint64_t pow10_u64[8] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
+
+/* eat_uint_bytes's results (up to 16 digits, a 17th refuses the number, no
+ * leading zero, v <= max), a single digit at once and longer numbers word by
+ * word when 16 bytes are left. */
+static inline __attribute__((always_inline)) int eat_uint(struct cursor *c, uint64_t max,
+                                                          int64_t *out) {
+    const char *p = c->p;
+    ptrdiff_t left = c->end - p;
+    if (left < 2) return eat_uint_bytes(c, max, out);
+    unsigned d0 = (unsigned)(unsigned char)p[0] - '0';
+    if (d0 > 9) return 0;
+    if ((unsigned)(unsigned char)p[1] - '0' > 9) { /* one digit: attempt, arg, ... */
+        if (d0 > max) return 0;
+        c->p = p + 1;
+        *out = (int64_t)d0;
+        return 1;
+    }
+    if (left < 16) return eat_uint_bytes(c, max, out);
+    if (d0 == 0) return 0; /* a leading zero */
+    uint64_t x, v;
+    size_t n;
+    memcpy(&x, p, 8);
+    x ^= 0x3030303030303030ULL;
+    uint64_t m = swar_nondigits(x);
+    if (m) {
+        n = (size_t)__builtin_ctzll(m) / 8; /* >= 2 */
+        v = swar_value8(x << (64 - 8 * n));
+    } else {
+        uint64_t y;
+        memcpy(&y, p + 8, 8);
+        y ^= 0x3030303030303030ULL;
+        m = swar_nondigits(y);
+        v = swar_value8(x);
+        if (m) {
+            size_t k = (size_t)__builtin_ctzll(m) / 8;
+            n = 8 + k;
+            if (k) v = v * pow10_u64[k] + swar_value8(y << (64 - 8 * k));
+        } else {
+            n = 16;
+            if (c->end - p > 16 && (unsigned)(unsigned char)p[16] - '0' <= 9) return 0;
+            v = v * 100000000 + swar_value8(y);
+        }
+    }
+    if (v > max) return 0;
+    c->p = p + n;
     *out = (int64_t)v;
     return 1;
 }
+#else
+#define eat_uint eat_uint_bytes
+#endif
 
 /* A string of plain printable bytes (no quote, backslash or control byte)
  * up to its closing quote; returns its start and length. */
@@ -295,23 +405,35 @@ static inline int eat_plain_str(struct cursor *c, const char **s, size_t *n) {
     return 1;
 }
 
+/* The bytes of tq_name_valid's alphabet: one load per byte, not seven
+ * compares. */
+static const unsigned char name_byte[256] = {
+    ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['0' ... '9'] = 1,
+    ['.'] = 1,         ['_'] = 1,         ['@'] = 1,         ['-'] = 1,
+};
+
 /* A run id up to its closing quote: 1..TQ_NAME_MAX-1 bytes of tq_name_valid's
- * alphabet, copied into out. */
+ * alphabet, copied into out (scratch when it is not one). */
 static inline int eat_name(struct cursor *c, char out[TQ_NAME_MAX]) {
-    const char *p = c->p;
-    const char *lim = c->end - p > TQ_NAME_MAX ? p + TQ_NAME_MAX : c->end;
-    while (p < lim && *p != '"') {
-        char ch = *p;
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '_' || ch == '@' || ch == '-'))
-            return 0;
-        p++;
+    const unsigned char *p = (const unsigned char *)c->p;
+    size_t left = (size_t)(c->end - c->p);
+    size_t lim = left > TQ_NAME_MAX ? TQ_NAME_MAX : left;
+    size_t n = 0;
+    /* eight bytes per test while they fit (a quote ends the name and the
+     * chunk's test), then byte by byte */
+    while (n + 8 <= lim && (name_byte[p[n]] & name_byte[p[n + 1]] & name_byte[p[n + 2]] &
+                            name_byte[p[n + 3]] & name_byte[p[n + 4]] & name_byte[p[n + 5]] &
+                            name_byte[p[n + 6]] & name_byte[p[n + 7]])) {
+        memcpy(out + n, p + n, 8);
+        n += 8;
     }
-    size_t n = (size_t)(p - c->p);
-    if (p >= lim || n == 0 || n >= TQ_NAME_MAX) return 0;
-    memcpy(out, c->p, n);
+    while (n < lim && name_byte[p[n]]) {
+        out[n] = (char)p[n];
+        n++;
+    }
+    if (n == 0 || n >= lim || p[n] != '"') return 0;
     out[n] = '\0';
-    c->p = p + 1;
+    c->p += n + 1;
     return 1;
 }
 
@@ -329,7 +451,7 @@ static inline int eat_kind(struct cursor *c, int *kind) {
  * for scratch) when the cJSON decoder must decide. */
 static int decode_canonical(const char *buf, size_t len, struct tq_task *out) {
     struct cursor c = {buf, buf + len};
-    const int64_t json_max = (int64_t)1 << 53;
+    const uint64_t json_max = (uint64_t)1 << 53;
     int64_t id, arg, enq, sched = 0, attempt, max_attempts;
     const char *s;
     int kind;

@@ -11,7 +11,8 @@
  * sent while the BRPOP's task runs, so the round trip overlaps the work.
  * A pop that finds its list empty (a backlog drained) asks the control
  * connection to flush the counts now (control_flush_soon), not at its next
- * 100 ms tick.
+ * 100 ms tick: once no other slot's RPOP is out (w->rpops_out), so the
+ * drain's last batches travel in that same flush.
  *
  * Each slot's connection is a struct link (link.c), which reconnects a lost
  * link with capped exponential backoff (the worker never exits on it) and
@@ -24,11 +25,13 @@
  * the heartbeat), as the most tasks they can have taken.
  *
  * Memory: a payload larger than --max-payload-bytes is counted failed and
- * never copied (execute.c); the slot's batch buffer is freed when a batch
- * made it grow past BUF_KEEP_MAX, and hiredis frees its reader buffer when it
- * is idle and larger than maxbuf (set in link.c), so a burst of large
- * payloads leaves no lasting growth (main.c keeps glibc from holding such
- * blocks).
+ * never copied (execute.c); an RPOP's payloads are run from its reply, and
+ * only those still unfinished when its callback returns (a sleep or cpu task
+ * and what follows it) are copied into the slot's batch buffer, in places
+ * kept for them as they were taken. That buffer is freed when a batch made
+ * it grow past BUF_KEEP_MAX, and hiredis frees its reader buffer when it is
+ * idle and larger than maxbuf (set in link.c), so a burst of large payloads
+ * leaves no lasting growth (main.c keeps glibc from holding such blocks).
  *
  * hiredis rules honoured here (and in link.c): a context is only freed from
  * our own timers, signal and work callbacks, or reply callbacks (where
@@ -104,9 +107,12 @@ static const struct link_ops slot_link_ops = {
     .retry = slot_retry,
 };
 
-/* Copies one popped payload into the slot. Returns 0, or -1 when out of
- * memory (the payload is then lost, and said so). */
-static int slot_append(struct slot *s, const char *p, size_t len, int key) {
+/* Holds one popped payload in the slot: its place in the batch buffer is
+ * taken now, and it is copied there now, or, when borrowed (p lives in the
+ * reply being handled), by slot_keep_borrowed once the reply's callback has
+ * run what it could inline, so a noop task is never copied. Returns 0, or
+ * -1 when out of memory (the payload is then lost, and said so). */
+static int slot_append(struct slot *s, const char *p, size_t len, int key, int borrow) {
     struct worker *w = s->w;
     if (s->n == s->ents_cap) {
         int cap = s->ents_cap ? s->ents_cap * 2 : 16;
@@ -124,10 +130,16 @@ static int slot_append(struct slot *s, const char *p, size_t len, int key) {
         s->buf = b;
         s->buf_cap = cap;
     }
-    memcpy(s->buf + s->buf_len, p, len);
-    s->ents[s->n].off = (uint32_t)s->buf_len;
-    s->ents[s->n].len = (uint32_t)len;
-    s->ents[s->n].key = key;
+    struct entry *e = &s->ents[s->n];
+    if (borrow) {
+        e->src = p;
+    } else {
+        e->src = NULL;
+        memcpy(s->buf + s->buf_len, p, len);
+    }
+    e->off = (uint32_t)s->buf_len;
+    e->len = (uint32_t)len;
+    e->key = key;
     s->n++;
     s->buf_len += len;
     w->inflight++;
@@ -139,14 +151,27 @@ oom:
     return -1;
 }
 
-/* Takes one popped payload: held for running, or refused unread when it is
- * larger than --max-payload-bytes. Returns 0, or -1 when out of memory. */
-static int slot_take(struct slot *s, const char *p, size_t len, int key) {
+/* Takes one popped payload: held for running (borrowed: see slot_append),
+ * or refused unread when it is larger than --max-payload-bytes. Returns 0,
+ * or -1 when out of memory. */
+static int slot_take(struct slot *s, const char *p, size_t len, int key, int borrow) {
     if (len > s->w->cfg->max_payload) {
         task_refuse_oversized(s, p, len, key);
         return 0;
     }
-    return slot_append(s, p, len, key);
+    return slot_append(s, p, len, key, borrow);
+}
+
+/* Before a reply is freed: copies its payloads that are still held (the
+ * running task, when it sleeps or spins, and those after it) into the places
+ * slot_append kept for them in the batch buffer. */
+static void slot_keep_borrowed(struct slot *s) {
+    for (int j = s->next; j < s->n; j++) {
+        struct entry *e = &s->ents[j];
+        if (!e->src) continue;
+        memcpy(s->buf + e->off, e->src, e->len);
+        e->src = NULL;
+    }
 }
 
 /* A pop's reply callback got no reply: its link went away. Counts the pop
@@ -188,6 +213,12 @@ static int send_rpop(struct slot *s, int key, int count) {
                  : redisAsyncCommand(s->link.ac, on_rpop, s, "RPOP %b %d", w->keys[key],
                                      w->key_len[key], count);
     if (rc != REDIS_OK) return -1; /* the link is going away; its disconnect callback follows */
+    w->rpops_out++; /* on_rpop runs exactly once for it */
+    /* Out now, not with the loop's batched writes before the next poll: in a
+     * drain the loop handles several replies per poll, and each one's next
+     * RPOP waited for all of their batches to run while Redis could be
+     * serving it (one command per round trip: nothing to batch). */
+    redis_uv_write_now(s->link.ac);
     link_sent(&s->link, (int64_t)WORKER_REPLY_MARGIN_MS * 1000);
     s->rpop_key = key;
     s->rpop_asked = count;
@@ -222,14 +253,14 @@ static void on_brpop(redisAsyncContext *ac, void *r, void *privdata) {
     if ((w->cfg->protocol->processing_suffix || w->cfg->reliable) && is_str(reply)) {
         /* BLMOVE: the payload, now in the processing list until acked */
         link_healthy(&s->link);
-        if (slot_take(s, reply->str, reply->len, 0) == 0 && w->cfg->reliable &&
+        if (slot_take(s, reply->str, reply->len, 0, 0) == 0 && w->cfg->reliable &&
             w->cfg->prefetch > 1 && w->phase == PHASE_RUNNING && s->link.ac == ac)
             send_rpop(s, 0, w->cfg->prefetch - 1);
     } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
                is_str(reply->element[0]) && is_str(reply->element[1])) {
         link_healthy(&s->link);
         int key = key_index(w, reply->element[0]->str, reply->element[0]->len);
-        if (slot_take(s, reply->element[1]->str, reply->element[1]->len, key) == 0 &&
+        if (slot_take(s, reply->element[1]->str, reply->element[1]->len, key, 0) == 0 &&
             w->cfg->prefetch > 1 && w->rpop_count_ok && w->phase == PHASE_RUNNING &&
             s->link.ac == ac)
             send_rpop(s, key, w->cfg->prefetch - 1);
@@ -247,6 +278,7 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
     struct slot *s = privdata;
     struct worker *w = s->w;
     redisReply *reply = r;
+    w->rpops_out--;
     link_replied(&s->link);
     if (!reply) {
         pop_lost(s, ac, s->rpop_asked);
@@ -260,7 +292,7 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
         size_t got = 0;
         for (size_t i = 0; i < reply->elements; i++) {
             if (!is_str(reply->element[i])) continue;
-            if (slot_take(s, reply->element[i]->str, reply->element[i]->len, s->rpop_key) != 0)
+            if (slot_take(s, reply->element[i]->str, reply->element[i]->len, s->rpop_key, 1) != 0)
                 break;
             got++;
         }
@@ -280,6 +312,7 @@ static void on_rpop(redisAsyncContext *ac, void *r, void *privdata) {
         pop_error(s, w->cfg->reliable ? "the take script (RPOP + LPUSH)" : "RPOP", reply);
     }
     slot_advance(s);
+    slot_keep_borrowed(s); /* hiredis frees the reply when this returns */
     /* after running what it brought, so the flush carries this batch too */
     if (dry && w->phase == PHASE_RUNNING) control_flush_soon(w);
 }
@@ -441,8 +474,8 @@ void consumers_abort(struct worker *w) {
         for (int j = s->n - 1; j >= s->next; j--) {
             const struct entry *e = &s->ents[j];
             int rc = w->cfg->protocol->processing_suffix
-                         ? requeue_ack(w, e->key, s->buf + e->off, e->len, REQUEUE_NACK)
-                         : requeue_add(w, e->key, s->buf + e->off, e->len, 1);
+                         ? requeue_ack(w, e->key, entry_payload(s, e), e->len, REQUEUE_NACK)
+                         : requeue_add(w, e->key, entry_payload(s, e), e->len, 1);
             if (rc != 0)
                 tq_error("out of memory: a task from %s could not be handed back", w->keys[e->key]);
             w->inflight--;

@@ -81,8 +81,15 @@ static const struct link_ops ctl_link_ops = {
     .retry = ctl_retry,
 };
 
+static void on_soon_timer(uv_timer_t *t) {
+    struct worker *w = t->data;
+    if (w->ctl.flush_soon && w->phase == PHASE_RUNNING) control_flush(w);
+}
+
 void control_init(struct worker *w) {
     memset(&w->ctl, 0, sizeof w->ctl);
+    uv_timer_init(w->loop, &w->ctl.soon_timer);
+    w->ctl.soon_timer.data = w;
     /* its lines have always named it only when it is dropped */
     link_init(&w->ctl.link, w, &ctl_link_ops, w, &w->rl_ctl, "control connection", "");
 }
@@ -96,6 +103,7 @@ void control_watchdog(struct worker *w, int64_t now_us) {
 }
 
 void control_close(struct worker *w) {
+    uv_close((uv_handle_t *)&w->ctl.soon_timer, NULL);
     link_close(&w->ctl.link);
 }
 
@@ -748,9 +756,22 @@ void control_flush(struct worker *w) {
 
 void control_flush_soon(struct worker *w) {
     struct control *c = &w->ctl;
+    const int64_t dry_us = (int64_t)WORKER_DRY_FLUSH_MS * 1000;
     c->flush_soon = 1;
-    if (tq_clock_mono_us() - c->flush_sent_us >= (int64_t)WORKER_DRY_FLUSH_MS * 1000)
+    int64_t wait_us = c->flush_sent_us + dry_us - tq_clock_mono_us();
+    if (wait_us <= 0 && w->rpops_out == 0) {
         control_flush(w);
+        return;
+    }
+    /* Other slots' RPOPs still out (a drain's last batches, which come
+     * back short one after another): the last of them flushes, so one
+     * flush carries the whole drain, and this timer bounds the wait. Too
+     * soon after the last flush: as soon as the interval is over (not at
+     * the 100 ms timer's tick: a drain's end waited up to that long); a
+     * flush still in flight re-asks from its reply (on_flush). */
+    if (w->rpops_out > 0 && wait_us < dry_us) wait_us = dry_us;
+    if (!uv_is_active((uv_handle_t *)&c->soon_timer))
+        uv_timer_start(&c->soon_timer, on_soon_timer, (uint64_t)(wait_us + 999) / 1000, 0);
 }
 
 int control_flushed(const struct worker *w) {

@@ -42,7 +42,7 @@ static void task_ack(struct slot *s, enum requeue_op op) {
     struct worker *w = s->w;
     if (!w->cfg->protocol->processing_suffix) return;
     const struct entry *e = &s->ents[s->next];
-    if (requeue_ack(w, e->key, s->buf + e->off, e->len, op) != 0)
+    if (requeue_ack(w, e->key, entry_payload(s, e), e->len, op) != 0)
         worker_fail(w, "out of memory for an ack");
 }
 
@@ -103,7 +103,7 @@ static void task_malformed(struct slot *s, const char *why) {
     int64_t suppressed = 0;
     if (tq_ratelimit_allow(&w->rl_task, &suppressed)) {
         char ex[64], more[64] = "";
-        tq_log_excerpt(s->buf + e->off, e->len, 48, ex, sizeof ex);
+        tq_log_excerpt(entry_payload(s, e), e->len, 48, ex, sizeof ex);
         if (suppressed)
             snprintf(more, sizeof more, " (%lld similar messages suppressed)",
                      (long long)suppressed);
@@ -258,7 +258,7 @@ void task_start(struct slot *s) {
      * now. */
     int64_t start_us = s->stamp_us ? s->stamp_us : tq_clock_wall_us();
     s->stamp_us = 0;
-    if (w->cfg->protocol->decode(s->buf + e->off, e->len, &s->task, err, sizeof err) != 0) {
+    if (w->cfg->protocol->decode(entry_payload(s, e), e->len, &s->task, err, sizeof err) != 0) {
         task_malformed(s, err);
         return;
     }

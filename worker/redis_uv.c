@@ -140,3 +140,11 @@ int redis_uv_attach(redisAsyncContext *ac, struct redis_uv *ru) {
     ac->ev.data = e;
     return REDIS_OK;
 }
+
+void redis_uv_write_now(redisAsyncContext *ac) {
+    int done;
+    if (!(ac->c.flags & REDIS_CONNECTED) || ac->c.err) return;
+    /* the plain context's write: on an error it only sets c->err, and the
+     * queued write (on_prepare) then disconnects outside any callback */
+    (void)redisBufferWrite(&ac->c, &done);
+}

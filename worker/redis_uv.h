@@ -12,7 +12,9 @@
  * iteration go out together, and nothing waits). Only a write that would
  * block (or a connect still in progress) falls back to polling for
  * writability. Writes run outside hiredis's callbacks, so a write error may
- * free the context safely. */
+ * free the context safely. A command that should not wait for the rest of
+ * the iteration's callbacks (a consumer's next pop) goes out at once with
+ * redis_uv_write_now, which leaves any error to that queued write. */
 #ifndef TQ_WORKER_REDIS_UV_H
 #define TQ_WORKER_REDIS_UV_H
 
@@ -32,5 +34,10 @@ int redis_uv_init(struct redis_uv *ru, uv_loop_t *loop);
 void redis_uv_close(struct redis_uv *ru);
 /* Attaches ac to ru's loop, like redisLibuvAttach. Returns REDIS_OK or REDIS_ERR. */
 int redis_uv_attach(redisAsyncContext *ac, struct redis_uv *ru);
+
+/* Writes ac's output now rather than before the next poll, from anywhere
+ * (reply callbacks included): a write error is left for the queued write to
+ * report. */
+void redis_uv_write_now(redisAsyncContext *ac);
 
 #endif

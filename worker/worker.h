@@ -140,6 +140,8 @@ struct requeue {
 
 /* One popped payload waiting in a slot. */
 struct entry {
+    const char *src;       /* borrowed: still in the reply being handled, not yet
+                              copied to its place in slot.buf (NULL once there) */
     uint32_t off, len;     /* bytes in slot.buf */
     int key;               /* the list it came from (index into worker.keys) */
 };
@@ -162,7 +164,9 @@ struct slot {
     uv_work_t work;                /* the running cpu task */
     int busy;                      /* a task runs asynchronously (sleep or cpu) */
     /* Popped payloads: entries [next, n) are unfinished; entry `next` is the
-     * running one while busy. The bytes live in buf, reused batch after batch. */
+     * running one while busy. The bytes live in buf, reused batch after batch
+     * (an RPOP's are read from its reply while its callback runs them, and
+     * only those still held when it returns are copied: entry.src). */
     char *buf;
     size_t buf_len, buf_cap;
     struct entry *ents;
@@ -186,6 +190,11 @@ struct slot {
     int recover_want, recover_sent;
 };
 
+/* The payload of entry e of slot s (borrowed or in its buffer). */
+static inline const char *entry_payload(const struct slot *s, const struct entry *e) {
+    return e->src ? e->src : s->buf + e->off;
+}
+
 /* The control connection and what it has in flight. */
 struct control {
     /* Its connection; link.failed: a loss was logged, say so when back.
@@ -203,6 +212,8 @@ struct control {
     int loads_pending;
     int flush_soon;                /* a pop found its list empty: flush without
                                       waiting for the timer (control_flush_soon) */
+    uv_timer_t soon_timer;         /* that flush, when the last one went out less
+                                      than WORKER_DRY_FLUSH_MS ago */
     int64_t flush_sent_us;         /* monotonic: the last flush sent */
 };
 
@@ -232,6 +243,7 @@ struct worker {
     struct run_state *runs, *last_run;
     struct requeue *requeues, **requeue_tail;
     int64_t processed, failed, inflight;
+    int rpops_out;                 /* RPOPs (or take scripts) sent, not yet answered */
     /* Pops whose reply never came because their link was dropped (the
      * watchdog, a broken connection, a forced exit) after the command left
      * this process: Redis may have removed tasks for them that nobody runs.
@@ -337,8 +349,10 @@ void control_beat(struct worker *w);
 /* Sends pending counters, snapshots and requeues (one flush in flight). */
 void control_flush(struct worker *w);
 /* A pop found its list empty (a backlog drained): flushes now instead of at
- * the next tick, so the counts show the drain's end within a round trip; at
- * most once per WORKER_DRY_FLUSH_MS (the timer covers the rest). */
+ * the next tick, so the counts show the drain's end within a round trip;
+ * once the other slots' RPOPs are answered too (their batches are the
+ * drain's last), and at most once per WORKER_DRY_FLUSH_MS (a one-shot timer
+ * sends it when that interval is over, or after the flush in flight). */
 void control_flush_soon(struct worker *w);
 /* 1 when nothing is left to flush and no flush is in flight. */
 int control_flushed(const struct worker *w);

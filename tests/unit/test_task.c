@@ -350,3 +350,55 @@ Test(task, fast_path_agrees_with_cjson_on_mutations) {
         same_as_json(mut, (size_t)n + 1);
     }
 }
+
+Test(task, fast_path_numbers_of_every_length) {
+    /* The fast path reads numbers eight digits at a time (a single digit at
+     * once): every length from 1 to 17 digits, with and without a leading
+     * zero, in each integer field, ending the buffer or not, agrees with
+     * cJSON (2^53 and 1e9 bounds included). */
+    const char *fmt[] = {
+        "{\"id\":%s,\"run\":\"r\",\"kind\":\"noop\",\"arg\":0,\"enq\":1,\"attempt\":0,\"max_attempts\":1}",
+        "{\"id\":1,\"run\":\"r\",\"kind\":\"noop\",\"arg\":%s,\"enq\":1,\"attempt\":0,\"max_attempts\":1}",
+        "{\"id\":1,\"run\":\"r\",\"kind\":\"noop\",\"arg\":0,\"enq\":%s,\"attempt\":0,\"max_attempts\":1}",
+        "{\"id\":1,\"run\":\"r\",\"kind\":\"noop\",\"arg\":0,\"enq\":1,\"sched\":%s,\"attempt\":0,"
+        "\"max_attempts\":1}",
+        "{\"id\":1,\"run\":\"r\",\"kind\":\"noop\",\"arg\":0,\"enq\":1,\"attempt\":%s,"
+        "\"max_attempts\":2000000000}",
+        "{\"id\":1,\"run\":\"r\",\"kind\":\"noop\",\"arg\":0,\"enq\":1,\"attempt\":0,\"max_attempts\":%s}",
+    };
+    const char *edges[] = {"9007199254740992", "9007199254740993", "1000000000", "1000000001",
+                           "999999999", "0"};
+    for (size_t f = 0; f < sizeof fmt / sizeof fmt[0]; f++) {
+        for (int digits = 1; digits <= 17 + 1; digits++) {
+            for (int lead0 = 0; lead0 < 2; lead0++) {
+                char num[32], buf[256];
+                for (int i = 0; i < digits; i++) num[i] = (char)('0' + (i * 7 + 3) % 10);
+                num[0] = lead0 ? '0' : '1';
+                num[digits] = '\0';
+                int n = snprintf(buf, sizeof buf, fmt[f], num);
+                same_as_json(buf, (size_t)n);
+                for (int len = n - 20; len < n; len++) same_as_json(buf, (size_t)len);
+            }
+        }
+        for (size_t e = 0; e < sizeof edges / sizeof edges[0]; e++) {
+            char buf[256];
+            int n = snprintf(buf, sizeof buf, fmt[f], edges[e]);
+            same_as_json(buf, (size_t)n);
+        }
+    }
+    /* and the values come out right */
+    struct tq_task t;
+    char err[256];
+    const char ok[] = "{\"id\":123456789,\"run\":\"throughput.native.1.a3f2c1\",\"kind\":\"sleep\","
+                      "\"arg\":12,\"enq\":1764658372000123,\"sched\":9007199254740992,"
+                      "\"attempt\":7,\"max_attempts\":1000000000}";
+    cr_assert_eq(tq_task_decode(ok, sizeof ok - 1, &t, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(t.id, 123456789);
+    cr_expect_str_eq(t.run, "throughput.native.1.a3f2c1");
+    cr_expect_eq(t.kind, TQ_KIND_SLEEP);
+    cr_expect_eq(t.arg, 12);
+    cr_expect_eq(t.enqueued_us, 1764658372000123LL);
+    cr_expect_eq(t.scheduled_us, 9007199254740992LL);
+    cr_expect_eq(t.attempt, 7);
+    cr_expect_eq(t.max_attempts, 1000000000);
+}

@@ -1,14 +1,16 @@
 /* test_drain.c - tqworker drains what it is given and counts it exactly:
  * noop backlogs at prefetch 1 and 100 (counters and histograms), sleep and
  * cpu tasks, fail tasks with retries, and malformed payloads of every class
- * (counted failed, the worker stays up and keeps working); the batched drain
- * (RPOP key 100) at one and at three processes, exact to the task; --trace
- * writes each task's stamps exactly once, across a flush Redis refused. */
+ * (counted failed, the worker stays up and keeps working); noop, sleep and
+ * fail tasks mixed in one batch; the batched drain (RPOP key 100) at one
+ * and at three processes, exact to the task; --trace writes each task's
+ * stamps exactly once, across a flush Redis refused. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "tq_clock.h"
 #include "tq_hist.h"
 #include "tq_keys.h"
 #include "worker_harness.h"
@@ -87,6 +89,48 @@ Test(worker_drain, sleep_and_cpu_tasks) {
                   (long long)tq_hist_min(&h));
     tq_hist_free(&h);
     freeReplyObject(r);
+    WT_CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
+}
+
+/* One RPOP brings noop, sleep and fail tasks mixed: the noops run from the
+ * reply itself, the sleep task and those after it from copies made before
+ * the reply is freed (consumer.c, slot_keep_borrowed). The payloads are
+ * padded so a batch outgrows the reply arena's kept block and its extra
+ * blocks are freed with the reply: a payload read after that is an ASan
+ * report, or decodes as garbage and is counted failed. */
+Test(worker_drain, mixed_kinds_in_one_batch) {
+    static char buf[4096];
+    struct tq_task task;
+    memset(&task, 0, sizeof task);
+    snprintf(task.run, sizeof task.run, "rm");
+    task.pad_len = 1500;
+    const enum tq_task_kind kinds[] = {TQ_KIND_NOOP, TQ_KIND_SLEEP, TQ_KIND_FAIL};
+    const int per_round[] = {30, 3, 2};
+    for (int round = 0; round < 6; round++) {
+        for (int k = 0; k < 3; k++) {
+            task.kind = kinds[k];
+            task.arg = kinds[k] == TQ_KIND_SLEEP ? 1 : 0;
+            task.max_attempts = kinds[k] == TQ_KIND_FAIL ? 2 : 1;
+            for (int i = 0; i < per_round[k]; i++) {
+                task.id++;
+                task.enqueued_us = tq_clock_wall_us();
+                int len = tq_task_encode(&task, buf, sizeof buf);
+                WT_CHECK(len > 0 && wt_push_raw(t.c, "default", buf, (size_t)len) == 0,
+                         "push failed");
+            }
+        }
+    }
+    const char *extra[] = {"--concurrency", "2", "--prefetch", "100", NULL};
+    WT_CHECK(wt_start_worker(&t, "wm", extra) > 0, "cannot start tqworker");
+    WT_CHECK(wt_wait_done(t.c, "rm", 6 * (30 + 3 + 2), 20000),
+             "not done: completed %lld failed %lld", wt_stat(t.c, "rm", TQ_STAT_COMPLETED),
+             wt_stat(t.c, "rm", TQ_STAT_FAILED));
+    tq_test_sleep_ms(SETTLE_MS);
+    cr_expect_eq(wt_stat(t.c, "rm", TQ_STAT_COMPLETED), 6 * (30 + 3));
+    cr_expect_eq(wt_stat(t.c, "rm", TQ_STAT_FAILED), 6 * 2);
+    cr_expect_eq(wt_stat(t.c, "rm", TQ_STAT_RETRIED), 6 * 2);
+    cr_expect_eq(wt_queue_len(t.c, "default"), 0);
+    cr_expect(!wt_log_contains(&t, "malformed"), "a payload was read after its reply was freed");
     WT_CHECK(wt_stop_worker(&t, 5000) == 0, "unclean exit");
 }
 
