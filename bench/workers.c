@@ -135,10 +135,9 @@ static struct worker_proc *reap_exited(struct worker_set *ws) {
     return first;
 }
 
-/* Pipelined EXISTS of every heartbeat: fills alive[i]. Returns 0, or -1 with
- * err when Redis did not answer. */
 /* Which heartbeats exist (EXISTS: a heartbeat without beat_us counts too),
- * and the beat_us of each the first time it is seen (HGET, pipelined). */
+ * filling alive[i], and the beat_us of each the first time it is seen (HGET),
+ * all pipelined. Returns 0, or -1 with err when Redis did not answer. */
 static int heartbeats_exist(struct worker_set *ws, redisContext *c, int *alive, char *err,
                             size_t errlen) {
     char key[TQ_KEY_MAX];
