@@ -129,8 +129,18 @@ static int beats_sample(struct monitor *m, redisContext *c, int64_t *cpu_delta, 
 }
 
 /* Reads u's CPU from t's source into t (see struct cpu_track). Returns 1
- * with *delta_us the CPU used since t's previous reading (0 when it went
- * down: a child exited), 0 for the first reading or a skipped one. */
+ * with *delta_us the CPU used since t's previous reading, 0 for the first
+ * reading or a skipped one.
+ *
+ * A tree's total counts the CPU of descendants that exited once a process of
+ * the tree reaped them (tq_proc_tree_read), so it only goes down for a
+ * moment: a child reaped while /proc was being walked (after its parent's
+ * reaped time was read, before its own turn) is in neither, and comes back
+ * in the next reading. The highest reading is kept as the base, so that
+ * comeback is not counted a second time (nor a child counted in both
+ * places by the opposite race). A descendant reaped outside the tree (an
+ * orphan: none of the frameworks' workers makes one) would hold the base
+ * above the total until the tree used that much again. */
 static int cpu_track_read(struct cpu_track *t, const struct tq_proc_usage *u,
                           struct role_usage *r, int64_t *delta_us) {
     int source = u->cpu_ns >= 0 ? CPU_SRC_CLOCK : CPU_SRC_TICKS;
@@ -140,7 +150,7 @@ static int cpu_track_read(struct cpu_track *t, const struct tq_proc_usage *u,
     int64_t us = t->source == CPU_SRC_CLOCK ? u->cpu_ns / 1000 : u->cpu_user_us + u->cpu_sys_us;
     int had = t->last_us >= 0;
     *delta_us = had && us > t->last_us ? us - t->last_us : 0;
-    t->last_us = us;
+    if (!had || us > t->last_us) t->last_us = us;
     return had;
 }
 

@@ -38,6 +38,7 @@ static int64_t ticks_to_us(unsigned long long ticks) {
 struct proc_stat {
     pid_t pid, ppid;
     unsigned long long utime, stime;
+    unsigned long long cutime, cstime; /* its children's, once it reaped them */
     unsigned long long start_ticks; /* "starttime": ticks after boot it started at */
     int last_cpu;           /* "processor": the CPU it last ran on; -1 unknown */
 };
@@ -51,17 +52,20 @@ static int stat_read(pid_t pid, struct proc_stat *st) {
     char *p = strrchr(buf, ')');
     if (!p) return -1;
     /* state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
-     * cmajflt utime stime: fields 3..15 of proc(5). */
+     * cmajflt utime stime cutime cstime: fields 3..17 of proc(5). */
     char state;
     int ppid;
     unsigned long long utime, stime;
-    if (sscanf(p + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &state, &ppid,
-               &utime, &stime) != 4)
+    long long cutime, cstime;
+    if (sscanf(p + 1, " %c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &state,
+               &ppid, &utime, &stime, &cutime, &cstime) != 6)
         return -1;
     st->pid = pid;
     st->ppid = ppid;
     st->utime = utime;
     st->stime = stime;
+    st->cutime = cutime > 0 ? (unsigned long long)cutime : 0;
+    st->cstime = cstime > 0 ? (unsigned long long)cstime : 0;
     /* field 22, starttime, and field 39, processor: counted from the ')' */
     st->start_ticks = 0;
     st->last_cpu = -1;
@@ -200,8 +204,12 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u) {
     int64_t rss = 0, pss = 0;
     if (rss_read_kb(pid, &rss) != 0) rss = 0;
     if (tq_proc_pss_read(pid, &pss) != 0) pss = -1;
-    u->cpu_user_us = ticks_to_us(root.utime);
-    u->cpu_sys_us = ticks_to_us(root.stime);
+    /* a descendant that exited lives on in its parent's cutime/cstime once
+     * reaped: a forking worker's short-lived children (RQ's work horse, one
+     * per job) would otherwise count only when a sample caught them alive */
+    int64_t reaped_us = ticks_to_us(root.cutime + root.cstime);
+    u->cpu_user_us = ticks_to_us(root.utime + root.cutime);
+    u->cpu_sys_us = ticks_to_us(root.stime + root.cstime);
     u->rss_kb = rss;
     u->pss_kb = pss;
     u->cpu_ns = cpu_clock_ns(pid);
@@ -214,8 +222,9 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u) {
         if (rss_read_kb(all[i].pid, &kb) != 0) continue; /* exited meanwhile */
         int64_t ns = cpu_clock_ns(all[i].pid);
         if (ns < 0) continue; /* exited meanwhile: out of every sum */
-        u->cpu_user_us += ticks_to_us(all[i].utime);
-        u->cpu_sys_us += ticks_to_us(all[i].stime);
+        u->cpu_user_us += ticks_to_us(all[i].utime + all[i].cutime);
+        u->cpu_sys_us += ticks_to_us(all[i].stime + all[i].cstime);
+        reaped_us += ticks_to_us(all[i].cutime + all[i].cstime);
         if (u->cpu_ns >= 0) u->cpu_ns += ns;
         u->rss_kb += kb;
         u->nprocs++;
@@ -225,6 +234,8 @@ int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u) {
         if (u->pss_kb >= 0 && tq_proc_pss_read(all[i].pid, &kb) == 0) u->pss_kb += kb;
         else u->pss_kb = -1;
     }
+    if (u->cpu_ns >= 0) u->cpu_ns += reaped_us * 1000;
+    u->cpu_reaped_us = reaped_us;
     free(state);
     free(all);
     return 0;

@@ -28,6 +28,9 @@ struct tq_proc_usage {
     int64_t rss_kb;
     int64_t pss_kb;         /* -1 when smaps_rollup is unreadable (a kernel
                                before 4.14, or no ptrace access to the pid) */
+    int64_t cpu_reaped_us;  /* tree reads: of the CPU above, what descendants
+                               that exited used (their parents' cutime +
+                               cstime, in clock ticks); 0 for one process */
     int nprocs;             /* processes summed (tree reads) */
     cpu_set_t cpus_seen;    /* the CPU each process last ran on ("processor" in
                                /proc/PID/stat): where the work sat just now */
@@ -35,9 +38,11 @@ struct tq_proc_usage {
 
 /* One process. Returns 0, or -1 when it is gone or unreadable. */
 int tq_proc_read(pid_t pid, struct tq_proc_usage *u);
-/* A process and all its descendants, summed (Celery's pool children, say);
- * pss_kb is -1 unless every process's PSS was read. Returns 0, or -1 when
- * pid itself is gone. */
+/* A process and all its descendants, summed (Celery's pool children, say),
+ * the CPU of descendants that have exited and were reaped inside the tree
+ * included (cpu_reaped_us; one that was not reaped yet, or was reaped by a
+ * process outside the tree, is out of the sum); pss_kb is -1 unless every
+ * process's PSS was read. Returns 0, or -1 when pid itself is gone. */
 int tq_proc_tree_read(pid_t pid, struct tq_proc_usage *u);
 /* The calling process (for self-reported heartbeat fields). tq_proc_read and
  * tq_proc_self read statm and stat only (pss_kb = -1): they run on every

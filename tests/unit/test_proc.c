@@ -1,6 +1,7 @@
 /* test_proc.c - CPU, RSS and PSS readings from /proc: the test process
  * itself, a spawned child burning CPU, a process tree, a forked tree sharing
- * its memory, a command name holding ") (", and the machine-wide counters. */
+ * its memory, children that exited and were reaped (their CPU stays in the
+ * tree), a command name holding ") (", and the machine-wide counters. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -151,6 +152,56 @@ Test(proc, tree_sums_descendants) {
     int64_t cpu_tree = tree.cpu_user_us + tree.cpu_sys_us;
     cr_assert_geq(cpu_tree - cpu_one, 150000, "tree %lld us, parent alone %lld us",
                   (long long)cpu_tree, (long long)cpu_one);
+}
+
+/* A leader that runs REAPED_CHILDREN children one after the other, each
+ * burning REAPED_MS of CPU and reaped at once, then waits: what they used
+ * is only in the leader's cutime/cstime by the time the tree is read (a
+ * forking worker's short-lived children, RQ's work horses). */
+#define REAPED_CHILDREN 5
+#define REAPED_MS 60
+
+Test(proc, tree_counts_children_that_exited_and_were_reaped) {
+    int ready[2];
+    cr_assert_eq(pipe(ready), 0);
+    pid_t leader = fork();
+    cr_assert_geq(leader, 0);
+    if (leader == 0) {
+        setpgid(0, 0);
+        close(ready[0]);
+        for (int i = 0; i < REAPED_CHILDREN; i++) {
+            pid_t c = fork();
+            if (c == 0) {
+                burn_cpu_ms(REAPED_MS);
+                _exit(0);
+            }
+            if (c < 0 || waitpid(c, NULL, 0) != c) _exit(1);
+        }
+        if (write(ready[1], "r", 1) != 1) _exit(1);
+        for (;;) pause();
+    }
+    setpgid(leader, leader);
+    close(ready[1]);
+    char b;
+    cr_assert_eq(read(ready[0], &b, 1), 1, "the leader failed to run its children");
+    close(ready[0]);
+    struct tq_proc_usage one, tree;
+    cr_assert_eq(tq_proc_read(leader, &one), 0);
+    cr_assert_eq(tq_proc_tree_read(leader, &tree), 0);
+    kill(leader, SIGKILL);
+    waitpid(leader, NULL, 0);
+    const int64_t want_us = (int64_t)REAPED_CHILDREN * REAPED_MS * 1000;
+    cr_assert_eq(tree.nprocs, 1, "the children are gone: %d processes", tree.nprocs);
+    /* clock ticks: each child's time rounded to 10 ms at most once */
+    int64_t slack = (int64_t)REAPED_CHILDREN * 10000 + 10000;
+    cr_assert_geq(tree.cpu_reaped_us, want_us - slack, "reaped %lld us of %lld",
+                  (long long)tree.cpu_reaped_us, (long long)want_us);
+    cr_assert_geq(tree.cpu_user_us + tree.cpu_sys_us, want_us - slack);
+    cr_assert_geq(tree.cpu_ns / 1000, want_us - slack, "clock sum %lld us", (long long)(tree.cpu_ns / 1000));
+    /* one process alone counts its own CPU only */
+    cr_assert_lt(one.cpu_ns / 1000, want_us / 2, "the leader alone used %lld us",
+                 (long long)(one.cpu_ns / 1000));
+    cr_assert_eq(one.cpu_reaped_us, 0);
 }
 
 /* A leader that touches SHARED_MB of memory and forks SHARERS children which
